@@ -1,0 +1,130 @@
+/**
+ * Model weights on disk: safetensors with the reference's state_dict key names. A model file
+ * carries its full config in the metadata, so one file rebuilds the model.
+ */
+import type { HyperNetworkConfig } from "../model/config.js";
+import { parseHyperNetworkConfig, ConfigError } from "../model/config.js";
+import { paramSpecs } from "../model/params.js";
+import { readSafetensors, writeSafetensors, type HostTensor } from "./safetensors.js";
+
+/** Metadata key holding the JSON model config. */
+export const CONFIG_METADATA_KEY = "anr.config";
+const FORMAT_KEY = "anr.format";
+const FORMAT = "anr-model/1";
+
+/** Raised when a weight set does not match the model; lists every mismatch. */
+export class WeightsMismatchError extends Error {
+  constructor(
+    readonly source: string,
+    readonly missing: string[],
+    readonly unexpected: string[],
+    readonly wrongShape: string[],
+  ) {
+    const parts: string[] = [];
+    if (missing.length) parts.push(`missing ${missing.length}: ${missing.join(", ")}`);
+    if (unexpected.length) parts.push(`unexpected ${unexpected.length}: ${unexpected.join(", ")}`);
+    if (wrongShape.length) parts.push(`wrong shape ${wrongShape.length}: ${wrongShape.join(", ")}`);
+    super(`${source}: weights do not match the model config:\n  ${parts.join("\n  ")}`);
+    this.name = "WeightsMismatchError";
+  }
+}
+
+/**
+ * Normalise the key names of an authors' training checkpoint (its `model` or `ema` state dict
+ * exported to safetensors) to HyperNetwork keys: strip `model.`/`ema_model.`/`online_model.`
+ * and `hypernet.` prefixes and drop the duplicated `hypo_model.*` copies of the hyponet, after
+ * checking that each copy equals its original.
+ */
+export function fromReferenceCheckpoint(tensors: Map<string, HostTensor>, source: string): Map<string, HostTensor> {
+  const stripped = new Map<string, HostTensor>();
+  const duplicates = new Map<string, HostTensor>();
+  for (const [rawKey, t] of tensors) {
+    let key = rawKey.replace(/^(ema_model|online_model|model)\./, "");
+    if (key.startsWith("hypo_model.")) {
+      duplicates.set(`hyponet.${key.slice("hypo_model.".length)}`, t);
+      continue;
+    }
+    key = key.replace(/^hypernet\./, "");
+    if (stripped.has(key)) throw new WeightsMismatchError(source, [], [], [`${rawKey} appears twice after prefix removal`]);
+    stripped.set(key, t);
+  }
+  for (const [key, dup] of duplicates) {
+    const orig = stripped.get(key);
+    if (!orig) {
+      stripped.set(key, dup);
+      continue;
+    }
+    if (orig.data.length !== dup.data.length || orig.data.some((v, i) => v !== dup.data[i])) {
+      throw new WeightsMismatchError(source, [], [], [`hypo_model copy of ${key} differs from hypernet.${key}`]);
+    }
+  }
+  return stripped;
+}
+
+/** Check a weight set against the config's parameter list; throws listing every problem. */
+export function validateWeights(cfg: HyperNetworkConfig, tensors: Map<string, HostTensor>, source: string): Map<string, HostTensor> {
+  const specs = paramSpecs(cfg);
+  const missing: string[] = [];
+  const wrongShape: string[] = [];
+  const out = new Map<string, HostTensor>();
+  for (const s of specs) {
+    const t = tensors.get(s.key);
+    if (!t) missing.push(s.key);
+    else if (t.shape.length !== s.shape.length || t.shape.some((d, i) => d !== s.shape[i])) {
+      wrongShape.push(`${s.key} is [${t.shape}] but the config needs [${s.shape}]`);
+    } else out.set(s.key, t);
+  }
+  const known = new Set(specs.map((s) => s.key));
+  const unexpected = [...tensors.keys()].filter((k) => !known.has(k));
+  if (missing.length || unexpected.length || wrongShape.length) {
+    throw new WeightsMismatchError(source, missing, unexpected, wrongShape);
+  }
+  return out;
+}
+
+/** Read weights for a known config from a safetensors file (plain or authors' checkpoint keys). */
+export async function readWeights(path: string, cfg: HyperNetworkConfig): Promise<Map<string, HostTensor>> {
+  const file = await readSafetensors(path);
+  return validateWeights(cfg, fromReferenceCheckpoint(file.tensors, path), path);
+}
+
+/** A model: its config and host weights. */
+export interface ModelFile {
+  config: HyperNetworkConfig;
+  weights: Map<string, HostTensor>;
+  /** Other metadata stored with the model (training run, step…). */
+  metadata: Record<string, string>;
+}
+
+/** Save a model (config in the metadata), atomically. */
+export async function saveModel(
+  path: string,
+  config: HyperNetworkConfig,
+  weights: Map<string, HostTensor>,
+  extra: Record<string, string> = {},
+): Promise<void> {
+  validateWeights(config, weights, path);
+  const ordered = paramSpecs(config).map((s) => [s.key, weights.get(s.key)!] as [string, HostTensor]);
+  await writeSafetensors(path, ordered, { ...extra, [FORMAT_KEY]: FORMAT, [CONFIG_METADATA_KEY]: JSON.stringify(config) });
+}
+
+/** Load a model saved by {@link saveModel}: config from the metadata, weights validated against it. */
+export async function loadModel(path: string): Promise<ModelFile> {
+  const file = await readSafetensors(path);
+  const raw = file.metadata[CONFIG_METADATA_KEY];
+  if (raw === undefined) {
+    throw new ConfigError(path, [`no "${CONFIG_METADATA_KEY}" metadata: not an anr model file (weights alone need a config: use readWeights)`]);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (e) {
+    throw new ConfigError(path, [`metadata "${CONFIG_METADATA_KEY}" is not valid JSON (${(e as Error).message})`]);
+  }
+  const config = parseHyperNetworkConfig(json, path);
+  const weights = validateWeights(config, fromReferenceCheckpoint(file.tensors, path), path);
+  const metadata = { ...file.metadata };
+  delete metadata[CONFIG_METADATA_KEY];
+  delete metadata[FORMAT_KEY];
+  return { config, weights, metadata };
+}

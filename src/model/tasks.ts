@@ -1,0 +1,114 @@
+/**
+ * The two tasks of the paper as pure functions of (params, batch): image reconstruction and
+ * novel-view synthesis. They mirror the reference's `ModelMangager` (CONVENTIONS §1, §6, §8).
+ * As in model.ts, `P` is borrowed and array arguments are consumed.
+ */
+import { numpy as np } from "../backend/jax.js";
+import type { HyperNetworkConfig } from "./config.js";
+import { coordGrid, hyperNetwork, hyponet, jitterCoords, type Params, type SupportViews, type Taps, type HypoParams } from "./model.js";
+import { composite, rayPoints } from "../rendering/volume.js";
+
+/** Prediction (B, C, H, W) in [-1, 1] space at an h×w pixel-centre grid; `noise` (B, H, W, 2) jitters coords. */
+export function predictImage(
+  P: Params,
+  cfg: HyperNetworkConfig,
+  generated: HypoParams,
+  b: number,
+  h: number,
+  w: number,
+  noise?: np.Array,
+  taps?: Taps,
+): np.Array {
+  let coords = np.broadcastTo(np.array(coordGrid(h, w), { shape: [1, h * w, 2] }), [b, h * w, 2]);
+  if (noise) coords = jitterCoords(coords, noise.reshape([b, h * w, 2]), h, w);
+  const out = hyponet(P, cfg, coords, generated, taps);
+  const c = out.shape[2]!;
+  return out.reshape([b, h, w, c]).transpose([0, 3, 1, 2]);
+}
+
+/** Loss and metrics of one image batch. */
+export interface ImageOutput {
+  /** mean((pred − target)²) over B, C, H, W, in [-1, 1] space. */
+  loss: np.Array;
+  /** mean_b 10·log10(4 / mse_b) (peak-to-peak 2 in [-1, 1] space). */
+  psnr: np.Array;
+  /** Raw prediction (B, C, H, W) in [-1, 1] space. */
+  pred: np.Array;
+}
+
+/**
+ * imgs (B, C, H, W) in [0, 1] → x = 2·img − 1 → hyper-network → prediction at the same grid
+ * (optionally with coordinate noise, standard normal (B, H, W, 2)) → L2 loss against x.
+ */
+export function imageObjective(P: Params, cfg: HyperNetworkConfig, imgs: np.Array, noise?: np.Array, taps?: Taps): ImageOutput {
+  const [b, , h, w] = imgs.shape as [number, number, number, number];
+  const x = imgs.mul(2).sub(1);
+  const generated = hyperNetwork(P, cfg, x.ref, taps);
+  const pred = predictImage(P, cfg, generated, b, h, w, noise, taps);
+  const sq = np.square(pred.ref.sub(x));
+  const mseB = np.mean(sq.reshape([b, -1]), 1);
+  const loss = np.mean(mseB.ref);
+  const psnr = np.mean(np.log10(np.reciprocal(mseB).mul(4)).mul(10));
+  return { loss, psnr, pred };
+}
+
+/** Query rays of a view-synthesis batch. */
+export interface RayBatch {
+  /** Origins (B, R, 3). */
+  o: np.Array;
+  /** Unnormalised directions (B, R, 3). */
+  d: np.Array;
+  /** Sample depths (R, P) (jittered) or (P). */
+  z: np.Array;
+}
+
+/** Render rays with generated parameters (borrowed), in chunks of `chunk` rays. */
+export function renderRays(P: Params, cfg: HyperNetworkConfig, generated: HypoParams, rays: RayBatch, chunk = Infinity, taps?: Taps): { rgb: np.Array; weights: np.Array } {
+  const [b, r] = rays.o.shape as [number, number];
+  const nS = rays.z.shape[rays.z.ndim - 1]!;
+  const parts: { rgb: np.Array; weights: np.Array }[] = [];
+  for (let s = 0; s < r; s += Math.min(chunk, r)) {
+    const e = Math.min(r, s + chunk);
+    const o = rays.o.ref.slice([], [s, e], []);
+    const d = rays.d.ref.slice([], [s, e], []);
+    const z = rays.z.ndim === 1 ? rays.z.ref : rays.z.ref.slice([s, e], []);
+    const pts = tap(taps, "pts", rayPoints(o, d, z.ref));
+    const gen = Object.fromEntries(Object.entries(generated).map(([k, v]) => [k, v.ref]));
+    const raw = hyponet(P, cfg, pts.reshape([b, (e - s) * nS, 3]), gen, taps).reshape([b, e - s, nS, -1]);
+    parts.push(composite(tap(taps, "raw", raw), z));
+  }
+  rays.o.dispose();
+  rays.d.dispose();
+  rays.z.dispose();
+  if (parts.length === 1) return parts[0]!;
+  return { rgb: np.concatenate(parts.map((x) => x.rgb), 1), weights: np.concatenate(parts.map((x) => x.weights), 1) };
+}
+
+function tap(taps: Taps | undefined, name: string, x: np.Array): np.Array {
+  if (taps && !taps.has(name)) taps.set(name, x.ref);
+  return x;
+}
+
+/** Loss and metrics of one view-synthesis batch. */
+export interface NerfOutput {
+  /** mean_b mean((pred − gt)²). */
+  loss: np.Array;
+  /** mean_b −10·log10(mse_b). */
+  psnr: np.Array;
+  /** Rendered colours (B, R, 3). */
+  pred: np.Array;
+}
+
+/** Support views → R-tokens → render the query rays → L2 loss against `gt` (B, R, 3). */
+export function nerfObjective(P: Params, cfg: HyperNetworkConfig, views: SupportViews, rays: RayBatch, gt: np.Array, chunk = Infinity, taps?: Taps): NerfOutput {
+  const generated = hyperNetwork(P, cfg, views, taps);
+  const { rgb, weights } = renderRays(P, cfg, generated, rays, chunk, taps);
+  if (taps) taps.set("vr.weights", weights.ref);
+  weights.dispose();
+  for (const v of Object.values(generated)) v.dispose();
+  const b = rgb.shape[0]!;
+  const mseB = np.mean(np.square(rgb.ref.sub(gt)).reshape([b, -1]), 1);
+  const loss = np.mean(mseB.ref);
+  const psnr = np.mean(np.log10(mseB).mul(-10));
+  return { loss, psnr, pred: rgb };
+}

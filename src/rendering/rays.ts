@@ -1,0 +1,34 @@
+/**
+ * Camera rays (CONVENTIONS §8): OpenGL/Blender cameras (x right, y up, looking along −z),
+ * pixel-centre offsets, directions NOT normalised (so depth z is along the camera axis).
+ */
+import { numpy as np } from "../backend/jax.js";
+
+/**
+ * poses (…, 3, 4) camera-to-world, focals (…, 2) = [f_x, f_y] in pixels →
+ * [origins, directions], each (…, H, W, 3), row-major over pixels.
+ *   dir_cam(i, j) = ((j + 0.5 − W/2)/f_x, −(i + 0.5 − H/2)/f_y, −1);  d = R · dir_cam;  o = pose[:, 3]
+ */
+export function posesToRays(poses: np.Array, focals: np.Array, h: number, w: number): [np.Array, np.Array] {
+  const lead = poses.shape.slice(0, -2);
+  const u = new Float32Array(h * w);
+  const v = new Float32Array(h * w);
+  for (let i = 0; i < h; i++) {
+    for (let j = 0; j < w; j++) {
+      u[i * w + j] = j + 0.5 - w / 2;
+      v[i * w + j] = -(i + 0.5 - h / 2);
+    }
+  }
+  const [fx, fy] = np.split(focals, 2, -1) as [np.Array, np.Array]; // (…, 1)
+  const dx = np.array(u).div(fx); // (…, HW)
+  const dy = np.array(v).div(fy);
+  const dz = np.full(dx.shape, -1);
+  const dirs = np.stack([dx, dy, dz], -1); // (…, HW, 3)
+  const [rot, origin] = np.split(poses, [3], -1) as [np.Array, np.Array]; // (…, 3, 3), (…, 3, 1)
+  const ndim = rot.ndim;
+  const perm = [...Array(ndim).keys()];
+  [perm[ndim - 2], perm[ndim - 1]] = [perm[ndim - 1]!, perm[ndim - 2]!];
+  const d = np.matmul(dirs, rot.transpose(perm)).reshape([...lead, h, w, 3]);
+  const o = np.broadcastTo(origin.reshape([...lead, 1, 1, 3]), [...lead, h, w, 3]);
+  return [o, d];
+}

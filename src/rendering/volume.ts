@@ -1,0 +1,52 @@
+/**
+ * Volume rendering as the reference (learnit) does it, quirks included (CONVENTIONS §8, §11.12):
+ * last δ = 1e-3, unnormalised directions, transmittance Π min(1 − α + 1e-10, 1), white background.
+ */
+import { numpy as np, nn } from "../backend/jax.js";
+
+/** Sample depths `linspace(near, far, P)` (float32). */
+export function sampleDepths(near: number, far: number, nSamples: number): Float32Array {
+  const z = new Float32Array(nSamples);
+  for (let k = 0; k < nSamples; k++) z[k] = nSamples === 1 ? near : near + ((far - near) * k) / (nSamples - 1);
+  return z;
+}
+
+/**
+ * Points along rays: o (B, R, 3), d (B, R, 3), z (R, P) or (P) → (B, R, P, 3) = o + d·z.
+ */
+export function rayPoints(o: np.Array, d: np.Array, z: np.Array): np.Array {
+  const [b, r] = o.shape as [number, number];
+  const zz = z.ndim === 1 ? z.reshape([1, 1, z.shape[0]!, 1]) : z.reshape([1, r, z.shape[1]!, 1]);
+  return o.reshape([b, r, 1, 3]).add(d.reshape([b, r, 1, 3]).mul(zz));
+}
+
+/** Output of {@link composite}. */
+export interface Composite {
+  /** Rendered colour (B, R, 3), white background. */
+  rgb: np.Array;
+  /** Per-sample weights w_k (B, R, P). */
+  weights: np.Array;
+}
+
+/**
+ * raw (B, R, P, 4) = [r, g, b, σ] before activations; z (R, P) or (P) sample depths.
+ * rgb = sigmoid, σ = relu, δ_k = z_{k+1} − z_k (δ_{P−1} = 1e-3), α = 1 − exp(−σδ),
+ * T_k = Π_{j<k} min(1 − α_j + 1e-10, 1), w = αT, colour = Σ w·rgb + (1 − Σ w).
+ */
+export function composite(raw: np.Array, z: np.Array): Composite {
+  const [b, r, nS] = raw.shape as [number, number, number, number];
+  const [rgbRaw, sigmaRaw] = np.split(raw, [3], -1) as [np.Array, np.Array];
+  const rgb = nn.sigmoid(rgbRaw);
+  const sigma = nn.relu(sigmaRaw.reshape([b, r, nS]));
+  const z2 = z.ndim === 1 ? z.reshape([1, nS]) : z;
+  const [head, tail] = [z2.ref.slice([], [1, nS]), z2.slice([], [0, nS - 1])];
+  const delta = np.concatenate([head.sub(tail), np.full([z2.shape[0]!, 1], 1e-3)], -1); // (1|R, P)
+  const alpha = np.exp(sigma.mul(delta).neg()).neg().add(1);
+  // Exclusive cumulative product via a cumulative sum of logs (differentiable and stable).
+  const logKeep = np.log(np.minimum(alpha.ref.neg().add(1 + 1e-10), 1));
+  const transmittance = np.exp(np.cumsum(logKeep.ref, -1).sub(logKeep));
+  const weights = alpha.mul(transmittance);
+  const color = np.sum(weights.ref.reshape([b, r, nS, 1]).mul(rgb), 2);
+  const acc = np.sum(weights.ref, -1, { keepdims: true });
+  return { rgb: color.add(acc.neg().add(1)), weights };
+}
