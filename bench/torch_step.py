@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """PyTorch (CPU) baseline for the ANR training step and hyponet decode throughput.
 
 Measures, for the fixed benchmark configuration that mirrors the TypeScript bench config:
@@ -13,7 +13,11 @@ TInrEncoder (shortcut_every=0) -> TInrDecoder -> direct R-tokens -> ANR hyponet 
 thresholded-softmax cross-attention to the R-tokens, ReLU MLP). Loss is the l2 image loss on the
 [-1,1] image with coordinate noise (section 7) on.
 
-Usage: python3 bench/torch_step.py [--threads N] [--json] [--check-learning]
+Usage: /usr/bin/python3 bench/torch_step.py [--threads N] [--json] [--check-learning]
+(Debian's torch lives in /usr/bin/python3; a pyenv `python3` on PATH does not see it.)
+Note: Debian's torch is built with BLAS_INFO=generic and calls whatever libblas.so.3 is installed.
+With the default netlib reference BLAS, matmuls are ~4 GFLOP/s and dominate the step time;
+LD_LIBRARY_PATH=<dir with OpenBLAS's libblas.so.3> gives ~4-5x faster steps.
 """
 import argparse, json, math, resource, statistics, time
 

@@ -6,16 +6,25 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
+import { golden } from "./fixtures.js";
 import { initBackend } from "../src/backend/index.js";
 import { runGolden, formatReport } from "../src/golden/golden.js";
 
-const root = resolve(process.env.ANR_GOLDEN ?? join(import.meta.dirname, "..", "..", "shared", "golden"));
-const variants = existsSync(root) ? readdirSync(root).filter((d) => existsSync(join(root, d, "config.json"))).sort() : [];
+const root = golden;
+const variants = existsSync(root)
+  ? readdirSync(root)
+      .filter((d) => existsSync(join(root, d, "config.json")))
+      .sort()
+  : [];
 
 test("golden data is present", () => {
-  assert.ok(variants.length >= 5, `expected the golden variants under ${root} (set ANR_GOLDEN), found ${variants.length}`);
-  for (const v of ["anr", "anr_clip", "transinr", "ipc", "anr_nerf"]) assert.ok(variants.includes(v), `missing golden variant ${v}`);
+  assert.ok(
+    variants.length >= 5,
+    `expected the golden variants under ${root} (set ANR_GOLDEN), found ${variants.length}`,
+  );
+  for (const v of ["anr", "anr_clip", "transinr", "ipc", "anr_nerf"])
+    assert.ok(variants.includes(v), `missing golden variant ${v}`);
 });
 
 for (const v of variants) {
@@ -27,7 +36,10 @@ for (const v of variants) {
     // Everything that the reference stored must have been compared.
     assert.deepEqual(report.unchecked, [], `io keys not compared: ${report.unchecked.join(", ")}`);
     const keys = new Set(report.checks.map((c) => c.key));
-    for (const k of ["loss", "psnr", "grad_total_norm", "tokens", "encoded", "wtokens_dec"]) assert.ok(keys.has(k), `${k} not checked`);
-    assert.ok([...keys].some((k) => k.startsWith("grad.")) && [...keys].some((k) => k.startsWith("after_step.")));
+    for (const k of ["loss", "psnr", "grad_total_norm", "tokens", "encoded", "wtokens_dec"])
+      assert.ok(keys.has(k), `${k} not checked`);
+    assert.ok(
+      [...keys].some((k) => k.startsWith("grad.")) && [...keys].some((k) => k.startsWith("after_step.")),
+    );
   });
 }

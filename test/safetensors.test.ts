@@ -3,7 +3,13 @@ import assert from "node:assert/strict";
 import { mkdtemp, readFile, writeFile, readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseSafetensors, serializeSafetensors, writeSafetensors, readSafetensors, SafetensorsError } from "../src/io/safetensors.js";
+import {
+  parseSafetensors,
+  serializeSafetensors,
+  writeSafetensors,
+  readSafetensors,
+  SafetensorsError,
+} from "../src/io/safetensors.js";
 
 const sample = (): [string, { shape: number[]; data: Float32Array }][] => [
   ["a", { shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, -6.5]) }],
@@ -60,17 +66,26 @@ test("rejects malformed files with the file name and the problem", async () => {
     [good.subarray(0, 5), /truncated/],
     [good.subarray(0, good.length - 4), /past the data block|truncat/],
     [corrupt((h) => ((h.a as { dtype: string }).dtype = "I64")), /dtype "I64" is not supported/],
-    [corrupt((h) => ((h.a as { data_offsets: number[] }).data_offsets = [0, 20])), /data_offsets span 20 bytes/],
-    [corrupt((h) => ((h.s as { data_offsets: number[] }).data_offsets = [20, 24])), /begins at 20, expected 24|past the data block/],
+    [
+      corrupt((h) => ((h.a as { data_offsets: number[] }).data_offsets = [0, 20])),
+      /data_offsets span 20 bytes/,
+    ],
+    [
+      corrupt((h) => ((h.s as { data_offsets: number[] }).data_offsets = [20, 24])),
+      /begins at 20, expected 24|past the data block/,
+    ],
     [corrupt((h) => ((h.a as { shape: unknown }).shape = [2, -3])), /shape/],
   ];
   for (const [bytes, re] of cases) {
-    assert.throws(() => parseSafetensors(bytes, "bad.safetensors"), (e: unknown) => {
-      assert.ok(e instanceof SafetensorsError);
-      assert.match((e as Error).message, /^bad\.safetensors: /);
-      assert.match((e as Error).message, re);
-      return true;
-    });
+    assert.throws(
+      () => parseSafetensors(bytes, "bad.safetensors"),
+      (e: unknown) => {
+        assert.ok(e instanceof SafetensorsError);
+        assert.match((e as Error).message, /^bad\.safetensors: /);
+        assert.match((e as Error).message, re);
+        return true;
+      },
+    );
   }
   const dir = await mkdtemp(join(tmpdir(), "anr-st-"));
   await writeFile(join(dir, "t.safetensors"), good.subarray(0, 30));

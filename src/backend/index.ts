@@ -2,7 +2,7 @@
  * All compute-backend set-up lives here: which jax-js device runs the model and how many kernel
  * threads it uses. Call {@link initBackend} once at start-up.
  */
-import { requestedThreads } from "./install-worker.js";
+import { requestedThreads, wasmMemories } from "./install-worker.js";
 import { init, defaultDevice, type Device } from "./jax.js";
 
 /** Options of {@link initBackend}. */
@@ -35,10 +35,33 @@ export async function initBackend(args: BackendArgs = {}): Promise<BackendInfo> 
   }
   const available = await init(device);
   if (!available.includes(device)) {
-    throw new Error(`jax-js device "${device}" is not available here (available: ${available.join(", ") || "none"})`);
+    throw new Error(
+      `jax-js device "${device}" is not available here (available: ${available.join(", ") || "none"})`,
+    );
   }
   defaultDevice(device);
-  const shared = typeof SharedArrayBuffer !== "undefined" && typeof (globalThis as Record<string, unknown>).Worker !== "undefined";
+  const shared =
+    typeof SharedArrayBuffer !== "undefined" &&
+    typeof (globalThis as Record<string, unknown>).Worker !== "undefined";
   active = { device, threads: device === "wasm" && shared ? requestedThreads : 1 };
   return active;
+}
+
+/** Consume an array and return its values as float32 on the host. */
+export async function readF32(a: import("./jax.js").numpy.Array): Promise<Float32Array> {
+  const d = await a.data();
+  return d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>);
+}
+
+/** Consume a scalar (or one-element) array and return its value. */
+export async function readScalar(a: import("./jax.js").numpy.Array): Promise<number> {
+  return (await readF32(a))[0]!;
+}
+
+/**
+ * Bytes of the largest wasm heap (jax-js's device memory on "wasm"). The heap only grows, so
+ * this is the peak device memory so far; leaked arrays make it grow without bound.
+ */
+export function wasmHeapBytes(): number {
+  return Math.max(0, ...wasmMemories.map((m) => m.buffer.byteLength));
 }

@@ -10,6 +10,22 @@ import { NodeWebWorker } from "./node-worker.js";
 const g = globalThis as Record<string, unknown>;
 const isNode = typeof process !== "undefined" && !!process.versions?.node;
 
+/**
+ * Every WebAssembly.Memory created from here on (jax-js creates one for its wasm backend at
+ * import), so that its heap size can be reported: the one exact measure of device memory.
+ */
+export const wasmMemories: WebAssembly.Memory[] = [];
+{
+  const Original = WebAssembly.Memory;
+  const Tracked = function (this: unknown, desc: WebAssembly.MemoryDescriptor) {
+    const mem = new Original(desc);
+    wasmMemories.push(mem);
+    return mem;
+  } as unknown as typeof WebAssembly.Memory;
+  Tracked.prototype = Original.prototype;
+  (WebAssembly as { Memory: typeof WebAssembly.Memory }).Memory = Tracked;
+}
+
 /** Kernel threads requested for this process. */
 export const requestedThreads: number = (() => {
   if (!isNode) return 1;

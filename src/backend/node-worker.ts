@@ -36,9 +36,7 @@ async function loadSource(url: string): Promise<string> {
     const comma = url.indexOf(",");
     const meta = url.slice(5, comma);
     const body = url.slice(comma + 1);
-    return meta.endsWith(";base64")
-      ? Buffer.from(body, "base64").toString("utf8")
-      : decodeURIComponent(body);
+    return meta.endsWith(";base64") ? Buffer.from(body, "base64").toString("utf8") : decodeURIComponent(body);
   }
   return readFile(url.startsWith("file:") ? fileURLToPath(url) : url, "utf8");
 }

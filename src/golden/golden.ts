@@ -13,10 +13,20 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { numpy as np, jit, valueAndGrad } from "../backend/jax.js";
+import { readF32 } from "../backend/index.js";
 import { readSafetensors, type HostTensor } from "../io/safetensors.js";
 import { readWeights } from "../io/weights.js";
 import { parseHyperNetworkConfig, type HyperNetworkConfig } from "../model/config.js";
-import { coordGrid, peFrequencies, positionalEncoding, encodingLayout, hyperNetwork, type Params, type SupportViews, type Taps } from "../model/model.js";
+import {
+  coordGrid,
+  peFrequencies,
+  positionalEncoding,
+  encodingLayout,
+  hyperNetwork,
+  type Params,
+  type SupportViews,
+  type Taps,
+} from "../model/model.js";
 import { disposeParams, toDevice } from "../model/params.js";
 import { imageObjective, predictImage, nerfObjective, renderRays, type RayBatch } from "../model/tasks.js";
 import { posesToRays } from "../rendering/rays.js";
@@ -58,9 +68,7 @@ function dev(t: HostTensor): np.Array {
   return np.array(t.data, { shape: t.shape });
 }
 
-async function host(a: np.Array): Promise<Float32Array> {
-  return new Float32Array(await a.data());
-}
+const host = readF32;
 
 function maxAbs(x: ArrayLike<number>): number {
   let m = 0;
@@ -95,7 +103,8 @@ class Checker {
   private ref(key: string, n: number): Float32Array {
     const r = this.io.get(key)!;
     this.seen.add(key);
-    if (r.data.length !== n) throw new Error(`golden ${key}: ${r.data.length} values (shape [${r.shape}]) but we computed ${n}`);
+    if (r.data.length !== n)
+      throw new Error(`golden ${key}: ${r.data.length} values (shape [${r.shape}]) but we computed ${n}`);
     return r.data;
   }
 
@@ -178,7 +187,10 @@ async function runImage(c: Checker, P: Params, cfg: HyperNetworkConfig): Promise
   const imgs = c.io.get("images")!;
   const [b, , h, w] = imgs.shape as [number, number, number, number];
   c.seen.add("images");
-  c.forward("images_norm", imgs.data.map((x) => 2 * x - 1));
+  c.forward(
+    "images_norm",
+    imgs.data.map((x) => 2 * x - 1),
+  );
   for (const key of c.io.keys()) {
     const m = key.match(/^coord(\d+)(?:x(\d+))?$/);
     if (m) c.forward(key, coordGrid(Number(m[1]), Number(m[2] ?? m[1])));
@@ -199,7 +211,10 @@ async function runImage(c: Checker, P: Params, cfg: HyperNetworkConfig): Promise
   const out = imageObjective(P, cfg, dev(imgs), undefined, taps);
   const predRaw = await host(out.pred);
   c.forward(`pred${h}_raw`, predRaw);
-  c.forward(`pred${h}`, predRaw.map((x) => Math.min(1, Math.max(0, (x + 1) / 2))));
+  c.forward(
+    `pred${h}`,
+    predRaw.map((x) => Math.min(1, Math.max(0, (x + 1) / 2))),
+  );
   c.rel("loss", (await host(out.loss))[0]!, 1e-5);
   c.rel("psnr", (await host(out.psnr))[0]!, 1e-5);
   // ANR attention taps: golden keeps the first q query points at grid H (`anr.logits32_q64`).
@@ -214,7 +229,8 @@ async function runImage(c: Checker, P: Params, cfg: HyperNetworkConfig): Promise
     const q = Number(key.split("_q")[1]);
     const tt = full.length / (b * nHead * h * w);
     const sub = new Float32Array(b * nHead * q * tt);
-    for (let i = 0; i < b * nHead; i++) sub.set(full.subarray(i * h * w * tt, i * h * w * tt + q * tt), i * q * tt);
+    for (let i = 0; i < b * nHead; i++)
+      sub.set(full.subarray(i * h * w * tt, i * h * w * tt + q * tt), i * q * tt);
     c.forward(key, sub);
   }
   const attnOut = taps.get("anr.attn_out");
@@ -244,7 +260,10 @@ async function runImage(c: Checker, P: Params, cfg: HyperNetworkConfig): Promise
     const gen = hyperNetwork(P, cfg, dev(imgs).mul(2).sub(1));
     const raw = await host(predictImage(P, cfg, gen, b, hh, ww));
     c.forward(key, raw);
-    c.forward(key.replace(/_raw$/, ""), raw.map((x) => (x + 1) / 2));
+    c.forward(
+      key.replace(/_raw$/, ""),
+      raw.map((x) => (x + 1) / 2),
+    );
   }
 
   // Coordinate noise: torch's RNG cannot be reproduced, so check its bound, then the
@@ -256,7 +275,8 @@ async function runImage(c: Checker, P: Params, cfg: HyperNetworkConfig): Promise
     const noisy = c.io.get(key)!;
     const grid = coordGrid(s, s);
     let worst = 0;
-    for (let i = 0; i < noisy.data.length; i++) worst = Math.max(worst, Math.abs(noisy.data[i]! - grid[i % grid.length]!));
+    for (let i = 0; i < noisy.data.length; i++)
+      worst = Math.max(worst, Math.abs(noisy.data[i]! - grid[i % grid.length]!));
     c.bounds(key, worst, (0.5 / s) * (1 + 1e-5));
     const predKey = `pred${s}_noisy_raw`;
     if (c.has(predKey)) {
@@ -285,7 +305,11 @@ async function runNerf(c: Checker, P: Params, cfg: HyperNetworkConfig, gc: Golde
     c.seen.add(k);
     return t;
   };
-  const views = (): SupportViews => ({ imgs: dev(get("support_imgs")), poses: dev(get("support_poses")), focals: dev(get("support_focals")) });
+  const views = (): SupportViews => ({
+    imgs: dev(get("support_imgs")),
+    poses: dev(get("support_poses")),
+    focals: dev(get("support_focals")),
+  });
   const qImgs = get("query_imgs");
   const [b, nq, , h, w] = qImgs.shape as [number, number, number, number, number];
   const near = io.has("near") ? get("near").data[0]! : gc.near!;
@@ -300,8 +324,14 @@ async function runNerf(c: Checker, P: Params, cfg: HyperNetworkConfig, gc: Golde
   c.forward("query_rays_d_all", await host(dAll.ref));
   const ids = [...get("ray_ids").data].map((x) => Math.round(x));
   const idx = np.array(Int32Array.from(ids), { dtype: np.int32 });
-  const rays = (): RayBatch => ({ o: np.take(oAll.ref, idx.ref, 1), d: np.take(dAll.ref, idx.ref, 1), z: np.array(sampleDepths(near, far, nS)) });
-  const gtAll = dev(qImgs).transpose([0, 1, 3, 4, 2]).reshape([b, nq * h * w, 3]);
+  const rays = (): RayBatch => ({
+    o: np.take(oAll.ref, idx.ref, 1),
+    d: np.take(dAll.ref, idx.ref, 1),
+    z: np.array(sampleDepths(near, far, nS)),
+  });
+  const gtAll = dev(qImgs)
+    .transpose([0, 1, 3, 4, 2])
+    .reshape([b, nq * h * w, 3]);
   const gt = () => np.take(gtAll.ref, idx.ref, 1);
   c.forward("gt", await host(gt()));
   const r0 = rays();
@@ -326,7 +356,13 @@ async function runNerf(c: Checker, P: Params, cfg: HyperNetworkConfig, gc: Golde
   // The whole query view, rendered in chunks of `mini_batch` rays, without gradients.
   if (c.has("render_query")) {
     const gen = hyperNetwork(P, cfg, views());
-    const full = renderRays(P, cfg, gen, { o: oAll.ref, d: dAll.ref, z: np.array(sampleDepths(near, far, nS)) }, chunk);
+    const full = renderRays(
+      P,
+      cfg,
+      gen,
+      { o: oAll.ref, d: dAll.ref, z: np.array(sampleDepths(near, far, nS)) },
+      chunk,
+    );
     full.weights.dispose();
     for (const v of Object.values(gen)) v.dispose();
     c.forward("render_query", await host(full.rgb));
@@ -371,17 +407,27 @@ export async function runGolden(dir: string): Promise<GoldenReport> {
 
 /** A fixed-width table of a report, worst first within each metric. */
 export function formatReport(r: GoldenReport, all = false): string {
-  const rows = all ? r.checks : r.checks.filter((x) => !x.ok || x.metric !== "max-abs" || !x.key.startsWith("after_step."));
-  const lines = [`golden ${r.dir} (${r.kind}): ${r.checks.length} checks, ${r.checks.filter((x) => !x.ok).length} failed`];
+  const rows = all
+    ? r.checks
+    : r.checks.filter((x) => !x.ok || x.metric !== "max-abs" || !x.key.startsWith("after_step."));
+  const lines = [
+    `golden ${r.dir} (${r.kind}): ${r.checks.length} checks, ${r.checks.filter((x) => !x.ok).length} failed`,
+  ];
   const w = Math.max(...rows.map((x) => x.key.length), 10);
-  lines.push(`  ${"key".padEnd(w)}  ${"metric".padEnd(8)}  ${"error".padStart(10)}  ${"tolerance".padStart(10)}  result`);
+  lines.push(
+    `  ${"key".padEnd(w)}  ${"metric".padEnd(8)}  ${"error".padStart(10)}  ${"tolerance".padStart(10)}  result`,
+  );
   for (const x of rows) {
-    lines.push(`  ${x.key.padEnd(w)}  ${x.metric.padEnd(8)}  ${x.err.toExponential(2).padStart(10)}  ${x.tol.toExponential(2).padStart(10)}  ${x.ok ? "ok" : "FAIL"}`);
+    lines.push(
+      `  ${x.key.padEnd(w)}  ${x.metric.padEnd(8)}  ${x.err.toExponential(2).padStart(10)}  ${x.tol.toExponential(2).padStart(10)}  ${x.ok ? "ok" : "FAIL"}`,
+    );
   }
   const adam = r.checks.filter((x) => x.key.startsWith("after_step."));
   if (!all && adam.length) {
     const worst = adam.reduce((a, b) => (b.err > a.err ? b : a));
-    lines.push(`  (after_step.*: ${adam.length} tensors, worst ${worst.key} ${worst.err.toExponential(2)} ≤ ${worst.tol.toExponential(2)}; --all lists them)`);
+    lines.push(
+      `  (after_step.*: ${adam.length} tensors, worst ${worst.key} ${worst.err.toExponential(2)} ≤ ${worst.tol.toExponential(2)}; --all lists them)`,
+    );
   }
   if (r.unchecked.length) lines.push(`  not compared: ${r.unchecked.join(", ")}`);
   return lines.join("\n");

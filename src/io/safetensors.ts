@@ -75,9 +75,12 @@ export function parseSafetensors(buf: Uint8Array, file = "<buffer>"): Safetensor
   if (buf.byteLength < 8) fail(`truncated: ${buf.byteLength} bytes, a safetensors file has at least 8`);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const headerLen = Number(view.getBigUint64(0, true));
-  if (headerLen > MAX_HEADER) fail(`header length ${headerLen} exceeds the ${MAX_HEADER}-byte limit (not a safetensors file?)`);
+  if (headerLen > MAX_HEADER)
+    fail(`header length ${headerLen} exceeds the ${MAX_HEADER}-byte limit (not a safetensors file?)`);
   if (8 + headerLen > buf.byteLength) {
-    fail(`truncated: header says ${headerLen} bytes of JSON but the file has ${buf.byteLength - 8} after the length`);
+    fail(
+      `truncated: header says ${headerLen} bytes of JSON but the file has ${buf.byteLength - 8} after the length`,
+    );
   }
   let header: unknown;
   try {
@@ -85,14 +88,16 @@ export function parseSafetensors(buf: Uint8Array, file = "<buffer>"): Safetensor
   } catch (e) {
     fail(`header is not valid UTF-8 JSON (${(e as Error).message})`);
   }
-  if (typeof header !== "object" || header === null || Array.isArray(header)) fail("header is not a JSON object");
+  if (typeof header !== "object" || header === null || Array.isArray(header))
+    fail("header is not a JSON object");
   const dataStart = 8 + headerLen;
   const dataLen = buf.byteLength - dataStart;
   const entries: { name: string; dtype: string; shape: number[]; begin: number; end: number }[] = [];
   let metadata: Record<string, string> = {};
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
     if (name === "__metadata__") {
-      if (typeof raw !== "object" || raw === null || Array.isArray(raw)) fail("__metadata__ is not an object");
+      if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+        fail("__metadata__ is not an object");
       for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
         if (typeof v !== "string") fail(`__metadata__.${k} is ${typeof v}, expected a string`);
       }
@@ -114,14 +119,21 @@ export function parseSafetensors(buf: Uint8Array, file = "<buffer>"): Safetensor
       !offsets.every((o) => Number.isInteger(o) && o >= 0) ||
       offsets[0] > offsets[1]
     ) {
-      fail(`tensor "${name}": data_offsets ${JSON.stringify(offsets)} is not [begin, end] with 0 ≤ begin ≤ end`);
+      fail(
+        `tensor "${name}": data_offsets ${JSON.stringify(offsets)} is not [begin, end] with 0 ≤ begin ≤ end`,
+      );
     }
     const [begin, end] = offsets as [number, number];
     const need = numel(shape as number[]) * DTYPE_BYTES[dtype as string]!;
     if (end - begin !== need) {
-      fail(`tensor "${name}": data_offsets span ${end - begin} bytes but ${dtype}${JSON.stringify(shape)} needs ${need}`);
+      fail(
+        `tensor "${name}": data_offsets span ${end - begin} bytes but ${dtype}${JSON.stringify(shape)} needs ${need}`,
+      );
     }
-    if (end > dataLen) fail(`tensor "${name}": data_offsets end ${end} lies past the data block (${dataLen} bytes; file truncated?)`);
+    if (end > dataLen)
+      fail(
+        `tensor "${name}": data_offsets end ${end} lies past the data block (${dataLen} bytes; file truncated?)`,
+      );
     entries.push({ name, dtype: dtype as string, shape: shape as number[], begin, end });
   }
   // Offsets must tile the data block without overlaps (the format's own validity rule).
@@ -129,11 +141,14 @@ export function parseSafetensors(buf: Uint8Array, file = "<buffer>"): Safetensor
   let cursor = 0;
   for (const e of sorted) {
     if (e.begin !== cursor) {
-      fail(`tensor "${e.name}": data begins at ${e.begin}, expected ${cursor} (overlapping or gapped offsets)`);
+      fail(
+        `tensor "${e.name}": data begins at ${e.begin}, expected ${cursor} (overlapping or gapped offsets)`,
+      );
     }
     cursor = e.end;
   }
-  if (cursor !== dataLen) fail(`data block has ${dataLen} bytes but the tensors cover ${cursor} (trailing bytes or truncation)`);
+  if (cursor !== dataLen)
+    fail(`data block has ${dataLen} bytes but the tensors cover ${cursor} (trailing bytes or truncation)`);
   const tensors = new Map<string, HostTensor>();
   for (const e of entries) {
     const bytes = buf.subarray(dataStart + e.begin, dataStart + e.end);
@@ -165,7 +180,9 @@ export function serializeSafetensors(
   for (const [name, t] of list) {
     if (name === "__metadata__") throw new Error(`tensor name "__metadata__" is reserved`);
     if (t.data.length !== numel(t.shape)) {
-      throw new Error(`tensor "${name}": ${t.data.length} values do not fill shape ${JSON.stringify(t.shape)}`);
+      throw new Error(
+        `tensor "${name}": ${t.data.length} values do not fill shape ${JSON.stringify(t.shape)}`,
+      );
     }
     header[name] = { dtype: "F32", shape: t.shape, data_offsets: [offset, offset + 4 * t.data.length] };
     offset += 4 * t.data.length;

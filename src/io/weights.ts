@@ -35,7 +35,10 @@ export class WeightsMismatchError extends Error {
  * and `hypernet.` prefixes and drop the duplicated `hypo_model.*` copies of the hyponet, after
  * checking that each copy equals its original.
  */
-export function fromReferenceCheckpoint(tensors: Map<string, HostTensor>, source: string): Map<string, HostTensor> {
+export function fromReferenceCheckpoint(
+  tensors: Map<string, HostTensor>,
+  source: string,
+): Map<string, HostTensor> {
   const stripped = new Map<string, HostTensor>();
   const duplicates = new Map<string, HostTensor>();
   for (const [rawKey, t] of tensors) {
@@ -45,7 +48,8 @@ export function fromReferenceCheckpoint(tensors: Map<string, HostTensor>, source
       continue;
     }
     key = key.replace(/^hypernet\./, "");
-    if (stripped.has(key)) throw new WeightsMismatchError(source, [], [], [`${rawKey} appears twice after prefix removal`]);
+    if (stripped.has(key))
+      throw new WeightsMismatchError(source, [], [], [`${rawKey} appears twice after prefix removal`]);
     stripped.set(key, t);
   }
   for (const [key, dup] of duplicates) {
@@ -55,14 +59,23 @@ export function fromReferenceCheckpoint(tensors: Map<string, HostTensor>, source
       continue;
     }
     if (orig.data.length !== dup.data.length || orig.data.some((v, i) => v !== dup.data[i])) {
-      throw new WeightsMismatchError(source, [], [], [`hypo_model copy of ${key} differs from hypernet.${key}`]);
+      throw new WeightsMismatchError(
+        source,
+        [],
+        [],
+        [`hypo_model copy of ${key} differs from hypernet.${key}`],
+      );
     }
   }
   return stripped;
 }
 
 /** Check a weight set against the config's parameter list; throws listing every problem. */
-export function validateWeights(cfg: HyperNetworkConfig, tensors: Map<string, HostTensor>, source: string): Map<string, HostTensor> {
+export function validateWeights(
+  cfg: HyperNetworkConfig,
+  tensors: Map<string, HostTensor>,
+  source: string,
+): Map<string, HostTensor> {
   const specs = paramSpecs(cfg);
   const missing: string[] = [];
   const wrongShape: string[] = [];
@@ -105,7 +118,11 @@ export async function saveModel(
 ): Promise<void> {
   validateWeights(config, weights, path);
   const ordered = paramSpecs(config).map((s) => [s.key, weights.get(s.key)!] as [string, HostTensor]);
-  await writeSafetensors(path, ordered, { ...extra, [FORMAT_KEY]: FORMAT, [CONFIG_METADATA_KEY]: JSON.stringify(config) });
+  await writeSafetensors(path, ordered, {
+    ...extra,
+    [FORMAT_KEY]: FORMAT,
+    [CONFIG_METADATA_KEY]: JSON.stringify(config),
+  });
 }
 
 /** Load a model saved by {@link saveModel}: config from the metadata, weights validated against it. */
@@ -113,13 +130,17 @@ export async function loadModel(path: string): Promise<ModelFile> {
   const file = await readSafetensors(path);
   const raw = file.metadata[CONFIG_METADATA_KEY];
   if (raw === undefined) {
-    throw new ConfigError(path, [`no "${CONFIG_METADATA_KEY}" metadata: not an anr model file (weights alone need a config: use readWeights)`]);
+    throw new ConfigError(path, [
+      `no "${CONFIG_METADATA_KEY}" metadata: not an anr model file (weights alone need a config: use readWeights)`,
+    ]);
   }
   let json: unknown;
   try {
     json = JSON.parse(raw);
   } catch (e) {
-    throw new ConfigError(path, [`metadata "${CONFIG_METADATA_KEY}" is not valid JSON (${(e as Error).message})`]);
+    throw new ConfigError(path, [
+      `metadata "${CONFIG_METADATA_KEY}" is not valid JSON (${(e as Error).message})`,
+    ]);
   }
   const config = parseHyperNetworkConfig(json, path);
   const weights = validateWeights(config, fromReferenceCheckpoint(file.tensors, path), path);

@@ -8,7 +8,10 @@ import { z } from "zod";
 /** ImgTokenizer: non-overlapping patches of an image, linear projection, learned position embedding. */
 export const ImgTokenizerArgs = z.strictObject({
   /** Input image side (square) or [height, width]; fixes the number of patches and the posemb size. */
-  input_size: z.union([z.number().int().positive(), z.tuple([z.number().int().positive(), z.number().int().positive()])]),
+  input_size: z.union([
+    z.number().int().positive(),
+    z.tuple([z.number().int().positive(), z.number().int().positive()]),
+  ]),
   /** Patch side in pixels. */
   patch_size: z.number().int().positive(),
   /** Zero padding added to every image border before patching (in the [-1,1] image, so 0 is mid-grey). */
@@ -23,7 +26,10 @@ export type ImgTokenizerArgs = z.infer<typeof ImgTokenizerArgs>;
 /** NvsTokenizer: per support view, pixels [rgb, ray origin, ray direction] cut into patches; no posemb. */
 export const NvsTokenizerArgs = z.strictObject({
   /** Support-view side (square) or [height, width]. */
-  input_size: z.union([z.number().int().positive(), z.tuple([z.number().int().positive(), z.number().int().positive()])]),
+  input_size: z.union([
+    z.number().int().positive(),
+    z.tuple([z.number().int().positive(), z.number().int().positive()]),
+  ]),
   /** Patch side in pixels. */
   patch_size: z.number().int().positive(),
   /** Zero padding of each view before patching. */
@@ -154,11 +160,20 @@ export const HyperNetworkConfig = z
   .superRefine((c, ctx) => {
     const dims = [c.tokenizer.args.dim, c.tinr_enc.args.dim, c.tinr_dec.args.dim];
     if (new Set(dims).size !== 1) {
-      ctx.addIssue({ code: "custom", path: ["tinr_dec", "args", "dim"], message: `tokenizer, encoder and decoder dims must agree, got ${dims.join(", ")}` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["tinr_dec", "args", "dim"],
+        message: `tokenizer, encoder and decoder dims must agree, got ${dims.join(", ")}`,
+      });
     }
     const h = c.hyponet;
     if (h.name === "ANR") {
-      if (!c.direct_wtoken) ctx.addIssue({ code: "custom", path: ["direct_wtoken"], message: "the ANR hyponet needs direct_wtoken: true (R-tokens)" });
+      if (!c.direct_wtoken)
+        ctx.addIssue({
+          code: "custom",
+          path: ["direct_wtoken"],
+          message: "the ANR hyponet needs direct_wtoken: true (R-tokens)",
+        });
       const tau = h.args.att_threshold;
       if (tau !== null && tau >= 1 / h.args.token_len) {
         ctx.addIssue({
@@ -171,21 +186,51 @@ export const HyperNetworkConfig = z
         const enc = h.args.in_dim * h.args.pe_dim;
         if (enc !== h.args.hidden_dim) {
           if (!h.args.adaptive_idim) {
-            ctx.addIssue({ code: "custom", path: ["hyponet", "args", "pe_dim"], message: `in_dim·pe_dim = ${enc} must equal hidden_dim ${h.args.hidden_dim} (or set adaptive_idim: true)` });
+            ctx.addIssue({
+              code: "custom",
+              path: ["hyponet", "args", "pe_dim"],
+              message: `in_dim·pe_dim = ${enc} must equal hidden_dim ${h.args.hidden_dim} (or set adaptive_idim: true)`,
+            });
           } else if (Math.floor(h.args.hidden_dim / h.args.in_dim) < 2) {
-            ctx.addIssue({ code: "custom", path: ["hyponet", "args", "hidden_dim"], message: `hidden_dim ${h.args.hidden_dim} leaves no frequency for in_dim ${h.args.in_dim}` });
+            ctx.addIssue({
+              code: "custom",
+              path: ["hyponet", "args", "hidden_dim"],
+              message: `hidden_dim ${h.args.hidden_dim} leaves no frequency for in_dim ${h.args.in_dim}`,
+            });
           }
         }
       } else if (h.args.in_dim !== h.args.hidden_dim && !h.args.adaptive_idim) {
-        ctx.addIssue({ code: "custom", path: ["hyponet", "args", "use_pe"], message: `without PE, in_dim ${h.args.in_dim} must equal hidden_dim ${h.args.hidden_dim} (or set adaptive_idim: true)` });
+        ctx.addIssue({
+          code: "custom",
+          path: ["hyponet", "args", "use_pe"],
+          message: `without PE, in_dim ${h.args.in_dim} must equal hidden_dim ${h.args.hidden_dim} (or set adaptive_idim: true)`,
+        });
       }
     } else if (c.direct_wtoken) {
-      ctx.addIssue({ code: "custom", path: ["direct_wtoken"], message: `direct_wtoken (R-tokens) needs the ANR hyponet, not ${h.name}` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["direct_wtoken"],
+        message: `direct_wtoken (R-tokens) needs the ANR hyponet, not ${h.name}`,
+      });
     } else {
-      if (h.name === "HypoMlpIPC" && c.grouping_mode !== "mlp_mod") ctx.addIssue({ code: "custom", path: ["grouping_mode"], message: 'HypoMlpIPC needs grouping_mode "mlp_mod"' });
-      if (h.name === "HypoMlp" && c.grouping_mode !== "mlp") ctx.addIssue({ code: "custom", path: ["grouping_mode"], message: 'HypoMlp needs grouping_mode "mlp"' });
+      if (h.name === "HypoMlpIPC" && c.grouping_mode !== "mlp_mod")
+        ctx.addIssue({
+          code: "custom",
+          path: ["grouping_mode"],
+          message: 'HypoMlpIPC needs grouping_mode "mlp_mod"',
+        });
+      if (h.name === "HypoMlp" && c.grouping_mode !== "mlp")
+        ctx.addIssue({
+          code: "custom",
+          path: ["grouping_mode"],
+          message: 'HypoMlp needs grouping_mode "mlp"',
+        });
       if (h.name === "HypoMlpIPC" && h.args.modulated_layer_id >= h.args.depth) {
-        ctx.addIssue({ code: "custom", path: ["hyponet", "args", "modulated_layer_id"], message: `modulated_layer_id ${h.args.modulated_layer_id} must be < depth ${h.args.depth}` });
+        ctx.addIssue({
+          code: "custom",
+          path: ["hyponet", "args", "modulated_layer_id"],
+          message: `modulated_layer_id ${h.args.modulated_layer_id} must be < depth ${h.args.depth}`,
+        });
       }
     }
   });

@@ -88,7 +88,10 @@ export function positionalEncoding(coords: np.Array, freqs: Float32Array): np.Ar
   const shape = coords.shape;
   const d = shape[shape.length - 1]!;
   const k = freqs.length;
-  const a = coords.reshape([...shape, 1]).mul(np.array(freqs)).reshape([...shape.slice(0, -1), d * k]);
+  const a = coords
+    .reshape([...shape, 1])
+    .mul(np.array(freqs))
+    .reshape([...shape.slice(0, -1), d * k]);
   const r = a.ref.sub(np.floor(a.mul(0.5)).mul(2));
   const theta = r.mul(Math.PI);
   return np.concatenate([np.cos(theta.ref), np.sin(theta)], -1);
@@ -118,7 +121,10 @@ export function layerNorm(P: Params, key: string, x: np.Array): np.Array {
   const mu = np.mean(x.ref, axis, { keepdims: true });
   const xc = x.sub(mu);
   const variance = np.mean(np.square(xc.ref), axis, { keepdims: true });
-  return xc.div(np.sqrt(variance.add(1e-5))).mul(p(P, `${key}.weight`)).add(p(P, `${key}.bias`));
+  return xc
+    .div(np.sqrt(variance.add(1e-5)))
+    .mul(p(P, `${key}.weight`))
+    .add(p(P, `${key}.bias`));
 }
 
 /** Exact GELU: x·Φ(x) with the error function (torch's default, not the tanh approximation). */
@@ -138,7 +144,14 @@ function mergeHeads(x: np.Array): np.Array {
 }
 
 /** Multi-head attention of the transformer: q from `x` (no bias), fused [k|v] from `ctx` (no bias). */
-export function attention(P: Params, key: string, x: np.Array, ctx: np.Array, nHead: number, headDim: number): np.Array {
+export function attention(
+  P: Params,
+  key: string,
+  x: np.Array,
+  ctx: np.Array,
+  nHead: number,
+  headDim: number,
+): np.Array {
   const inner = nHead * headDim;
   const q = splitHeads(linear(P, `${key}.to_q`, x, false), nHead);
   const [k, v] = np.split(linear(P, `${key}.to_kv`, ctx, false), [inner], -1) as [np.Array, np.Array];
@@ -156,7 +169,12 @@ export function feedForward(P: Params, key: string, x: np.Array): np.Array {
 // Transformer (pre-norm, no final LayerNorm)
 
 /** x + Attn(LN(x)) for self-attention; the context is the normalised stream itself. */
-function selfAttnBlock(P: Params, key: string, x: np.Array, a: { n_head: number; head_dim: number }): np.Array {
+function selfAttnBlock(
+  P: Params,
+  key: string,
+  x: np.Array,
+  a: { n_head: number; head_dim: number },
+): np.Array {
   const h = layerNorm(P, `${key}.norm`, x.ref);
   return x.add(attention(P, `${key}.fn`, h.ref, h, a.n_head, a.head_dim));
 }
@@ -180,12 +198,20 @@ export function transformerEncoder(P: Params, a: TInrEncoderArgs, x: np.Array, t
   return tap(taps, "encoded", x);
 }
 
-export function transformerDecoder(P: Params, a: TInrDecoderArgs, x: np.Array, ctx: np.Array, taps?: Taps): np.Array {
+export function transformerDecoder(
+  P: Params,
+  a: TInrDecoderArgs,
+  x: np.Array,
+  ctx: np.Array,
+  taps?: Taps,
+): np.Array {
   for (let i = 0; i < a.depth; i++) {
     const key = `tinr_dec.hypobuilder.${i}`;
     x = selfAttnBlock(P, `${key}.0`, x, a);
     // Cross-attention reads the raw encoder output: PreNorm normalises only the query stream.
-    x = x.ref.add(attention(P, `${key}.1.fn`, layerNorm(P, `${key}.1.norm`, x), ctx.ref, a.n_head, a.head_dim));
+    x = x.ref.add(
+      attention(P, `${key}.1.fn`, layerNorm(P, `${key}.1.norm`, x), ctx.ref, a.n_head, a.head_dim),
+    );
     x = x.ref.add(feedForward(P, `${key}.2.fn`, layerNorm(P, `${key}.2.norm`, x)));
   }
   ctx.dispose();
@@ -202,7 +228,13 @@ export function transformerDecoder(P: Params, a: TInrDecoderArgs, x: np.Array, c
  */
 export function patchify(x: np.Array, patch: number, padding: number): np.Array {
   const [b, c, h, w] = x.shape as [number, number, number, number];
-  if (padding > 0) x = np.pad(x, [[0, 0], [0, 0], [padding, padding], [padding, padding]]);
+  if (padding > 0)
+    x = np.pad(x, [
+      [0, 0],
+      [0, 0],
+      [padding, padding],
+      [padding, padding],
+    ]);
   const gh = Math.floor((h + 2 * padding) / patch);
   const gw = Math.floor((w + 2 * padding) / patch);
   if (gh * patch !== h + 2 * padding || gw * patch !== w + 2 * padding) {
@@ -303,7 +335,8 @@ export interface GeneratedParam {
 /** The hyponet parameters the hyper-network generates, in reference order (`hyponet.param_shapes`). */
 export function generatedParams(cfg: HyperNetworkConfig): GeneratedParam[] {
   const h = cfg.hyponet;
-  if (h.name === "ANR") return [{ name: "dtoken", shape: [h.args.token_len, h.args.hidden_dim], tokens: h.args.token_len }];
+  if (h.name === "ANR")
+    return [{ name: "dtoken", shape: [h.args.token_len, h.args.hidden_dim], tokens: h.args.token_len }];
   const shapes = mlpLayerShapes(cfg);
   const layers = h.name === "HypoMlpIPC" ? [h.args.modulated_layer_id] : shapes.map((_, i) => i);
   return layers.map((i) => {
@@ -363,7 +396,8 @@ function encode(cfg: HyperNetworkConfig, coords: np.Array): np.Array {
   const a = cfg.hyponet.args;
   const layout = encodingLayout(cfg);
   let x = a.use_pe ? positionalEncoding(coords, peFrequencies(layout.nFreqs, a.pe_sigma)) : coords;
-  if (layout.padDim > 0) x = np.pad(x, [...x.shape.slice(0, -1).map(() => [0, 0] as [number, number]), [0, layout.padDim]]);
+  if (layout.padDim > 0)
+    x = np.pad(x, [...x.shape.slice(0, -1).map(() => [0, 0] as [number, number]), [0, layout.padDim]]);
   return x;
 }
 
@@ -415,7 +449,13 @@ export function mlpHyponet(P: Params, cfg: HyperNetworkConfig, x: np.Array, gene
 }
 
 /** Evaluate the hyponet at coords (B, N, in_dim) with generated parameters (consumed). */
-export function hyponet(P: Params, cfg: HyperNetworkConfig, coords: np.Array, generated: HypoParams, taps?: Taps): np.Array {
+export function hyponet(
+  P: Params,
+  cfg: HyperNetworkConfig,
+  coords: np.Array,
+  generated: HypoParams,
+  taps?: Taps,
+): np.Array {
   const x = encode(cfg, coords);
   if (cfg.hyponet.name === "ANR") return anrHyponet(P, cfg.hyponet.args, x, generated.dtoken!, taps);
   return mlpHyponet(P, cfg, x, generated);
@@ -447,11 +487,18 @@ function refTree(t: HypoParams): HypoParams {
 // The hyper-network
 
 /** Data → hyponet parameters. Input: normalised images (B, C, H, W), or support views. */
-export function hyperNetwork(P: Params, cfg: HyperNetworkConfig, input: np.Array | SupportViews, taps?: Taps): HypoParams {
+export function hyperNetwork(
+  P: Params,
+  cfg: HyperNetworkConfig,
+  input: np.Array | SupportViews,
+  taps?: Taps,
+): HypoParams {
   const tokens = tap(
     taps,
     "tokens",
-    cfg.tokenizer.name === "ImgTokenizer" ? imgTokenizer(P, cfg, input as np.Array) : nvsTokenizer(P, cfg, input as SupportViews, taps),
+    cfg.tokenizer.name === "ImgTokenizer"
+      ? imgTokenizer(P, cfg, input as np.Array)
+      : nvsTokenizer(P, cfg, input as SupportViews, taps),
   );
   const encoded = transformerEncoder(P, cfg.tinr_enc.args, tokens, taps);
   const b = encoded.shape[0]!;

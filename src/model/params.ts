@@ -3,6 +3,7 @@
  * conversions between host tensors and device parameters.
  */
 import { numpy as np } from "../backend/jax.js";
+import { readF32 } from "../backend/index.js";
 import type { HyperNetworkConfig } from "./config.js";
 import { generatedParams, mlpLayerShapes, patchCount, type Params } from "./model.js";
 import { sizeHW } from "./config.js";
@@ -10,7 +11,8 @@ import type { HostTensor } from "../io/safetensors.js";
 import { Rng } from "../util/rng.js";
 
 /** How a parameter is initialised (CONVENTIONS §9; same distributions as torch, not bit-identical). */
-export type Init = { kind: "uniform"; bound: number } | { kind: "normal" } | { kind: "ones" } | { kind: "zeros" };
+export type Init =
+  { kind: "uniform"; bound: number } | { kind: "normal" } | { kind: "ones" } | { kind: "zeros" };
 
 /** One parameter: its state_dict key, shape and initialiser. */
 export interface ParamSpec {
@@ -41,12 +43,16 @@ export function paramSpecs(cfg: HyperNetworkConfig): ParamSpec[] {
     const inner = h.args.n_head * h.args.head_dim;
     for (const x of ["q", "k", "v"]) linear(`hyponet.attn.to_${x}`, h.args.hidden_dim, inner, false);
     linear("hyponet.attn.to_out", inner, h.args.hidden_dim);
-    for (let i = 0; i < h.args.depth - 1; i++) linear(`hyponet.mlp.${i}.0`, h.args.hidden_dim, h.args.hidden_dim);
+    for (let i = 0; i < h.args.depth - 1; i++)
+      linear(`hyponet.mlp.${i}.0`, h.args.hidden_dim, h.args.hidden_dim);
     linear(`hyponet.mlp.${h.args.depth - 1}`, h.args.hidden_dim, h.args.out_dim);
   } else if (h.name === "HypoMlpIPC") {
     mlpLayerShapes(cfg).forEach(([rows, cols], i) => {
       if (i !== h.args.modulated_layer_id) {
-        add(`hyponet.global_params.wb${i}`, [rows, cols], { kind: "uniform", bound: 1 / Math.sqrt(rows - 1) });
+        add(`hyponet.global_params.wb${i}`, [rows, cols], {
+          kind: "uniform",
+          bound: 1 / Math.sqrt(rows - 1),
+        });
       }
     });
   }
@@ -61,7 +67,11 @@ export function paramSpecs(cfg: HyperNetworkConfig): ParamSpec[] {
     linear("tokenizer.prefc", 9 * p * p, dim);
   }
 
-  const block = (key: string, a: { dim: number; n_head: number; head_dim: number; ff_dim: number }, kind: "attn" | "ff") => {
+  const block = (
+    key: string,
+    a: { dim: number; n_head: number; head_dim: number; ff_dim: number },
+    kind: "attn" | "ff",
+  ) => {
     norm(`${key}.norm`, a.dim);
     if (kind === "attn") {
       const inner = a.n_head * a.head_dim;
@@ -94,7 +104,10 @@ export function paramSpecs(cfg: HyperNetworkConfig): ParamSpec[] {
     } else if (cfg.grouping_mode === "mlp") {
       add(`base_params.${g.name}`, [rows, cols], { kind: "uniform", bound: 1 / Math.sqrt(rows - 1) });
     } else {
-      add(`base_params.${g.name}`, [g.tokens + 1, cols], { kind: "uniform", bound: 1 / Math.sqrt(g.tokens + 1) });
+      add(`base_params.${g.name}`, [g.tokens + 1, cols], {
+        kind: "uniform",
+        bound: 1 / Math.sqrt(g.tokens + 1),
+      });
     }
   }
   for (const g of gens) {
@@ -104,7 +117,9 @@ export function paramSpecs(cfg: HyperNetworkConfig): ParamSpec[] {
   if (cfg.grouping_mode === "mlp" && !cfg.direct_wtoken) {
     for (const g of gens) {
       if (g.shape[1] % g.tokens !== 0) {
-        throw new Error(`n_groups ${cfg.n_groups}: layer ${g.name} has ${g.shape[1]} outputs, not a multiple of ${g.tokens} groups`);
+        throw new Error(
+          `n_groups ${cfg.n_groups}: layer ${g.name} has ${g.shape[1]} outputs, not a multiple of ${g.tokens} groups`,
+        );
       }
     }
   }
@@ -153,7 +168,7 @@ export function toDevice(host: Map<string, HostTensor>): Params {
 export async function toHost(P: Params): Promise<Map<string, HostTensor>> {
   const out = new Map<string, HostTensor>();
   for (const [k, a] of Object.entries(P)) {
-    out.set(k, { shape: a.shape, data: new Float32Array(await a.ref.data()) });
+    out.set(k, { shape: a.shape, data: await readF32(a.ref) });
   }
   return out;
 }

@@ -5,7 +5,16 @@
  */
 import { numpy as np } from "../backend/jax.js";
 import type { HyperNetworkConfig } from "./config.js";
-import { coordGrid, hyperNetwork, hyponet, jitterCoords, type Params, type SupportViews, type Taps, type HypoParams } from "./model.js";
+import {
+  coordGrid,
+  hyperNetwork,
+  hyponet,
+  jitterCoords,
+  type Params,
+  type SupportViews,
+  type Taps,
+  type HypoParams,
+} from "./model.js";
 import { composite, rayPoints } from "../rendering/volume.js";
 
 /** Prediction (B, C, H, W) in [-1, 1] space at an h×w pixel-centre grid; `noise` (B, H, W, 2) jitters coords. */
@@ -27,20 +36,26 @@ export function predictImage(
 }
 
 /** Loss and metrics of one image batch. */
-export interface ImageOutput {
+export type ImageOutput = {
   /** mean((pred − target)²) over B, C, H, W, in [-1, 1] space. */
   loss: np.Array;
   /** mean_b 10·log10(4 / mse_b) (peak-to-peak 2 in [-1, 1] space). */
   psnr: np.Array;
   /** Raw prediction (B, C, H, W) in [-1, 1] space. */
   pred: np.Array;
-}
+};
 
 /**
  * imgs (B, C, H, W) in [0, 1] → x = 2·img − 1 → hyper-network → prediction at the same grid
  * (optionally with coordinate noise, standard normal (B, H, W, 2)) → L2 loss against x.
  */
-export function imageObjective(P: Params, cfg: HyperNetworkConfig, imgs: np.Array, noise?: np.Array, taps?: Taps): ImageOutput {
+export function imageObjective(
+  P: Params,
+  cfg: HyperNetworkConfig,
+  imgs: np.Array,
+  noise?: np.Array,
+  taps?: Taps,
+): ImageOutput {
   const [b, , h, w] = imgs.shape as [number, number, number, number];
   const x = imgs.mul(2).sub(1);
   const generated = hyperNetwork(P, cfg, x.ref, taps);
@@ -53,17 +68,24 @@ export function imageObjective(P: Params, cfg: HyperNetworkConfig, imgs: np.Arra
 }
 
 /** Query rays of a view-synthesis batch. */
-export interface RayBatch {
+export type RayBatch = {
   /** Origins (B, R, 3). */
   o: np.Array;
   /** Unnormalised directions (B, R, 3). */
   d: np.Array;
   /** Sample depths (R, P) (jittered) or (P). */
   z: np.Array;
-}
+};
 
 /** Render rays with generated parameters (borrowed), in chunks of `chunk` rays. */
-export function renderRays(P: Params, cfg: HyperNetworkConfig, generated: HypoParams, rays: RayBatch, chunk = Infinity, taps?: Taps): { rgb: np.Array; weights: np.Array } {
+export function renderRays(
+  P: Params,
+  cfg: HyperNetworkConfig,
+  generated: HypoParams,
+  rays: RayBatch,
+  chunk = Infinity,
+  taps?: Taps,
+): { rgb: np.Array; weights: np.Array } {
   const [b, r] = rays.o.shape as [number, number];
   const nS = rays.z.shape[rays.z.ndim - 1]!;
   const parts: { rgb: np.Array; weights: np.Array }[] = [];
@@ -81,7 +103,16 @@ export function renderRays(P: Params, cfg: HyperNetworkConfig, generated: HypoPa
   rays.d.dispose();
   rays.z.dispose();
   if (parts.length === 1) return parts[0]!;
-  return { rgb: np.concatenate(parts.map((x) => x.rgb), 1), weights: np.concatenate(parts.map((x) => x.weights), 1) };
+  return {
+    rgb: np.concatenate(
+      parts.map((x) => x.rgb),
+      1,
+    ),
+    weights: np.concatenate(
+      parts.map((x) => x.weights),
+      1,
+    ),
+  };
 }
 
 function tap(taps: Taps | undefined, name: string, x: np.Array): np.Array {
@@ -90,17 +121,25 @@ function tap(taps: Taps | undefined, name: string, x: np.Array): np.Array {
 }
 
 /** Loss and metrics of one view-synthesis batch. */
-export interface NerfOutput {
+export type NerfOutput = {
   /** mean_b mean((pred − gt)²). */
   loss: np.Array;
   /** mean_b −10·log10(mse_b). */
   psnr: np.Array;
   /** Rendered colours (B, R, 3). */
   pred: np.Array;
-}
+};
 
 /** Support views → R-tokens → render the query rays → L2 loss against `gt` (B, R, 3). */
-export function nerfObjective(P: Params, cfg: HyperNetworkConfig, views: SupportViews, rays: RayBatch, gt: np.Array, chunk = Infinity, taps?: Taps): NerfOutput {
+export function nerfObjective(
+  P: Params,
+  cfg: HyperNetworkConfig,
+  views: SupportViews,
+  rays: RayBatch,
+  gt: np.Array,
+  chunk = Infinity,
+  taps?: Taps,
+): NerfOutput {
   const generated = hyperNetwork(P, cfg, views, taps);
   const { rgb, weights } = renderRays(P, cfg, generated, rays, chunk, taps);
   if (taps) taps.set("vr.weights", weights.ref);

@@ -7,7 +7,8 @@ import { numpy as np, nn } from "../backend/jax.js";
 /** Sample depths `linspace(near, far, P)` (float32). */
 export function sampleDepths(near: number, far: number, nSamples: number): Float32Array {
   const z = new Float32Array(nSamples);
-  for (let k = 0; k < nSamples; k++) z[k] = nSamples === 1 ? near : near + ((far - near) * k) / (nSamples - 1);
+  for (let k = 0; k < nSamples; k++)
+    z[k] = nSamples === 1 ? near : near + ((far - near) * k) / (nSamples - 1);
   return z;
 }
 

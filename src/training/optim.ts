@@ -101,13 +101,22 @@ export interface EmaArgs {
   power: number;
 }
 
-export const REFERENCE_EMA: EmaArgs = { beta: 0.995, updateEvery: 10, updateAfterStep: 100, invGamma: 1, power: 2 / 3 };
+export const REFERENCE_EMA: EmaArgs = {
+  beta: 0.995,
+  updateEvery: 10,
+  updateAfterStep: 100,
+  invGamma: 1,
+  power: 2 / 3,
+};
 
 /**
  * What the `calls`-th call of `update()` (0-based) does: nothing, copy the online weights, or
  * lerp towards them with weight 1 − decay.
  */
-export function emaAction(args: EmaArgs, calls: number): { kind: "skip" } | { kind: "copy" } | { kind: "lerp"; decay: number } {
+export function emaAction(
+  args: EmaArgs,
+  calls: number,
+): { kind: "skip" } | { kind: "copy" } | { kind: "lerp"; decay: number } {
   if (calls % args.updateEvery !== 0) return { kind: "skip" };
   if (calls <= args.updateAfterStep) return { kind: "copy" };
   const epoch = Math.max(0, calls + 1 - args.updateAfterStep - 1);

@@ -1,0 +1,138 @@
+/**
+ * Images on the host: decoding with sharp into float CHW in [0, 1], crops, and PNG output.
+ */
+import sharp from "sharp";
+import { writeFileAtomic } from "../io/safetensors.js";
+import type { Rng } from "../util/rng.js";
+
+/** A host image: channel-major float data in [0, 1]. */
+export interface HostImage {
+  c: number;
+  h: number;
+  w: number;
+  /** (c, h, w) C order. */
+  data: Float32Array;
+}
+
+/** Decode any image sharp reads (PNG, JPEG, WebP, …) to RGB; grayscale becomes 3 channels. */
+export async function loadImage(path: string): Promise<HostImage> {
+  let out: { data: Buffer; info: sharp.OutputInfo };
+  try {
+    out = await sharp(path).removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
+  } catch (e) {
+    throw new Error(`${path}: cannot decode image (${(e as Error).message})`);
+  }
+  const { width: w, height: h, channels } = out.info;
+  const data = new Float32Array(3 * h * w);
+  for (let i = 0; i < h * w; i++) {
+    for (let c = 0; c < 3; c++)
+      data[c * h * w + i] = out.data[i * channels + (channels === 1 ? 0 : c)]! / 255;
+  }
+  return { c: 3, h, w, data };
+}
+
+/** A crop (top, left, size×size), copied. */
+export function crop(img: HostImage, top: number, left: number, h: number, w: number): HostImage {
+  if (top < 0 || left < 0 || top + h > img.h || left + w > img.w) {
+    throw new Error(`crop ${h}×${w} at (${top}, ${left}) does not fit a ${img.h}×${img.w} image`);
+  }
+  const data = new Float32Array(img.c * h * w);
+  for (let c = 0; c < img.c; c++) {
+    for (let y = 0; y < h; y++) {
+      const src = c * img.h * img.w + (top + y) * img.w + left;
+      data.set(img.data.subarray(src, src + w), c * h * w + y * w);
+    }
+  }
+  return { c: img.c, h, w, data };
+}
+
+/** A uniformly random size×size crop, flipped horizontally with probability `flip`. */
+export function randomCrop(img: HostImage, size: number, rng: Rng, flip = 0): HostImage {
+  const out = crop(img, rng.int(img.h - size + 1), rng.int(img.w - size + 1), size, size);
+  if (flip > 0 && rng.uniform() < flip) {
+    for (let c = 0; c < out.c; c++) {
+      for (let y = 0; y < size; y++)
+        out.data.subarray(c * size * size + y * size, c * size * size + (y + 1) * size).reverse();
+    }
+  }
+  return out;
+}
+
+/** Resize with sharp (Lanczos, or "cubic" for the bicubic baseline of super-resolution). */
+export async function resizeImage(
+  img: HostImage,
+  h: number,
+  w: number,
+  kernel: "lanczos3" | "cubic" | "nearest" = "lanczos3",
+): Promise<HostImage> {
+  const raw = Buffer.from(toInterleavedBytes(img));
+  const out = await sharp(raw, { raw: { width: img.w, height: img.h, channels: 3 } })
+    .resize(w, h, { kernel, fit: "fill" })
+    .raw()
+    .toBuffer();
+  const data = new Float32Array(3 * h * w);
+  for (let i = 0; i < h * w; i++) for (let c = 0; c < 3; c++) data[c * h * w + i] = out[i * 3 + c]! / 255;
+  return { c: 3, h, w, data };
+}
+
+function toInterleavedBytes(img: HostImage): Uint8Array {
+  const { h, w } = img;
+  const bytes = new Uint8Array(h * w * 3);
+  for (let i = 0; i < h * w; i++) {
+    for (let c = 0; c < 3; c++)
+      bytes[i * 3 + c] = Math.round(
+        Math.min(1, Math.max(0, img.data[(img.c === 1 ? 0 : c) * h * w + i]!)) * 255,
+      );
+  }
+  return bytes;
+}
+
+/** Images side by side (same height), with a gap, as one image. */
+export function hconcat(images: HostImage[], gap = 2): HostImage {
+  const h = Math.max(...images.map((i) => i.h));
+  const w = images.reduce((s, i) => s + i.w, 0) + gap * (images.length - 1);
+  const data = new Float32Array(3 * h * w).fill(1);
+  let x0 = 0;
+  for (const img of images) {
+    for (let c = 0; c < 3; c++) {
+      for (let y = 0; y < img.h; y++) {
+        const src = (img.c === 1 ? 0 : c) * img.h * img.w + y * img.w;
+        data.set(img.data.subarray(src, src + img.w), c * h * w + y * w + x0);
+      }
+    }
+    x0 += img.w + gap;
+  }
+  return { c: 3, h, w, data };
+}
+
+/** Rows of images stacked vertically (rows may differ in width; padded white). */
+export function vconcat(rows: HostImage[], gap = 2): HostImage {
+  const w = Math.max(...rows.map((r) => r.w));
+  const h = rows.reduce((s, r) => s + r.h, 0) + gap * (rows.length - 1);
+  const data = new Float32Array(3 * h * w).fill(1);
+  let y0 = 0;
+  for (const r of rows) {
+    for (let c = 0; c < 3; c++) {
+      for (let y = 0; y < r.h; y++) {
+        const src = (r.c === 1 ? 0 : c) * r.h * r.w + y * r.w;
+        data.set(r.data.subarray(src, src + r.w), c * h * w + (y0 + y) * w);
+      }
+    }
+    y0 += r.h + gap;
+  }
+  return { c: 3, h, w, data };
+}
+
+/** Write an image as PNG (atomically); values are clamped to [0, 1]. Optional integer upscaling. */
+export async function savePng(path: string, img: HostImage, scale = 1): Promise<void> {
+  let s = sharp(Buffer.from(toInterleavedBytes(img)), { raw: { width: img.w, height: img.h, channels: 3 } });
+  if (scale !== 1) s = s.resize(img.w * scale, img.h * scale, { kernel: "nearest" });
+  await writeFileAtomic(path, await s.png().toBuffer());
+}
+
+/** Per-image PSNR in [0, 1] space (peak 1), prediction clamped to [0, 1]. */
+export function psnr01(pred: Float32Array, target: Float32Array): number {
+  let se = 0;
+  for (let i = 0; i < target.length; i++) se += (Math.min(1, Math.max(0, pred[i]!)) - target[i]!) ** 2;
+  return -10 * Math.log10(se / target.length);
+}
