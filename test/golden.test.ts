@@ -43,3 +43,21 @@ for (const v of variants) {
     );
   });
 }
+
+// Both forms of the ANR attention (projected queries, or W_q folded into the keys) must match.
+for (const v of variants.filter((x) => x.startsWith("anr"))) {
+  for (const form of ["direct", "folded"]) {
+    test(`golden ${v} with ANR_ATTENTION=${form}`, async () => {
+      await initBackend();
+      const saved = process.env.ANR_ATTENTION;
+      process.env.ANR_ATTENTION = form;
+      try {
+        const report = await runGolden(join(root, v));
+        assert.ok(report.ok, formatReport(report));
+      } finally {
+        if (saved === undefined) delete process.env.ANR_ATTENTION;
+        else process.env.ANR_ATTENTION = saved;
+      }
+    });
+  }
+}

@@ -12,7 +12,7 @@ import { numpy as np } from "../backend/jax.js";
 import { parseHyperNetworkConfig, type HyperNetworkConfigInput } from "../model/config.js";
 import { initHostParams, toDevice, toHost, countParams } from "../model/params.js";
 import { hyperNetwork } from "../model/model.js";
-import { predictImage } from "../model/tasks.js";
+import { createImageDecoder } from "../model/tasks.js";
 import { adamInit } from "../training/optim.js";
 import { createImageTrainStep, createImageEvalStep, type TrainState } from "../training/step.js";
 import { saveModel } from "../io/weights.js";
@@ -177,10 +177,9 @@ export async function runDemo(argv: string[]): Promise<number> {
   // 4× super-resolution of held-out crops: decode the same R-tokens on a 128×128 grid.
   const srIn = [crop(test, 20, 30, size, size), crop(test, 50, 10, size, size)];
   const gen = hyperNetwork(state.params, cfg, toBatch(srIn).mul(2).sub(1));
+  const decoder = createImageDecoder(cfg);
   const sr = fromBatch(
-    (await readF32(predictImage(state.params, cfg, gen, srIn.length, 4 * size, 4 * size))).map(
-      (x) => (x + 1) / 2,
-    ),
+    (await decoder(state.params, gen, srIn.length, 4 * size, 4 * size)).map((x) => (x + 1) / 2),
     srIn.length,
     3,
     4 * size,
@@ -199,6 +198,8 @@ export async function runDemo(argv: string[]): Promise<number> {
   await savePng(join(runDir, "super_resolution.png"), vconcat(rows), 2);
   trainStep.dispose();
   evalStep.dispose();
+  decoder.dispose();
+  for (const v of Object.values(gen)) v.dispose();
   console.log(
     `done in ${((performance.now() - t0) / 1000).toFixed(0)} s; held-out test PSNR ${last.psnr.toFixed(2)} dB`,
   );

@@ -407,21 +407,67 @@ function encode(cfg: HyperNetworkConfig, coords: np.Array): np.Array {
  */
 export function anrHyponet(P: Params, a: AnrArgs, x: np.Array, dtoken: np.Array, taps?: Taps): np.Array {
   tap(taps, "anr.attn_in", x);
-  const q = splitHeads(linear(P, "hyponet.attn.to_q", x, false), a.n_head);
-  const k = splitHeads(linear(P, "hyponet.attn.to_k", dtoken.ref, false), a.n_head);
-  const v = splitHeads(linear(P, "hyponet.attn.to_v", dtoken, false), a.n_head);
-  const logits = tap(taps, "anr.logits", np.matmul(q, k.transpose([0, 1, 3, 2])).mul(a.head_dim ** -0.5));
-  let attn = tap(taps, "anr.softmax", nn.softmax(logits, -1));
+  const [b, n, hidden] = x.shape as [number, number, number];
+  const [h, d, t] = [a.n_head, a.head_dim, a.token_len];
+  const k = splitHeads(linear(P, "hyponet.attn.to_k", dtoken.ref, false), h); // (B, h, T, d)
+  const v = splitHeads(linear(P, "hyponet.attn.to_v", dtoken, false), h);
+  let logits: np.Array; // (B, N, h, T)
+  let y: np.Array;
+  const folded = foldAttention(hidden, a);
+  if (folded) {
+    // Per-instance folding: q kᵀ = x (W_qᵀ kᵀ), so each coordinate meets a (hidden × h·T)
+    // matrix instead of being projected to the (h·d)-wide query space first.
+    // (jax-js 0.1.25 multiplies wrongly when matmul broadcasts batch axes of unequal rank, so
+    // the shared weights are broadcast to the batch explicitly.)
+    const wq = np.broadcastTo(p(P, "hyponet.attn.to_q.weight").reshape([1, h, d, hidden]), [b, h, d, hidden]);
+    const qk = np.matmul(k, wq).mul(d ** -0.5); // (B, h, T, hidden)
+    logits = np.matmul(x, qk.transpose([0, 3, 1, 2]).reshape([b, hidden, h * t])).reshape([b, n, h, t]);
+  } else {
+    const q = linear(P, "hyponet.attn.to_q", x, false).reshape([b, n, h, d]).transpose([0, 2, 1, 3]);
+    logits = np
+      .matmul(q, k.transpose([0, 1, 3, 2]))
+      .mul(d ** -0.5)
+      .transpose([0, 2, 1, 3]);
+  }
+  if (taps) tap(taps, "anr.logits", logits.ref.transpose([0, 2, 1, 3]));
+  let attn = nn.softmax(logits, -1);
+  if (taps) tap(taps, "anr.softmax", attn.ref.transpose([0, 2, 1, 3]));
   if (a.att_threshold !== null) {
     const clipped = np.maximum(attn, a.att_threshold).sub(a.att_threshold);
     attn = clipped.ref.div(np.sum(clipped, -1, { keepdims: true }));
   }
-  tap(taps, "anr.attn", attn);
-  let y = tap(taps, "anr.attn_out", linear(P, "hyponet.attn.to_out", mergeHeads(np.matmul(attn, v))));
+  if (taps) tap(taps, "anr.attn", attn.ref.transpose([0, 2, 1, 3]));
+  if (folded) {
+    // Σ_h p_h (v_h W_out,hᵀ): the values are projected to the output once per instance.
+    const wo = p(P, "hyponet.attn.to_out.weight").reshape([hidden, h, d]).transpose([1, 2, 0]); // (h, d, hidden)
+    const vo = np
+      .matmul(v, np.broadcastTo(wo.reshape([1, h, d, hidden]), [b, h, d, hidden]))
+      .reshape([b, h * t, hidden]);
+    y = np.matmul(attn.reshape([b, n, h * t]), vo).add(p(P, "hyponet.attn.to_out.bias"));
+  } else {
+    const o = np.matmul(attn.transpose([0, 2, 1, 3]), v); // (B, h, N, d)
+    y = linear(P, "hyponet.attn.to_out", mergeHeads(o));
+  }
+  tap(taps, "anr.attn_out", y);
   for (let i = 0; i < a.depth - 1; i++) y = nn.relu(linear(P, `hyponet.mlp.${i}.0`, y));
   y = linear(P, `hyponet.mlp.${a.depth - 1}`, y);
   if (a.out_scale !== 1) y = y.mul(a.out_scale);
   return a.out_bias !== 0 ? y.add(a.out_bias) : y;
+}
+
+/**
+ * Whether the folded form of the attention is cheaper per coordinate: it costs 2·hidden·h·T
+ * multiply-adds against 2·hidden·(h·d) + 2·T·(h·d) for projecting queries and values.
+ */
+export function foldAttention(
+  hidden: number,
+  a: Pick<AnrArgs, "n_head" | "head_dim" | "token_len">,
+): boolean {
+  // ANR_ATTENTION=direct|folded overrides the choice (tests and benchmarks check both forms).
+  const forced = typeof process !== "undefined" ? process.env.ANR_ATTENTION : undefined;
+  if (forced === "direct" || forced === "folded") return forced === "folded";
+  const inner = a.n_head * a.head_dim;
+  return hidden * a.n_head * a.token_len < hidden * inner + a.token_len * inner;
 }
 
 /** [x, 1] @ wb with wb (B, in+1, out) or shared (in+1, out). */
@@ -459,28 +505,6 @@ export function hyponet(
   const x = encode(cfg, coords);
   if (cfg.hyponet.name === "ANR") return anrHyponet(P, cfg.hyponet.args, x, generated.dtoken!, taps);
   return mlpHyponet(P, cfg, x, generated);
-}
-
-/** Hyponet on N points in chunks along N (bounded memory for large decodes); `generated` is borrowed. */
-export function hyponetChunked(
-  P: Params,
-  cfg: HyperNetworkConfig,
-  coords: np.Array,
-  generated: HypoParams,
-  chunk: number,
-): np.Array {
-  const n = coords.shape[1]!;
-  if (n <= chunk) return hyponet(P, cfg, coords, refTree(generated));
-  const parts: np.Array[] = [];
-  for (let s = 0; s < n; s += chunk) {
-    parts.push(hyponet(P, cfg, coords.ref.slice([], [s, Math.min(n, s + chunk)], []), refTree(generated)));
-  }
-  coords.dispose();
-  return np.concatenate(parts, 1);
-}
-
-function refTree(t: HypoParams): HypoParams {
-  return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.ref]));
 }
 
 // ---------------------------------------------------------------------------------------------

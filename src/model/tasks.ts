@@ -3,7 +3,9 @@
  * novel-view synthesis. They mirror the reference's `ModelMangager` (CONVENTIONS §1, §6, §8).
  * As in model.ts, `P` is borrowed and array arguments are consumed.
  */
-import { numpy as np } from "../backend/jax.js";
+import { numpy as np, jit } from "../backend/jax.js";
+import { readF32 } from "../backend/index.js";
+import { disposeParams, refParams } from "./params.js";
 import type { HyperNetworkConfig } from "./config.js";
 import {
   coordGrid,
@@ -17,7 +19,10 @@ import {
 } from "./model.js";
 import { composite, rayPoints } from "../rendering/volume.js";
 
-/** Prediction (B, C, H, W) in [-1, 1] space at an h×w pixel-centre grid; `noise` (B, H, W, 2) jitters coords. */
+/**
+ * Prediction (B, C, H, W) in [-1, 1] space at an h×w pixel-centre grid; `noise` (B, H, W, 2)
+ * jitters the coordinates. Consumes `generated`. For large grids use {@link createImageDecoder}.
+ */
 export function predictImage(
   P: Params,
   cfg: HyperNetworkConfig,
@@ -33,6 +38,47 @@ export function predictImage(
   const out = hyponet(P, cfg, coords, generated, taps);
   const c = out.shape[2]!;
   return out.reshape([b, h, w, c]).transpose([0, 3, 1, 2]);
+}
+
+/**
+ * A decoder for any resolution with bounded memory: the grid is evaluated `chunk` points at a
+ * time by one jit-compiled function (the last chunk is padded), and assembled on the host.
+ * Returns (B, C, H, W) in [-1, 1] space. Borrows `P` and `generated`.
+ */
+export function createImageDecoder(cfg: HyperNetworkConfig, chunk = 4096) {
+  const f = jit((P: Params, g: HypoParams, coords: np.Array) => {
+    const out = hyponet(P, cfg, coords, g);
+    disposeParams(P);
+    return out;
+  });
+  const decode = async (
+    P: Params,
+    generated: HypoParams,
+    b: number,
+    h: number,
+    w: number,
+  ): Promise<Float32Array> => {
+    const grid = coordGrid(h, w);
+    const n = h * w;
+    const c = cfg.hyponet.args.out_dim;
+    const out = new Float32Array(b * c * n);
+    const buf = new Float32Array(b * chunk * 2);
+    for (let s = 0; s < n; s += chunk) {
+      const e = Math.min(n, s + chunk);
+      buf.fill(0);
+      for (let i = 0; i < b; i++) buf.set(grid.subarray(2 * s, 2 * e), i * chunk * 2);
+      const vals = await readF32(
+        f(refParams(P), refParams(generated), np.array(buf, { shape: [b, chunk, 2] })),
+      );
+      for (let i = 0; i < b; i++) {
+        for (let k = s; k < e; k++)
+          for (let ch = 0; ch < c; ch++) out[(i * c + ch) * n + k] = vals[(i * chunk + k - s) * c + ch]!;
+      }
+    }
+    return out;
+  };
+  decode.dispose = () => f.dispose();
+  return decode;
 }
 
 /** Loss and metrics of one image batch. */
