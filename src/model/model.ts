@@ -12,6 +12,8 @@
  * BORROWS `P` (it takes `.ref`s of what it reads) and CONSUMES its array arguments.
  */
 import { numpy as np, nn, lax } from "../backend/jax.js";
+
+const stopGradient = lax.stopGradient;
 import {
   type AnrArgs,
   type HyperNetworkConfig,
@@ -430,12 +432,7 @@ export function anrHyponet(P: Params, a: AnrArgs, x: np.Array, dtoken: np.Array,
       .transpose([0, 2, 1, 3]);
   }
   if (taps) tap(taps, "anr.logits", logits.ref.transpose([0, 2, 1, 3]));
-  let attn = nn.softmax(logits, -1);
-  if (taps) tap(taps, "anr.softmax", attn.ref.transpose([0, 2, 1, 3]));
-  if (a.att_threshold !== null) {
-    const clipped = np.maximum(attn, a.att_threshold).sub(a.att_threshold);
-    attn = clipped.ref.div(np.sum(clipped, -1, { keepdims: true }));
-  }
+  let attn = thresholdedSoftmax(logits, a.att_threshold, taps);
   if (taps) tap(taps, "anr.attn", attn.ref.transpose([0, 2, 1, 3]));
   if (folded) {
     // Σ_h p_h (v_h W_out,hᵀ): the values are projected to the output once per instance.
@@ -453,6 +450,21 @@ export function anrHyponet(P: Params, a: AnrArgs, x: np.Array, dtoken: np.Array,
   y = linear(P, `hyponet.mlp.${a.depth - 1}`, y);
   if (a.out_scale !== 1) y = y.mul(a.out_scale);
   return a.out_bias !== 0 ? y.add(a.out_bias) : y;
+}
+
+/**
+ * relu(p − τ) / Σ relu(p − τ) with p = softmax(l) over the last axis, computed as
+ * relu(e − τ·S) / Σ relu(e − τ·S) with e = exp(l − max l), S = Σ e: the same function with one
+ * normalisation instead of two. τ = null gives the plain softmax.
+ */
+export function thresholdedSoftmax(logits: np.Array, tau: number | null, taps?: Taps): np.Array {
+  const axis = logits.ndim - 1;
+  const e = np.exp(logits.ref.sub(stopGradient(np.max(logits, axis, { keepdims: true }))));
+  const total = np.sum(e.ref, axis, { keepdims: true });
+  if (taps) tap(taps, "anr.softmax", e.ref.div(total.ref).transpose([0, 2, 1, 3]));
+  if (tau === null) return e.div(total);
+  const kept = nn.relu(e.sub(total.mul(tau)));
+  return kept.ref.div(np.sum(kept, axis, { keepdims: true }));
 }
 
 /**

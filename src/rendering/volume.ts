@@ -3,12 +3,25 @@
  * last δ = 1e-3, unnormalised directions, transmittance Π min(1 − α + 1e-10, 1), white background.
  */
 import { numpy as np, nn } from "../backend/jax.js";
+import type { Rng } from "../util/rng.js";
 
 /** Sample depths `linspace(near, far, P)` (float32). */
 export function sampleDepths(near: number, far: number, nSamples: number): Float32Array {
   const z = new Float32Array(nSamples);
   for (let k = 0; k < nSamples; k++)
     z[k] = nSamples === 1 ? near : near + ((far - near) * k) / (nSamples - 1);
+  return z;
+}
+
+/**
+ * Training-time stratified jitter as the reference: z_k + U[0, 1)·(far − near)/(P − 1), one
+ * (n_rays, P) draw shared by every batch element (so the last sample may pass `far`).
+ */
+export function jitterDepths(near: number, far: number, nSamples: number, nRays: number, rng: Rng): Float32Array {
+  const base = sampleDepths(near, far, nSamples);
+  const step = nSamples > 1 ? (far - near) / (nSamples - 1) : 0;
+  const z = new Float32Array(nRays * nSamples);
+  for (let r = 0; r < nRays; r++) for (let k = 0; k < nSamples; k++) z[r * nSamples + k] = base[k]! + rng.uniform() * step;
   return z;
 }
 
@@ -44,7 +57,8 @@ export function composite(raw: np.Array, z: np.Array): Composite {
   const delta = np.concatenate([head.sub(tail), np.full([z2.shape[0]!, 1], 1e-3)], -1); // (1|R, P)
   const alpha = np.exp(sigma.mul(delta).neg()).neg().add(1);
   // Exclusive cumulative product via a cumulative sum of logs (differentiable and stable).
-  const logKeep = np.log(np.minimum(alpha.ref.neg().add(1 + 1e-10), 1));
+  // (1 − α) + 1e-10 in this order, as torch: 1 + 1e-10 would round to 1 in float32.
+  const logKeep = np.log(np.minimum(alpha.ref.neg().add(1).add(1e-10), 1));
   const transmittance = np.exp(np.cumsum(logKeep.ref, -1).sub(logKeep));
   const weights = alpha.mul(transmittance);
   const color = np.sum(weights.ref.reshape([b, r, nS, 1]).mul(rgb), 2);

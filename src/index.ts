@@ -1,0 +1,68 @@
+/**
+ * anr — attention-based implicit neural representations (ANR, ECCV 2024) in TypeScript.
+ *
+ * Library entry. Typical use:
+ *
+ *   import { initBackend, loadModel, toDevice, hyperNetwork, createImageDecoder } from "anr";
+ *   await initBackend();                                   // jax-js on wasm (or webgpu)
+ *   const { config, weights } = await loadModel("model.safetensors");
+ *   const P = toDevice(weights);
+ *   const tokens = hyperNetwork(P, config, images);        // R-tokens, (B, T, hidden)
+ *   const rgb = await createImageDecoder(config)(P, tokens, B, 512, 512);
+ */
+export { initBackend, readF32, readScalar, wasmHeapBytes, type BackendArgs, type BackendInfo } from "./backend/index.js";
+export * from "./model/config.js";
+export {
+  coordGrid,
+  peFrequencies,
+  positionalEncoding,
+  jitterCoords,
+  hyperNetwork,
+  hyponet,
+  anrHyponet,
+  mlpHyponet,
+  thresholdedSoftmax,
+  foldAttention,
+  transformerEncoder,
+  transformerDecoder,
+  weightHead,
+  generatedParams,
+  encodingLayout,
+  patchify,
+  inputSize,
+  type Params,
+  type HypoParams,
+  type Taps,
+  type SupportViews,
+  type GeneratedParam,
+  type EncodingLayout,
+} from "./model/model.js";
+export {
+  paramSpecs,
+  initHostParams,
+  toDevice,
+  toHost,
+  countParams,
+  disposeParams,
+  refParams,
+  type ParamSpec,
+  type Init,
+} from "./model/params.js";
+export {
+  imageObjective,
+  predictImage,
+  createImageDecoder,
+  nerfObjective,
+  renderRays,
+  type ImageOutput,
+  type NerfOutput,
+  type RayBatch,
+} from "./model/tasks.js";
+export { posesToRays } from "./rendering/rays.js";
+export { composite, rayPoints, sampleDepths, jitterDepths, type Composite } from "./rendering/volume.js";
+export * from "./training/optim.js";
+export * from "./training/step.js";
+export * from "./io/safetensors.js";
+export * from "./io/weights.js";
+export { runGolden, formatReport, type GoldenCheck, type GoldenReport } from "./golden/golden.js";
+export { Rng } from "./util/rng.js";
