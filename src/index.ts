@@ -10,7 +10,14 @@
  *   const tokens = hyperNetwork(P, config, images);        // R-tokens, (B, T, hidden)
  *   const rgb = await createImageDecoder(config)(P, tokens, B, 512, 512);
  */
-export { initBackend, readF32, readScalar, wasmHeapBytes, type BackendArgs, type BackendInfo } from "./backend/index.js";
+export {
+  initBackend,
+  readF32,
+  readScalar,
+  wasmHeapBytes,
+  type BackendArgs,
+  type BackendInfo,
+} from "./backend/index.js";
 export * from "./model/config.js";
 export {
   coordGrid,

@@ -25,7 +25,10 @@ test("empty space renders white; an opaque first sample renders its colour", asy
   raw.set([20, -20, 0, 1e4], 4 * 4);
   const { rgb, weights } = composite(np.array(raw, { shape: [1, 2, 4, 4] }), z);
   const c = await readF32(rgb);
-  assert.deepEqual([...c.slice(0, 3)].map((x) => Math.round(x * 1e5) / 1e5), [1, 1, 1]);
+  assert.deepEqual(
+    [...c.slice(0, 3)].map((x) => Math.round(x * 1e5) / 1e5),
+    [1, 1, 1],
+  );
   assert.ok(Math.abs(c[3]! - 1) < 1e-5 && Math.abs(c[4]!) < 1e-5 && Math.abs(c[5]! - 0.5) < 1e-5);
   const w = await readF32(weights);
   assert.ok(Math.abs(w[4]! - 1) < 1e-6 && w.slice(5, 8).every((x) => Math.abs(x) < 1e-6));
@@ -37,6 +40,9 @@ test("rays: centre pixel of a camera at the origin looks down −z; focal scales
   const [o, d] = posesToRays(pose, np.array([10, 20], { shape: [1, 2] }), 2, 2);
   const dd = await readF32(d);
   // pixel (0, 0): ((0.5 − 1)/10, −(0.5 − 1)/20, −1)
-  assert.deepEqual([...dd.slice(0, 3)].map((x) => Math.round(x * 1e6) / 1e6), [-0.05, 0.025, -1]);
+  assert.deepEqual(
+    [...dd.slice(0, 3)].map((x) => Math.round(x * 1e6) / 1e6),
+    [-0.05, 0.025, -1],
+  );
   assert.deepEqual([...(await readF32(o)).slice(9, 12)], [0.5, -1, 4]);
 });

@@ -10,28 +10,43 @@ import { parseHyperNetworkConfig } from "../model/config.js";
 import { countParams, initHostParams, numel } from "../model/params.js";
 import { readFile } from "node:fs/promises";
 import { runDemo } from "./demo.js";
+import { UsageError } from "./usage.js";
+import { cmdTrain, cmdPresets, TRAIN_USAGE } from "./train.js";
+import { cmdEval, cmdEncode, cmdDecode, TOKENS_METADATA_KEY, representationSize } from "./codec.js";
+import { cmdCompare } from "./compare.js";
+import { parse as parseYaml } from "yaml";
 
 const USAGE = `anr — attention-based implicit neural representations
 
 Usage:
-  anr golden DIR... [--all]     compare with golden data made by the reference PyTorch code
-  anr init CONFIG.json --out MODEL.safetensors [--seed N]
-                                build a freshly initialised model from a config (the "hn" block
-                                of a golden config.json also works)
-  anr info FILE.safetensors     what a model or tensor file holds
-  anr demo [--steps N] [--out DIR]
-                                the main job: a short end-to-end training run on embedded data
-  anr help                      this text
+  anr demo [--steps N] [--out DIR]       the main job: train a small ANR on the embedded photos,
+                                         evaluate on held-out photos, 4× super-resolution
+  anr train CONFIG|--preset NAME [...]   train an image model (anr train --help)
+  anr eval RUN_DIR [...]                 PSNR/SSIM on a split, with a grid (anr eval --help)
+  anr encode IMAGE... --model M --out tokens.safetensors
+                                         the compact representation (R-tokens) of images
+  anr decode tokens.safetensors --model M --size HxW [--out DIR]
+                                         images at any resolution from their tokens
+  anr compare --preset fmnist|demo       ANR vs TransINR-style MLP vs IPC, same everything else
+  anr presets                            run and model presets
+  anr golden DIR... [--all]              compare with golden data made by the reference PyTorch code
+  anr init CONFIG --out MODEL.safetensors [--seed N]
+                                         a freshly initialised model from a model config (JSON or
+                                         YAML; the "hn" block of a golden config.json and the
+                                         authors' YAML configs also work)
+  anr info FILE.safetensors              what a model, checkpoint, token or tensor file holds
+  anr help                               this text
 
 Examples:
+  npm start                                        (= anr demo)
+  anr train --preset fmnist-anr --out runs/fmnist-anr
+  anr eval runs/fmnist-anr --weights ema
+  anr encode photo.jpg --model runs/fmnist-anr --out tokens.safetensors
+  anr decode tokens.safetensors --model runs/fmnist-anr --size 256x256 --out sr/
   anr golden ../shared/golden/*
-  anr init ../shared/golden/anr/config.json --out anr.safetensors
-  anr info anr.safetensors
 
-Environment: ANR_THREADS (kernel threads, default: all cores).
+Environment: ANR_THREADS (kernel threads, default all cores).
 Exit codes: 0 ok, 1 a check failed, 2 bad usage or input.`;
-
-class UsageError extends Error {}
 
 async function cmdGolden(args: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
@@ -54,12 +69,19 @@ async function cmdGolden(args: string[]): Promise<number> {
 async function readConfigFile(path: string): Promise<unknown> {
   let raw: unknown;
   try {
-    raw = JSON.parse(await readFile(path, "utf8"));
+    const text = await readFile(path, "utf8");
+    raw = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
   } catch (e) {
-    throw new UsageError(`${path}: cannot read JSON (${(e as Error).message})`);
+    throw new UsageError(`${path}: cannot read (${(e as Error).message})`);
   }
-  // A golden/reference config nests the constructor arguments under "hn".
-  return typeof raw === "object" && raw !== null && "hn" in raw ? (raw as { hn: unknown }).hn : raw;
+  if (typeof raw !== "object" || raw === null) return raw;
+  // A golden config nests the constructor arguments under "hn"; the authors' YAML configs hold
+  // them in hyper_network: ["HyperNetwork", {...}]; our run configs under "model".
+  const r = raw as Record<string, unknown>;
+  if ("hn" in r) return r.hn;
+  if (Array.isArray(r.hyper_network)) return r.hyper_network[1];
+  if ("model" in r && "data" in r) return r.model;
+  return raw;
 }
 
 async function cmdInit(args: string[]): Promise<number> {
@@ -83,6 +105,16 @@ async function cmdInfo(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError("anr info FILE.safetensors");
   const path = positionals[0]!;
   const file = await readSafetensors(path);
+  if (file.metadata[TOKENS_METADATA_KEY] !== undefined) {
+    const meta = JSON.parse(file.metadata[TOKENS_METADATA_KEY]!) as { images: string[] };
+    const cfg = parseHyperNetworkConfig(JSON.parse(file.metadata["anr.config"] ?? "null"), path);
+    console.log(
+      `${path}: encoded images (${cfg.hyponet.name} model), ${meta.images.length} instance(s), ${representationSize(cfg).toLocaleString("en")} floats each`,
+    );
+    for (const [k, t] of file.tensors) console.log(`  ${k} [${t.shape.join(", ")}]`);
+    console.log(`  images: ${meta.images.join(", ")}`);
+    return 0;
+  }
   if (file.metadata["anr.config"] !== undefined) {
     const m = await loadModel(path);
     const h = m.config.hyponet;
@@ -95,6 +127,7 @@ async function cmdInfo(args: string[]): Promise<number> {
       `  transformer encoder ${m.config.tinr_enc.args.depth} + decoder ${m.config.tinr_dec.args.depth} layers, dim ${m.config.tinr_dec.args.dim}`,
     );
     console.log(`  parameters  ${countParams(m.config).toLocaleString("en")} in ${m.weights.size} tensors`);
+    console.log(`  representation ${representationSize(m.config).toLocaleString("en")} floats per instance`);
     for (const [k, v] of Object.entries(m.metadata))
       console.log(`  ${k}: ${v.length > 200 ? v.slice(0, 200) + "…" : v}`);
     return 0;
@@ -104,6 +137,14 @@ async function cmdInfo(args: string[]): Promise<number> {
     console.log(`  meta ${k}: ${v.length > 200 ? v.slice(0, 200) + "…" : v}`);
   for (const [k, t] of file.tensors) console.log(`  ${k} [${t.shape.join(", ")}] (${numel(t.shape)})`);
   return 0;
+}
+
+/** Errors about the user's files and settings (they name a path or field), as opposed to bugs. */
+function isUserError(e: unknown): boolean {
+  return (
+    e instanceof Error &&
+    /^(\/|\.|[A-Za-z]:|unknown (run|model) preset)|: (cannot|not |no |invalid|expected|empty)/.test(e.message)
+  );
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -118,6 +159,23 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdInfo(rest);
       case "demo":
         return await runDemo(rest);
+      case "train":
+        if (rest.includes("--help") || rest.includes("-h")) {
+          console.log(TRAIN_USAGE);
+          return 0;
+        }
+        await cmdTrain(rest);
+        return 0;
+      case "eval":
+        return await cmdEval(rest);
+      case "encode":
+        return await cmdEncode(rest);
+      case "decode":
+        return await cmdDecode(rest);
+      case "compare":
+        return await cmdCompare(rest);
+      case "presets":
+        return cmdPresets();
       case undefined:
       case "help":
       case "--help":
@@ -128,7 +186,15 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command "${cmd}"`);
     }
   } catch (e) {
-    if (e instanceof UsageError || (e instanceof Error && /Error$/.test(e.name) && e.name !== "Error")) {
+    if (e instanceof UsageError && e.exitCode === 0) {
+      console.log(e.message);
+      return 0;
+    }
+    if (
+      e instanceof UsageError ||
+      (e instanceof Error && /Error$/.test(e.name) && e.name !== "Error") ||
+      isUserError(e)
+    ) {
       console.error(`anr: ${(e as Error).message}`);
       if (e instanceof UsageError) console.error(`(anr help for usage)`);
       return 2;

@@ -22,13 +22,65 @@ export async function loadImage(path: string): Promise<HostImage> {
   } catch (e) {
     throw new Error(`${path}: cannot decode image (${(e as Error).message})`);
   }
-  const { width: w, height: h, channels } = out.info;
+  return fromInterleaved(out.data, out.info.height, out.info.width, out.info.channels);
+}
+
+/** 8-bit interleaved pixels (HWC, as sharp's raw output) to RGB CHW in [0, 1]; 1 channel is replicated. */
+export function fromInterleaved(bytes: Uint8Array, h: number, w: number, channels: number): HostImage {
   const data = new Float32Array(3 * h * w);
   for (let i = 0; i < h * w; i++) {
-    for (let c = 0; c < 3; c++)
-      data[c * h * w + i] = out.data[i * channels + (channels === 1 ? 0 : c)]! / 255;
+    for (let c = 0; c < 3; c++) data[c * h * w + i] = bytes[i * channels + (channels === 1 ? 0 : c)]! / 255;
   }
   return { c: 3, h, w, data };
+}
+
+/** Mirror left–right, in place. */
+export function flipHorizontal(img: HostImage): HostImage {
+  for (let row = 0; row < img.c * img.h; row++) img.data.subarray(row * img.w, (row + 1) * img.w).reverse();
+  return img;
+}
+
+/**
+ * Bilinear resize exactly as PyTorch's `F.interpolate(mode="bilinear", align_corners=False)` without
+ * antialias: source coordinate (dst + 0.5)·in/out − 0.5, clamped at 0, neighbours clamped to the edge.
+ * MNIST-style pipelines use it to go 28 → 32, and sharp has no such kernel.
+ */
+export function resizeBilinear(img: HostImage, h: number, w: number): HostImage {
+  const ys = bilinearTaps(img.h, h);
+  const xs = bilinearTaps(img.w, w);
+  const data = new Float32Array(img.c * h * w);
+  for (let c = 0; c < img.c; c++) {
+    const src = img.data.subarray(c * img.h * img.w, (c + 1) * img.h * img.w);
+    for (let y = 0; y < h; y++) {
+      const r0 = ys.i0[y]! * img.w;
+      const r1 = ys.i1[y]! * img.w;
+      const ly = ys.l[y]!;
+      for (let x = 0; x < w; x++) {
+        const x0 = xs.i0[x]!;
+        const x1 = xs.i1[x]!;
+        const lx = xs.l[x]!;
+        const top = (1 - lx) * src[r0 + x0]! + lx * src[r0 + x1]!;
+        const bottom = (1 - lx) * src[r1 + x0]! + lx * src[r1 + x1]!;
+        data[c * h * w + y * w + x] = (1 - ly) * top + ly * bottom;
+      }
+    }
+  }
+  return { c: img.c, h, w, data };
+}
+
+/** Per output index along one axis: the two source neighbours and the weight of the second. */
+function bilinearTaps(size: number, out: number): { i0: Int32Array; i1: Int32Array; l: Float64Array } {
+  const i0 = new Int32Array(out);
+  const i1 = new Int32Array(out);
+  const l = new Float64Array(out);
+  const scale = size / out;
+  for (let d = 0; d < out; d++) {
+    const s = Math.max(0, (d + 0.5) * scale - 0.5);
+    i0[d] = Math.min(Math.floor(s), size - 1);
+    i1[d] = Math.min(i0[d]! + 1, size - 1);
+    l[d] = s - i0[d]!;
+  }
+  return { i0, i1, l };
 }
 
 /** A crop (top, left, size×size), copied. */
@@ -49,12 +101,7 @@ export function crop(img: HostImage, top: number, left: number, h: number, w: nu
 /** A uniformly random size×size crop, flipped horizontally with probability `flip`. */
 export function randomCrop(img: HostImage, size: number, rng: Rng, flip = 0): HostImage {
   const out = crop(img, rng.int(img.h - size + 1), rng.int(img.w - size + 1), size, size);
-  if (flip > 0 && rng.uniform() < flip) {
-    for (let c = 0; c < out.c; c++) {
-      for (let y = 0; y < size; y++)
-        out.data.subarray(c * size * size + y * size, c * size * size + (y + 1) * size).reverse();
-    }
-  }
+  if (flip > 0 && rng.uniform() < flip) flipHorizontal(out);
   return out;
 }
 

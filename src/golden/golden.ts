@@ -27,7 +27,7 @@ import {
   type SupportViews,
   type Taps,
 } from "../model/model.js";
-import { disposeParams, toDevice } from "../model/params.js";
+import { disposeParams, refParams, toDevice } from "../model/params.js";
 import { imageObjective, predictImage, nerfObjective, renderRays, type RayBatch } from "../model/tasks.js";
 import { posesToRays } from "../rendering/rays.js";
 import { sampleDepths } from "../rendering/volume.js";
@@ -159,7 +159,7 @@ async function checkGradsAndAdam(c: Checker, P: Params, loss: (P: Params) => np.
     const [value, grads] = valueAndGrad(loss)(Q);
     return { value, grads, norm: globalNorm(grads) };
   });
-  const out = f(Object.fromEntries(Object.entries(P).map(([k, v]) => [k, v.ref])));
+  const out = f(refParams(P));
   f.dispose();
   out.value.dispose();
   c.rel("grad_total_norm", (await host(out.norm))[0]!, 1e-2);
@@ -169,14 +169,7 @@ async function checkGradsAndAdam(c: Checker, P: Params, loss: (P: Params) => np.
   const golden: Params = Object.fromEntries(Object.keys(P).map((k) => [k, dev(c.io.get(`grad.${k}`)!)]));
   const zeros = () => Object.fromEntries(Object.entries(P).map(([k, v]) => [k, np.zerosLike(v.ref)]));
   const args = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
-  const stepped = adamUpdate(
-    Object.fromEntries(Object.entries(P).map(([k, v]) => [k, v.ref])),
-    golden,
-    zeros(),
-    zeros(),
-    adamScalars(args, 1),
-    args,
-  );
+  const stepped = adamUpdate(refParams(P), golden, zeros(), zeros(), adamScalars(args, 1), args);
   for (const [k, v] of Object.entries(stepped.params)) c.forward(`after_step.${k}`, await host(v), 1e-6);
   disposeParams(stepped.m);
   disposeParams(stepped.v);

@@ -11,6 +11,8 @@ import { readSafetensors, writeSafetensors, type HostTensor } from "./safetensor
 export const CONFIG_METADATA_KEY = "anr.config";
 const FORMAT_KEY = "anr.format";
 const FORMAT = "anr-model/1";
+/** Metadata key marking a training checkpoint (see training/checkpoint.ts). */
+const CHECKPOINT_KEY = "anr.checkpoint";
 
 /** Raised when a weight set does not match the model; lists every mismatch. */
 export class WeightsMismatchError extends Error {
@@ -125,8 +127,14 @@ export async function saveModel(
   });
 }
 
-/** Load a model saved by {@link saveModel}: config from the metadata, weights validated against it. */
-export async function loadModel(path: string): Promise<ModelFile> {
+/** Which weights of a training checkpoint to load. */
+export type WeightsChoice = "online" | "ema";
+
+/**
+ * Load a model saved by {@link saveModel}, or the model inside a training checkpoint (its
+ * online or EMA weights): config from the metadata, weights validated against it.
+ */
+export async function loadModel(path: string, opts: { weights?: WeightsChoice } = {}): Promise<ModelFile> {
   const file = await readSafetensors(path);
   const raw = file.metadata[CONFIG_METADATA_KEY];
   if (raw === undefined) {
@@ -143,7 +151,20 @@ export async function loadModel(path: string): Promise<ModelFile> {
     ]);
   }
   const config = parseHyperNetworkConfig(json, path);
-  const weights = validateWeights(config, fromReferenceCheckpoint(file.tensors, path), path);
+  let tensors = file.tensors;
+  if (file.metadata[CHECKPOINT_KEY] !== undefined) {
+    const group = opts.weights === "ema" ? "ema/" : "params/";
+    tensors = new Map(
+      [...file.tensors].filter(([k]) => k.startsWith(group)).map(([k, v]) => [k.slice(group.length), v]),
+    );
+    if (tensors.size === 0)
+      throw new Error(`${path}: this checkpoint holds no ${opts.weights ?? "online"} weights`);
+  } else if (opts.weights === "ema") {
+    throw new Error(
+      `${path}: a model file holds one set of weights; EMA weights live in training checkpoints`,
+    );
+  }
+  const weights = validateWeights(config, fromReferenceCheckpoint(tensors, path), path);
   const metadata = { ...file.metadata };
   delete metadata[CONFIG_METADATA_KEY];
   delete metadata[FORMAT_KEY];

@@ -141,7 +141,7 @@ export function renderRays(
     const d = rays.d.ref.slice([], [s, e], []);
     const z = rays.z.ndim === 1 ? rays.z.ref : rays.z.ref.slice([s, e], []);
     const pts = tap(taps, "pts", rayPoints(o, d, z.ref));
-    const gen = Object.fromEntries(Object.entries(generated).map(([k, v]) => [k, v.ref]));
+    const gen = refParams(generated);
     const raw = hyponet(P, cfg, pts.reshape([b, (e - s) * nS, 3]), gen, taps).reshape([b, e - s, nS, -1]);
     parts.push(composite(tap(taps, "raw", raw), z));
   }

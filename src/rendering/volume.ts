@@ -17,11 +17,18 @@ export function sampleDepths(near: number, far: number, nSamples: number): Float
  * Training-time stratified jitter as the reference: z_k + U[0, 1)·(far − near)/(P − 1), one
  * (n_rays, P) draw shared by every batch element (so the last sample may pass `far`).
  */
-export function jitterDepths(near: number, far: number, nSamples: number, nRays: number, rng: Rng): Float32Array {
+export function jitterDepths(
+  near: number,
+  far: number,
+  nSamples: number,
+  nRays: number,
+  rng: Rng,
+): Float32Array {
   const base = sampleDepths(near, far, nSamples);
   const step = nSamples > 1 ? (far - near) / (nSamples - 1) : 0;
   const z = new Float32Array(nRays * nSamples);
-  for (let r = 0; r < nRays; r++) for (let k = 0; k < nSamples; k++) z[r * nSamples + k] = base[k]! + rng.uniform() * step;
+  for (let r = 0; r < nRays; r++)
+    for (let k = 0; k < nSamples; k++) z[r * nSamples + k] = base[k]! + rng.uniform() * step;
   return z;
 }
 

@@ -7,7 +7,7 @@ import { numpy as np, jit, valueAndGrad } from "../backend/jax.js";
 import { readScalar } from "../backend/index.js";
 import type { HyperNetworkConfig } from "../model/config.js";
 import type { Params } from "../model/model.js";
-import { disposeParams } from "../model/params.js";
+import { disposeParams, refParams } from "../model/params.js";
 import { imageObjective } from "../model/tasks.js";
 import { adamScalars, adamUpdate, clipByGlobalNorm, type AdamArgs } from "./optim.js";
 
@@ -74,7 +74,7 @@ export function createImageTrainStep(cfg: HyperNetworkConfig, args: TrainStepArg
   };
   const fused = jit(
     (P: Params, m: Params, v: Params, imgs: np.Array, noise: np.Array[], scalars: np.Array) => {
-      const g = lossAndGrad(refAll(P), imgs, noise);
+      const g = lossAndGrad(refParams(P), imgs, noise);
       const u = update(P, g.grads, m, v, scalars);
       return { ...u, loss: g.loss, psnr: g.psnr };
     },
@@ -103,7 +103,7 @@ export function createImageTrainStep(cfg: HyperNetworkConfig, args: TrainStepArg
       let sum: Params | null = null;
       const scale = np.array([1 / batches.length]);
       for (const b of batches) {
-        const r = gradOnly(refAll(state.params), b.imgs, listOf(b.noise), scale.ref);
+        const r = gradOnly(refParams(state.params), b.imgs, listOf(b.noise), scale.ref);
         loss += (await readScalar(r.loss)) / batches.length;
         psnr += (await readScalar(r.psnr)) / batches.length;
         const prev: Params | null = sum;
@@ -134,11 +134,6 @@ function listOf(x: np.Array | null): np.Array[] {
   return x === null ? [] : [x];
 }
 
-/** A second reference to every array of a record. */
-function refAll(P: Params): Params {
-  return Object.fromEntries(Object.entries(P).map(([k, v]) => [k, v.ref]));
-}
-
 /** Jitted evaluation: loss, PSNR ([-1,1] convention) and the raw prediction of a batch. Borrows `P`. */
 export function createImageEvalStep(cfg: HyperNetworkConfig) {
   const f = jit((P: Params, imgs: np.Array) => {
@@ -147,7 +142,7 @@ export function createImageEvalStep(cfg: HyperNetworkConfig) {
     return out;
   });
   const evalStep = async (P: Params, imgs: np.Array) => {
-    const out = f(refAll(P), imgs);
+    const out = f(refParams(P), imgs);
     const loss = await readScalar(out.loss);
     const psnr = await readScalar(out.psnr);
     return { loss, psnr, pred: out.pred };

@@ -1,0 +1,264 @@
+/** `anr eval`, `anr encode`, `anr decode`: use a trained image model. */
+import { parseArgs } from "node:util";
+import { mkdir, readFile, access } from "node:fs/promises";
+import { join, basename, extname } from "node:path";
+import sharp from "sharp";
+import { initBackend } from "../backend/index.js";
+import { numpy as np } from "../backend/jax.js";
+import { openImageDataset } from "../data/datasets.js";
+import { hconcat, vconcat, savePng, type HostImage } from "../data/image.js";
+import { evaluateImages, toBatchArray } from "../eval/evaluate.js";
+import { loadModel, type WeightsChoice, CONFIG_METADATA_KEY } from "../io/weights.js";
+import { readSafetensors, writeSafetensors, writeFileAtomic, type HostTensor } from "../io/safetensors.js";
+import { parseHyperNetworkConfig, sizeHW, type HyperNetworkConfig } from "../model/config.js";
+import { generatedParams, hyperNetwork, type HypoParams } from "../model/model.js";
+import { countParams, disposeParams, toDevice, toHost } from "../model/params.js";
+import { createImageDecoder } from "../model/tasks.js";
+import { resolveRunConfig } from "../training/run-config.js";
+import { UsageError } from "./usage.js";
+
+/** Metadata key of a token file (R-tokens or generated weights of encoded images). */
+export const TOKENS_METADATA_KEY = "anr.tokens";
+
+/** Floats per instance that the hyper-network generates (the compact representation). */
+export function representationSize(cfg: HyperNetworkConfig): number {
+  return generatedParams(cfg).reduce((s, g) => s + g.shape[0] * g.shape[1], 0);
+}
+
+async function modelPath(p: string): Promise<string> {
+  // A run folder stands for its final model (or its checkpoint while it is still training).
+  for (const f of ["model.safetensors", "checkpoint.safetensors"]) {
+    const c = join(p, f);
+    if (
+      await access(c).then(
+        () => true,
+        () => false,
+      )
+    )
+      return c;
+  }
+  return p;
+}
+
+export const EVAL_USAGE = `anr eval RUN_DIR [--split test|val] [--weights online|ema] [--max-images N] [--out DIR]
+anr eval --model MODEL.safetensors --config RUN.yaml [...]
+
+PSNR per image (in [0,1], averaged over the split: the TransINR/IPC protocol) and SSIM; writes
+eval-<split>-<weights>.json and eval-<split>-<weights>.png (inputs over reconstructions).`;
+
+export async function cmdEval(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      model: { type: "string" },
+      config: { type: "string" },
+      split: { type: "string", default: "test" },
+      weights: { type: "string", default: "online" },
+      "max-images": { type: "string" },
+      "data-root": { type: "string" },
+      out: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) throw new UsageError(EVAL_USAGE, 0);
+  const runDir = positionals[0];
+  const configPath = values.config ?? (runDir ? join(runDir, "config.json") : undefined);
+  if (!configPath) throw new UsageError(EVAL_USAGE);
+  const rawRun = JSON.parse(await readFile(configPath, "utf8")) as Record<string, unknown>;
+  if (values["data-root"]) (rawRun.data as Record<string, unknown>).root = values["data-root"];
+  const run = resolveRunConfig(rawRun, configPath);
+  const weights = values.weights as WeightsChoice;
+  if (weights !== "online" && weights !== "ema")
+    throw new UsageError(`--weights must be online or ema, not ${values.weights}`);
+  let mPath = values.model ?? (runDir ? await modelPath(runDir) : undefined);
+  if (!mPath) throw new UsageError(EVAL_USAGE);
+  if (weights === "ema" && runDir && !values.model && mPath.endsWith("model.safetensors"))
+    mPath = join(runDir, "model-ema.safetensors");
+  const split = values.split as "val" | "test";
+  await initBackend();
+  const model = await loadModel(mPath, {
+    weights: mPath.endsWith("model-ema.safetensors") ? "online" : weights,
+  });
+  const ds = await openImageDataset(run.data, split);
+  const P = toDevice(model.weights);
+  const t0 = performance.now();
+  const r = await evaluateImages(P, model.config, ds, {
+    batchSize: run.eval.batch_size,
+    maxImages: values["max-images"] ? Number(values["max-images"]) : undefined,
+    clamp: run.eval.clamp,
+    keep: 8,
+    onProgress: (d, n) => process.stderr.write(`\reval ${d}/${n}`),
+  });
+  process.stderr.write("\n");
+  disposeParams(P);
+  const out = values.out ?? runDir ?? ".";
+  await mkdir(out, { recursive: true });
+  const stem = `eval-${split}-${weights}`;
+  const { kept, ...report } = r;
+  const summary = {
+    model: mPath,
+    weights,
+    split: ds.name,
+    protocol: `PSNR per image in [0,1]${run.eval.clamp ? " (prediction clamped)" : ""}, averaged over ${r.images} images; SSIM Gaussian 11×11 σ1.5`,
+    psnr: r.psnr,
+    ssim: r.ssim,
+    images: r.images,
+    representation_floats_per_instance: representationSize(model.config),
+    model_parameters: countParams(model.config),
+    model_bytes_f32: 4 * countParams(model.config),
+    seconds: (performance.now() - t0) / 1000,
+    per_image: report.perImage,
+  };
+  await writeFileAtomic(join(out, `${stem}.json`), JSON.stringify(summary, null, 2) + "\n");
+  if (kept.length)
+    await savePng(
+      join(out, `${stem}.png`),
+      vconcat([hconcat(kept.map((k) => k.input)), hconcat(kept.map((k) => k.pred))]),
+      ds.size[0] < 64 ? 4 : 1,
+    );
+  console.log(
+    `${ds.name}: PSNR ${r.psnr.toFixed(3)} dB, SSIM ${r.ssim.toFixed(4)} over ${r.images} images (${weights} weights)`,
+  );
+  console.log(
+    `representation ${summary.representation_floats_per_instance.toLocaleString("en")} floats per instance; model ${summary.model_parameters.toLocaleString("en")} parameters`,
+  );
+  console.log(`wrote ${join(out, stem)}.json and .png`);
+  return 0;
+}
+
+/** Decode an image file to the model's input: resize the shorter side, centre crop. */
+async function loadForModel(path: string, h: number, w: number): Promise<HostImage> {
+  let raw: Buffer;
+  try {
+    raw = await sharp(path)
+      .removeAlpha()
+      .toColourspace("srgb")
+      .resize(w, h, { fit: "cover" })
+      .raw()
+      .toBuffer();
+  } catch (e) {
+    throw new UsageError(`${path}: cannot decode image (${(e as Error).message})`);
+  }
+  const ch = raw.length / (h * w);
+  const data = new Float32Array(3 * h * w);
+  for (let i = 0; i < h * w; i++)
+    for (let c = 0; c < 3; c++) data[c * h * w + i] = raw[i * ch + (ch === 1 ? 0 : c)]! / 255;
+  return { c: 3, h, w, data };
+}
+
+export const ENCODE_USAGE = `anr encode IMAGE... --model MODEL.safetensors --out tokens.safetensors
+
+The compact representation of each image: its R-tokens (ANR) or generated weights (baselines).
+Images are resized (shorter side) and centre-cropped to the model's input size.`;
+
+export async function cmdEncode(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      model: { type: "string" },
+      out: { type: "string" },
+      weights: { type: "string", default: "online" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) throw new UsageError(ENCODE_USAGE, 0);
+  if (!positionals.length || !values.model || !values.out) throw new UsageError(ENCODE_USAGE);
+  await initBackend();
+  const model = await loadModel(await modelPath(values.model), { weights: values.weights as WeightsChoice });
+  const cfg = model.config;
+  if (cfg.tokenizer.name !== "ImgTokenizer")
+    throw new UsageError(`${values.model}: not an image model (tokenizer ${cfg.tokenizer.name})`);
+  const [h, w] = sizeHW(cfg.tokenizer.args.input_size);
+  const imgs = await Promise.all(positionals.map((p) => loadForModel(p, h, w)));
+  const P = toDevice(model.weights);
+  const gen = hyperNetwork(P, cfg, toBatchArray(imgs).mul(2).sub(1));
+  const host = await toHost(gen);
+  disposeParams(P);
+  disposeParams(gen);
+  await writeSafetensors(values.out, [...host], {
+    [TOKENS_METADATA_KEY]: JSON.stringify({
+      images: positionals.map((p) => basename(p)),
+      input_size: [h, w],
+    }),
+    [CONFIG_METADATA_KEY]: JSON.stringify(cfg),
+  });
+  const per = representationSize(cfg);
+  console.log(
+    `wrote ${values.out}: ${imgs.length} × ${per.toLocaleString("en")} floats (${[...host].map(([k, t]) => `${k} [${t.shape}]`).join(", ")})`,
+  );
+  return 0;
+}
+
+export const DECODE_USAGE = `anr decode tokens.safetensors --model MODEL.safetensors --size HxW [--out DIR]
+
+Decodes each encoded image at any resolution (super-resolution beyond the training size) and
+writes PNGs <name>.<H>x<W>.png.`;
+
+export async function cmdDecode(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      model: { type: "string" },
+      size: { type: "string" },
+      out: { type: "string", default: "." },
+      weights: { type: "string", default: "online" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) throw new UsageError(DECODE_USAGE, 0);
+  if (positionals.length !== 1 || !values.model || !values.size) throw new UsageError(DECODE_USAGE);
+  const m = values.size.match(/^(\d+)(?:x(\d+))?$/);
+  if (!m) throw new UsageError(`--size ${values.size}: expected HxW, e.g. 512x512`);
+  const [h, w] = [Number(m[1]), Number(m[2] ?? m[1])];
+  await initBackend();
+  const model = await loadModel(await modelPath(values.model), { weights: values.weights as WeightsChoice });
+  const file = await readSafetensors(positionals[0]!);
+  const meta = file.metadata[TOKENS_METADATA_KEY];
+  if (!meta)
+    throw new UsageError(
+      `${positionals[0]}: not a token file (no "${TOKENS_METADATA_KEY}" metadata; make one with anr encode)`,
+    );
+  const tokCfg = parseHyperNetworkConfig(
+    JSON.parse(file.metadata[CONFIG_METADATA_KEY] ?? "null"),
+    positionals[0]!,
+  );
+  if (JSON.stringify(tokCfg) !== JSON.stringify(model.config))
+    throw new UsageError(
+      `${positionals[0]} was encoded by a model with a different config than ${values.model}`,
+    );
+  const names = (JSON.parse(meta) as { images: string[] }).images;
+  const gens = generatedParams(model.config);
+  const gen: HypoParams = {};
+  for (const g of gens) {
+    const t: HostTensor | undefined = file.tensors.get(g.name);
+    if (!t || t.shape.length !== 3 || t.shape[1] !== g.shape[0] || t.shape[2] !== g.shape[1]) {
+      throw new UsageError(
+        `${positionals[0]}: tensor "${g.name}" should be [B, ${g.shape}], found ${t ? `[${t.shape}]` : "nothing"}`,
+      );
+    }
+    gen[g.name] = np.array(t.data, { shape: t.shape });
+  }
+  const b = file.tensors.get(gens[0]!.name)!.shape[0]!;
+  const P = toDevice(model.weights);
+  const decoder = createImageDecoder(model.config);
+  const t0 = performance.now();
+  const rgb = await decoder(P, gen, b, h, w);
+  const dt = (performance.now() - t0) / 1000;
+  decoder.dispose();
+  disposeParams(P);
+  disposeParams(gen);
+  await mkdir(values.out, { recursive: true });
+  const c = model.config.hyponet.args.out_dim;
+  for (let i = 0; i < b; i++) {
+    const data = rgb.slice(i * c * h * w, (i + 1) * c * h * w).map((x) => (x + 1) / 2);
+    const name = basename(names[i] ?? `image${i}`, extname(names[i] ?? ""));
+    await savePng(join(values.out, `${name}.${h}x${w}.png`), { c, h, w, data });
+  }
+  console.log(
+    `decoded ${b} image(s) at ${h}×${w} in ${dt.toFixed(2)} s (${((b * h * w) / dt).toFixed(0)} px/s) → ${values.out}`,
+  );
+  return 0;
+}

@@ -1,0 +1,77 @@
+/** `anr train`, `anr presets`. */
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { readFile } from "node:fs/promises";
+import { parse as parseYaml } from "yaml";
+import { resolveRunConfig, type ResolvedRunConfig } from "../training/run-config.js";
+import { applyOverride, runPreset, RUN_PRESETS } from "../training/run-presets.js";
+import { MODEL_PRESETS } from "../training/presets.js";
+import { train, type TrainResult } from "../training/trainer.js";
+import { UsageError } from "./usage.js";
+
+export const TRAIN_USAGE = `anr train CONFIG.yaml|CONFIG.json [options]
+anr train --preset NAME [options]
+
+Options:
+  --preset NAME        start from a run preset (anr presets lists them)
+  --data-root DIR      set data.root
+  --steps N            set train.steps
+  --set KEY=VALUE      set any field, e.g. --set train.lr=1e-4 --set model.preset=small32-ipc
+  --out DIR            run folder (default runs/<name>)
+  --resume             continue the run in --out from its checkpoint (same config required)
+
+Examples:
+  anr train --preset fmnist-anr --out runs/fmnist-anr
+  anr train --preset celeba128-anr-d5 --data-root /data/celeba --out runs/celeba-anr
+  anr train --preset fmnist-anr --out runs/fmnist-anr --resume`;
+
+/** Build the resolved run config from the command line. */
+export async function runConfigFromArgs(
+  argv: string[],
+): Promise<{ run: ResolvedRunConfig; out: string; resume: boolean }> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      preset: { type: "string" },
+      "data-root": { type: "string" },
+      steps: { type: "string" },
+      set: { type: "string", multiple: true },
+      out: { type: "string" },
+      resume: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) throw new UsageError(TRAIN_USAGE, 0);
+  let raw: Record<string, unknown>;
+  let source: string;
+  if (values.preset) {
+    if (positionals.length) throw new UsageError("give a config file or --preset, not both");
+    raw = runPreset(values.preset) as Record<string, unknown>;
+    source = `preset ${values.preset}`;
+  } else if (positionals.length === 1) {
+    source = positionals[0]!;
+    const text = await readFile(source, "utf8").catch((e: Error) => {
+      throw new UsageError(`${source}: cannot read (${e.message})`);
+    });
+    raw = (/\.ya?ml$/i.test(source) ? parseYaml(text) : JSON.parse(text)) as Record<string, unknown>;
+  } else throw new UsageError(`anr train: give a config file or --preset\n\n${TRAIN_USAGE}`);
+  if (values["data-root"]) applyOverride(raw, `data.root=${JSON.stringify(values["data-root"])}`);
+  if (values.steps) applyOverride(raw, `train.steps=${values.steps}`);
+  for (const s of values.set ?? []) applyOverride(raw, s);
+  const run = resolveRunConfig(raw, source);
+  return { run, out: values.out ?? join("runs", run.name), resume: values.resume };
+}
+
+export async function cmdTrain(argv: string[]): Promise<TrainResult> {
+  const { run, out, resume } = await runConfigFromArgs(argv);
+  return train(run, { out, resume });
+}
+
+export function cmdPresets(): number {
+  console.log("Run presets (anr train --preset NAME):");
+  for (const [k, v] of Object.entries(RUN_PRESETS)) console.log(`  ${k.padEnd(24)} ${v.description}`);
+  console.log("\nModel presets (model: { preset: NAME } in a run config):");
+  for (const [k, v] of Object.entries(MODEL_PRESETS)) console.log(`  ${k.padEnd(24)} ${v.description}`);
+  return 0;
+}

@@ -1,0 +1,504 @@
+/**
+ * Image datasets for training and evaluation: a validated spec (folder, CelebA, Imagenette, LSUN, IDX)
+ * opened into an indexable `ImageDataset` of equally sized RGB items. File lists are sorted by
+ * relative path before any seeded shuffle so that splits agree across machines and filesystems;
+ * every problem with the data on disk is reported when the dataset is opened, before training starts.
+ */
+import { readdir, readFile, stat } from "node:fs/promises";
+import { basename, join } from "node:path";
+import sharp from "sharp";
+import { z } from "zod";
+import { Rng } from "../util/rng.js";
+import { flipHorizontal, fromInterleaved, resizeBilinear, type HostImage } from "./image.js";
+import { readIdx } from "./idx.js";
+
+/** An indexable set of preprocessed, equally sized RGB images. */
+export interface ImageDataset {
+  /** Kind and split, e.g. "celeba:train". */
+  readonly name: string;
+  /** Number of items. */
+  readonly length: number;
+  /** Output size [H, W] of every item. */
+  readonly size: [number, number];
+  /**
+   * Item i, preprocessed. With `rng`: the training transform (random crops/flips where the spec has
+   * them), drawing from `rng`; without: the deterministic evaluation transform.
+   */
+  get(i: number, rng?: Rng): Promise<HostImage>;
+  /** A stable identifier of item i: its path relative to the root, or "<idx file>#<index>". */
+  id(i: number): string;
+  /** Number of distinct unreadable items passed over (only with `skipCorrupt`). */
+  readonly skipped: number;
+  /** Identifiers of the unreadable items passed over, in the order they were found. */
+  readonly skippedIds: readonly string[];
+}
+
+const Side = z.number().int().positive();
+const Fraction = z.number().min(0).max(1);
+
+/** How a file of a folder-like dataset becomes an item. */
+export const Preprocess = z
+  .strictObject({
+    /**
+     * "resize-crop": shorter side to `resize`, centre crop `size`×`size`; "random-crop": the same, but
+     * training items are cropped at a random position; "crop-resize": the centred square of the shorter
+     * side, resized to `size`.
+     */
+    mode: z.enum(["resize-crop", "crop-resize", "random-crop"]).default("resize-crop"),
+    /** Output side in pixels (items are square). */
+    size: Side.default(128),
+    /** Shorter side after resizing, for resize-crop and random-crop; at least `size`; default `size`. */
+    resize: Side.optional(),
+    /** Mirror training items left–right with probability 0.5. */
+    flip: z.boolean().default(false),
+  })
+  .refine((p) => p.resize === undefined || p.resize >= p.size, {
+    message: "resize must be at least size",
+    path: ["resize"],
+  });
+export type Preprocess = z.infer<typeof Preprocess>;
+
+const folderFields = {
+  /** Directory searched recursively for .jpg/.jpeg/.png/.webp files (extensions in any case). */
+  root: z.string().min(1),
+  /**
+   * Fractions of the shuffled file list given to train, val and test, cut in that order (they sum to
+   * 1); or "folders": the splits are the subfolders root/train, root/val and root/test, unshuffled.
+   */
+  split: z
+    .union([
+      z
+        .strictObject({
+          /** Fraction for training. */
+          train: Fraction,
+          /** Fraction for validation. */
+          val: Fraction,
+          /** Fraction for testing. */
+          test: Fraction,
+        })
+        .refine((f) => Math.abs(f.train + f.val + f.test - 1) < 1e-9, { message: "fractions must sum to 1" }),
+      z.literal("folders"),
+    ])
+    .default({ train: 0.9, val: 0.05, test: 0.05 }),
+  /** Seed of the shuffle of the sorted file list before it is cut into splits. */
+  seed: z.number().int().default(0),
+  /** How each file becomes an item. */
+  preprocess: Preprocess.prefault({}),
+};
+
+/** Any tree of images, split by seeded shuffle. */
+export const FolderSpec = z.strictObject({
+  /** A plain folder of images. */
+  kind: z.literal("folder"),
+  ...folderFields,
+});
+
+/** An LSUN category exported to image files (e.g. church_outdoor_train/); handled like a folder. */
+export const LsunSpec = z.strictObject({
+  /** LSUN export. */
+  kind: z.literal("lsun"),
+  ...folderFields,
+});
+
+/** Aligned CelebA with its official train/val/test partition. */
+export const CelebaSpec = z.strictObject({
+  /** CelebA. */
+  kind: z.literal("celeba"),
+  /** Folder holding img_align_celeba/ and list_eval_partition.txt. */
+  root: z.string().min(1),
+  /**
+   * "crop178": centre crop 178×178, then resize to `size` (TransINR / IPC); "resize-crop": shorter
+   * side to `size`, then centre crop (the ANR configs). Required: the two are not comparable.
+   */
+  protocol: z.enum(["crop178", "resize-crop"]),
+  /** Output side in pixels. */
+  size: Side.default(128),
+});
+
+/** Imagenette (imagenette2-320): train/ for training, val/ for both val and test. */
+export const ImagenetteSpec = z
+  .strictObject({
+    /** Imagenette. */
+    kind: z.literal("imagenette"),
+    /** The imagenette2-320 folder, holding train/<class>/*.JPEG and val/<class>/*.JPEG. */
+    root: z.string().min(1),
+    /** Output side in pixels (178 as in TransINR / IPC). */
+    size: Side.default(178),
+    /** Shorter side after resizing, before the (random for training, else centre) crop; default `size`. */
+    resize: Side.optional(),
+  })
+  .refine((p) => p.resize === undefined || p.resize >= p.size, {
+    message: "resize must be at least size",
+    path: ["resize"],
+  });
+
+/** MNIST / Fashion-MNIST IDX files, resized bilinearly as PyTorch does. */
+export const IdxSpec = z.strictObject({
+  /** IDX files. */
+  kind: z.literal("idx"),
+  /** Folder holding train-images-idx3-ubyte and t10k-images-idx3-ubyte, each optionally gzipped (.gz). */
+  root: z.string().min(1),
+  /** Output side; the 28×28 images are resized bilinearly (align_corners=False, no antialias). */
+  size: Side.default(32),
+  /** Use only the first N training images (default: all but the val_count last). */
+  train_count: Side.optional(),
+  /** Use only the first N test images. */
+  test_count: Side.optional(),
+  /** The last N images of the training file form "val" (never used for training). */
+  val_count: z.number().int().nonnegative().default(0),
+});
+
+/** Where a dataset lives and how its items are prepared; discriminated by `kind`. */
+export const DatasetSpec = z.discriminatedUnion("kind", [
+  FolderSpec,
+  LsunSpec,
+  CelebaSpec,
+  ImagenetteSpec,
+  IdxSpec,
+]);
+export type DatasetSpec = z.infer<typeof DatasetSpec>;
+/** What a user may write: defaults filled in on parsing. */
+export type DatasetSpecInput = z.input<typeof DatasetSpec>;
+
+/** Which part of a dataset to open. */
+export type Split = "train" | "val" | "test";
+
+/** Validate a dataset spec, filling defaults; the error lists every problem with its field path. */
+export function parseDatasetSpec(raw: unknown, source = "dataset"): DatasetSpec {
+  const r = DatasetSpec.safeParse(raw);
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
+    throw new Error(`${source}: invalid dataset spec:\n  ${issues.join("\n  ")}`);
+  }
+  return r.data;
+}
+
+/** Open one split of a dataset; paths, partitions and split sizes are checked here, not on first use. */
+export async function openImageDataset(
+  spec: DatasetSpecInput,
+  split: Split,
+  opts: { skipCorrupt?: boolean } = {},
+): Promise<ImageDataset> {
+  const s = parseDatasetSpec(spec);
+  const name = `${s.kind}:${split}`;
+  const skipCorrupt = opts.skipCorrupt ?? false;
+  switch (s.kind) {
+    case "folder":
+    case "lsun": {
+      const files =
+        s.split === "folders"
+          ? (await listImages(join(s.root, split))).map((f) => `${split}/${f}`)
+          : splitFiles(await listImages(s.root), s.split, s.seed, split, s.root);
+      return fileDataset(name, s.root, files, preprocessTransform(s.preprocess), skipCorrupt);
+    }
+    case "celeba": {
+      const files = await celebaFiles(s.root, split);
+      const t: Transform =
+        s.protocol === "crop178"
+          ? { mode: "crop-resize", size: s.size, crop: 178 }
+          : { mode: "resize-crop", size: s.size };
+      return fileDataset(name, s.root, files, t, skipCorrupt);
+    }
+    case "imagenette": {
+      const sub = split === "train" ? "train" : "val";
+      const files = (await listImages(join(s.root, sub))).map((f) => `${sub}/${f}`);
+      const t: Transform = {
+        mode: "resize-crop",
+        size: s.size,
+        resize: s.resize,
+        randomCrop: true,
+        flip: 0.5,
+      };
+      return fileDataset(name, s.root, files, t, skipCorrupt);
+    }
+    case "idx":
+      return idxDataset(name, s, split);
+  }
+}
+
+/** How an encoded image becomes a `size`×`size` item; the one transform behind every file dataset. */
+export interface Transform {
+  /**
+   * "crop-resize": centre square crop (side `crop`, default the shorter side), then resize to `size`;
+   * "resize-crop": resize the shorter side to `resize`, then crop `size`×`size`.
+   */
+  mode: "crop-resize" | "resize-crop";
+  /** Output side. */
+  size: number;
+  /** crop-resize only: side of the centre crop (CelebA's 178); default the shorter side. */
+  crop?: number;
+  /** resize-crop only: the shorter side after resizing; default `size`. */
+  resize?: number;
+  /** resize-crop with an rng: crop at a uniformly random position instead of the centre. */
+  randomCrop?: boolean;
+  /** With an rng: probability of mirroring left–right. */
+  flip?: number;
+}
+
+/**
+ * Decode an image file with sharp and apply `t`: alpha dropped, grayscale replicated to RGB, no EXIF
+ * rotation (like PIL in the reference pipelines). Geometry follows torchvision: the resized long side
+ * is truncated, centre offsets are rounded half to even. Resampling is sharp's Lanczos-3 on the fully
+ * decoded image: JPEG shrink-on-load is off because it would make pixels depend on the file format.
+ * Random draws, in order: crop top, crop left, flip. Errors start with the file path.
+ */
+export async function decodeTransformed(path: string, t: Transform, rng?: Rng): Promise<HostImage> {
+  try {
+    const img = sharp(path);
+    const { width, height } = await img.metadata();
+    if (!width || !height) throw new Error("no image dimensions in the header");
+    if (t.mode === "crop-resize") {
+      const side = t.crop ?? Math.min(width, height);
+      if (side > width || side > height) {
+        throw new Error(`a ${side}×${side} centre crop does not fit the ${width}×${height} image`);
+      }
+      img.extract({ left: centred(width, side), top: centred(height, side), width: side, height: side });
+      if (side !== t.size) img.resize(t.size, t.size, { fit: "fill", fastShrinkOnLoad: false });
+    } else {
+      const short = t.resize ?? t.size;
+      const w = width <= height ? short : Math.floor((short * width) / height);
+      const h = width <= height ? Math.floor((short * height) / width) : short;
+      const random = rng !== undefined && t.randomCrop === true;
+      const top = random ? rng.int(h - t.size + 1) : centred(h, t.size);
+      const left = random ? rng.int(w - t.size + 1) : centred(w, t.size);
+      if (w !== width || h !== height) img.resize(w, h, { fit: "fill", fastShrinkOnLoad: false });
+      img.extract({ left, top, width: t.size, height: t.size });
+    }
+    const out = await img.removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
+    const item = fromInterleaved(out.data, out.info.height, out.info.width, out.info.channels);
+    if (rng !== undefined && t.flip !== undefined && t.flip > 0 && rng.uniform() < t.flip)
+      flipHorizontal(item);
+    return item;
+  } catch (e) {
+    throw new Error(`${path}: cannot read image (${(e as Error).message})`);
+  }
+}
+
+/** torchvision's CenterCrop offset: int(round((n − side) / 2)), Python rounding half to even. */
+function centred(n: number, side: number): number {
+  const x = (n - side) / 2;
+  const f = Math.floor(x);
+  return x - f === 0.5 ? f + (f % 2) : Math.round(x);
+}
+
+function preprocessTransform(p: Preprocess): Transform {
+  const flip = p.flip ? 0.5 : 0;
+  return p.mode === "crop-resize"
+    ? { mode: "crop-resize", size: p.size, flip }
+    : { mode: "resize-crop", size: p.size, resize: p.resize, randomCrop: p.mode === "random-crop", flip };
+}
+
+const IMAGE_EXT = /\.(jpe?g|png|webp)$/i;
+
+/**
+ * Image files under `root`, recursively, as "/"-separated relative paths sorted by UTF-16 code units
+ * (not locale, not filesystem order). Dot files are skipped: they are metadata (e.g. macOS "._x.jpg").
+ */
+async function listImages(root: string): Promise<string[]> {
+  await expectDirectory(root, "a folder of .jpg/.jpeg/.png/.webp images");
+  const out: string[] = [];
+  const walk = async (dir: string, rel: string): Promise<void> => {
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      if (e.name.startsWith(".")) continue;
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) await walk(join(dir, e.name), r);
+      else if (
+        IMAGE_EXT.test(e.name) &&
+        (e.isFile() || (e.isSymbolicLink() && (await isFile(join(dir, e.name)))))
+      )
+        out.push(r);
+    }
+  };
+  await walk(root, "");
+  if (out.length === 0)
+    throw new Error(`${root}: no .jpg/.jpeg/.png/.webp images found (searched recursively)`);
+  return out.sort(byCodeUnits);
+}
+
+function byCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+async function isFile(path: string): Promise<boolean> {
+  return stat(path).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+}
+
+async function expectDirectory(path: string, expected: string): Promise<void> {
+  const s = await stat(path).catch(() => null);
+  if (s === null) throw new Error(`${path}: no such directory (expected ${expected})`);
+  if (!s.isDirectory()) throw new Error(`${path}: not a directory (expected ${expected})`);
+}
+
+/** The files of one split: sorted list, permuted by `seed`, cut at the cumulative fractions. */
+function splitFiles(
+  sorted: string[],
+  f: { train: number; val: number; test: number },
+  seed: number,
+  split: Split,
+  root: string,
+): string[] {
+  const n = sorted.length;
+  const perm = new Rng(seed).permutation(n);
+  const cut1 = Math.round(n * f.train);
+  const cut2 = Math.round(n * (f.train + f.val));
+  const [lo, hi] = split === "train" ? [0, cut1] : split === "val" ? [cut1, cut2] : [cut2, n];
+  if (hi <= lo) {
+    throw new Error(
+      `${root}: the ${split} split is empty (${n} images, fractions train ${f.train} / val ${f.val} / test ${f.test})`,
+    );
+  }
+  return perm.slice(lo, hi).map((i) => sorted[i]!);
+}
+
+const CELEBA_PARTS: Record<Split, string> = { train: "0", val: "1", test: "2" };
+
+/** The split's files from list_eval_partition.txt, checked to exist in img_align_celeba/. */
+async function celebaFiles(root: string, split: Split): Promise<string[]> {
+  await expectDirectory(root, "a CelebA folder with img_align_celeba/ and list_eval_partition.txt");
+  const imgDir = join(root, "img_align_celeba");
+  await expectDirectory(imgDir, "the aligned CelebA images, 000001.jpg …");
+  const listPath = join(root, "list_eval_partition.txt");
+  const text = await readFile(listPath, "utf8").catch(() => {
+    throw new Error(`${listPath}: cannot read (expected CelebA's official partition, lines "000001.jpg 0")`);
+  });
+  const files: string[] = [];
+  text.split(/\r?\n/).forEach((line, k) => {
+    if (line.trim() === "") return;
+    const m = /^\s*(\S+)\s+([012])\s*$/.exec(line);
+    if (!m) throw new Error(`${listPath}:${k + 1}: expected "<file> <0|1|2>", got "${line}"`);
+    if (m[2] === CELEBA_PARTS[split]) files.push(m[1]!);
+  });
+  if (files.length === 0)
+    throw new Error(`${listPath}: no image is in the ${split} partition (${CELEBA_PARTS[split]})`);
+  const present = new Set(await readdir(imgDir));
+  const missing = files.filter((f) => !present.has(f));
+  if (missing.length > 0) {
+    throw new Error(
+      `${imgDir}: ${missing.length} of the ${files.length} ${split} images listed in list_eval_partition.txt are missing (first: ${missing[0]})`,
+    );
+  }
+  return files.map((f) => `img_align_celeba/${f}`);
+}
+
+function fileDataset(
+  name: string,
+  root: string,
+  files: string[],
+  t: Transform,
+  skipCorrupt: boolean,
+): ImageDataset {
+  return new Items(
+    name,
+    [t.size, t.size],
+    files,
+    (i, rng) => decodeTransformed(join(root, files[i]!), t, rng),
+    skipCorrupt,
+  );
+}
+
+async function idxDataset(name: string, s: z.infer<typeof IdxSpec>, split: Split): Promise<ImageDataset> {
+  const file = await findIdx(s.root, split === "test" ? "t10k-images-idx3-ubyte" : "train-images-idx3-ubyte");
+  const { dims, data } = await readIdx(file, { ndim: 3, what: "images" });
+  const [total, h, w] = dims as [number, number, number];
+  let first = 0;
+  let count: number;
+  if (split === "test") {
+    count = s.test_count ?? total;
+  } else {
+    const available = total - s.val_count;
+    if (available < 0) throw new Error(`${file}: val_count ${s.val_count} exceeds the ${total} images`);
+    if (s.train_count !== undefined && s.train_count > available) {
+      throw new Error(
+        `${file}: train_count ${s.train_count} + val_count ${s.val_count} exceed the ${total} images`,
+      );
+    }
+    [first, count] = split === "train" ? [0, s.train_count ?? available] : [available, s.val_count];
+  }
+  if (count > total) throw new Error(`${file}: test_count ${count} exceeds the ${total} images`);
+  if (count === 0) throw new Error(`${file}: the ${split} split is empty (set val_count to hold out images)`);
+  const ids = Array.from({ length: count }, (_, i) => `${basename(file)}#${first + i}`);
+  const load = async (i: number): Promise<HostImage> => {
+    const px = data.subarray((first + i) * h * w, (first + i + 1) * h * w);
+    const gray = resizeBilinear({ c: 1, h, w, data: Float32Array.from(px, (v) => v / 255) }, s.size, s.size);
+    return fromGray(gray);
+  };
+  return new Items(name, [s.size, s.size], ids, load, false);
+}
+
+function fromGray(g: HostImage): HostImage {
+  const n = g.h * g.w;
+  const data = new Float32Array(3 * n);
+  for (let c = 0; c < 3; c++) data.set(g.data, c * n);
+  return { c: 3, h: g.h, w: g.w, data };
+}
+
+/** The IDX file `base` in `root`, uncompressed or with .gz. */
+async function findIdx(root: string, base: string): Promise<string> {
+  await expectDirectory(root, `MNIST / Fashion-MNIST IDX files (${base}[.gz])`);
+  for (const f of [base, `${base}.gz`]) if (await isFile(join(root, f))) return join(root, f);
+  throw new Error(`${root}: neither ${base} nor ${base}.gz found (expected MNIST / Fashion-MNIST IDX files)`);
+}
+
+/** A dataset over identified items with a loader; optionally passes over unreadable ones. */
+class Items implements ImageDataset {
+  readonly #skipped = new Set<number>();
+  readonly #skippedIds: string[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly size: [number, number],
+    readonly ids: readonly string[],
+    readonly load: (i: number, rng?: Rng) => Promise<HostImage>,
+    readonly skipCorrupt: boolean,
+  ) {}
+
+  get length(): number {
+    return this.ids.length;
+  }
+
+  get skipped(): number {
+    return this.#skippedIds.length;
+  }
+
+  get skippedIds(): readonly string[] {
+    return this.#skippedIds;
+  }
+
+  id(i: number): string {
+    this.#check(i);
+    return this.ids[i]!;
+  }
+
+  /**
+   * With skipCorrupt, an unreadable item is remembered and the next readable one (cyclically) is
+   * returned; the rng is rewound after a failure so the substitute draws what the original would have.
+   */
+  async get(i: number, rng?: Rng): Promise<HostImage> {
+    this.#check(i);
+    if (!this.skipCorrupt) return this.load(i, rng);
+    for (let k = 0; k < this.length; k++) {
+      const j = (i + k) % this.length;
+      if (this.#skipped.has(j)) continue;
+      const saved = rng?.state;
+      try {
+        return await this.load(j, rng);
+      } catch {
+        if (rng !== undefined) rng.state = saved!;
+        if (!this.#skipped.has(j)) {
+          this.#skipped.add(j);
+          this.#skippedIds.push(this.ids[j]!);
+        }
+      }
+    }
+    throw new Error(`${this.name}: none of the ${this.length} items is readable`);
+  }
+
+  #check(i: number): void {
+    if (!Number.isInteger(i) || i < 0 || i >= this.length) {
+      throw new RangeError(`${this.name}: index ${i} out of range [0, ${this.length})`);
+    }
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Evaluation of an image model on a dataset split: PSNR per image averaged over the split (the
+ * TransINR/IPC protocol, [0, 1] range) and SSIM, with the predictions of the first images kept
+ * for a grid.
+ */
+import { numpy as np } from "../backend/jax.js";
+import { readF32 } from "../backend/index.js";
+import type { ImageDataset } from "../data/datasets.js";
+import type { HostImage } from "../data/image.js";
+import type { HyperNetworkConfig } from "../model/config.js";
+import type { Params } from "../model/model.js";
+import { createImageEvalStep } from "../training/step.js";
+import { ssim } from "./ssim.js";
+
+/** Options of {@link evaluateImages}. */
+export interface EvaluateArgs {
+  /** Images per batch. */
+  batchSize: number;
+  /** Use only the first n images of the split. */
+  maxImages?: number;
+  /** Clamp predictions to [0, 1] before the metrics. */
+  clamp: boolean;
+  /** Keep this many (input, prediction) pairs for a grid. */
+  keep?: number;
+  /** Called after each batch with the number of images done. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Metrics of one evaluation, as plain numbers. */
+export interface EvalReport {
+  images: number;
+  /** Mean over images of 10·log10(1/mse) in [0, 1]. */
+  psnr: number;
+  /** Mean SSIM (Gaussian 11×11, σ 1.5). */
+  ssim: number;
+  /** Mean training loss (MSE in [-1, 1] space). */
+  loss: number;
+  perImage: { id: string; psnr: number; ssim: number }[];
+}
+
+export function toBatchArray(imgs: HostImage[]): np.Array {
+  const { c, h, w } = imgs[0]!;
+  const data = new Float32Array(imgs.length * c * h * w);
+  imgs.forEach((im, i) => data.set(im.data, i * c * h * w));
+  return np.array(data, { shape: [imgs.length, c, h, w] });
+}
+
+/** Evaluate `P` (borrowed) on a dataset split at the dataset's native size. */
+export async function evaluateImages(
+  P: Params,
+  cfg: HyperNetworkConfig,
+  ds: ImageDataset,
+  args: EvaluateArgs,
+): Promise<EvalReport & { kept: { input: HostImage; pred: HostImage }[] }> {
+  const n = Math.min(ds.length, args.maxImages ?? Infinity);
+  const evalStep = createImageEvalStep(cfg);
+  const perImage: EvalReport["perImage"] = [];
+  const kept: { input: HostImage; pred: HostImage }[] = [];
+  let lossSum = 0;
+  try {
+    for (let s = 0; s < n; s += args.batchSize) {
+      const idx = [...Array(Math.min(args.batchSize, n - s)).keys()].map((i) => s + i);
+      const imgs = await Promise.all(idx.map((i) => ds.get(i)));
+      const { c, h, w } = imgs[0]!;
+      const out = await evalStep(P, toBatchArray(imgs));
+      lossSum += out.loss * imgs.length;
+      const pred = await readF32(out.pred);
+      imgs.forEach((img, j) => {
+        const p = new Float32Array(c * h * w);
+        for (let k = 0; k < p.length; k++) {
+          const v = (pred[j * c * h * w + k]! + 1) / 2;
+          p[k] = args.clamp ? Math.min(1, Math.max(0, v)) : v;
+        }
+        let se = 0;
+        for (let k = 0; k < p.length; k++) se += (p[k]! - img.data[k]!) ** 2;
+        perImage.push({
+          id: ds.id(idx[j]!),
+          psnr: -10 * Math.log10(se / p.length),
+          ssim: ssim(p, img.data, c, h, w),
+        });
+        if (kept.length < (args.keep ?? 0)) kept.push({ input: img, pred: { c, h, w, data: p } });
+      });
+      args.onProgress?.(Math.min(n, s + args.batchSize), n);
+    }
+  } finally {
+    evalStep.dispose();
+  }
+  const mean = (f: (x: EvalReport["perImage"][number]) => number) =>
+    perImage.reduce((a, x) => a + f(x), 0) / Math.max(1, perImage.length);
+  return {
+    images: perImage.length,
+    psnr: mean((x) => x.psnr),
+    ssim: mean((x) => x.ssim),
+    loss: lossSum / Math.max(1, n),
+    perImage,
+    kept,
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * Training checkpoints: parameters, Adam moments and EMA weights in one safetensors file, with
+ * everything else needed to continue the same run exactly (step, data position, RNG state,
+ * resolved run config) in its metadata. Written atomically.
+ */
+import type { HostTensor } from "../io/safetensors.js";
+import { readSafetensors, writeSafetensors } from "../io/safetensors.js";
+import { CONFIG_METADATA_KEY } from "../io/weights.js";
+import type { HyperNetworkConfig } from "../model/config.js";
+
+/** Metadata key of a checkpoint's training state (io/weights.ts recognises it). */
+export const CHECKPOINT_METADATA_KEY = "anr.checkpoint";
+
+/** Non-tensor training state (JSON). */
+export interface CheckpointState {
+  /** Optimiser steps taken. */
+  step: number;
+  /** Calls of the EMA update so far. */
+  emaCalls: number;
+  /** Data loader position. */
+  loader: unknown;
+  /** Host RNG state (coordinate noise). */
+  rng: number[];
+  /** The resolved run config. */
+  run: unknown;
+}
+
+/** Tensor groups of a checkpoint. */
+export interface CheckpointTensors {
+  params: Map<string, HostTensor>;
+  m: Map<string, HostTensor>;
+  v: Map<string, HostTensor>;
+  ema: Map<string, HostTensor> | null;
+}
+
+const GROUPS = ["params", "adam_m", "adam_v", "ema"] as const;
+
+export async function saveCheckpoint(
+  path: string,
+  model: HyperNetworkConfig,
+  t: CheckpointTensors,
+  state: CheckpointState,
+): Promise<void> {
+  const entries: [string, HostTensor][] = [];
+  const add = (group: string, m: Map<string, HostTensor> | null) => {
+    if (m) for (const [k, v] of m) entries.push([`${group}/${k}`, v]);
+  };
+  add("params", t.params);
+  add("adam_m", t.m);
+  add("adam_v", t.v);
+  add("ema", t.ema);
+  await writeSafetensors(path, entries, {
+    [CHECKPOINT_METADATA_KEY]: JSON.stringify(state),
+    [CONFIG_METADATA_KEY]: JSON.stringify(model),
+  });
+}
+
+export async function loadCheckpoint(
+  path: string,
+): Promise<{ tensors: CheckpointTensors; state: CheckpointState; model: unknown }> {
+  const file = await readSafetensors(path);
+  const raw = file.metadata[CHECKPOINT_METADATA_KEY];
+  if (raw === undefined)
+    throw new Error(`${path}: not a training checkpoint (no "${CHECKPOINT_METADATA_KEY}" metadata)`);
+  const state = JSON.parse(raw) as CheckpointState;
+  const groups: Record<string, Map<string, HostTensor>> = {};
+  for (const [k, v] of file.tensors) {
+    const slash = k.indexOf("/");
+    const g = k.slice(0, slash);
+    if (!(GROUPS as readonly string[]).includes(g))
+      throw new Error(`${path}: unexpected tensor "${k}" in a checkpoint`);
+    (groups[g] ??= new Map()).set(k.slice(slash + 1), v);
+  }
+  if (!groups.params) throw new Error(`${path}: checkpoint has no parameters`);
+  return {
+    tensors: {
+      params: groups.params,
+      m: groups.adam_m ?? new Map(),
+      v: groups.adam_v ?? new Map(),
+      ema: groups.ema ?? null,
+    },
+    state,
+    model: JSON.parse(file.metadata[CONFIG_METADATA_KEY] ?? "null"),
+  };
+}

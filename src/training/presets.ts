@@ -1,0 +1,205 @@
+/**
+ * Model presets: the paper's settings (the authors' configs, verbatim in our schema) and small
+ * CPU-sized versions of each. A run config names one with `model: { preset: NAME }`.
+ */
+import type { HyperNetworkConfigInput } from "../model/config.js";
+
+const transformer = (dim: number, depth: number, nHead: number, headDim: number, ff: number) => ({
+  dim,
+  depth,
+  n_head: nHead,
+  head_dim: headDim,
+  ff_dim: ff,
+});
+
+/** The authors' CelebA 128 settings: ImgTokenizer 10×10 patches with padding 1, dim 512, 6 + 6 layers. */
+function celeba128(
+  hyponet: HyperNetworkConfigInput["hyponet"],
+  head: Partial<HyperNetworkConfigInput>,
+): HyperNetworkConfigInput {
+  return {
+    n_groups: 128,
+    ...head,
+    tokenizer: { name: "ImgTokenizer", args: { input_size: 128, patch_size: 10, padding: 1, dim: 512 } },
+    hyponet,
+    tinr_enc: { name: "TInrEncoder", args: { shortcut_every: 0, ...transformer(512, 6, 6, 64, 3072) } },
+    tinr_dec: { name: "TInrDecoder", args: transformer(512, 6, 6, 64, 3072) },
+  };
+}
+
+/** Small 32×32 settings (the Fashion-MNIST anchor): patch 4 (64 tokens), dim 128, 2 + 2 layers. */
+function small32(
+  hyponet: HyperNetworkConfigInput["hyponet"],
+  head: Partial<HyperNetworkConfigInput>,
+): HyperNetworkConfigInput {
+  return {
+    n_groups: 64,
+    ...head,
+    tokenizer: { name: "ImgTokenizer", args: { input_size: 32, patch_size: 4, padding: 0, dim: 128 } },
+    hyponet,
+    tinr_enc: { name: "TInrEncoder", args: { shortcut_every: 0, ...transformer(128, 2, 4, 32, 512) } },
+    tinr_dec: { name: "TInrDecoder", args: transformer(128, 2, 4, 32, 512) },
+  };
+}
+
+/** The demo's 32×32 hyper-network: 8×8 patches (16 tokens), dim 96, 2 + 2 layers. */
+function tiny32(
+  hyponet: HyperNetworkConfigInput["hyponet"],
+  head: Partial<HyperNetworkConfigInput>,
+): HyperNetworkConfigInput {
+  return {
+    n_groups: 32,
+    ...head,
+    tokenizer: { name: "ImgTokenizer", args: { input_size: 32, patch_size: 8, padding: 0, dim: 96 } },
+    hyponet,
+    tinr_enc: { name: "TInrEncoder", args: transformer(96, 2, 4, 24, 192) },
+    tinr_dec: { name: "TInrDecoder", args: transformer(96, 2, 4, 24, 192) },
+  };
+}
+
+const img = { in_dim: 2, out_dim: 3, out_bias: 0, use_pe: true };
+
+export const MODEL_PRESETS: Record<string, { description: string; config: HyperNetworkConfigInput }> = {
+  "celeba128-anr-d5": {
+    description:
+      "paper: ANR on CelebA 128 (Celeba128_anr_d5.yaml): 256 R-tokens, τ 0.0015, hidden 512, depth 5",
+    config: celeba128(
+      {
+        name: "ANR",
+        args: {
+          ...img,
+          depth: 5,
+          hidden_dim: 512,
+          token_len: 256,
+          pe_dim: 256,
+          pe_sigma: 1024,
+          att_threshold: 0.0015,
+        },
+      },
+      { direct_wtoken: true },
+    ),
+  },
+  "celeba128-mlp-g128-d6": {
+    description: "paper baseline: TransINR-style MLP on CelebA 128 (Celeba128_mlp_g128_d6.yaml)",
+    config: celeba128(
+      { name: "HypoMlp", args: { ...img, depth: 6, hidden_dim: 512, pe_dim: 256, pe_sigma: 1024 } },
+      { direct_wtoken: false, grouping_mode: "mlp" },
+    ),
+  },
+  "celeba128-ipc-g128-d6": {
+    description: "paper baseline: IPC on CelebA 128 (Celeba128_ipc_g128_d6.yaml)",
+    config: celeba128(
+      {
+        name: "HypoMlpIPC",
+        args: { ...img, depth: 6, hidden_dim: 512, pe_dim: 256, pe_sigma: 1024, modulated_layer_id: 1 },
+      },
+      { direct_wtoken: false, grouping_mode: "mlp_mod" },
+    ),
+  },
+  "shapenet-cars-anr-d5": {
+    description:
+      "paper: ANR radiance field on ShapeNet cars 128 (ShapenetCar128_anr_d5.yaml): 128 R-tokens, τ 0.003",
+    config: {
+      n_groups: 128,
+      direct_wtoken: true,
+      tokenizer: { name: "nvs_tokenizer", args: { input_size: 128, patch_size: 8, dim: 512 } },
+      hyponet: {
+        name: "ANR",
+        args: {
+          in_dim: 3,
+          out_dim: 4,
+          out_bias: 0,
+          adaptive_idim: true,
+          depth: 5,
+          hidden_dim: 512,
+          token_len: 128,
+          pe_dim: 128,
+          pe_sigma: 512,
+          att_threshold: 0.003,
+        },
+      },
+      tinr_enc: { name: "TInrEncoder", args: { shortcut_every: 0, ...transformer(512, 6, 6, 64, 3072) } },
+      tinr_dec: { name: "TInrDecoder", args: transformer(512, 6, 6, 64, 3072) },
+    },
+  },
+  "small32-anr": {
+    description:
+      "CPU-sized ANR at 32×32 (the Fashion-MNIST anchor): 64 R-tokens, hidden 128, depth 3, τ 0.006",
+    config: small32(
+      {
+        name: "ANR",
+        args: {
+          ...img,
+          depth: 3,
+          hidden_dim: 128,
+          token_len: 64,
+          pe_dim: 64,
+          pe_sigma: 1024,
+          att_threshold: 0.006,
+        },
+      },
+      { direct_wtoken: true },
+    ),
+  },
+  "small32-mlp": {
+    description: "CPU-sized TransINR-style MLP at 32×32 (the anchor): 64 groups, hidden 128, depth 3",
+    config: small32(
+      { name: "HypoMlp", args: { ...img, depth: 3, hidden_dim: 128, pe_dim: 64, pe_sigma: 1024 } },
+      { direct_wtoken: false, grouping_mode: "mlp" },
+    ),
+  },
+  "small32-ipc": {
+    description: "CPU-sized IPC at 32×32 (the anchor): 64 groups, hidden 128, depth 3, modulated layer 1",
+    config: small32(
+      {
+        name: "HypoMlpIPC",
+        args: { ...img, depth: 3, hidden_dim: 128, pe_dim: 64, pe_sigma: 1024, modulated_layer_id: 1 },
+      },
+      { direct_wtoken: false, grouping_mode: "mlp_mod" },
+    ),
+  },
+  "tiny32-anr": {
+    description: "the demo's ANR: 32×32, 16 patch tokens, dim 96, 32 R-tokens, hidden 64 (fast on 2 cores)",
+    config: tiny32(
+      {
+        name: "ANR",
+        args: {
+          ...img,
+          depth: 3,
+          hidden_dim: 64,
+          token_len: 32,
+          pe_dim: 32,
+          pe_sigma: 64,
+          att_threshold: 0.01,
+          n_head: 4,
+          head_dim: 32,
+        },
+      },
+      { direct_wtoken: true },
+    ),
+  },
+  "tiny32-mlp": {
+    description: "the demo's hyper-network with a TransINR-style MLP: 32 groups, hidden 64, depth 3",
+    config: tiny32(
+      { name: "HypoMlp", args: { ...img, depth: 3, hidden_dim: 64, pe_dim: 32, pe_sigma: 64 } },
+      { direct_wtoken: false, grouping_mode: "mlp" },
+    ),
+  },
+  "tiny32-ipc": {
+    description: "the demo's hyper-network with IPC: 32 groups, hidden 64, depth 3, modulated layer 1",
+    config: tiny32(
+      {
+        name: "HypoMlpIPC",
+        args: { ...img, depth: 3, hidden_dim: 64, pe_dim: 32, pe_sigma: 64, modulated_layer_id: 1 },
+      },
+      { direct_wtoken: false, grouping_mode: "mlp_mod" },
+    ),
+  },
+};
+
+/** The model config of a preset, or an error listing the known names. */
+export function modelPreset(name: string): HyperNetworkConfigInput {
+  const p = MODEL_PRESETS[name];
+  if (!p) throw new Error(`unknown model preset "${name}" (known: ${Object.keys(MODEL_PRESETS).join(", ")})`);
+  return structuredClone(p.config);
+}

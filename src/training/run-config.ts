@@ -1,0 +1,117 @@
+/**
+ * A training run, as a file (YAML or JSON): data, model (a preset name or a full model config),
+ * optimisation and bookkeeping. Validated with zod; every error names the field. The resolved
+ * config (preset expanded, defaults filled) is saved beside every run.
+ */
+import { readFile } from "node:fs/promises";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { DatasetSpec } from "../data/datasets.js";
+import { HyperNetworkConfig, ConfigError } from "../model/config.js";
+import { modelPreset } from "./presets.js";
+
+export const TrainArgs = z.strictObject({
+  /** Optimiser steps. */
+  steps: z.number().int().positive(),
+  /** Images per micro-batch. */
+  batch_size: z.number().int().positive().default(16),
+  /** Micro-batches per step (the reference: 3); gradients of the mean loss are summed. */
+  grad_accumulation: z.number().int().positive().default(1),
+  /** Adam learning rate (the reference: 5e-5, constant). */
+  lr: z.number().positive().default(5e-5),
+  /** Adam (β1, β2); the reference uses (0.9, 0.99). */
+  betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]).default([0.9, 0.99]),
+  /** Adam ε. */
+  eps: z.number().positive().default(1e-8),
+  /** Global gradient-norm clip (the reference: 1.0); null disables. */
+  clip_norm: z.number().positive().nullable().default(1),
+  /** Variational coordinates: jitter the query grid during training. */
+  coord_noise: z.boolean().default(true),
+  /** EMA of the weights (ema-pytorch 0.4.2 rule); null disables. */
+  ema: z
+    .strictObject({
+      beta: z.number().min(0).max(1).default(0.995),
+      update_every: z.number().int().positive().default(10),
+      update_after_step: z.number().int().nonnegative().default(100),
+    })
+    .nullable()
+    .default({ beta: 0.995, update_every: 10, update_after_step: 100 }),
+  /** Seed of initialisation, data order, augmentation and coordinate noise. */
+  seed: z.number().int().nonnegative().default(0),
+  /** Append a metrics line every n steps. */
+  log_every: z.number().int().positive().default(10),
+  /** Evaluate on the eval split every n steps (0 = only at the end). */
+  eval_every: z.number().int().nonnegative().default(500),
+  /** Write a checkpoint every n steps (0 = only at the end). */
+  checkpoint_every: z.number().int().nonnegative().default(1000),
+  /** Write an input | reconstruction grid every n steps (0 = only at the end). */
+  sample_every: z.number().int().nonnegative().default(500),
+  /** Skip unreadable images (counted and reported) instead of failing. */
+  skip_corrupt: z.boolean().default(false),
+});
+export type TrainArgs = z.infer<typeof TrainArgs>;
+
+export const EvalArgs = z.strictObject({
+  /** Which split to evaluate on. */
+  split: z.enum(["val", "test"]).default("test"),
+  /** Use at most this many images (periodic evaluation during training). */
+  max_images: z.number().int().positive().optional(),
+  /** Images per evaluation batch. */
+  batch_size: z.number().int().positive().default(16),
+  /** Clamp predictions to [0, 1] before PSNR (the reference's infer_image does not; TransINR's eval does). */
+  clamp: z.boolean().default(true),
+});
+export type EvalArgs = z.infer<typeof EvalArgs>;
+
+export const RunConfig = z.strictObject({
+  /** A name for the run (used in the default output folder). */
+  name: z.string().default("run"),
+  /** What is learnt. */
+  task: z.literal("image").default("image"),
+  /** Where the images come from. */
+  data: DatasetSpec,
+  /** The model: `{ preset: NAME }` or a full model config. */
+  model: z.union([z.strictObject({ preset: z.string() }), HyperNetworkConfig]),
+  train: TrainArgs,
+  eval: EvalArgs.default({ split: "test", batch_size: 16, clamp: true }),
+});
+export type RunConfigInput = z.input<typeof RunConfig>;
+/** A run config with the model resolved to a full, validated model config. */
+export type ResolvedRunConfig = Omit<z.infer<typeof RunConfig>, "model"> & { model: HyperNetworkConfig };
+
+function issuesOf(e: z.ZodError): string[] {
+  return e.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
+}
+
+/** Validate a run config and expand its model preset. */
+export function resolveRunConfig(raw: unknown, source = "run config"): ResolvedRunConfig {
+  const r = RunConfig.safeParse(raw);
+  if (!r.success) throw new ConfigError(source, issuesOf(r.error));
+  const m = r.data.model;
+  let model: HyperNetworkConfig;
+  if ("preset" in m) {
+    const p = HyperNetworkConfig.safeParse(modelPreset(m.preset));
+    if (!p.success) throw new ConfigError(`${source} (model preset ${m.preset})`, issuesOf(p.error));
+    model = p.data;
+  } else model = m;
+  return { ...r.data, model };
+}
+
+/** Read a run config from a .yaml/.yml/.json file. */
+export async function readRunConfig(path: string): Promise<ResolvedRunConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (e) {
+    throw new ConfigError(path, [`cannot read (${(e as Error).message})`]);
+  }
+  let raw: unknown;
+  try {
+    raw = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(path, [
+      `not valid ${/\.ya?ml$/i.test(path) ? "YAML" : "JSON"} (${(e as Error).message})`,
+    ]);
+  }
+  return resolveRunConfig(raw, path);
+}

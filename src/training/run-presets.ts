@@ -1,0 +1,129 @@
+/**
+ * Run presets: complete run configs for the settings people actually run. `anr train --preset
+ * NAME` uses one; `--data-root`, `--steps` and `--set key=value` adjust it.
+ */
+import { resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { RunConfigInput } from "./run-config.js";
+
+/** The repository's embedded photos (data/photos/{train,test}). */
+export const EMBEDDED_PHOTOS = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "data", "photos");
+/** Where Debian's dataset-fashion-mnist installs the IDX files. */
+export const DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist";
+
+/** The Fashion-MNIST anchor (shared/anchors/fashion-mnist-reference.md), for one model preset. */
+function fmnist(model: string): RunConfigInput {
+  return {
+    name: `fmnist-${model}`,
+    data: { kind: "idx", root: DEBIAN_FASHION_MNIST, size: 32, train_count: 10000, test_count: 500 },
+    model: { preset: `small32-${model}` },
+    train: {
+      steps: 1500,
+      batch_size: 16,
+      lr: 1e-4,
+      betas: [0.9, 0.99],
+      clip_norm: 1,
+      coord_noise: true,
+      seed: 0,
+      eval_every: 250,
+      sample_every: 250,
+      checkpoint_every: 500,
+      log_every: 10,
+    },
+    eval: { split: "test", batch_size: 50, clamp: true },
+  };
+}
+
+/** The paper's CelebA 128 protocol for one model preset (give --data-root). */
+function celeba(model: string): RunConfigInput {
+  return {
+    name: `celeba128-${model}`,
+    data: { kind: "celeba", root: "celeba", protocol: "resize-crop", size: 128 },
+    model: { preset: `celeba128-${model}` },
+    train: {
+      steps: 200000,
+      batch_size: 6,
+      grad_accumulation: 3,
+      lr: 5e-5,
+      betas: [0.9, 0.99],
+      clip_norm: 1,
+      coord_noise: true,
+      eval_every: 5000,
+      sample_every: 5000,
+      checkpoint_every: 1000,
+    },
+    eval: { split: "test", batch_size: 16, max_images: 500, clamp: true },
+  };
+}
+
+export const RUN_PRESETS: Record<string, { description: string; config: RunConfigInput }> = {
+  demo: {
+    description:
+      "the main job: a small ANR on random 32×32 crops of the embedded photos, held-out photos for evaluation (≈6 min on 2 cores)",
+    config: {
+      name: "demo",
+      data: {
+        kind: "folder",
+        root: EMBEDDED_PHOTOS,
+        split: "folders",
+        preprocess: { mode: "random-crop", size: 32, resize: 64, flip: true },
+      },
+      model: { preset: "tiny32-anr" },
+      train: {
+        steps: 1200,
+        batch_size: 8,
+        lr: 3e-4,
+        betas: [0.9, 0.99],
+        clip_norm: 1,
+        coord_noise: true,
+        seed: 0,
+        eval_every: 100,
+        sample_every: 100,
+        checkpoint_every: 200,
+        log_every: 10,
+      },
+      eval: { split: "test", batch_size: 16, clamp: true },
+    },
+  },
+  "fmnist-anr": { description: "Fashion-MNIST anchor settings, ANR (small32-anr)", config: fmnist("anr") },
+  "fmnist-mlp": {
+    description: "Fashion-MNIST anchor settings, TransINR-style MLP (small32-mlp)",
+    config: fmnist("mlp"),
+  },
+  "fmnist-ipc": { description: "Fashion-MNIST anchor settings, IPC (small32-ipc)", config: fmnist("ipc") },
+  "celeba128-anr-d5": {
+    description: "paper: CelebA 128, ANR depth 5 (--data-root CELEBA_DIR)",
+    config: celeba("anr-d5"),
+  },
+  "celeba128-mlp-g128-d6": {
+    description: "paper baseline: CelebA 128, TransINR-style MLP",
+    config: celeba("mlp-g128-d6"),
+  },
+  "celeba128-ipc-g128-d6": { description: "paper baseline: CelebA 128, IPC", config: celeba("ipc-g128-d6") },
+};
+
+export function runPreset(name: string): RunConfigInput {
+  const p = RUN_PRESETS[name];
+  if (!p) throw new Error(`unknown run preset "${name}" (known: ${Object.keys(RUN_PRESETS).join(", ")})`);
+  return structuredClone(p.config);
+}
+
+/** Apply `a.b.c=value` (value parsed as JSON when it parses, else a string) to a config object. */
+export function applyOverride(config: Record<string, unknown>, assignment: string): void {
+  const eq = assignment.indexOf("=");
+  if (eq <= 0) throw new Error(`--set ${assignment}: expected key.path=value`);
+  const path = assignment.slice(0, eq).split(".");
+  const text = assignment.slice(eq + 1);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = text;
+  }
+  let node = config as Record<string, unknown>;
+  for (const key of path.slice(0, -1)) {
+    if (typeof node[key] !== "object" || node[key] === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path.at(-1)!] = value;
+}
