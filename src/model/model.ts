@@ -432,7 +432,7 @@ export function anrHyponet(P: Params, a: AnrArgs, x: np.Array, dtoken: np.Array,
       .transpose([0, 2, 1, 3]);
   }
   if (taps) tap(taps, "anr.logits", logits.ref.transpose([0, 2, 1, 3]));
-  let attn = thresholdedSoftmax(logits, a.att_threshold, taps);
+  const attn = thresholdedSoftmax(logits, a.att_threshold, taps);
   if (taps) tap(taps, "anr.attn", attn.ref.transpose([0, 2, 1, 3]));
   if (folded) {
     // Σ_h p_h (v_h W_out,hᵀ): the values are projected to the output once per instance.
