@@ -73,3 +73,44 @@ export * from "./io/safetensors.js";
 export * from "./io/weights.js";
 export { runGolden, formatReport, type GoldenCheck, type GoldenReport } from "./golden/golden.js";
 export { Rng } from "./util/rng.js";
+export { train, type TrainOptions, type TrainResult } from "./training/trainer.js";
+export {
+  RunConfig,
+  TrainArgs,
+  EvalArgs,
+  resolveRunConfig,
+  readRunConfig,
+  type ResolvedRunConfig,
+  type RunConfigInput,
+} from "./training/run-config.js";
+export { RUN_PRESETS, runPreset, applyOverride } from "./training/run-presets.js";
+export { MODEL_PRESETS, modelPreset } from "./training/presets.js";
+export {
+  saveCheckpoint,
+  loadCheckpoint,
+  type CheckpointState,
+  type CheckpointTensors,
+} from "./training/checkpoint.js";
+export {
+  openImageDataset,
+  parseDatasetSpec,
+  DatasetSpec,
+  type ImageDataset,
+  type Split,
+  type DatasetSpecInput,
+} from "./data/datasets.js";
+export { BatchLoader, type LoaderState, type Batch } from "./data/loader.js";
+export { readIdx, writeIdx } from "./data/idx.js";
+export {
+  loadImage,
+  savePng,
+  crop,
+  randomCrop,
+  resizeImage,
+  resizeBilinear,
+  type HostImage,
+} from "./data/image.js";
+export { evaluateImages, type EvalReport, type EvaluateArgs } from "./eval/evaluate.js";
+export { ssim } from "./eval/ssim.js";
+export { writeLinePlot, svgLinePlot } from "./util/plot.js";
+export { Progress } from "./util/progress.js";

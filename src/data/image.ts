@@ -183,3 +183,18 @@ export function psnr01(pred: Float32Array, target: Float32Array): number {
   for (let i = 0; i < target.length; i++) se += (Math.min(1, Math.max(0, pred[i]!)) - target[i]!) ** 2;
   return -10 * Math.log10(se / target.length);
 }
+
+/** Images of one size stacked into one (N, C, H, W) buffer; `name(k)` labels item k in errors. */
+export function stackImages(
+  imgs: HostImage[],
+  name: (k: number) => string = (k) => `item ${k}`,
+): { data: Float32Array; shape: [number, number, number, number] } {
+  const { c, h, w } = imgs[0]!;
+  const data = new Float32Array(imgs.length * c * h * w);
+  imgs.forEach((img, k) => {
+    if (img.c !== c || img.h !== h || img.w !== w)
+      throw new Error(`${name(k)}: item is ${img.c}×${img.h}×${img.w}, expected ${c}×${h}×${w}`);
+    data.set(img.data, k * c * h * w);
+  });
+  return { data, shape: [imgs.length, c, h, w] };
+}

@@ -5,6 +5,7 @@
  */
 import { Rng } from "../util/rng.js";
 import type { ImageDataset } from "./datasets.js";
+import { stackImages } from "./image.js";
 
 /** Where a loader stands: JSON-serialisable, for exact resume. */
 export interface LoaderState {
@@ -130,18 +131,8 @@ export class BatchLoader {
     const batchRng = new Rng(mixSeeds(this.#seed, epoch, index));
     const rngs = order.map(() => (this.#augment ? new Rng(batchRng.u32()) : undefined));
     const items = await Promise.all(order.map((i, k) => this.#ds.get(i, rngs[k])));
-    const [h, w] = this.#ds.size;
-    const c = items[0]!.c;
-    const data = new Float32Array(order.length * c * h * w);
-    items.forEach((img, k) => {
-      if (img.c !== c || img.h !== h || img.w !== w) {
-        throw new Error(
-          `${this.#ds.id(order[k]!)}: item is ${img.c}×${img.h}×${img.w}, expected ${c}×${h}×${w}`,
-        );
-      }
-      data.set(img.data, k * c * h * w);
-    });
-    return { data, shape: [order.length, c, h, w], ids: order.map((i) => this.#ds.id(i)) };
+    const { data, shape } = stackImages(items, (k) => this.#ds.id(order[k]!));
+    return { data, shape, ids: order.map((i) => this.#ds.id(i)) };
   }
 
   /** Batches are started in order, so only the latest epoch's permutation is ever needed again. */

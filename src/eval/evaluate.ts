@@ -6,7 +6,7 @@
 import { numpy as np } from "../backend/jax.js";
 import { readF32 } from "../backend/index.js";
 import type { ImageDataset } from "../data/datasets.js";
-import type { HostImage } from "../data/image.js";
+import { stackImages, type HostImage } from "../data/image.js";
 import type { HyperNetworkConfig } from "../model/config.js";
 import type { Params } from "../model/model.js";
 import { createImageEvalStep } from "../training/step.js";
@@ -38,11 +38,10 @@ export interface EvalReport {
   perImage: { id: string; psnr: number; ssim: number }[];
 }
 
+/** Host images → one device batch (N, C, H, W). */
 export function toBatchArray(imgs: HostImage[]): np.Array {
-  const { c, h, w } = imgs[0]!;
-  const data = new Float32Array(imgs.length * c * h * w);
-  imgs.forEach((im, i) => data.set(im.data, i * c * h * w));
-  return np.array(data, { shape: [imgs.length, c, h, w] });
+  const { data, shape } = stackImages(imgs);
+  return np.array(data, { shape });
 }
 
 /** Evaluate `P` (borrowed) on a dataset split at the dataset's native size. */

@@ -19,7 +19,7 @@ import { numpy as np } from "../backend/jax.js";
 import { initBackend } from "../backend/index.js";
 import { openImageDataset, type ImageDataset } from "../data/datasets.js";
 import { BatchLoader, type LoaderState } from "../data/loader.js";
-import { hconcat, vconcat, savePng } from "../data/image.js";
+import { hconcat, vconcat, savePng, stackImages } from "../data/image.js";
 import { evaluateImages, type EvalReport } from "../eval/evaluate.js";
 import { writeFileAtomic } from "../io/safetensors.js";
 import { saveModel } from "../io/weights.js";
@@ -103,6 +103,9 @@ export async function train(run: ResolvedRunConfig, opts: TrainOptions): Promise
   checkSize(trainDs, run);
   checkSize(evalDs, run);
   const loader = new BatchLoader(trainDs, { batchSize: t.batch_size, seed: t.seed });
+  const order = t.order_file
+    ? await readOrder(t.order_file, t.steps * t.grad_accumulation, trainDs.length)
+    : null;
 
   let state: TrainState;
   let ema: Params | null = null;
@@ -207,7 +210,9 @@ export async function train(run: ResolvedRunConfig, opts: TrainOptions): Promise
   while (state.step < t.steps) {
     const micro = [];
     for (let g = 0; g < t.grad_accumulation; g++) {
-      const b = await loader.next();
+      const b = order
+        ? await orderedBatch(trainDs, order[state.step * t.grad_accumulation + g]!)
+        : await loader.next();
       const noise = t.coord_noise
         ? np.array(rng.fill(b.shape[0] * h * w * 2, { normal: true }), { shape: [b.shape[0], h, w, 2] })
         : null;
@@ -305,4 +310,30 @@ export async function train(run: ResolvedRunConfig, opts: TrainOptions): Promise
     curve,
     seconds,
   };
+}
+
+async function readOrder(path: string, need: number, n: number): Promise<number[][]> {
+  let order: unknown;
+  try {
+    order = (JSON.parse(await readFile(path, "utf8")) as { order?: unknown }).order;
+  } catch (e) {
+    throw new Error(`${path}: cannot read the batch order (${(e as Error).message})`);
+  }
+  if (
+    !Array.isArray(order) ||
+    order.length < need ||
+    !order.every(
+      (b) => Array.isArray(b) && b.length > 0 && b.every((i) => Number.isInteger(i) && i >= 0 && i < n),
+    )
+  ) {
+    throw new Error(`${path}: "order" must list at least ${need} batches of indices in [0, ${n})`);
+  }
+  return order as number[][];
+}
+
+async function orderedBatch(
+  ds: ImageDataset,
+  idx: number[],
+): Promise<{ data: Float32Array; shape: [number, number, number, number] }> {
+  return stackImages(await Promise.all(idx.map((i) => ds.get(i))), (k) => ds.id(idx[k]!));
 }
