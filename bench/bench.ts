@@ -20,28 +20,10 @@ import { createImageDecoder } from "../src/model/tasks.js";
 import { adamInit, REFERENCE_ADAM } from "../src/training/optim.js";
 import { createImageTrainStep, type TrainState } from "../src/training/step.js";
 import { Rng } from "../src/util/rng.js";
+import { modelPreset } from "../src/training/presets.js";
 
-/** The benchmark model (the Fashion-MNIST anchor's ANR at 32×32). */
-export const BENCH_MODEL = {
-  n_groups: 64,
-  direct_wtoken: true,
-  tokenizer: { name: "ImgTokenizer", args: { input_size: 32, patch_size: 4, padding: 0, dim: 128 } },
-  hyponet: {
-    name: "ANR",
-    args: {
-      in_dim: 2,
-      out_dim: 3,
-      depth: 3,
-      hidden_dim: 128,
-      token_len: 64,
-      pe_dim: 64,
-      pe_sigma: 1024,
-      att_threshold: 0.006,
-    },
-  },
-  tinr_enc: { name: "TInrEncoder", args: { dim: 128, depth: 2, n_head: 4, head_dim: 32, ff_dim: 512 } },
-  tinr_dec: { name: "TInrDecoder", args: { dim: 128, depth: 2, n_head: 4, head_dim: 32, ff_dim: 512 } },
-} as const;
+/** The benchmark model: the `small32-anr` preset (the Fashion-MNIST anchor's ANR at 32×32). */
+export const BENCH_MODEL = modelPreset("small32-anr");
 
 const { values } = parseArgs({
   options: {

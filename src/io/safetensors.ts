@@ -6,8 +6,10 @@
  * then the data block; offsets are relative to the data block. Tensors are little-endian, C order.
  * F32, F16 and BF16 are read (converted to Float32Array); everything is written as F32.
  */
-import { readFile, writeFile, rename, unlink } from "node:fs/promises";
-import { dirname, basename, join } from "node:path";
+import { readFile } from "node:fs/promises";
+import { writeFileAtomic } from "../util/fs.js";
+
+export { writeFileAtomic };
 
 /** A host-side tensor: float32 data in C order plus its shape. */
 export interface HostTensor {
@@ -202,18 +204,6 @@ export function serializeSafetensors(
     pos += 4 * t.data.length;
   }
   return out;
-}
-
-/** Write a file atomically: a temporary file beside it, then a rename. */
-export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
 }
 
 /** Write tensors and metadata as a safetensors file, atomically. */

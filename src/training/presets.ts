@@ -4,59 +4,73 @@
  */
 import type { HyperNetworkConfigInput } from "../model/config.js";
 
-const transformer = (dim: number, depth: number, nHead: number, headDim: number, ff: number) => ({
-  dim,
-  depth,
-  n_head: nHead,
-  head_dim: headDim,
-  ff_dim: ff,
+type Hyponet = HyperNetworkConfigInput["hyponet"];
+type Head = Partial<Pick<HyperNetworkConfigInput, "direct_wtoken" | "grouping_mode">>;
+
+/** An image hyper-network family: tokenizer and transformer fixed, hyponet and head chosen. */
+function imageFamily(a: {
+  size: number;
+  patch: number;
+  padding: number;
+  dim: number;
+  depth: number;
+  nHead: number;
+  headDim: number;
+  ff: number;
+  groups: number;
+}) {
+  const t = { dim: a.dim, depth: a.depth, n_head: a.nHead, head_dim: a.headDim, ff_dim: a.ff };
+  return (hyponet: Hyponet, head: Head): HyperNetworkConfigInput => ({
+    n_groups: a.groups,
+    ...head,
+    tokenizer: {
+      name: "ImgTokenizer",
+      args: { input_size: a.size, patch_size: a.patch, padding: a.padding, dim: a.dim },
+    },
+    hyponet,
+    tinr_enc: { name: "TInrEncoder", args: { shortcut_every: 0, ...t } },
+    tinr_dec: { name: "TInrDecoder", args: t },
+  });
+}
+
+/** The authors' CelebA 128 settings: 10×10 patches with padding 1, dim 512, 6 + 6 layers of 6 × 64 heads. */
+const celeba128 = imageFamily({
+  size: 128,
+  patch: 10,
+  padding: 1,
+  dim: 512,
+  depth: 6,
+  nHead: 6,
+  headDim: 64,
+  ff: 3072,
+  groups: 128,
+});
+/** Small 32×32 settings (the Fashion-MNIST anchor): patch 4 (64 tokens), dim 128, 2 + 2 layers. */
+const small32 = imageFamily({
+  size: 32,
+  patch: 4,
+  padding: 0,
+  dim: 128,
+  depth: 2,
+  nHead: 4,
+  headDim: 32,
+  ff: 512,
+  groups: 64,
+});
+/** The demo's 32×32 hyper-network: 8×8 patches (16 tokens), dim 96, 2 + 2 layers. */
+const tiny32 = imageFamily({
+  size: 32,
+  patch: 8,
+  padding: 0,
+  dim: 96,
+  depth: 2,
+  nHead: 4,
+  headDim: 24,
+  ff: 192,
+  groups: 32,
 });
 
-/** The authors' CelebA 128 settings: ImgTokenizer 10×10 patches with padding 1, dim 512, 6 + 6 layers. */
-function celeba128(
-  hyponet: HyperNetworkConfigInput["hyponet"],
-  head: Partial<HyperNetworkConfigInput>,
-): HyperNetworkConfigInput {
-  return {
-    n_groups: 128,
-    ...head,
-    tokenizer: { name: "ImgTokenizer", args: { input_size: 128, patch_size: 10, padding: 1, dim: 512 } },
-    hyponet,
-    tinr_enc: { name: "TInrEncoder", args: { shortcut_every: 0, ...transformer(512, 6, 6, 64, 3072) } },
-    tinr_dec: { name: "TInrDecoder", args: transformer(512, 6, 6, 64, 3072) },
-  };
-}
-
-/** Small 32×32 settings (the Fashion-MNIST anchor): patch 4 (64 tokens), dim 128, 2 + 2 layers. */
-function small32(
-  hyponet: HyperNetworkConfigInput["hyponet"],
-  head: Partial<HyperNetworkConfigInput>,
-): HyperNetworkConfigInput {
-  return {
-    n_groups: 64,
-    ...head,
-    tokenizer: { name: "ImgTokenizer", args: { input_size: 32, patch_size: 4, padding: 0, dim: 128 } },
-    hyponet,
-    tinr_enc: { name: "TInrEncoder", args: { shortcut_every: 0, ...transformer(128, 2, 4, 32, 512) } },
-    tinr_dec: { name: "TInrDecoder", args: transformer(128, 2, 4, 32, 512) },
-  };
-}
-
-/** The demo's 32×32 hyper-network: 8×8 patches (16 tokens), dim 96, 2 + 2 layers. */
-function tiny32(
-  hyponet: HyperNetworkConfigInput["hyponet"],
-  head: Partial<HyperNetworkConfigInput>,
-): HyperNetworkConfigInput {
-  return {
-    n_groups: 32,
-    ...head,
-    tokenizer: { name: "ImgTokenizer", args: { input_size: 32, patch_size: 8, padding: 0, dim: 96 } },
-    hyponet,
-    tinr_enc: { name: "TInrEncoder", args: transformer(96, 2, 4, 24, 192) },
-    tinr_dec: { name: "TInrDecoder", args: transformer(96, 2, 4, 24, 192) },
-  };
-}
-
+const celeba128Transformer = { dim: 512, depth: 6, n_head: 6, head_dim: 64, ff_dim: 3072 };
 const img = { in_dim: 2, out_dim: 3, out_bias: 0, use_pe: true };
 
 export const MODEL_PRESETS: Record<string, { description: string; config: HyperNetworkConfigInput }> = {
@@ -118,8 +132,8 @@ export const MODEL_PRESETS: Record<string, { description: string; config: HyperN
           att_threshold: 0.003,
         },
       },
-      tinr_enc: { name: "TInrEncoder", args: { shortcut_every: 0, ...transformer(512, 6, 6, 64, 3072) } },
-      tinr_dec: { name: "TInrDecoder", args: transformer(512, 6, 6, 64, 3072) },
+      tinr_enc: { name: "TInrEncoder", args: { shortcut_every: 0, ...celeba128Transformer } },
+      tinr_dec: { name: "TInrDecoder", args: celeba128Transformer },
     },
   },
   "small32-anr": {

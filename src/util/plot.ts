@@ -3,9 +3,10 @@
  * No plotting dependency: the charts are simple enough to build by hand, and sharp's librsvg
  * already renders SVG.
  */
-import { mkdir, rename, unlink, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import sharp from "sharp";
+import { writeFileAtomic } from "./fs.js";
 
 /** One named curve; points are `[x, y]`, drawn in the given order. */
 export interface LineSeries {
@@ -227,21 +228,14 @@ export function svgLinePlot(spec: LinePlotSpec): string {
 }
 
 /**
- * Renders the chart to a PNG of exactly `width`×`height` pixels at `path`. The file is written
- * to `path + ".tmp-<pid>"` and renamed into place, so a viewer polling the file during training
- * never sees a half-written image. Creates the parent directory if needed.
+ * Renders the chart to a PNG of exactly `width`×`height` pixels at `path`, written atomically
+ * (a viewer polling the file during training never sees a half-written image). Creates the
+ * parent directory if needed.
  */
 export async function writeLinePlot(path: string, spec: LinePlotSpec): Promise<void> {
   const svg = svgLinePlot(spec);
   // density 72 makes one SVG user unit one pixel, so the PNG has the requested size.
   const png = await sharp(Buffer.from(svg), { density: 72 }).png().toBuffer();
   await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    await writeFile(tmp, png);
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
+  await writeFileAtomic(path, png);
 }
