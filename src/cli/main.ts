@@ -202,5 +202,3 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   }
 }
-
-process.exitCode = await main(process.argv.slice(2));
