@@ -12,8 +12,17 @@ import { readFile } from "node:fs/promises";
 import { runDemo } from "./demo.js";
 import { UsageError } from "./usage.js";
 import { cmdTrain, cmdPresets, TRAIN_USAGE } from "./train.js";
-import { cmdEval, cmdEncode, cmdDecode, TOKENS_METADATA_KEY, representationSize } from "./codec.js";
-import { cmdCompare } from "./compare.js";
+import {
+  cmdEval,
+  cmdEncode,
+  cmdDecode,
+  TOKENS_METADATA_KEY,
+  representationSize,
+  EVAL_USAGE,
+  ENCODE_USAGE,
+  DECODE_USAGE,
+} from "./codec.js";
+import { cmdCompare, COMPARE_USAGE } from "./compare.js";
 import { parse as parseYaml } from "yaml";
 
 const USAGE = `anr — attention-based implicit neural representations
@@ -147,8 +156,44 @@ function isUserError(e: unknown): boolean {
   );
 }
 
+/** `anr CMD --help`: each command's usage, with examples. */
+const COMMAND_USAGE: Record<string, string> = {
+  train: TRAIN_USAGE,
+  eval: EVAL_USAGE,
+  encode: ENCODE_USAGE,
+  decode: DECODE_USAGE,
+  compare: COMPARE_USAGE,
+  demo: `anr demo [--steps N] [--out DIR] [--resume]
+
+The main job: trains the "demo" run preset (a small ANR on the embedded photos), evaluates on the
+held-out photos and writes a 4× super-resolution next to bicubic upsampling.
+Example: anr demo --steps 300 --out runs/demo`,
+  golden: `anr golden DIR... [--all]
+
+Rebuilds the model from DIR/config.json and DIR/weights.safetensors, recomputes every key of
+DIR/io.safetensors it knows (intermediates, predictions, loss, PSNR, gradients, one Adam step),
+prints max errors against the tolerances of the golden READMEs, exits 1 on any failure.
+Example: anr golden ../shared/golden/*`,
+  init: `anr init CONFIG --out MODEL.safetensors [--seed N]
+
+CONFIG: a model config (JSON/YAML), a golden config.json ("hn"), an authors' YAML config
+("hyper_network") or a run config ("model").
+Example: anr init ../shared/golden/anr/config.json --out anr.safetensors`,
+  info: `anr info FILE.safetensors
+
+Describes a model, checkpoint, token file or any safetensors file.
+Example: anr info runs/demo/model.safetensors`,
+  presets: `anr presets
+
+Lists the run presets (anr train --preset NAME) and model presets (model: { preset: NAME }).`,
+};
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd && COMMAND_USAGE[cmd] && (rest.includes("--help") || rest.includes("-h"))) {
+    console.log(COMMAND_USAGE[cmd]);
+    return 0;
+  }
   try {
     switch (cmd) {
       case "golden":
@@ -160,10 +205,6 @@ export async function main(argv: string[]): Promise<number> {
       case "demo":
         return await runDemo(rest);
       case "train":
-        if (rest.includes("--help") || rest.includes("-h")) {
-          console.log(TRAIN_USAGE);
-          return 0;
-        }
         await cmdTrain(rest);
         return 0;
       case "eval":
