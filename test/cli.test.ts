@@ -111,7 +111,18 @@ test("cli: train a tiny run from a config file, then eval it; usage errors exit 
   );
 
   assert.equal((await run(["bogus"])).code, 2);
-  for (const c of ["train", "eval", "encode", "decode", "compare", "demo", "golden", "init", "info", "presets"]) {
+  for (const c of [
+    "train",
+    "eval",
+    "encode",
+    "decode",
+    "compare",
+    "demo",
+    "golden",
+    "init",
+    "info",
+    "presets",
+  ]) {
     r = await run([c, "--help"]);
     assert.equal(r.code, 0);
     assert.match(r.out, new RegExp(`anr ${c}`));
