@@ -273,17 +273,15 @@ test("learnit: wrong root, missing splits file, unknown or empty split and no us
   });
   await assert.rejects(
     openLearnitDataset(spec(root), "val"),
-    new RegExp(`^${escape(join(root, "cars_splits.json"))}: no "val" split \\(has train, test`),
+    startsWith(`${join(root, "cars_splits.json")}: no "val" split (has train, test`),
   );
   await assert.rejects(
     openLearnitDataset(spec(root, "planes"), "test"),
-    new RegExp(`^${escape(join(root, "planes_splits.json"))}: the "test" split lists no objects`),
+    startsWith(`${join(root, "planes_splits.json")}: the "test" split lists no objects`),
   );
   await assert.rejects(
     captureStderr(() => openLearnitDataset(spec(root, "planes"), "train")),
-    new RegExp(
-      `^${escape(join(root, "planes"))}: none of the 2 objects of the train split is usable \\(first: p0: `,
-    ),
+    startsWith(`${join(root, "planes")}: none of the 2 objects of the train split is usable (first: p0: `),
   );
   await assert.rejects(
     openLearnitDataset({ ...spec(root), near: 6, far: 2 }, "train"),
@@ -317,6 +315,10 @@ test("learnit: a view that fails to decode throws an error starting with its pat
   }
 });
 
-function escape(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+/** An assert.rejects validator: the message starts with `prefix` (a RegExp would see "Error: " first). */
+function startsWith(prefix: string): (e: Error) => boolean {
+  return (e) => {
+    assert.ok(e.message.startsWith(prefix), `expected a message starting with ${prefix}\ngot ${e.message}`);
+    return true;
+  };
 }

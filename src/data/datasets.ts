@@ -326,7 +326,8 @@ async function isFile(path: string): Promise<boolean> {
   );
 }
 
-async function expectDirectory(path: string, expected: string): Promise<void> {
+/** Fail with the path and what was expected unless `path` is a directory. */
+export async function expectDirectory(path: string, expected: string): Promise<void> {
   const s = await stat(path).catch(() => null);
   if (s === null) throw new Error(`${path}: no such directory (expected ${expected})`);
   if (!s.isDirectory()) throw new Error(`${path}: not a directory (expected ${expected})`);

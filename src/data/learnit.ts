@@ -9,7 +9,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { dirname, extname, join } from "node:path";
 import sharp from "sharp";
 import { z } from "zod";
-import type { Split } from "./datasets.js";
+import { expectDirectory, type Split } from "./datasets.js";
 import type { HostImage } from "./image.js";
 import type { Rng } from "../util/rng.js";
 
@@ -300,6 +300,7 @@ async function missingFiles(files: string[]): Promise<string[]> {
   }
   return missing;
 }
+
 
 /** Width and height from the image header; errors start with the path. */
 async function headerSize(path: string): Promise<{ w: number; h: number }> {
