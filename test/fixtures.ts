@@ -1,5 +1,7 @@
 /** Shared test fixtures: small model configs and the golden data location. */
 import { join, resolve } from "node:path";
+import { mkdir, writeFile } from "node:fs/promises";
+import sharp from "sharp";
 import type { HyperNetworkConfigInput } from "../src/model/config.js";
 
 /** The golden directory: $ANR_GOLDEN or ../shared/golden beside the repository. */
@@ -29,4 +31,70 @@ export function tinyConfig(kind: "ANR" | "HypoMlp" | "HypoMlpIPC" = "ANR"): Hype
     tinr_enc: { name: "TInrEncoder", args: enc },
     tinr_dec: { name: "TInrDecoder", args: enc },
   };
+}
+
+// ---- A tiny multi-view dataset in the learnit layout (RGBA discs seen from an orbit). ----
+
+/** Side of the synthetic multi-view renders. */
+export const W = 16;
+/** camera_angle_x of the synthetic views. */
+export const ANGLE = 0.69;
+
+/** Camera-to-world of a camera at `eye` looking at the origin (OpenGL: x right, y up, looking along −z). */
+export function lookAt(eye: [number, number, number]): number[][] {
+  const norm = (v: number[]) => v.map((x) => x / Math.hypot(...v));
+  const cross = (a: number[], b: number[]) => [
+    a[1]! * b[2]! - a[2]! * b[1]!,
+    a[2]! * b[0]! - a[0]! * b[2]!,
+    a[0]! * b[1]! - a[1]! * b[0]!,
+  ];
+  const z = norm(eye);
+  const x = norm(cross([0, 0, 1], z));
+  const y = cross(z, x);
+  return [0, 1, 2].map((r) => [x[r]!, y[r]!, z[r]!, eye[r]!]).concat([[0, 0, 0, 1]]);
+}
+
+/** Colour of the disc in view v of object o: distinct per view so that stacking order is visible. */
+export const discColour = (o: number, v: number): [number, number, number] => [40 * o + 20, 50 * v + 10, 200];
+
+/**
+ * A W×W RGBA view: an opaque disc (radius 5) on a transparent background whose RGB is not white (so
+ * compositing is what makes it white), and one half-transparent pixel at (0, 0).
+ */
+export async function writeView(path: string, rgb: [number, number, number]): Promise<void> {
+  const raw = Buffer.alloc(W * W * 4);
+  for (let y = 0; y < W; y++) {
+    for (let x = 0; x < W; x++) {
+      const inside = Math.hypot(x + 0.5 - W / 2, y + 0.5 - W / 2) < 5;
+      raw.set(inside ? [...rgb, 255] : [37, 90, 10, 0], (y * W + x) * 4);
+    }
+  }
+  raw.set([200, 100, 0, 128], 0);
+  await writeFile(
+    path,
+    await sharp(raw, { raw: { width: W, height: W, channels: 4 } })
+      .png()
+      .toBuffer(),
+  );
+}
+
+export async function writeObject(
+  dir: string,
+  o: number,
+  nViews: number,
+  skip?: number,
+): Promise<number[][][]> {
+  await mkdir(dir, { recursive: true });
+  const mats: number[][][] = [];
+  const frames = [];
+  for (let v = 0; v < nViews; v++) {
+    const t = (2 * Math.PI * v) / nViews;
+    const m = lookAt([4 * Math.cos(t), 4 * Math.sin(t), 1 + o]);
+    mats.push(m);
+    // Both forms occur in the wild: with and without the extension.
+    frames.push({ file_path: v === 1 ? `./r_${v}.png` : `./r_${v}`, transform_matrix: m, rotation: 0.1 });
+    if (v !== skip) await writeView(join(dir, `r_${v}.png`), discColour(o, v));
+  }
+  await writeFile(join(dir, "transforms.json"), JSON.stringify({ camera_angle_x: ANGLE, frames }));
+  return mats;
 }

@@ -5,9 +5,9 @@ import { join, basename, extname } from "node:path";
 import sharp from "sharp";
 import { initBackend } from "../backend/index.js";
 import { numpy as np } from "../backend/jax.js";
-import { openImageDataset } from "../data/datasets.js";
-import { hconcat, vconcat, savePng, type HostImage } from "../data/image.js";
-import { evaluateImages, toBatchArray } from "../eval/evaluate.js";
+import { savePng, type HostImage } from "../data/image.js";
+import { toBatchArray } from "../eval/evaluate.js";
+import { evaluateRun } from "../training/trainer.js";
 import { loadModel, type WeightsChoice, CONFIG_METADATA_KEY } from "../io/weights.js";
 import { readSafetensors, writeSafetensors, writeFileAtomic, type HostTensor } from "../io/safetensors.js";
 import { parseHyperNetworkConfig, sizeHW, type HyperNetworkConfig } from "../model/config.js";
@@ -76,49 +76,32 @@ export async function cmdEval(argv: string[]): Promise<number> {
   if (weights === "ema" && runDir && !values.model && mPath.endsWith("model.safetensors"))
     mPath = join(runDir, "model-ema.safetensors");
   const split = values.split as "val" | "test";
+  run.eval.split = split;
+  if (values["max-images"]) run.eval.max_images = Number(values["max-images"]);
   await initBackend();
   const model = await loadModel(mPath, {
     weights: mPath.endsWith("model-ema.safetensors") ? "online" : weights,
   });
-  const ds = await openImageDataset(run.data, split);
   const P = toDevice(model.weights);
   const t0 = performance.now();
-  const r = await evaluateImages(P, model.config, ds, {
-    batchSize: run.eval.batch_size,
-    maxImages: values["max-images"] ? Number(values["max-images"]) : undefined,
-    clamp: run.eval.clamp,
-    keep: 8,
-    onProgress: (d, n) => process.stderr.write(`\reval ${d}/${n}`),
-  });
-  process.stderr.write("\n");
+  const r = await evaluateRun({ ...run, model: model.config } as typeof run, P);
   disposeParams(P);
   const out = values.out ?? runDir ?? ".";
   await mkdir(out, { recursive: true });
   const stem = `eval-${split}-${weights}`;
-  const { kept, ...report } = r;
   const summary = {
     model: mPath,
     weights,
-    split: ds.name,
-    protocol: `PSNR per image in [0,1]${run.eval.clamp ? " (prediction clamped)" : ""}, averaged over ${r.images} images; SSIM Gaussian 11×11 σ1.5`,
-    psnr: r.psnr,
-    ssim: r.ssim,
-    images: r.images,
+    ...r.report,
     representation_floats_per_instance: representationSize(model.config),
     model_parameters: countParams(model.config),
     model_bytes_f32: 4 * countParams(model.config),
     seconds: (performance.now() - t0) / 1000,
-    per_image: report.perImage,
   };
   await writeFileAtomic(join(out, `${stem}.json`), JSON.stringify(summary, null, 2) + "\n");
-  if (kept.length)
-    await savePng(
-      join(out, `${stem}.png`),
-      vconcat([hconcat(kept.map((k) => k.input)), hconcat(kept.map((k) => k.pred))]),
-      ds.size[0] < 64 ? 4 : 1,
-    );
+  if (r.grid) await savePng(join(out, `${stem}.png`), r.grid, r.grid.h < 100 ? 4 : 1);
   console.log(
-    `${ds.name}: PSNR ${r.psnr.toFixed(3)} dB, SSIM ${r.ssim.toFixed(4)} over ${r.images} images (${weights} weights)`,
+    `${String(r.report.split)}: PSNR ${r.psnr.toFixed(3)} dB, SSIM ${r.ssim.toFixed(4)} over ${r.images} images (${weights} weights)`,
   );
   console.log(
     `representation ${summary.representation_floats_per_instance.toLocaleString("en")} floats per instance; model ${summary.model_parameters.toLocaleString("en")} parameters`,

@@ -301,7 +301,6 @@ async function missingFiles(files: string[]): Promise<string[]> {
   return missing;
 }
 
-
 /** Width and height from the image header; errors start with the path. */
 async function headerSize(path: string): Promise<{ w: number; h: number }> {
   try {

@@ -17,7 +17,8 @@ import {
   type Taps,
   type HypoParams,
 } from "./model.js";
-import { composite, rayPoints } from "../rendering/volume.js";
+import { composite, rayPoints, sampleDepths } from "../rendering/volume.js";
+import { posesToRays } from "../rendering/rays.js";
 
 /**
  * Prediction (B, C, H, W) in [-1, 1] space at an h×w pixel-centre grid; `noise` (B, H, W, 2)
@@ -111,6 +112,66 @@ export function imageObjective(
   const loss = np.mean(mseB.ref);
   const psnr = np.mean(np.log10(np.reciprocal(mseB).mul(4)).mul(10));
   return { loss, psnr, pred };
+}
+
+/**
+ * A renderer of whole views with bounded memory: rays of a camera (pose (3, 4) row-major, focal
+ * [f_x, f_y]) are rendered `chunk` at a time by one jit-compiled function, deterministic depths
+ * (rand = False, as the reference's evaluation). Returns (3, H, W) colours. Borrows `P` and
+ * `generated` (one instance: batch size 1).
+ */
+export function createViewRenderer(
+  cfg: HyperNetworkConfig,
+  opts: { chunk: number; nSamples: number; near: number; far: number },
+) {
+  const z = sampleDepths(opts.near, opts.far, opts.nSamples);
+  const f = jit((P: Params, g: HypoParams, o: np.Array, d: np.Array, zz: np.Array) => {
+    const out = renderRays(P, cfg, g, { o, d, z: zz });
+    out.weights.dispose();
+    disposeParams(P);
+    disposeParams(g);
+    return out.rgb;
+  });
+  const render = async (
+    P: Params,
+    generated: HypoParams,
+    pose: Float32Array,
+    focal: [number, number],
+    h: number,
+    w: number,
+  ): Promise<Float32Array> => {
+    const [o, d] = posesToRays(
+      np.array(pose, { shape: [1, 3, 4] }),
+      np.array(Float32Array.from(focal), { shape: [1, 2] }),
+      h,
+      w,
+    );
+    const [oh, dh] = [await readF32(o), await readF32(d)];
+    const n = h * w;
+    const out = new Float32Array(3 * n);
+    const ob = new Float32Array(opts.chunk * 3);
+    const db = new Float32Array(opts.chunk * 3);
+    for (let s = 0; s < n; s += opts.chunk) {
+      const e = Math.min(n, s + opts.chunk);
+      ob.fill(0);
+      db.fill(0);
+      ob.set(oh.subarray(3 * s, 3 * e));
+      db.set(dh.subarray(3 * s, 3 * e));
+      const rgb = await readF32(
+        f(
+          refParams(P),
+          refParams(generated),
+          np.array(ob, { shape: [1, opts.chunk, 3] }),
+          np.array(db, { shape: [1, opts.chunk, 3] }),
+          np.array(z),
+        ),
+      );
+      for (let k = s; k < e; k++) for (let c = 0; c < 3; c++) out[c * n + k] = rgb[(k - s) * 3 + c]!;
+    }
+    return out;
+  };
+  render.dispose = () => f.dispose();
+  return render;
 }
 
 /** Query rays of a view-synthesis batch. */

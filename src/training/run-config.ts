@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { DatasetSpec } from "../data/datasets.js";
+import { LearnitSpec } from "../data/learnit.js";
 import { HyperNetworkConfig, ConfigError } from "../model/config.js";
 import { modelPreset } from "./presets.js";
 
@@ -69,21 +70,60 @@ export const EvalArgs = z.strictObject({
 });
 export type EvalArgs = z.infer<typeof EvalArgs>;
 
-export const RunConfig = z.strictObject({
+const common = {
   /** A name for the run (used in the default output folder). */
   name: z.string().default("run"),
-  /** What is learnt. */
-  task: z.literal("image").default("image"),
-  /** Where the images come from. */
-  data: DatasetSpec,
   /** The model: `{ preset: NAME }` or a full model config. */
   model: z.union([z.strictObject({ preset: z.string() }), HyperNetworkConfig]),
   train: TrainArgs,
   eval: EvalArgs.default({ split: "test", batch_size: 16, clamp: true }),
+};
+
+/** Novel-view synthesis settings (CONVENTIONS §6, §8; the ANR ShapeNet config). */
+export const NerfArgs = z.strictObject({
+  /** Support views per object (ANR: 3, TransINR: 1). */
+  n_support: z.number().int().positive().default(3),
+  /** Query views per object (rays are drawn from these). */
+  n_query: z.number().int().positive().default(1),
+  /** Training views are drawn from [lo, hi) (the reference: views 0–24). */
+  view_range: z.tuple([z.number().int().nonnegative(), z.number().int().positive()]).default([0, 25]),
+  /** Query rays per step, drawn without replacement, the same for every object of a batch. */
+  train_n_rays: z.number().int().positive().default(512),
+  /** Samples per ray (the reference trainer: 128). */
+  n_samples: z.number().int().min(2).default(128),
+  /** Rays rendered at once (bounds memory; does not change results). */
+  chunk: z.number().int().positive().default(1024),
+  /** Evaluation: "transinr" = per test object, `eval_pairs` random support/query draws over all its views, full-image PSNR. */
+  eval_protocol: z.literal("transinr").default("transinr"),
+  /** Support/query draws per test object in evaluation. */
+  eval_pairs: z.number().int().positive().default(1),
 });
-export type RunConfigInput = z.input<typeof RunConfig>;
+export type NerfArgs = z.infer<typeof NerfArgs>;
+
+const ImageRun = z.strictObject({ ...common, task: z.literal("image"), data: DatasetSpec });
+const NerfRun = z.strictObject({
+  ...common,
+  task: z.literal("nerf"),
+  data: LearnitSpec,
+  nerf: NerfArgs.default(NerfArgs.parse({})),
+});
+
+/** A run config; `task` defaults to "image". */
+export const RunConfig = z.preprocess(
+  (raw) => (typeof raw === "object" && raw !== null && !("task" in raw) ? { task: "image", ...raw } : raw),
+  z.discriminatedUnion("task", [ImageRun, NerfRun]),
+);
+export type RunConfigInput =
+  z.input<typeof ImageRun> | z.input<typeof NerfRun> | Omit<z.input<typeof ImageRun>, "task">;
+type Parsed = z.infer<typeof ImageRun> | z.infer<typeof NerfRun>;
 /** A run config with the model resolved to a full, validated model config. */
-export type ResolvedRunConfig = Omit<z.infer<typeof RunConfig>, "model"> & { model: HyperNetworkConfig };
+export type ResolvedRunConfig = Parsed extends infer P
+  ? P extends Parsed
+    ? Omit<P, "model"> & { model: HyperNetworkConfig }
+    : never
+  : never;
+export type ResolvedImageRun = Extract<ResolvedRunConfig, { task: "image" }>;
+export type ResolvedNerfRun = Extract<ResolvedRunConfig, { task: "nerf" }>;
 
 function issuesOf(e: z.ZodError): string[] {
   return e.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
@@ -100,7 +140,7 @@ export function resolveRunConfig(raw: unknown, source = "run config"): ResolvedR
     if (!p.success) throw new ConfigError(`${source} (model preset ${m.preset})`, issuesOf(p.error));
     model = p.data;
   } else model = m;
-  return { ...r.data, model };
+  return { ...r.data, model } as ResolvedRunConfig;
 }
 
 /** Read a run config from a .yaml/.yml/.json file. */

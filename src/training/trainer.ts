@@ -18,8 +18,19 @@ import { join } from "node:path";
 import { numpy as np } from "../backend/jax.js";
 import { initBackend } from "../backend/index.js";
 import { openImageDataset, type ImageDataset } from "../data/datasets.js";
+import {
+  openLearnitDataset,
+  sampleViews,
+  stackViews,
+  type MultiViewObject,
+  type PosedView,
+} from "../data/learnit.js";
+import { ssim } from "../eval/ssim.js";
+import { hyperNetwork } from "../model/model.js";
+import { createViewRenderer } from "../model/tasks.js";
+import { jitterDepths } from "../rendering/volume.js";
 import { BatchLoader, type LoaderState } from "../data/loader.js";
-import { hconcat, vconcat, savePng, stackImages } from "../data/image.js";
+import { hconcat, vconcat, savePng, stackImages, type HostImage } from "../data/image.js";
 import { evaluateImages, type EvalReport } from "../eval/evaluate.js";
 import { writeFileAtomic } from "../io/safetensors.js";
 import { saveModel } from "../io/weights.js";
@@ -31,8 +42,15 @@ import { Progress } from "../util/progress.js";
 import { writeLinePlot } from "../util/plot.js";
 import { loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
 import { adamInit, emaUpdate, type EmaArgs } from "./optim.js";
-import type { ResolvedRunConfig } from "./run-config.js";
-import { createImageTrainStep, type TrainState } from "./step.js";
+import type { ResolvedRunConfig, ResolvedImageRun, ResolvedNerfRun } from "./run-config.js";
+import {
+  createImageTrainStep,
+  createNerfTrainStep,
+  type ImageBatch,
+  type NerfBatch,
+  type StepMetrics,
+  type TrainState,
+} from "./step.js";
 
 /** Options of {@link train}. */
 export interface TrainOptions {
@@ -78,16 +96,255 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
-function checkSize(ds: ImageDataset, run: ResolvedRunConfig): void {
+function checkSize(name: string, size: [number, number], run: ResolvedRunConfig): void {
   const [h, w] = sizeHW(run.model.tokenizer.args.input_size);
-  if (ds.size[0] !== h || ds.size[1] !== w) {
+  if (size[0] !== h || size[1] !== w) {
     throw new Error(
-      `${ds.name}: images are ${ds.size[0]}×${ds.size[1]} but the model's tokenizer.args.input_size is ${h}×${w} (set data size to match)`,
+      `${name}: images are ${size[0]}×${size[1]} but the model's tokenizer.args.input_size is ${h}×${w} (set data size to match)`,
     );
   }
 }
 
+/** A seed from several integers (step, micro-batch…), so that per-step randomness needs no state. */
+function mixSeed(...xs: number[]): number {
+  let h = 0x811c9dc5;
+  for (const x of xs) h = Math.imul(h ^ (x >>> 0), 0x01000193) >>> 0;
+  return h;
+}
+
+/** One evaluation: metrics, a JSON report and an optional picture. */
+export interface EvalOutcome {
+  psnr: number;
+  ssim: number;
+  images: number;
+  report: Record<string, unknown>;
+  grid: HostImage | null;
+}
+
+/** What differs between tasks: data, batches, the step and evaluation. The loop is shared. */
+interface TaskDriver<B> {
+  /** Data summary for the start-up line. */
+  describe: string;
+  /** Name of the evaluation split. */
+  evalName: string;
+  /** Instances per micro-batch. */
+  batchSize: number;
+  step: ((state: TrainState, batches: B[]) => Promise<[TrainState, StepMetrics]>) & { dispose(): void };
+  /** Micro-batch `g` of step `step` (0-based). */
+  batch(step: number, g: number): Promise<B>;
+  /** Data position and RNG, for exact resumption. */
+  state(): unknown;
+  restore(s: unknown): void;
+  /** Evaluate (borrowed) parameters; `final` uses the whole split. */
+  evaluate(P: Params, final: boolean, grid: boolean): Promise<EvalOutcome>;
+  /** Integer upscaling of sample grids. */
+  gridScale: number;
+}
+
+function adamOf(run: ResolvedRunConfig) {
+  const t = run.train;
+  return { adam: { lr: t.lr, beta1: t.betas[0], beta2: t.betas[1], eps: t.eps }, clipNorm: t.clip_norm };
+}
+
+async function imageDriver(run: ResolvedImageRun): Promise<TaskDriver<ImageBatch>> {
+  const t = run.train;
+  const cfg = run.model;
+  const trainDs = await openImageDataset(run.data, "train", { skipCorrupt: t.skip_corrupt });
+  const evalDs = await openImageDataset(run.data, run.eval.split, { skipCorrupt: t.skip_corrupt });
+  checkSize(trainDs.name, trainDs.size, run);
+  checkSize(evalDs.name, evalDs.size, run);
+  const loader = new BatchLoader(trainDs, { batchSize: t.batch_size, seed: t.seed });
+  const order = t.order_file
+    ? await readOrder(t.order_file, t.steps * t.grad_accumulation, trainDs.length)
+    : null;
+  const rng = new Rng(t.seed + 7919);
+  const [h, w] = trainDs.size;
+  return {
+    describe: `${trainDs.name} ${trainDs.length} images, ${evalDs.name} ${evalDs.length}`,
+    evalName: evalDs.name,
+    batchSize: t.batch_size,
+    step: createImageTrainStep(cfg, adamOf(run)),
+    async batch(step, g) {
+      const b = order
+        ? await orderedBatch(trainDs, order[step * t.grad_accumulation + g]!)
+        : await loader.next();
+      const noise = t.coord_noise
+        ? np.array(rng.fill(b.shape[0] * h * w * 2, { normal: true }), { shape: [b.shape[0], h, w, 2] })
+        : null;
+      return { imgs: np.array(b.data, { shape: b.shape }), noise };
+    },
+    state: () => ({ loader: loader.state, rng: rng.state }),
+    restore(s) {
+      const st = s as { loader: LoaderState; rng: number[] };
+      loader.restore(st.loader);
+      rng.state = st.rng;
+    },
+    async evaluate(P, final, grid) {
+      const r = await evaluateImages(P, cfg, evalDs, {
+        batchSize: run.eval.batch_size,
+        maxImages: final ? undefined : run.eval.max_images,
+        clamp: run.eval.clamp,
+        keep: grid ? 8 : 0,
+      });
+      const { kept, ...report } = r;
+      return {
+        psnr: r.psnr,
+        ssim: r.ssim,
+        images: r.images,
+        report: {
+          split: evalDs.name,
+          protocol: "PSNR per image in [0,1] averaged over the split",
+          ...report,
+        },
+        grid: kept.length
+          ? vconcat([hconcat(kept.map((k) => k.input)), hconcat(kept.map((k) => k.pred))])
+          : null,
+      };
+    },
+    gridScale: h < 64 ? 4 : 1,
+  };
+}
+
+async function nerfDriver(run: ResolvedNerfRun): Promise<TaskDriver<NerfBatch>> {
+  const t = run.train;
+  const nf = run.nerf;
+  const cfg = run.model;
+  const trainDs = await openLearnitDataset(run.data, "train");
+  const evalDs = await openLearnitDataset(run.data, run.eval.split);
+  checkSize(trainDs.name, trainDs.size, run);
+  const [h, w] = trainDs.size;
+  const { near, far } = trainDs;
+  let perm: { epoch: number; order: number[] } | null = null;
+  const objectAt = (pos: number) => {
+    const epoch = Math.floor(pos / trainDs.length);
+    if (perm?.epoch !== epoch)
+      perm = { epoch, order: new Rng(mixSeed(t.seed, epoch)).permutation(trainDs.length) };
+    return trainDs.object(perm.order[pos % trainDs.length]!);
+  };
+  const views = async (obj: MultiViewObject, idx: number[]) => Promise.all(idx.map((i) => obj.view(i)));
+  return {
+    describe: `${trainDs.name} ${trainDs.length} objects, ${evalDs.name} ${evalDs.length}${trainDs.broken.length ? ` (${trainDs.broken.length} broken skipped)` : ""}; ${nf.n_support} support + ${nf.n_query} query views, ${nf.train_n_rays} rays × ${nf.n_samples} samples`,
+    evalName: `${evalDs.name} (protocol ${nf.eval_protocol}, ${nf.eval_pairs} pair(s) per object)`,
+    batchSize: t.batch_size,
+    step: createNerfTrainStep(cfg, { ...adamOf(run), chunk: nf.chunk }),
+    async batch(step, g) {
+      // All randomness of a micro-batch derives from (seed, step, g): resuming needs no state.
+      const rng = new Rng(mixSeed(t.seed, step, g));
+      const support: PosedView[][] = [];
+      const query: PosedView[][] = [];
+      for (let j = 0; j < t.batch_size; j++) {
+        const obj = objectAt((step * t.grad_accumulation + g) * t.batch_size + j);
+        const range: [number, number] = [nf.view_range[0], Math.min(nf.view_range[1], obj.nViews)];
+        const pick = sampleViews(obj.nViews, rng, { nSupport: nf.n_support, nQuery: nf.n_query, range });
+        support.push(await views(obj, pick.support));
+        query.push(await views(obj, pick.query));
+      }
+      const s = stackViews(support);
+      const q = stackViews(query);
+      const rayIds = Int32Array.from(rng.permutation(nf.n_query * h * w).slice(0, nf.train_n_rays));
+      return {
+        supportImgs: np.array(s.imgs, { shape: [s.shape.b, s.shape.n, 3, h, w] }),
+        supportPoses: np.array(s.poses, { shape: [s.shape.b, s.shape.n, 3, 4] }),
+        supportFocals: np.array(s.focals, { shape: [s.shape.b, s.shape.n, 2] }),
+        queryImgs: np.array(q.imgs, { shape: [q.shape.b, q.shape.n, 3, h, w] }),
+        queryPoses: np.array(q.poses, { shape: [q.shape.b, q.shape.n, 3, 4] }),
+        queryFocals: np.array(q.focals, { shape: [q.shape.b, q.shape.n, 2] }),
+        rayIds: np.array(rayIds, { dtype: np.int32 }),
+        z: np.array(jitterDepths(near, far, nf.n_samples, rayIds.length, rng), {
+          shape: [rayIds.length, nf.n_samples],
+        }),
+      };
+    },
+    state: () => ({}),
+    restore: () => undefined,
+    async evaluate(P, final, grid) {
+      // TransINR protocol: per test object, random support/query draws over all its views; the
+      // whole query view is rendered (deterministic depths) and compared at full resolution.
+      const n = Math.min(
+        evalDs.length,
+        final ? (run.eval.max_images ?? Infinity) : (run.eval.max_images ?? 8),
+      );
+      const render = createViewRenderer(cfg, { chunk: nf.chunk, nSamples: nf.n_samples, near, far });
+      const per: { id: string; psnr: number; ssim: number }[] = [];
+      const rows: HostImage[] = [];
+      try {
+        for (let i = 0; i < n; i++) {
+          const obj = evalDs.object(i);
+          for (let pair = 0; pair < nf.eval_pairs; pair++) {
+            const pick = sampleViews(obj.nViews, new Rng(mixSeed(0x5eed, i, pair)), {
+              nSupport: nf.n_support,
+              nQuery: 1,
+            });
+            const sv = stackViews([await views(obj, pick.support)]);
+            const qv = (await views(obj, pick.query))[0]!;
+            const gen = hyperNetwork(P, cfg, {
+              imgs: np.array(sv.imgs, { shape: [1, sv.shape.n, 3, h, w] }),
+              poses: np.array(sv.poses, { shape: [1, sv.shape.n, 3, 4] }),
+              focals: np.array(sv.focals, { shape: [1, sv.shape.n, 2] }),
+            });
+            const rgb = await render(P, gen, qv.pose, qv.focal, h, w);
+            disposeParams(gen);
+            const pred = run.eval.clamp ? rgb.map((x) => Math.min(1, Math.max(0, x))) : rgb;
+            let se = 0;
+            for (let k = 0; k < pred.length; k++) se += (pred[k]! - qv.img.data[k]!) ** 2;
+            per.push({
+              id: `${obj.id}#${pick.query[0]}`,
+              psnr: -10 * Math.log10(se / pred.length),
+              ssim: ssim(pred, qv.img.data, 3, h, w),
+            });
+            if (grid && rows.length < 4 && pair === 0) {
+              const first = (await views(obj, [pick.support[0]!]))[0]!.img;
+              rows.push(hconcat([first, { c: 3, h, w, data: pred }, qv.img]));
+            }
+          }
+        }
+      } finally {
+        render.dispose();
+      }
+      const mean = (f: (x: (typeof per)[number]) => number) =>
+        per.reduce((a, x) => a + f(x), 0) / Math.max(1, per.length);
+      return {
+        psnr: mean((x) => x.psnr),
+        ssim: mean((x) => x.ssim),
+        images: per.length,
+        report: {
+          split: evalDs.name,
+          protocol: `transinr: ${nf.eval_pairs} random support/query draw(s) per object over all views, full-image PSNR`,
+          images: per.length,
+          psnr: mean((x) => x.psnr),
+          ssim: mean((x) => x.ssim),
+          perImage: per,
+        },
+        grid: rows.length ? vconcat(rows) : null,
+      };
+    },
+    gridScale: h < 64 ? 4 : 1,
+  };
+}
+
+/** Evaluate (borrowed) parameters on the run's eval split, the whole split, with a grid. */
+export async function evaluateRun(run: ResolvedRunConfig, P: Params): Promise<EvalOutcome> {
+  await initBackend();
+  const driver = run.task === "nerf" ? await nerfDriver(run) : await imageDriver(run);
+  try {
+    return await driver.evaluate(P, true, true);
+  } finally {
+    driver.step.dispose();
+  }
+}
+
+/** Train a run: image reconstruction or view synthesis, by `run.task`. */
 export async function train(run: ResolvedRunConfig, opts: TrainOptions): Promise<TrainResult> {
+  await initBackend();
+  if (run.task === "nerf") return runLoop(run, await nerfDriver(run), opts);
+  return runLoop(run, await imageDriver(run), opts);
+}
+
+async function runLoop<B>(
+  run: ResolvedRunConfig,
+  driver: TaskDriver<B>,
+  opts: TrainOptions,
+): Promise<TrainResult> {
   const log = opts.verbose === false ? () => undefined : (s: string) => console.log(s);
   const backend = await initBackend();
   const cfg = run.model;
@@ -98,19 +355,9 @@ export async function train(run: ResolvedRunConfig, opts: TrainOptions): Promise
   const metricsPath = join(opts.out, "metrics.jsonl");
   const resolvedJson = JSON.stringify(run, null, 2) + "\n";
 
-  const trainDs = await openImageDataset(run.data, "train", { skipCorrupt: t.skip_corrupt });
-  const evalDs = await openImageDataset(run.data, run.eval.split, { skipCorrupt: t.skip_corrupt });
-  checkSize(trainDs, run);
-  checkSize(evalDs, run);
-  const loader = new BatchLoader(trainDs, { batchSize: t.batch_size, seed: t.seed });
-  const order = t.order_file
-    ? await readOrder(t.order_file, t.steps * t.grad_accumulation, trainDs.length)
-    : null;
-
   let state: TrainState;
   let ema: Params | null = null;
   let emaCalls = 0;
-  const rng = new Rng(t.seed + 7919);
   if (opts.resume && (await exists(ckptPath))) {
     const saved = await readFile(configPath, "utf8").catch(() => "");
     if (saved && saved !== resolvedJson) {
@@ -127,8 +374,7 @@ export async function train(run: ResolvedRunConfig, opts: TrainOptions): Promise
     };
     ema = ck.tensors.ema ? toDevice(ck.tensors.ema) : null;
     emaCalls = ck.state.emaCalls;
-    loader.restore(ck.state.loader as LoaderState);
-    rng.state = ck.state.rng;
+    driver.restore(ck.state.loader);
     // Metrics logged after the checkpoint are redone: drop them.
     const lines = (await readFile(metricsPath, "utf8").catch(() => ""))
       .split("\n")
@@ -143,39 +389,18 @@ export async function train(run: ResolvedRunConfig, opts: TrainOptions): Promise
     state = { params, m, v, step: 0 };
   }
   log(
-    `anr train: ${cfg.hyponet.name}, ${countParams(cfg).toLocaleString("en")} parameters; ${trainDs.name} ${trainDs.length} images, ${evalDs.name} ${evalDs.length}; ${backend.threads} threads; run folder ${opts.out}`,
+    `anr train: ${cfg.hyponet.name}, ${countParams(cfg).toLocaleString("en")} parameters; ${driver.describe}; ${backend.threads} threads; run folder ${opts.out}`,
   );
 
-  const step = createImageTrainStep(cfg, {
-    adam: { lr: t.lr, beta1: t.betas[0], beta2: t.betas[1], eps: t.eps },
-    clipNorm: t.clip_norm,
-  });
   const eArgs = emaArgs(run);
-  const [h, w] = trainDs.size;
   const curve: [number, number][] = (await readFile(metricsPath, "utf8"))
     .split("\n")
     .filter(Boolean)
     .map((l) => JSON.parse(l) as { step: number; test_psnr?: number })
     .filter((r) => r.test_psnr !== undefined)
     .map((r) => [r.step, r.test_psnr!]);
-
-  const evaluate = async (maxImages: number | undefined, keep: number) =>
-    evaluateImages(state.params, cfg, evalDs, {
-      batchSize: run.eval.batch_size,
-      maxImages,
-      clamp: run.eval.clamp,
-      keep,
-    });
-  const saveSamples = async (
-    kept: { input: import("../data/image.js").HostImage; pred: import("../data/image.js").HostImage }[],
-    name: string,
-  ) => {
-    if (kept.length)
-      await savePng(
-        join(opts.out, "samples", name),
-        vconcat([hconcat(kept.map((k) => k.input)), hconcat(kept.map((k) => k.pred))]),
-        h < 64 ? 4 : 1,
-      );
+  const saveGrid = async (grid: HostImage | null, name: string) => {
+    if (grid) await savePng(join(opts.out, "samples", name), grid, driver.gridScale);
   };
   const writeCheckpoint = async () =>
     saveCheckpoint(
@@ -187,48 +412,37 @@ export async function train(run: ResolvedRunConfig, opts: TrainOptions): Promise
         v: await toHost(state.v),
         ema: ema ? await toHost(ema) : null,
       },
-      {
-        step: state.step,
-        emaCalls,
-        loader: loader.state,
-        rng: rng.state,
-        run,
-      },
+      { step: state.step, emaCalls, loader: driver.state(), rng: [], run },
     );
+  const release = () => {
+    driver.step.dispose();
+    for (const P of [state.params, state.m, state.v, ema]) if (P) disposeParams(P);
+  };
 
   const t0 = performance.now();
   if (state.step === 0 && t.eval_every > 0) {
-    const r = await evaluate(run.eval.max_images, 8);
+    const r = await driver.evaluate(state.params, false, true);
     curve.push([0, r.psnr]);
     await appendFile(metricsPath, JSON.stringify({ step: 0, test_psnr: r.psnr, test_ssim: r.ssim }) + "\n");
-    await saveSamples(r.kept, "step-000000.png");
+    await saveGrid(r.grid, "step-000000.png");
     log(`step 0: test PSNR ${r.psnr.toFixed(2)} dB, SSIM ${r.ssim.toFixed(3)}`);
   }
   const progress = opts.verbose === false ? null : new Progress({ total: t.steps, label: "train" });
   const startStep = state.step;
   let window = { loss: 0, psnr: 0, n: 0 };
   while (state.step < t.steps) {
-    const micro = [];
-    for (let g = 0; g < t.grad_accumulation; g++) {
-      const b = order
-        ? await orderedBatch(trainDs, order[state.step * t.grad_accumulation + g]!)
-        : await loader.next();
-      const noise = t.coord_noise
-        ? np.array(rng.fill(b.shape[0] * h * w * 2, { normal: true }), { shape: [b.shape[0], h, w, 2] })
-        : null;
-      micro.push({ imgs: np.array(b.data, { shape: b.shape }), noise });
-    }
-    const [next, m] = await step(state, micro);
+    const micro: B[] = [];
+    for (let g = 0; g < t.grad_accumulation; g++) micro.push(await driver.batch(state.step, g));
+    const [next, m] = await driver.step(state, micro);
     state = next;
     if (eArgs) {
-      const updated = emaUpdate(ema ?? refParams(state.params), state.params, eArgs, emaCalls);
-      ema = updated;
+      ema = emaUpdate(ema ?? refParams(state.params), state.params, eArgs, emaCalls);
       emaCalls++;
     }
     window = { loss: window.loss + m.loss, psnr: window.psnr + m.psnr, n: window.n + 1 };
     const elapsed = (performance.now() - t0) / 1000;
-    const imgsPerS = ((state.step - startStep) * t.batch_size * t.grad_accumulation) / elapsed;
-    progress?.update(state.step, { loss: m.loss, psnr: m.psnr, "img/s": imgsPerS });
+    const perS = ((state.step - startStep) * driver.batchSize * t.grad_accumulation) / elapsed;
+    progress?.update(state.step, { loss: m.loss, psnr: m.psnr, "items/s": perS });
     const record: Record<string, number> = { step: state.step };
     if (state.step % t.log_every === 0 || state.step === t.steps) {
       Object.assign(record, {
@@ -236,19 +450,20 @@ export async function train(run: ResolvedRunConfig, opts: TrainOptions): Promise
         train_psnr: window.psnr / window.n,
         grad_norm: m.gradNorm,
         seconds: elapsed,
-        images_per_s: imgsPerS,
+        images_per_s: perS,
       });
       window = { loss: 0, psnr: 0, n: 0 };
     }
     const last = state.step === t.steps;
     if ((t.eval_every > 0 && state.step % t.eval_every === 0) || last) {
-      const r = await evaluate(
-        run.eval.max_images,
-        t.sample_every > 0 && state.step % t.sample_every === 0 ? 8 : 0,
+      const r = await driver.evaluate(
+        state.params,
+        false,
+        t.sample_every > 0 && state.step % t.sample_every === 0,
       );
       Object.assign(record, { test_psnr: r.psnr, test_ssim: r.ssim });
       curve.push([state.step, r.psnr]);
-      await saveSamples(r.kept, `step-${String(state.step).padStart(6, "0")}.png`);
+      await saveGrid(r.grid, `step-${String(state.step).padStart(6, "0")}.png`);
     }
     if (Object.keys(record).length > 1) await appendFile(metricsPath, JSON.stringify(record) + "\n");
     const stop = opts.stopAfter !== undefined && state.step >= opts.stopAfter && !last;
@@ -256,8 +471,7 @@ export async function train(run: ResolvedRunConfig, opts: TrainOptions): Promise
       await writeCheckpoint();
     if (stop) {
       progress?.done();
-      step.dispose();
-      for (const P of [state.params, state.m, state.v, ema]) if (P) disposeParams(P);
+      release();
       log(`stopped at step ${state.step}; continue with --resume`);
       return {
         out: opts.out,
@@ -270,16 +484,13 @@ export async function train(run: ResolvedRunConfig, opts: TrainOptions): Promise
     }
   }
   progress?.done();
-  step.dispose();
 
   // Final: full evaluation of the online weights, models, plot.
-  const final = await evaluate(undefined, 8);
-  await saveSamples(final.kept, "final.png");
-  const { kept: _kept, ...report } = final;
-  void _kept;
+  const final = await driver.evaluate(state.params, true, true);
+  await saveGrid(final.grid, "final.png");
   await writeFileAtomic(
     join(opts.out, "eval.json"),
-    JSON.stringify({ split: run.eval.split, weights: "online", ...report }, null, 2) + "\n",
+    JSON.stringify({ weights: "online", ...final.report }, null, 2) + "\n",
   );
   await saveModel(join(opts.out, "model.safetensors"), cfg, await toHost(state.params), {
     "anr.run": JSON.stringify({ step: state.step, name: run.name }),
@@ -289,24 +500,27 @@ export async function train(run: ResolvedRunConfig, opts: TrainOptions): Promise
       "anr.run": JSON.stringify({ step: state.step, name: run.name, weights: "ema" }),
     });
   await writeLinePlot(join(opts.out, "psnr.png"), {
-    title: `${run.name}: test PSNR (${evalDs.name})`,
+    title: `${run.name}: test PSNR (${driver.evalName})`,
     xLabel: "step",
     yLabel: "PSNR (dB)",
     series: [{ name: cfg.hyponet.name, points: curve }],
   });
   const seconds = (performance.now() - t0) / 1000;
   log(
-    `done: ${state.step} steps in ${seconds.toFixed(0)} s; ${evalDs.name} PSNR ${final.psnr.toFixed(2)} dB, SSIM ${final.ssim.toFixed(3)} over ${final.images} images`,
+    `done: ${state.step} steps in ${seconds.toFixed(0)} s; ${driver.evalName} PSNR ${final.psnr.toFixed(2)} dB, SSIM ${final.ssim.toFixed(3)} over ${final.images} images`,
   );
-  disposeParams(state.params);
-  disposeParams(state.m);
-  disposeParams(state.v);
-  if (ema) disposeParams(ema);
+  release();
   return {
     out: opts.out,
     steps: state.step,
     interrupted: false,
-    final: report as EvalReport,
+    final: {
+      images: final.images,
+      psnr: final.psnr,
+      ssim: final.ssim,
+      loss: NaN,
+      perImage: (final.report.perImage ?? []) as EvalReport["perImage"],
+    },
     curve,
     seconds,
   };
