@@ -5,6 +5,11 @@ import { numpy as np } from "../src/backend/jax.js";
 import { composite, jitterDepths, sampleDepths } from "../src/rendering/volume.js";
 import { posesToRays } from "../src/rendering/rays.js";
 import { Rng } from "../src/util/rng.js";
+import { saveGif } from "../src/data/image.js";
+import sharp from "sharp";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 test("jittered depths stay within one interval of the grid and are shared over the batch", () => {
   const z = jitterDepths(2, 6, 5, 3, new Rng(0));
@@ -45,4 +50,12 @@ test("rays: centre pixel of a camera at the origin looks down −z; focal scales
     [-0.05, 0.025, -1],
   );
   assert.deepEqual([...(await readF32(o)).slice(9, 12)], [0.5, -1, 4]);
+});
+
+test("saveGif: distinct frames become an animated, looping GIF", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "anr-gif-"));
+  const frames = [0.1, 0.5, 0.9].map((v) => ({ c: 3, h: 6, w: 8, data: new Float32Array(3 * 48).fill(v) }));
+  await saveGif(join(dir, "a.gif"), frames);
+  const m = await sharp(join(dir, "a.gif"), { animated: true }).metadata();
+  assert.deepEqual([m.format, m.pages, m.width, m.pageHeight, m.loop], ["gif", 3, 8, 6, 0]);
 });

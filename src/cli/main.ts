@@ -23,6 +23,7 @@ import {
   DECODE_USAGE,
 } from "./codec.js";
 import { cmdCompare, COMPARE_USAGE } from "./compare.js";
+import { cmdRender, RENDER_USAGE } from "./render.js";
 import { parse as parseYaml } from "yaml";
 
 const USAGE = `anr — attention-based implicit neural representations
@@ -37,6 +38,8 @@ Usage:
   anr decode tokens.safetensors --model M --size HxW [--out DIR]
                                          images at any resolution from their tokens
   anr compare --preset fmnist|demo       ANR vs TransINR-style MLP vs IPC, same everything else
+  anr render --model M --views OBJ_DIR   novel views of an object from posed support views
+                                         (orbit frames + animated GIF)
   anr presets                            run and model presets
   anr golden DIR... [--all]              compare with golden data made by the reference PyTorch code
   anr init CONFIG --out MODEL.safetensors [--seed N]
@@ -163,6 +166,7 @@ const COMMAND_USAGE: Record<string, string> = {
   encode: ENCODE_USAGE,
   decode: DECODE_USAGE,
   compare: COMPARE_USAGE,
+  render: RENDER_USAGE,
   demo: `anr demo [--steps N] [--out DIR] [--resume]
 
 The main job: trains the "demo" run preset (a small ANR on the embedded photos), evaluates on the
@@ -215,6 +219,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdDecode(rest);
       case "compare":
         return await cmdCompare(rest);
+      case "render":
+        return await cmdRender(rest);
       case "presets":
         return cmdPresets();
       case undefined:

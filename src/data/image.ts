@@ -198,3 +198,18 @@ export function stackImages(
   });
   return { data, shape: [imgs.length, c, h, w] };
 }
+
+/** Frames of one size as an animated GIF (looping), written atomically. */
+export async function saveGif(path: string, frames: HostImage[], delayMs = 100): Promise<void> {
+  const pngs = await Promise.all(
+    frames.map((f) =>
+      sharp(Buffer.from(toInterleavedBytes(f)), { raw: { width: f.w, height: f.h, channels: 3 } })
+        .png()
+        .toBuffer(),
+    ),
+  );
+  const gif = await sharp(pngs, { join: { animated: true } })
+    .gif({ delay: frames.map(() => delayMs), loop: 0 })
+    .toBuffer();
+  await writeFileAtomic(path, gif);
+}

@@ -6,7 +6,7 @@
  * and broken objects are skipped rather than failing hours in.
  */
 import { readdir, readFile, stat } from "node:fs/promises";
-import { dirname, extname, join } from "node:path";
+import { basename, dirname, extname, join } from "node:path";
 import sharp from "sharp";
 import { z } from "zod";
 import { expectDirectory, type Split } from "./datasets.js";
@@ -195,17 +195,44 @@ export async function openLearnitDataset(
             `${path}: ${own.w}×${own.h}, but the dataset's views are ${size[1]}×${size[0]} (from ${sizeSource}); set size to resize every view`,
           );
         }
-        const img = await decodeComposited(path, s.size);
-        const f = (0.5 * own.w) / Math.tan(0.5 * o.cameraAngleX);
-        // Square pixels: the original focal serves both axes, each then scaled by its own resize factor.
-        const focal: [number, number] =
-          s.size === undefined ? [f, f] : [(f * s.size) / own.w, (f * s.size) / own.h];
-        return { img, pose: o.poses[v]!.slice(), focal };
+        return loadView(o, v, own, s.size);
       },
     };
   };
 
   return { name, length: objects.length, size, near: s.near, far: s.far, object, broken };
+}
+
+/** View v of an object: decoded on white, its pose, and its focal at the output size. */
+async function loadView(
+  o: ObjectEntry,
+  v: number,
+  own: { w: number; h: number },
+  size: number | undefined,
+): Promise<PosedView> {
+  const img = await decodeComposited(o.files[v]!, size);
+  const f = (0.5 * own.w) / Math.tan(0.5 * o.cameraAngleX);
+  // Square pixels: the original focal serves both axes, each then scaled by its own resize factor.
+  const focal: [number, number] = size === undefined ? [f, f] : [(f * size) / own.w, (f * size) / own.h];
+  return { img, pose: o.poses[v]!.slice(), focal };
+}
+
+/**
+ * One object folder (transforms.json + r_*.png) outside any dataset, e.g. the support views of
+ * `anr render`; views resized to size×size when given.
+ */
+export async function openLearnitObject(dir: string, size?: number): Promise<MultiViewObject> {
+  const entry = await checkObject(dirname(dir), basename(dir));
+  if ("reason" in entry) throw new Error(`${dir}: ${entry.reason}`);
+  return {
+    id: entry.id,
+    nViews: entry.files.length,
+    view: async (v: number) => {
+      if (!Number.isInteger(v) || v < 0 || v >= entry.files.length)
+        throw new RangeError(`${dir}: view ${v} out of range [0, ${entry.files.length})`);
+      return loadView(entry, v, await headerSize(entry.files[v]!), size);
+    },
+  };
 }
 
 /** The object ids of `split` from the splits file, which must exist, parse and have that key. */
