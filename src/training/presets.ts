@@ -136,6 +136,37 @@ export const MODEL_PRESETS: Record<string, { description: string; config: HyperN
       tinr_dec: { name: "TInrDecoder", args: celeba128Transformer },
     },
   },
+  "small32-nerf-anr": {
+    description:
+      "CPU-sized ANR radiance field: 32×32 views, 8×8 patches, dim 64, 2 + 2 layers, 32 R-tokens, hidden 96",
+    config: {
+      n_groups: 32,
+      direct_wtoken: true,
+      tokenizer: { name: "nvs_tokenizer", args: { input_size: 32, patch_size: 8, dim: 64 } },
+      hyponet: {
+        name: "ANR",
+        args: {
+          in_dim: 3,
+          out_dim: 4,
+          out_bias: 0,
+          adaptive_idim: true,
+          depth: 3,
+          hidden_dim: 96,
+          token_len: 32,
+          pe_dim: 32,
+          pe_sigma: 512,
+          att_threshold: 0.01,
+          n_head: 4,
+          head_dim: 32,
+        },
+      },
+      tinr_enc: {
+        name: "TInrEncoder",
+        args: { shortcut_every: 0, dim: 64, depth: 2, n_head: 4, head_dim: 16, ff_dim: 128 },
+      },
+      tinr_dec: { name: "TInrDecoder", args: { dim: 64, depth: 2, n_head: 4, head_dim: 16, ff_dim: 128 } },
+    },
+  },
   "small32-anr": {
     description:
       "CPU-sized ANR at 32×32 (the Fashion-MNIST anchor): 64 R-tokens, hidden 128, depth 3, τ 0.006",

@@ -57,6 +57,71 @@ function celeba(model: string): RunConfigInput {
 }
 
 export const RUN_PRESETS: Record<string, { description: string; config: RunConfigInput }> = {
+  "shapenet-cars-anr-d5": {
+    description:
+      "paper: ANR novel-view synthesis on ShapeNet cars 128 (learnit layout; --data-root DIR with cars_splits.json)",
+    config: {
+      name: "shapenet-cars-anr-d5",
+      task: "nerf",
+      data: { kind: "learnit", root: "learnit_shapenet", category: "cars" },
+      model: { preset: "shapenet-cars-anr-d5" },
+      train: {
+        steps: 100000,
+        batch_size: 6,
+        grad_accumulation: 3,
+        lr: 5e-5,
+        betas: [0.9, 0.99],
+        clip_norm: 1,
+        coord_noise: false,
+        eval_every: 5000,
+        sample_every: 5000,
+        checkpoint_every: 1000,
+      },
+      eval: { split: "test", batch_size: 1, max_images: 100, clamp: true },
+      nerf: {
+        n_support: 3,
+        n_query: 1,
+        view_range: [0, 25],
+        train_n_rays: 512,
+        n_samples: 128,
+        chunk: 1024,
+        eval_protocol: "transinr",
+        eval_pairs: 1,
+      },
+    },
+  },
+  "nerf-small": {
+    description:
+      "CPU-sized view synthesis: small32-nerf-anr on 32×32 views of a learnit-layout folder (--data-root DIR --set data.category=NAME)",
+    config: {
+      name: "nerf-small",
+      task: "nerf",
+      data: { kind: "learnit", root: "learnit", category: "cars", size: 32 },
+      model: { preset: "small32-nerf-anr" },
+      train: {
+        steps: 2000,
+        batch_size: 4,
+        lr: 3e-4,
+        betas: [0.9, 0.99],
+        clip_norm: 1,
+        coord_noise: false,
+        eval_every: 250,
+        sample_every: 250,
+        checkpoint_every: 250,
+      },
+      eval: { split: "test", batch_size: 1, max_images: 8, clamp: true },
+      nerf: {
+        n_support: 3,
+        n_query: 1,
+        view_range: [0, 25],
+        train_n_rays: 256,
+        n_samples: 48,
+        chunk: 512,
+        eval_protocol: "transinr",
+        eval_pairs: 1,
+      },
+    },
+  },
   demo: {
     description:
       "the main job: a small ANR on random 32×32 crops of the embedded photos, held-out photos for evaluation (≈6 min on 2 cores)",
