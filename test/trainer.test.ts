@@ -186,3 +186,15 @@ test("run configs: errors name the field; presets resolve; overrides apply", asy
   );
   await assert.rejects(readRunConfig(join(dir, "run.yaml")), /run\.yaml[\s\S]*train\.batch_size/);
 });
+
+test("the README's example run config is valid", async () => {
+  const md = await readFile(join(import.meta.dirname, "..", "README.md"), "utf8");
+  const block = md.match(/```yaml\n([\s\S]*?)```/);
+  assert.ok(block, "README has a yaml example");
+  const dir = await mkdtemp(join(tmpdir(), "anr-readme-"));
+  const { writeFile } = await import("node:fs/promises");
+  await writeFile(join(dir, "run.yaml"), block[1]!);
+  const run = await readRunConfig(join(dir, "run.yaml"));
+  assert.equal(run.model.hyponet.name, "ANR");
+  assert.equal(run.train.grad_accumulation * run.train.batch_size, 18);
+});
