@@ -30,11 +30,9 @@ export type Params = Record<string, np.Array>;
 /** Optional sink for named intermediates (inspection and golden tests; eager mode only). */
 export type Taps = Map<string, np.Array>;
 
-function tap(taps: Taps | undefined, name: string, x: np.Array): np.Array {
-  if (taps) {
-    taps.get(name)?.dispose();
-    taps.set(name, x.ref);
-  }
+/** Record `x` under `name` (the first record wins, e.g. the first chunk of a chunked render). */
+export function tap(taps: Taps | undefined, name: string, x: np.Array): np.Array {
+  if (taps && !taps.has(name)) taps.set(name, x.ref);
   return x;
 }
 

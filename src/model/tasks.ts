@@ -12,6 +12,7 @@ import {
   hyperNetwork,
   hyponet,
   jitterCoords,
+  tap,
   type Params,
   type SupportViews,
   type Taps,
@@ -222,11 +223,6 @@ export function renderRays(
   };
 }
 
-function tap(taps: Taps | undefined, name: string, x: np.Array): np.Array {
-  if (taps && !taps.has(name)) taps.set(name, x.ref);
-  return x;
-}
-
 /** Loss and metrics of one view-synthesis batch. */
 export type NerfOutput = {
   /** mean_b mean((pred − gt)²). */
@@ -249,8 +245,7 @@ export function nerfObjective(
 ): NerfOutput {
   const generated = hyperNetwork(P, cfg, views, taps);
   const { rgb, weights } = renderRays(P, cfg, generated, rays, chunk, taps);
-  if (taps) taps.set("vr.weights", weights.ref);
-  weights.dispose();
+  tap(taps, "vr.weights", weights).dispose();
   for (const v of Object.values(generated)) v.dispose();
   const b = rgb.shape[0]!;
   const mseB = np.mean(np.square(rgb.ref.sub(gt)).reshape([b, -1]), 1);
