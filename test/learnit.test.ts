@@ -8,6 +8,7 @@ import { openLearnitDataset, sampleViews, stackViews, type PosedView } from "../
 import type { HostImage } from "../src/data/image.js";
 import { Rng } from "../src/util/rng.js";
 import { discColour, writeObject } from "./fixtures.js";
+import { EMBEDDED_MULTIVIEW } from "../src/training/run-presets.js";
 
 const at = (img: HostImage, c: number, y: number, x: number) => img.data[c * img.h * img.w + y * img.w + x]!;
 
@@ -267,3 +268,20 @@ function startsWith(prefix: string): (e: Error) => boolean {
     return true;
   };
 }
+
+test("the embedded multi-view set (Blender renders of real models) opens cleanly", async () => {
+  const spec = { kind: "learnit" as const, root: EMBEDDED_MULTIVIEW, category: "objects" };
+  const train = await openLearnitDataset(spec, "train");
+  const test = await openLearnitDataset(spec, "test");
+  assert.deepEqual([train.length, test.length, train.broken.length, test.broken.length], [5, 2, 0, 0]);
+  assert.deepEqual(train.size, [64, 64]);
+  const v = await test.object(0).view(3);
+  assert.ok(Math.abs(v.focal[0] - 32 / Math.tan(0.5 * 0.6911112070083618)) < 1e-3);
+  // Camera 4 units from the object, looking at it: the centre pixel is object, a corner is white.
+  const eye = [v.pose[3]!, v.pose[7]!, v.pose[11]!];
+  assert.ok(Math.abs(Math.hypot(...eye) - 4) < 1e-3);
+  assert.ok(
+    [0, 1, 2].every((c) => v.img.data[c * 64 * 64] === 1),
+    "corner is white background",
+  );
+});

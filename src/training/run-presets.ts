@@ -8,6 +8,14 @@ import type { RunConfigInput } from "./run-config.js";
 
 /** The repository's embedded photos (data/photos/{train,test}). */
 export const EMBEDDED_PHOTOS = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "data", "photos");
+/** The repository's small multi-view set of real 3-D models (data/multiview, learnit layout). */
+export const EMBEDDED_MULTIVIEW = resolve(
+  dirname(fileURLToPath(import.meta.url)),
+  "..",
+  "..",
+  "data",
+  "multiview",
+);
 /** Where Debian's dataset-fashion-mnist installs the IDX files. */
 export const DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist";
 
@@ -87,6 +95,38 @@ export const RUN_PRESETS: Record<string, { description: string; config: RunConfi
         chunk: 1024,
         eval_protocol: "transinr",
         eval_pairs: 1,
+      },
+    },
+  },
+  "multiview-demo": {
+    description:
+      "view synthesis on the embedded Blender renders (data/multiview: 5 training objects, cat and teapots held out), 32×32 views",
+    config: {
+      name: "multiview-demo",
+      task: "nerf",
+      data: { kind: "learnit", root: EMBEDDED_MULTIVIEW, category: "objects", size: 32 },
+      model: { preset: "small32-nerf-anr" },
+      train: {
+        steps: 3000,
+        batch_size: 4,
+        lr: 3e-4,
+        betas: [0.9, 0.99],
+        clip_norm: 1,
+        coord_noise: false,
+        eval_every: 250,
+        sample_every: 250,
+        checkpoint_every: 250,
+      },
+      eval: { split: "test", batch_size: 1, clamp: true },
+      nerf: {
+        n_support: 3,
+        n_query: 1,
+        view_range: [0, 24],
+        train_n_rays: 256,
+        n_samples: 48,
+        chunk: 512,
+        eval_protocol: "transinr",
+        eval_pairs: 4,
       },
     },
   },
