@@ -128,6 +128,17 @@ test("view-synthesis runs: train on a learnit-layout dataset, resume exactly, ev
   const report = JSON.parse(await readFile(join(root, "a", "eval.json"), "utf8")) as { protocol: string };
   assert.match(report.protocol, /transinr/);
 
+  // anr eval on a view-synthesis run folder: the same protocol, named in the report.
+  assert.equal(await main(["eval", join(root, "a")]), 0);
+  const ev = JSON.parse(await readFile(join(root, "a", "eval-test-online.json"), "utf8")) as {
+    protocol: string;
+    images: number;
+    psnr: number;
+  };
+  assert.match(ev.protocol, /transinr/);
+  assert.equal(ev.images, 2);
+  assert.ok(Math.abs(ev.psnr - a.final.psnr) < 1e-9, "same weights, same draws, same PSNR");
+
   // anr render: an orbit from the held-out object's support views, as frames and a GIF.
   const out = join(root, "render");
   const code = await main([
