@@ -59,6 +59,7 @@ export {
   imageObjective,
   predictImage,
   createImageDecoder,
+  createViewRenderer,
   nerfObjective,
   renderRays,
   type ImageOutput,
@@ -73,7 +74,13 @@ export * from "./io/safetensors.js";
 export * from "./io/weights.js";
 export { runGolden, formatReport, type GoldenCheck, type GoldenReport } from "./golden/golden.js";
 export { Rng } from "./util/rng.js";
-export { train, type TrainOptions, type TrainResult } from "./training/trainer.js";
+export {
+  train,
+  evaluateRun,
+  type TrainOptions,
+  type TrainResult,
+  type EvalOutcome,
+} from "./training/trainer.js";
 export {
   RunConfig,
   TrainArgs,
@@ -114,3 +121,14 @@ export { evaluateImages, type EvalReport, type EvaluateArgs } from "./eval/evalu
 export { ssim } from "./eval/ssim.js";
 export { writeLinePlot, svgLinePlot } from "./util/plot.js";
 export { Progress } from "./util/progress.js";
+export {
+  openLearnitDataset,
+  openLearnitObject,
+  sampleViews,
+  stackViews,
+  LearnitSpec,
+  type MultiViewDataset,
+  type MultiViewObject,
+  type PosedView,
+} from "./data/learnit.js";
+export { saveGif } from "./data/image.js";
