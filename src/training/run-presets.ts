@@ -100,7 +100,7 @@ export const RUN_PRESETS: Record<string, { description: string; config: RunConfi
   },
   "multiview-demo": {
     description:
-      "view synthesis on the embedded Blender renders (data/multiview: 5 training objects, cat and teapots held out), 32×32 views",
+      "view synthesis on the embedded Blender renders (data/multiview: 5 training objects, cat and teapots held out), 32×32 views (≈15 min on 2 cores)",
     config: {
       name: "multiview-demo",
       task: "nerf",
