@@ -2,6 +2,7 @@
 import { join, resolve } from "node:path";
 import { mkdir, writeFile } from "node:fs/promises";
 import sharp from "sharp";
+import { lookAtPose } from "../src/rendering/rays.js";
 import type { HyperNetworkConfigInput } from "../src/model/config.js";
 
 /** The golden directory: $ANR_GOLDEN or ../shared/golden beside the repository. */
@@ -40,18 +41,10 @@ export const W = 16;
 /** camera_angle_x of the synthetic views. */
 export const ANGLE = 0.69;
 
-/** Camera-to-world of a camera at `eye` looking at the origin (OpenGL: x right, y up, looking along −z). */
+/** Camera-to-world (4 × 4 rows) of a camera at `eye` looking at the origin (OpenGL convention). */
 export function lookAt(eye: [number, number, number]): number[][] {
-  const norm = (v: number[]) => v.map((x) => x / Math.hypot(...v));
-  const cross = (a: number[], b: number[]) => [
-    a[1]! * b[2]! - a[2]! * b[1]!,
-    a[2]! * b[0]! - a[0]! * b[2]!,
-    a[0]! * b[1]! - a[1]! * b[0]!,
-  ];
-  const z = norm(eye);
-  const x = norm(cross([0, 0, 1], z));
-  const y = cross(z, x);
-  return [0, 1, 2].map((r) => [x[r]!, y[r]!, z[r]!, eye[r]!]).concat([[0, 0, 0, 1]]);
+  const p = lookAtPose(eye);
+  return [0, 1, 2].map((r) => [...p.subarray(4 * r, 4 * r + 4)]).concat([[0, 0, 0, 1]]);
 }
 
 /** Colour of the disc in view v of object o: distinct per view so that stacking order is visible. */

@@ -15,6 +15,7 @@ import { sizeHW } from "../model/config.js";
 import { hyperNetwork } from "../model/model.js";
 import { disposeParams, toDevice } from "../model/params.js";
 import { createViewRenderer } from "../model/tasks.js";
+import { lookAtPose } from "../rendering/rays.js";
 import { UsageError } from "./usage.js";
 
 export const RENDER_USAGE = `anr render --model MODEL --views OBJECT_DIR [options]
@@ -33,20 +34,6 @@ Options:
 
 Example:
   anr render --model runs/cars --views data/cars/1a0bc9ab92c915167ae33d942430658c --poses orbit --size 128`;
-
-/** Camera-to-world (3 × 4, row-major) at `eye` looking at the origin, world up +z (Blender). */
-export function lookAtPose(eye: [number, number, number]): Float32Array {
-  const norm = (v: number[]) => v.map((x) => x / Math.hypot(...v));
-  const cross = (a: number[], b: number[]) => [
-    a[1]! * b[2]! - a[2]! * b[1]!,
-    a[2]! * b[0]! - a[0]! * b[2]!,
-    a[0]! * b[1]! - a[1]! * b[0]!,
-  ];
-  const z = norm(eye);
-  const x = norm(cross([0, 0, 1], z));
-  const y = cross(z, x);
-  return Float32Array.from([0, 1, 2].flatMap((r) => [x[r]!, y[r]!, z[r]!, eye[r]!]));
-}
 
 /** Orbit cameras at the support cameras' mean distance and elevation. */
 export function orbitPoses(support: Float32Array[], frames: number): Float32Array[] {

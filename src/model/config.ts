@@ -5,38 +5,31 @@
  */
 import { z } from "zod";
 
-/** ImgTokenizer: non-overlapping patches of an image, linear projection, learned position embedding. */
-export const ImgTokenizerArgs = z.strictObject({
-  /** Input image side (square) or [height, width]; fixes the number of patches and the posemb size. */
+/** Fields shared by the tokenizers. */
+const tokenizerCommon = {
+  /** Input side (square) or [height, width]; fixes the number of patches (and the posemb size). */
   input_size: z.union([
     z.number().int().positive(),
     z.tuple([z.number().int().positive(), z.number().int().positive()]),
   ]),
   /** Patch side in pixels. */
   patch_size: z.number().int().positive(),
-  /** Zero padding added to every image border before patching (in the [-1,1] image, so 0 is mid-grey). */
+  /** Zero padding added to every border before patching (for images in [-1,1], so 0 is mid-grey). */
   padding: z.number().int().nonnegative().default(0),
   /** Token width. */
   dim: z.number().int().positive(),
+};
+
+/** ImgTokenizer: non-overlapping patches of an image, linear projection, learned position embedding. */
+export const ImgTokenizerArgs = z.strictObject({
+  ...tokenizerCommon,
   /** Image channels. */
   img_channels: z.number().int().positive().default(3),
 });
 export type ImgTokenizerArgs = z.infer<typeof ImgTokenizerArgs>;
 
 /** NvsTokenizer: per support view, pixels [rgb, ray origin, ray direction] cut into patches; no posemb. */
-export const NvsTokenizerArgs = z.strictObject({
-  /** Support-view side (square) or [height, width]. */
-  input_size: z.union([
-    z.number().int().positive(),
-    z.tuple([z.number().int().positive(), z.number().int().positive()]),
-  ]),
-  /** Patch side in pixels. */
-  patch_size: z.number().int().positive(),
-  /** Zero padding of each view before patching. */
-  padding: z.number().int().nonnegative().default(0),
-  /** Token width. */
-  dim: z.number().int().positive(),
-});
+export const NvsTokenizerArgs = z.strictObject(tokenizerCommon);
 export type NvsTokenizerArgs = z.infer<typeof NvsTokenizerArgs>;
 
 /** Fields shared by all hyponets (coordinate network signatures). */

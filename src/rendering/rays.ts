@@ -32,3 +32,17 @@ export function posesToRays(poses: np.Array, focals: np.Array, h: number, w: num
   const o = np.broadcastTo(origin.reshape([...lead, 1, 1, 3]), [...lead, h, w, 3]);
   return [o, d];
 }
+
+/** Camera-to-world (3 × 4, row-major) at `eye` looking at the origin, world up +z (Blender). */
+export function lookAtPose(eye: [number, number, number]): Float32Array {
+  const norm = (v: number[]) => v.map((x) => x / Math.hypot(...v));
+  const cross = (a: number[], b: number[]) => [
+    a[1]! * b[2]! - a[2]! * b[1]!,
+    a[2]! * b[0]! - a[0]! * b[2]!,
+    a[0]! * b[1]! - a[1]! * b[0]!,
+  ];
+  const z = norm(eye);
+  const x = norm(cross([0, 0, 1], z));
+  const y = cross(z, x);
+  return Float32Array.from([0, 1, 2].flatMap((r) => [x[r]!, y[r]!, z[r]!, eye[r]!]));
+}

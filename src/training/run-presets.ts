@@ -42,6 +42,47 @@ function fmnist(model: string): RunConfigInput {
   };
 }
 
+/** CPU-sized view synthesis (small32-nerf-anr, 3 + 1 views, 128 rays × 32 samples per step). */
+function smallNerf(
+  name: string,
+  data: { kind: "learnit"; root: string; category: string; size: number },
+  o: { steps: number; views: [number, number]; pairs: number; maxObjects?: number },
+): RunConfigInput {
+  return {
+    name,
+    task: "nerf",
+    data,
+    model: { preset: "small32-nerf-anr" },
+    train: {
+      steps: o.steps,
+      batch_size: 4,
+      lr: 3e-4,
+      betas: [0.9, 0.99],
+      clip_norm: 1,
+      coord_noise: false,
+      eval_every: 250,
+      sample_every: 250,
+      checkpoint_every: 250,
+    },
+    eval: {
+      split: "test",
+      batch_size: 1,
+      clamp: true,
+      ...(o.maxObjects ? { max_images: o.maxObjects } : {}),
+    },
+    nerf: {
+      n_support: 3,
+      n_query: 1,
+      view_range: o.views,
+      train_n_rays: 128,
+      n_samples: 32,
+      chunk: 512,
+      eval_protocol: "transinr",
+      eval_pairs: o.pairs,
+    },
+  };
+}
+
 /** The paper's CelebA 128 protocol for one model preset (give --data-root). */
 function celeba(model: string): RunConfigInput {
   return {
@@ -101,66 +142,20 @@ export const RUN_PRESETS: Record<string, { description: string; config: RunConfi
   "multiview-demo": {
     description:
       "view synthesis on the embedded Blender renders (data/multiview: 5 training objects, cat and teapots held out), 32×32 views (≈15 min on 2 cores)",
-    config: {
-      name: "multiview-demo",
-      task: "nerf",
-      data: { kind: "learnit", root: EMBEDDED_MULTIVIEW, category: "objects", size: 32 },
-      model: { preset: "small32-nerf-anr" },
-      train: {
-        steps: 1500,
-        batch_size: 4,
-        lr: 3e-4,
-        betas: [0.9, 0.99],
-        clip_norm: 1,
-        coord_noise: false,
-        eval_every: 250,
-        sample_every: 250,
-        checkpoint_every: 250,
-      },
-      eval: { split: "test", batch_size: 1, clamp: true },
-      nerf: {
-        n_support: 3,
-        n_query: 1,
-        view_range: [0, 24],
-        train_n_rays: 128,
-        n_samples: 32,
-        chunk: 512,
-        eval_protocol: "transinr",
-        eval_pairs: 4,
-      },
-    },
+    config: smallNerf(
+      "multiview-demo",
+      { kind: "learnit", root: EMBEDDED_MULTIVIEW, category: "objects", size: 32 },
+      { steps: 1500, views: [0, 24], pairs: 4 },
+    ),
   },
   "nerf-small": {
     description:
       "CPU-sized view synthesis: small32-nerf-anr on 32×32 views of a learnit-layout folder (--data-root DIR --set data.category=NAME)",
-    config: {
-      name: "nerf-small",
-      task: "nerf",
-      data: { kind: "learnit", root: "learnit", category: "cars", size: 32 },
-      model: { preset: "small32-nerf-anr" },
-      train: {
-        steps: 2000,
-        batch_size: 4,
-        lr: 3e-4,
-        betas: [0.9, 0.99],
-        clip_norm: 1,
-        coord_noise: false,
-        eval_every: 250,
-        sample_every: 250,
-        checkpoint_every: 250,
-      },
-      eval: { split: "test", batch_size: 1, max_images: 8, clamp: true },
-      nerf: {
-        n_support: 3,
-        n_query: 1,
-        view_range: [0, 25],
-        train_n_rays: 256,
-        n_samples: 48,
-        chunk: 512,
-        eval_protocol: "transinr",
-        eval_pairs: 1,
-      },
-    },
+    config: smallNerf(
+      "nerf-small",
+      { kind: "learnit", root: "learnit", category: "cars", size: 32 },
+      { steps: 2000, views: [0, 25], pairs: 1, maxObjects: 8 },
+    ),
   },
   demo: {
     description:
