@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { initBackend } from "../src/backend/index.js";
 import { numpy as np } from "../src/backend/jax.js";
 import { readSafetensors } from "../src/io/safetensors.js";
-import { readWeights } from "../src/io/weights.js";
+import { readWeights, loadModel } from "../src/io/weights.js";
 import { parseHyperNetworkConfig } from "../src/model/config.js";
 import { toDevice, disposeParams } from "../src/model/params.js";
 import { adamInit } from "../src/training/optim.js";
@@ -138,6 +138,19 @@ test("view-synthesis runs: train on a learnit-layout dataset, resume exactly, ev
   assert.match(ev.protocol, /transinr/);
   assert.equal(ev.images, 2);
   assert.ok(Math.abs(ev.psnr - a.final.psnr) < 1e-9, "same weights, same draws, same PSNR");
+
+  // The reference's own protocol: training-style draws, strided query pixels; named in the report.
+  const raw = JSON.parse(JSON.stringify(run)) as { nerf: Record<string, unknown> };
+  raw.nerf = { ...raw.nerf, eval_protocol: "anr", eval_downsample: 2 };
+  const anrRun = resolveRunConfig(raw);
+  const { evaluateRun } = await import("../src/training/trainer.js");
+  const model2 = await loadModel(join(root, "a", "model.safetensors"));
+  const P2 = toDevice(model2.weights);
+  const byAnr = await evaluateRun(anrRun, P2);
+  disposeParams(P2);
+  assert.match(String(byAnr.report.protocol), /^anr: .* stride 2/);
+  assert.ok(byAnr.images === 2 && Number.isFinite(byAnr.psnr));
+  assert.ok(byAnr.grid !== null);
 
   // anr render: an orbit from the held-out object's support views, as frames and a GIF.
   const out = join(root, "render");

@@ -118,8 +118,8 @@ export function imageObjective(
 /**
  * A renderer of whole views with bounded memory: rays of a camera (pose (3, 4) row-major, focal
  * [f_x, f_y]) are rendered `chunk` at a time by one jit-compiled function, deterministic depths
- * (rand = False, as the reference's evaluation). Returns (3, H, W) colours. Borrows `P` and
- * `generated` (one instance: batch size 1).
+ * (rand = False, as the reference's evaluation). Returns (3, H, W) colours, or (3, m) for the m
+ * given `pixels`. Borrows `P` and `generated` (one instance: batch size 1).
  */
 export function createViewRenderer(
   cfg: HyperNetworkConfig,
@@ -140,6 +140,7 @@ export function createViewRenderer(
     focal: [number, number],
     h: number,
     w: number,
+    pixels?: ArrayLike<number>,
   ): Promise<Float32Array> => {
     const [o, d] = posesToRays(
       np.array(pose, { shape: [1, 3, 4] }),
@@ -147,8 +148,17 @@ export function createViewRenderer(
       h,
       w,
     );
-    const [oh, dh] = [await readF32(o), await readF32(d)];
-    const n = h * w;
+    let [oh, dh] = [await readF32(o), await readF32(d)];
+    if (pixels) {
+      // Only these pixels (row-major indices): e.g. the reference's strided evaluation square.
+      const pick = (a: Float32Array) =>
+        Float32Array.from(
+          { length: 3 * pixels.length },
+          (_, k) => a[3 * pixels[Math.floor(k / 3)]! + (k % 3)]!,
+        );
+      [oh, dh] = [pick(oh), pick(dh)];
+    }
+    const n = oh.length / 3;
     const out = new Float32Array(3 * n);
     const ob = new Float32Array(opts.chunk * 3);
     const db = new Float32Array(opts.chunk * 3);

@@ -93,8 +93,15 @@ export const NerfArgs = z.strictObject({
   n_samples: z.number().int().min(2).default(128),
   /** Rays rendered at once (bounds memory; does not change results). */
   chunk: z.number().int().positive().default(1024),
-  /** Evaluation: "transinr" = per test object, `eval_pairs` random support/query draws over all its views, full-image PSNR. */
-  eval_protocol: z.literal("transinr").default("transinr"),
+  /**
+   * Evaluation protocol. "transinr": per test object, `eval_pairs` random support/query draws over
+   * all its views, full-image PSNR. "anr": support and query drawn as in training (view_range),
+   * the query rendered on every `eval_downsample`-th pixel in each direction from a random phase,
+   * as the reference's infer_nerf (square_sample_rays, "downsample") does.
+   */
+  eval_protocol: z.enum(["transinr", "anr"]).default("transinr"),
+  /** Pixel stride of the "anr" protocol. */
+  eval_downsample: z.number().int().positive().default(2),
   /** Support/query draws per test object in evaluation. */
   eval_pairs: z.number().int().positive().default(1),
 });

@@ -271,10 +271,12 @@ async function nerfDriver(run: ResolvedNerfRun): Promise<TaskDriver<NerfBatch>> 
         for (let i = 0; i < n; i++) {
           const obj = evalDs.object(i);
           for (let pair = 0; pair < nf.eval_pairs; pair++) {
-            const pick = sampleViews(obj.nViews, new Rng(mixSeed(0x5eed, i, pair)), {
-              nSupport: nf.n_support,
-              nQuery: 1,
-            });
+            const rng = new Rng(mixSeed(0x5eed, i, pair));
+            const anr = nf.eval_protocol === "anr";
+            const range: [number, number] | undefined = anr
+              ? [nf.view_range[0], Math.min(nf.view_range[1], obj.nViews)]
+              : undefined;
+            const pick = sampleViews(obj.nViews, rng, { nSupport: nf.n_support, nQuery: 1, range });
             const sv = stackViews([await views(obj, pick.support)]);
             const qv = (await views(obj, pick.query))[0]!;
             const gen = hyperNetwork(P, cfg, {
@@ -282,19 +284,24 @@ async function nerfDriver(run: ResolvedNerfRun): Promise<TaskDriver<NerfBatch>> 
               poses: np.array(sv.poses, { shape: [1, sv.shape.n, 3, 4] }),
               focals: np.array(sv.focals, { shape: [1, sv.shape.n, 2] }),
             });
-            const rgb = await render(P, gen, qv.pose, qv.focal, h, w);
+            const sub = anr ? stridedPixels(h, w, nf.eval_downsample, rng) : null;
+            const rgb = await render(P, gen, qv.pose, qv.focal, h, w, sub?.pixels);
             disposeParams(gen);
             const pred = run.eval.clamp ? rgb.map((x) => Math.min(1, Math.max(0, x))) : rgb;
+            const truth = sub ? gatherPixels(qv.img.data, h * w, sub.pixels) : qv.img.data;
             let se = 0;
-            for (let k = 0; k < pred.length; k++) se += (pred[k]! - qv.img.data[k]!) ** 2;
+            for (let k = 0; k < pred.length; k++) se += (pred[k]! - truth[k]!) ** 2;
             per.push({
               id: `${obj.id}#${pick.query[0]}`,
               psnr: -10 * Math.log10(se / pred.length),
-              ssim: ssim(pred, qv.img.data, 3, h, w),
+              ssim: sub ? ssim(pred, truth, 3, sub.rows, sub.cols) : ssim(pred, truth, 3, h, w),
             });
             if (grid && rows.length < 4 && pair === 0) {
               const first = (await views(obj, [pick.support[0]!]))[0]!.img;
-              rows.push(hconcat([first, { c: 3, h, w, data: pred }, qv.img]));
+              const [ph, pw] = sub ? [sub.rows, sub.cols] : [h, w];
+              rows.push(
+                hconcat([first, { c: 3, h: ph, w: pw, data: pred }, { c: 3, h: ph, w: pw, data: truth }]),
+              );
             }
           }
         }
@@ -309,7 +316,10 @@ async function nerfDriver(run: ResolvedNerfRun): Promise<TaskDriver<NerfBatch>> 
         images: per.length,
         report: {
           split: evalDs.name,
-          protocol: `transinr: ${nf.eval_pairs} random support/query draw(s) per object over all views, full-image PSNR`,
+          protocol:
+            nf.eval_protocol === "anr"
+              ? `anr: support/query drawn from views [${nf.view_range}) as in training, query rendered at stride ${nf.eval_downsample} from a random phase (the reference's infer_nerf), ${nf.eval_pairs} draw(s) per object`
+              : `transinr: ${nf.eval_pairs} random support/query draw(s) per object over all views, full-image PSNR`,
           images: per.length,
           psnr: mean((x) => x.psnr),
           ssim: mean((x) => x.ssim),
@@ -331,6 +341,31 @@ export async function evaluateRun(run: ResolvedRunConfig, P: Params): Promise<Ev
   } finally {
     driver.step.dispose();
   }
+}
+
+/** Row-major indices of every `stride`-th pixel in both directions, from a random phase: a rows × cols grid. */
+function stridedPixels(
+  h: number,
+  w: number,
+  stride: number,
+  rng: Rng,
+): { pixels: Int32Array; rows: number; cols: number } {
+  const [y0, x0] = [rng.int(stride), rng.int(stride)];
+  const out: number[] = [];
+  for (let y = y0; y < h; y += stride) for (let x = x0; x < w; x += stride) out.push(y * w + x);
+  return {
+    pixels: Int32Array.from(out),
+    rows: Math.ceil((h - y0) / stride),
+    cols: Math.ceil((w - x0) / stride),
+  };
+}
+
+/** (3, n) values of `pixels` from a (3, H·W) image. */
+function gatherPixels(img: Float32Array, hw: number, pixels: Int32Array): Float32Array {
+  const out = new Float32Array(3 * pixels.length);
+  for (let c = 0; c < 3; c++)
+    for (let k = 0; k < pixels.length; k++) out[c * pixels.length + k] = img[c * hw + pixels[k]!]!;
+  return out;
 }
 
 /** Train a run: image reconstruction or view synthesis, by `run.task`. */
