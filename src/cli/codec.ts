@@ -5,7 +5,7 @@ import { join, basename, extname } from "node:path";
 import sharp from "sharp";
 import { initBackend } from "../backend/index.js";
 import { numpy as np } from "../backend/jax.js";
-import { savePng, type HostImage } from "../data/image.js";
+import { fromInterleaved, savePng, type HostImage } from "../data/image.js";
 import { toBatchArray } from "../eval/evaluate.js";
 import { evaluateRun } from "../training/trainer.js";
 import { loadModel, type WeightsChoice, CONFIG_METADATA_KEY } from "../io/weights.js";
@@ -112,22 +112,17 @@ export async function cmdEval(argv: string[]): Promise<number> {
 
 /** Decode an image file to the model's input: resize the shorter side, centre crop. */
 async function loadForModel(path: string, h: number, w: number): Promise<HostImage> {
-  let raw: Buffer;
   try {
-    raw = await sharp(path)
+    const { data, info } = await sharp(path)
       .removeAlpha()
       .toColourspace("srgb")
       .resize(w, h, { fit: "cover" })
       .raw()
-      .toBuffer();
+      .toBuffer({ resolveWithObject: true });
+    return fromInterleaved(data, h, w, info.channels);
   } catch (e) {
     throw new UsageError(`${path}: cannot decode image (${(e as Error).message})`);
   }
-  const ch = raw.length / (h * w);
-  const data = new Float32Array(3 * h * w);
-  for (let i = 0; i < h * w; i++)
-    for (let c = 0; c < 3; c++) data[c * h * w + i] = raw[i * ch + (ch === 1 ? 0 : c)]! / 255;
-  return { c: 3, h, w, data };
 }
 
 export const ENCODE_USAGE = `anr encode IMAGE... --model MODEL.safetensors --out tokens.safetensors

@@ -7,14 +7,13 @@ import { parseArgs } from "node:util";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { initBackend } from "../backend/index.js";
-import { numpy as np } from "../backend/jax.js";
 import { openLearnitObject, stackViews } from "../data/learnit.js";
 import { hconcat, saveGif, savePng, type HostImage } from "../data/image.js";
 import { loadModel } from "../io/weights.js";
 import { sizeHW } from "../model/config.js";
 import { hyperNetwork } from "../model/model.js";
 import { disposeParams, toDevice } from "../model/params.js";
-import { createViewRenderer } from "../model/tasks.js";
+import { createViewRenderer, viewsToDevice } from "../model/tasks.js";
 import { lookAtPose } from "../rendering/rays.js";
 import { UsageError } from "./usage.js";
 
@@ -78,11 +77,7 @@ export async function cmdRender(argv: string[]): Promise<number> {
   const support = await Promise.all(supportIdx.map((i) => obj.view(i)));
   const sv = stackViews([support]);
   const P = toDevice(weights);
-  const gen = hyperNetwork(P, config, {
-    imgs: np.array(sv.imgs, { shape: [1, sv.shape.n, 3, h, w] }),
-    poses: np.array(sv.poses, { shape: [1, sv.shape.n, 3, 4] }),
-    focals: np.array(sv.focals, { shape: [1, sv.shape.n, 2] }),
-  });
+  const gen = hyperNetwork(P, config, viewsToDevice(sv));
   const size = values.size ? Number(values.size) : h;
   const scale = size / w;
   const render = createViewRenderer(config, {

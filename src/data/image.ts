@@ -117,9 +117,7 @@ export async function resizeImage(
     .resize(w, h, { kernel, fit: "fill" })
     .raw()
     .toBuffer();
-  const data = new Float32Array(3 * h * w);
-  for (let i = 0; i < h * w; i++) for (let c = 0; c < 3; c++) data[c * h * w + i] = out[i * 3 + c]! / 255;
-  return { c: 3, h, w, data };
+  return fromInterleaved(out, h, w, 3);
 }
 
 function toInterleavedBytes(img: HostImage): Uint8Array {
@@ -177,10 +175,10 @@ export async function savePng(path: string, img: HostImage, scale = 1): Promise<
   await writeFileAtomic(path, await s.png().toBuffer());
 }
 
-/** Per-image PSNR in [0, 1] space (peak 1), prediction clamped to [0, 1]. */
-export function psnr01(pred: Float32Array, target: Float32Array): number {
+/** PSNR of values in [0, 1] (peak 1): −10·log10(mean squared error). */
+export function psnrUnit(pred: ArrayLike<number>, target: ArrayLike<number>): number {
   let se = 0;
-  for (let i = 0; i < target.length; i++) se += (Math.min(1, Math.max(0, pred[i]!)) - target[i]!) ** 2;
+  for (let i = 0; i < target.length; i++) se += (pred[i]! - target[i]!) ** 2;
   return -10 * Math.log10(se / target.length);
 }
 

@@ -6,7 +6,7 @@
 import { numpy as np } from "../backend/jax.js";
 import { readF32 } from "../backend/index.js";
 import type { ImageDataset } from "../data/datasets.js";
-import { stackImages, type HostImage } from "../data/image.js";
+import { psnrUnit, stackImages, type HostImage } from "../data/image.js";
 import type { HyperNetworkConfig } from "../model/config.js";
 import type { Params } from "../model/model.js";
 import { createImageEvalStep } from "../training/step.js";
@@ -70,11 +70,9 @@ export async function evaluateImages(
           const v = (pred[j * c * h * w + k]! + 1) / 2;
           p[k] = args.clamp ? Math.min(1, Math.max(0, v)) : v;
         }
-        let se = 0;
-        for (let k = 0; k < p.length; k++) se += (p[k]! - img.data[k]!) ** 2;
         perImage.push({
           id: ds.id(idx[j]!),
-          psnr: -10 * Math.log10(se / p.length),
+          psnr: psnrUnit(p, img.data),
           ssim: ssim(p, img.data, c, h, w),
         });
         if (kept.length < (args.keep ?? 0)) kept.push({ input: img, pred: { c, h, w, data: p } });

@@ -185,6 +185,21 @@ export function createViewRenderer(
   return render;
 }
 
+/** Posed views stacked on the host (learnit's `stackViews`) → device arrays of a view batch. */
+export function viewsToDevice(v: {
+  imgs: Float32Array;
+  poses: Float32Array;
+  focals: Float32Array;
+  shape: { b: number; n: number; h: number; w: number };
+}): SupportViews {
+  const { b, n, h, w } = v.shape;
+  return {
+    imgs: np.array(v.imgs, { shape: [b, n, 3, h, w] }),
+    poses: np.array(v.poses, { shape: [b, n, 3, 4] }),
+    focals: np.array(v.focals, { shape: [b, n, 2] }),
+  };
+}
+
 /** Query rays of a view-synthesis batch. */
 export type RayBatch = {
   /** Origins (B, R, 3). */

@@ -27,10 +27,10 @@ import {
 } from "../data/learnit.js";
 import { ssim } from "../eval/ssim.js";
 import { hyperNetwork } from "../model/model.js";
-import { createViewRenderer } from "../model/tasks.js";
+import { createViewRenderer, viewsToDevice } from "../model/tasks.js";
 import { jitterDepths } from "../rendering/volume.js";
 import { BatchLoader, type LoaderState } from "../data/loader.js";
-import { hconcat, vconcat, savePng, stackImages, type HostImage } from "../data/image.js";
+import { hconcat, vconcat, savePng, stackImages, psnrUnit, type HostImage } from "../data/image.js";
 import { evaluateImages, type EvalReport } from "../eval/evaluate.js";
 import { writeFileAtomic } from "../io/safetensors.js";
 import { saveModel } from "../io/weights.js";
@@ -239,16 +239,16 @@ async function nerfDriver(run: ResolvedNerfRun): Promise<TaskDriver<NerfBatch>> 
         support.push(await views(obj, pick.support));
         query.push(await views(obj, pick.query));
       }
-      const s = stackViews(support);
-      const q = stackViews(query);
       const rayIds = Int32Array.from(rng.permutation(nf.n_query * h * w).slice(0, nf.train_n_rays));
+      const sd = viewsToDevice(stackViews(support));
+      const qd = viewsToDevice(stackViews(query));
       return {
-        supportImgs: np.array(s.imgs, { shape: [s.shape.b, s.shape.n, 3, h, w] }),
-        supportPoses: np.array(s.poses, { shape: [s.shape.b, s.shape.n, 3, 4] }),
-        supportFocals: np.array(s.focals, { shape: [s.shape.b, s.shape.n, 2] }),
-        queryImgs: np.array(q.imgs, { shape: [q.shape.b, q.shape.n, 3, h, w] }),
-        queryPoses: np.array(q.poses, { shape: [q.shape.b, q.shape.n, 3, 4] }),
-        queryFocals: np.array(q.focals, { shape: [q.shape.b, q.shape.n, 2] }),
+        supportImgs: sd.imgs,
+        supportPoses: sd.poses,
+        supportFocals: sd.focals,
+        queryImgs: qd.imgs,
+        queryPoses: qd.poses,
+        queryFocals: qd.focals,
         rayIds: np.array(rayIds, { dtype: np.int32 }),
         z: np.array(jitterDepths(near, far, nf.n_samples, rayIds.length, rng), {
           shape: [rayIds.length, nf.n_samples],
@@ -279,21 +279,15 @@ async function nerfDriver(run: ResolvedNerfRun): Promise<TaskDriver<NerfBatch>> 
             const pick = sampleViews(obj.nViews, rng, { nSupport: nf.n_support, nQuery: 1, range });
             const sv = stackViews([await views(obj, pick.support)]);
             const qv = (await views(obj, pick.query))[0]!;
-            const gen = hyperNetwork(P, cfg, {
-              imgs: np.array(sv.imgs, { shape: [1, sv.shape.n, 3, h, w] }),
-              poses: np.array(sv.poses, { shape: [1, sv.shape.n, 3, 4] }),
-              focals: np.array(sv.focals, { shape: [1, sv.shape.n, 2] }),
-            });
+            const gen = hyperNetwork(P, cfg, viewsToDevice(sv));
             const sub = anr ? stridedPixels(h, w, nf.eval_downsample, rng) : null;
             const rgb = await render(P, gen, qv.pose, qv.focal, h, w, sub?.pixels);
             disposeParams(gen);
             const pred = run.eval.clamp ? rgb.map((x) => Math.min(1, Math.max(0, x))) : rgb;
             const truth = sub ? gatherPixels(qv.img.data, h * w, sub.pixels) : qv.img.data;
-            let se = 0;
-            for (let k = 0; k < pred.length; k++) se += (pred[k]! - truth[k]!) ** 2;
             per.push({
               id: `${obj.id}#${pick.query[0]}`,
-              psnr: -10 * Math.log10(se / pred.length),
+              psnr: psnrUnit(pred, truth),
               ssim: sub ? ssim(pred, truth, 3, sub.rows, sub.cols) : ssim(pred, truth, 3, h, w),
             });
             if (grid && rows.length < 4 && pair === 0) {
