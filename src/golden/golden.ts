@@ -23,6 +23,7 @@ import {
   positionalEncoding,
   encodingLayout,
   hyperNetwork,
+  hyponet,
   type Params,
   type SupportViews,
   type Taps,
@@ -274,7 +275,6 @@ async function runImage(c: Checker, P: Params, cfg: HyperNetworkConfig): Promise
     const predKey = `pred${s}_noisy_raw`;
     if (c.has(predKey)) {
       const gen = hyperNetwork(P, cfg, dev(imgs).mul(2).sub(1));
-      const { hyponet } = await import("../model/model.js");
       const out2 = hyponet(P, cfg, dev(noisy).reshape([b, s * s, 2]), gen);
       const c2 = out2.shape[2]!;
       c.forward(predKey, await host(out2.reshape([b, s, s, c2]).transpose([0, 3, 1, 2])));
