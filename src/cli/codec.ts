@@ -6,11 +6,19 @@ import sharp from "sharp";
 import { initBackend } from "../backend/index.js";
 import { numpy as np } from "../backend/jax.js";
 import { fromInterleaved, savePng, type HostImage } from "../data/image.js";
-import { toBatchArray } from "../eval/evaluate.js";
+import { toBatchArray, type PhysicalError } from "../eval/evaluate.js";
 import { evaluateRun } from "../training/trainer.js";
 import { loadModel, type WeightsChoice, CONFIG_METADATA_KEY } from "../io/weights.js";
 import { readSafetensors, writeSafetensors, writeFileAtomic, type HostTensor } from "../io/safetensors.js";
-import { parseHyperNetworkConfig, sizeHW, type HyperNetworkConfig } from "../model/config.js";
+import {
+  parseHyperNetworkConfig,
+  sizeHW,
+  type ChannelArgs,
+  type HyperNetworkConfig,
+} from "../model/config.js";
+import { denormalizeField, openFieldDataset, type FieldSpecInput } from "../data/fields.js";
+import { writeNpy } from "../data/npy.js";
+import { falseColour } from "../util/colormap.js";
 import { generatedParams, hyperNetwork, type HypoParams } from "../model/model.js";
 import { countParams, disposeParams, toDevice, toHost } from "../model/params.js";
 import { createImageDecoder } from "../model/tasks.js";
@@ -44,7 +52,9 @@ export const EVAL_USAGE = `anr eval RUN_DIR [--split test|val] [--weights online
 anr eval --model MODEL.safetensors --config RUN.yaml [...]
 
 PSNR per image (in [0,1], averaged over the split: the TransINR/IPC protocol) and SSIM; writes
-eval-<split>-<weights>.json and eval-<split>-<weights>.png (inputs over reconstructions).`;
+eval-<split>-<weights>.json and eval-<split>-<weights>.png (inputs over reconstructions).
+Field runs: PSNR in normalised units (as the reference), and per channel the RMSE and largest
+absolute error in physical units (e.g. K); the picture is in false colour.`;
 
 export async function cmdEval(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
@@ -103,11 +113,66 @@ export async function cmdEval(argv: string[]): Promise<number> {
   console.log(
     `${String(r.report.split)}: PSNR ${r.psnr.toFixed(3)} dB, SSIM ${r.ssim.toFixed(4)} over ${r.images} images (${weights} weights)`,
   );
+  for (const p of (r.report.physical as PhysicalError[] | undefined) ?? [])
+    console.log(
+      `  ${p.name}: RMSE ${p.rmse.toPrecision(4)} ${p.units} (mean per field ${p.meanFieldRmse.toPrecision(4)}), max |error| ${p.maxAbs.toPrecision(4)} ${p.units}`,
+    );
   console.log(
     `representation ${summary.representation_floats_per_instance.toLocaleString("en")} floats per instance; model ${summary.model_parameters.toLocaleString("en")} parameters`,
   );
   console.log(`wrote ${join(out, stem)}.json and .png`);
   return 0;
+}
+
+/**
+ * Fields in physical units → the model's input: each path is a .npy file or a NetCDF file (the
+ * channel names are its variables), preprocessed to the model's size and normalised.
+ */
+async function loadFieldsForModel(
+  paths: string[],
+  channels: ChannelArgs[],
+  size: [number, number],
+  o: { index?: string; preprocess?: string; select?: string },
+): Promise<{ imgs: HostImage[]; names: string[] }> {
+  const mode = o.preprocess ?? "resize-crop";
+  if (mode !== "resize-crop" && mode !== "resize" && mode !== "none")
+    throw new UsageError(`--preprocess ${mode}: expected resize-crop, resize or none`);
+  const select: Record<string, number> = {};
+  for (const kv of o.select ? o.select.split(",") : []) {
+    const m = /^([^=]+)=(\d+)$/.exec(kv.trim());
+    if (!m) throw new UsageError(`--select ${o.select}: expected dim=index[,dim=index]`);
+    select[m[1]!] = Number(m[2]);
+  }
+  const wanted = o.index?.split(",").map((x) => {
+    if (!/^\d+$/.test(x.trim()))
+      throw new UsageError(`--index ${o.index}: expected comma-separated integers`);
+    return Number(x);
+  });
+  const imgs: HostImage[] = [];
+  const names: string[] = [];
+  for (const path of paths) {
+    const common = {
+      root: path,
+      split: { train: 1, val: 0, test: 0 },
+      preprocess: { mode, size },
+      normalize: { shift: channels.map((c) => c.shift), scale: channels.map((c) => c.scale) },
+    } as const;
+    const spec: FieldSpecInput = /\.npy$/i.test(path)
+      ? { kind: "npy", ...common }
+      : { kind: "netcdf", variables: channels.map((c) => c.name), select, ...common };
+    const ds = await openFieldDataset(spec, "train", channels);
+    try {
+      for (const i of wanted ?? [...Array(ds.length).keys()]) {
+        if (i >= ds.length)
+          throw new UsageError(`${path}: --index ${i} is out of range (${ds.length} field(s))`);
+        imgs.push(await ds.get(i));
+        names.push(ds.id(i).replace("#", "-t"));
+      }
+    } finally {
+      ds.close();
+    }
+  }
+  return { imgs, names };
 }
 
 /** Decode an image file to the model's input: resize the shorter side, centre crop. */
@@ -126,9 +191,14 @@ async function loadForModel(path: string, h: number, w: number): Promise<HostIma
 }
 
 export const ENCODE_USAGE = `anr encode IMAGE... --model MODEL.safetensors --out tokens.safetensors
+anr encode FIELD.npy|FILE.nc... --model FIELD_MODEL.safetensors --out tokens.safetensors [--index 0,5,9]
+           [--preprocess resize-crop|resize|none] [--select dim=index,...]
 
-The compact representation of each image: its R-tokens (ANR) or generated weights (baselines).
-Images are resized (shorter side) and centre-cropped to the model's input size.`;
+The compact representation of each image or field: its R-tokens (ANR) or generated weights
+(baselines). Images are resized (shorter side) and centre-cropped to the model's input size.
+Fields (models trained with task: field) are read in physical units from .npy files ((H, W) or
+(C, H, W)) or NetCDF files (the model's channel names are the variables; every time step, or
+those in --index), resized as in training (default resize-crop) and normalised by the model.`;
 
 export async function cmdEncode(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
@@ -138,6 +208,9 @@ export async function cmdEncode(argv: string[]): Promise<number> {
       model: { type: "string" },
       out: { type: "string" },
       weights: { type: "string", default: "online" },
+      index: { type: "string" },
+      preprocess: { type: "string", default: "resize-crop" },
+      select: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -149,17 +222,23 @@ export async function cmdEncode(argv: string[]): Promise<number> {
   if (cfg.tokenizer.name !== "ImgTokenizer")
     throw new UsageError(`${values.model}: not an image model (tokenizer ${cfg.tokenizer.name})`);
   const [h, w] = sizeHW(cfg.tokenizer.args.input_size);
-  const imgs = await Promise.all(positionals.map((p) => loadForModel(p, h, w)));
+  const { imgs, names } = cfg.channels
+    ? await loadFieldsForModel(positionals, cfg.channels, [h, w], {
+        index: values.index,
+        preprocess: values.preprocess,
+        select: values.select,
+      })
+    : {
+        imgs: await Promise.all(positionals.map((p) => loadForModel(p, h, w))),
+        names: positionals.map((p) => basename(p)),
+      };
   const P = toDevice(model.weights);
   const gen = hyperNetwork(P, cfg, toBatchArray(imgs).mul(2).sub(1));
   const host = await toHost(gen);
   disposeParams(P);
   disposeParams(gen);
   await writeSafetensors(values.out, [...host], {
-    [TOKENS_METADATA_KEY]: JSON.stringify({
-      images: positionals.map((p) => basename(p)),
-      input_size: [h, w],
-    }),
+    [TOKENS_METADATA_KEY]: JSON.stringify({ images: names, input_size: [h, w] }),
     [CONFIG_METADATA_KEY]: JSON.stringify(cfg),
   });
   const per = representationSize(cfg);
@@ -172,7 +251,9 @@ export async function cmdEncode(argv: string[]): Promise<number> {
 export const DECODE_USAGE = `anr decode tokens.safetensors --model MODEL.safetensors --size HxW [--out DIR]
 
 Decodes each encoded image at any resolution (super-resolution beyond the training size) and
-writes PNGs <name>.<H>x<W>.png.`;
+writes PNGs <name>.<H>x<W>.png. For field models: <name>.<H>x<W>.npy in physical units (float32,
+(H, W) for one channel, else (C, H, W)) and a false-colour preview per channel,
+<name>.<H>x<W>[.<channel>].png.`;
 
 export async function cmdDecode(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
@@ -230,10 +311,19 @@ export async function cmdDecode(argv: string[]): Promise<number> {
   disposeParams(gen);
   await mkdir(values.out, { recursive: true });
   const c = model.config.hyponet.args.out_dim;
+  const channels = model.config.channels;
   for (let i = 0; i < b; i++) {
     const data = rgb.slice(i * c * h * w, (i + 1) * c * h * w).map((x) => (x + 1) / 2);
     const name = basename(names[i] ?? `image${i}`, extname(names[i] ?? ""));
-    await savePng(join(values.out, `${name}.${h}x${w}.png`), { c, h, w, data });
+    const stem = join(values.out, `${name}.${h}x${w}`);
+    if (!channels) {
+      await savePng(`${stem}.png`, { c, h, w, data });
+      continue;
+    }
+    const field: HostImage = { c, h, w, data: denormalizeField(data, channels, h * w) };
+    await writeNpy(`${stem}.npy`, { shape: c === 1 ? [h, w] : [c, h, w], data: field.data });
+    for (let k = 0; k < c; k++)
+      await savePng(`${stem}${c === 1 ? "" : `.${channels[k]!.name}`}.png`, falseColour(field, k));
   }
   console.log(
     `decoded ${b} image(s) at ${h}×${w} in ${dt.toFixed(2)} s (${((b * h * w) / dt).toFixed(0)} px/s) → ${values.out}`,

@@ -275,7 +275,7 @@ export async function decodeTransformed(path: string, t: Transform, rng?: Rng): 
 }
 
 /** torchvision's CenterCrop offset: int(round((n − side) / 2)), Python rounding half to even. */
-function centred(n: number, side: number): number {
+export function centred(n: number, side: number): number {
   const x = (n - side) / 2;
   const f = Math.floor(x);
   return x - f === 0.5 ? f + (f % 2) : Math.round(x);

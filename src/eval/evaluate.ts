@@ -1,13 +1,15 @@
 /**
  * Evaluation of an image model on a dataset split: PSNR per image averaged over the split (the
  * TransINR/IPC protocol, [0, 1] range) and SSIM, with the predictions of the first images kept
- * for a grid.
+ * for a grid. For fields, PSNR is in normalised units as the reference computes it, and the
+ * errors are also reported per channel in physical units (RMSE over all grid points of the split,
+ * mean per-field RMSE, largest absolute error).
  */
 import { numpy as np } from "../backend/jax.js";
 import { readF32 } from "../backend/index.js";
 import type { ImageDataset } from "../data/datasets.js";
 import { psnrUnit, stackImages, type HostImage } from "../data/image.js";
-import type { HyperNetworkConfig } from "../model/config.js";
+import type { ChannelArgs, HyperNetworkConfig } from "../model/config.js";
 import type { Params } from "../model/model.js";
 import { createImageEvalStep } from "../training/step.js";
 import { ssim } from "./ssim.js";
@@ -24,6 +26,20 @@ export interface EvaluateArgs {
   keep?: number;
   /** Called after each batch with the number of images done. */
   onProgress?: (done: number, total: number) => void;
+  /** The items are fields in these channels' normalised units: also report physical errors. */
+  channels?: ChannelArgs[] | null;
+}
+
+/** Errors of one channel in physical units, over a split. */
+export interface PhysicalError {
+  name: string;
+  units: string;
+  /** √(mean squared error) over every grid point of every field. */
+  rmse: number;
+  /** Mean over fields of the per-field RMSE. */
+  meanFieldRmse: number;
+  /** Largest absolute error at any grid point. */
+  maxAbs: number;
 }
 
 /** Metrics of one evaluation, as plain numbers. */
@@ -35,7 +51,9 @@ export interface EvalReport {
   ssim: number;
   /** Mean training loss (MSE in [-1, 1] space). */
   loss: number;
-  perImage: { id: string; psnr: number; ssim: number }[];
+  perImage: { id: string; psnr: number; ssim: number; rmse?: number[] }[];
+  /** Per channel, for fields. */
+  physical?: PhysicalError[];
 }
 
 /** Host images → one device batch (N, C, H, W). */
@@ -56,6 +74,8 @@ export async function evaluateImages(
   const perImage: EvalReport["perImage"] = [];
   const kept: { input: HostImage; pred: HostImage }[] = [];
   let lossSum = 0;
+  const chans = args.channels ?? null;
+  const phys = chans?.map(() => ({ se: 0, n: 0, rmseSum: 0, maxAbs: 0 })) ?? [];
   try {
     for (let s = 0; s < n; s += args.batchSize) {
       const idx = [...Array(Math.min(args.batchSize, n - s)).keys()].map((i) => s + i);
@@ -70,10 +90,27 @@ export async function evaluateImages(
           const v = (pred[j * c * h * w + k]! + 1) / 2;
           p[k] = args.clamp ? Math.min(1, Math.max(0, v)) : v;
         }
+        const rmse = chans?.map((ch, k) => {
+          // Network units are scale·(x + shift): an error e there is e / |scale| in physical units.
+          let se = 0;
+          let maxAbs = 0;
+          for (let i = k * h * w; i < (k + 1) * h * w; i++) {
+            const e = Math.abs((p[i]! - img.data[i]!) / ch.scale);
+            se += e * e;
+            if (e > maxAbs) maxAbs = e;
+          }
+          const acc = phys[k]!;
+          acc.se += se;
+          acc.n += h * w;
+          acc.rmseSum += Math.sqrt(se / (h * w));
+          acc.maxAbs = Math.max(acc.maxAbs, maxAbs);
+          return Math.sqrt(se / (h * w));
+        });
         perImage.push({
           id: ds.id(idx[j]!),
           psnr: psnrUnit(p, img.data),
           ssim: ssim(p, img.data, c, h, w),
+          ...(rmse ? { rmse } : {}),
         });
         if (kept.length < (args.keep ?? 0)) kept.push({ input: img, pred: { c, h, w, data: p } });
       });
@@ -91,5 +128,16 @@ export async function evaluateImages(
     loss: lossSum / Math.max(1, n),
     perImage,
     kept,
+    ...(chans
+      ? {
+          physical: chans.map((ch, k) => ({
+            name: ch.name,
+            units: ch.units,
+            rmse: Math.sqrt(phys[k]!.se / Math.max(1, phys[k]!.n)),
+            meanFieldRmse: phys[k]!.rmseSum / Math.max(1, perImage.length),
+            maxAbs: phys[k]!.maxAbs,
+          })),
+        }
+      : {}),
   };
 }

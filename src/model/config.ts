@@ -32,6 +32,35 @@ export type ImgTokenizerArgs = z.infer<typeof ImgTokenizerArgs>;
 export const NvsTokenizerArgs = z.strictObject(tokenizerCommon);
 export type NvsTokenizerArgs = z.infer<typeof NvsTokenizerArgs>;
 
+/** Where a grid lies on the globe: latitudes and longitudes (degrees) of its outer edges. */
+export const SphereArgs = z.strictObject({
+  /** Latitude of the top edge and of the bottom edge (e.g. [90, -90] for a north-up global grid). */
+  lat: z.tuple([z.number().min(-90).max(90), z.number().min(-90).max(90)]).default([90, -90]),
+  /** Longitude of the left edge and of the right edge (e.g. [0, 360]). */
+  lon: z.tuple([z.number(), z.number()]).default([0, 360]),
+});
+export type SphereArgs = z.infer<typeof SphereArgs>;
+
+/**
+ * One signal channel of a field (e.g. 2 m temperature): its name, units and the normalisation the
+ * network sees, `n = scale·(x + shift)` (the reference's ERA5 form: shift −260, scale 0.01), so that
+ * decoding returns physical units `x = n / scale − shift`.
+ */
+export const ChannelArgs = z.strictObject({
+  /** Variable name, e.g. "t2m". */
+  name: z.string().min(1),
+  /** Physical units, e.g. "K" (free text, reported with errors and decodes). */
+  units: z.string().default(""),
+  /** Added before scaling. */
+  shift: z.number().default(0),
+  /** Multiplies the shifted value; non-zero. */
+  scale: z
+    .number()
+    .refine((v) => v !== 0 && Number.isFinite(v), { message: "scale must be finite and non-zero" })
+    .default(1),
+});
+export type ChannelArgs = z.infer<typeof ChannelArgs>;
+
 /** Fields shared by all hyponets (coordinate network signatures). */
 const hyponetCommon = {
   /** Coordinate dimension: 2 for images, 3 for radiance fields. */
@@ -50,6 +79,13 @@ const hyponetCommon = {
   pe_dim: z.number().int().positive().default(128),
   /** Highest frequency multiplier; frequencies are geometric from 1 to pe_sigma. */
   pe_sigma: z.number().positive().default(1024),
+  /**
+   * Coordinates on the sphere: the 2-D grid coordinate (row, column) is read as (latitude, longitude)
+   * and mapped to the unit vector (cos φ cos λ, cos φ sin λ, sin φ) before the encoding, so that a
+   * global field is continuous across the date line and at the poles; in_dim must then be 3. null:
+   * the plain grid. Not in the reference.
+   */
+  sphere: SphereArgs.nullable().default(null),
 };
 
 /** ANR: positional encoding → localized (thresholded) cross-attention to the R-tokens → MLP. */
@@ -149,6 +185,11 @@ export const HyperNetworkConfig = z
     direct_wtoken: z.boolean().default(false),
     /** Head for MLP hyponets: "mlp" (TransINR grouped modulation) or "mlp_mod" (IPC pattern composer). */
     grouping_mode: z.enum(["mlp", "mlp_mod"]).default("mlp"),
+    /**
+     * The signal's channels with their physical units and normalisation, for fields (ERA5 and other
+     * gridded data); null for RGB images in [0, 1] and radiance fields. Not in the reference.
+     */
+    channels: z.array(ChannelArgs).min(1).nullable().default(null),
   })
   .superRefine((c, ctx) => {
     const dims = [c.tokenizer.args.dim, c.tinr_enc.args.dim, c.tinr_dec.args.dim];
@@ -160,6 +201,38 @@ export const HyperNetworkConfig = z
       });
     }
     const h = c.hyponet;
+    if (c.channels !== null) {
+      const nIn = c.tokenizer.name === "ImgTokenizer" ? c.tokenizer.args.img_channels : null;
+      if (c.channels.length !== h.args.out_dim)
+        ctx.addIssue({
+          code: "custom",
+          path: ["channels"],
+          message: `${c.channels.length} channel(s) listed but the hyponet's out_dim is ${h.args.out_dim}`,
+        });
+      if (nIn !== c.channels.length)
+        ctx.addIssue({
+          code: "custom",
+          path: ["channels"],
+          message:
+            nIn === null
+              ? "channels need the ImgTokenizer (a field is encoded from its own values)"
+              : `${c.channels.length} channel(s) listed but tokenizer.args.img_channels is ${nIn}`,
+        });
+    }
+    if (h.args.sphere !== null) {
+      if (h.args.in_dim !== 3)
+        ctx.addIssue({
+          code: "custom",
+          path: ["hyponet", "args", "in_dim"],
+          message: `sphere coordinates are 3-D unit vectors: in_dim must be 3, got ${h.args.in_dim}`,
+        });
+      if (c.tokenizer.name !== "ImgTokenizer")
+        ctx.addIssue({
+          code: "custom",
+          path: ["hyponet", "args", "sphere"],
+          message: "sphere coordinates apply to grids (ImgTokenizer), not to rays",
+        });
+    }
     if (h.name === "ANR") {
       if (!c.direct_wtoken)
         ctx.addIssue({

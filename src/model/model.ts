@@ -17,6 +17,7 @@ const stopGradient = lax.stopGradient;
 import {
   type AnrArgs,
   type HyperNetworkConfig,
+  type SphereArgs,
   type HypoMlpArgs,
   type HypoMlpIpcArgs,
   type TInrDecoderArgs,
@@ -392,9 +393,26 @@ export function weightHead(P: Params, cfg: HyperNetworkConfig, t: np.Array, taps
 // ---------------------------------------------------------------------------------------------
 // Hyponets: coords (B, N, in_dim) → signal (B, N, out_dim)
 
+/**
+ * Grid coordinates (..., 2) in (−1, 1) → points on the unit sphere (..., 3): the row coordinate is
+ * latitude φ, the column longitude λ, linear between the grid's edge values, and the point is
+ * (cos φ cos λ, cos φ sin λ, sin φ).
+ */
+export function sphereCoords(coords: np.Array, s: SphereArgs): np.Array {
+  const rad = Math.PI / 180;
+  const half = (lo: number, hi: number) => [((hi - lo) / 2) * rad, ((hi + lo) / 2) * rad];
+  const [sLat, oLat] = half(s.lat[0], s.lat[1]);
+  const [sLon, oLon] = half(s.lon[0], s.lon[1]);
+  const ang = coords.mul(np.array([sLat!, sLon!])).add(np.array([oLat!, oLon!]));
+  const [lat, lon] = np.split(ang, 2, -1) as [np.Array, np.Array];
+  const cosLat = np.cos(lat.ref);
+  return np.concatenate([cosLat.ref.mul(np.cos(lon.ref)), cosLat.mul(np.sin(lon)), np.sin(lat)], -1);
+}
+
 function encode(cfg: HyperNetworkConfig, coords: np.Array): np.Array {
   const a = cfg.hyponet.args;
   const layout = encodingLayout(cfg);
+  if (a.sphere !== null) coords = sphereCoords(coords, a.sphere);
   let x = a.use_pe ? positionalEncoding(coords, peFrequencies(layout.nFreqs, a.pe_sigma)) : coords;
   if (layout.padDim > 0)
     x = np.pad(x, [...x.shape.slice(0, -1).map(() => [0, 0] as [number, number]), [0, layout.padDim]]);

@@ -9,7 +9,9 @@ type Head = Partial<Pick<HyperNetworkConfigInput, "direct_wtoken" | "grouping_mo
 
 /** An image hyper-network family: tokenizer and transformer fixed, hyponet and head chosen. */
 function imageFamily(a: {
-  size: number;
+  size: number | [number, number];
+  /** Input channels (default 3, RGB). */
+  channels?: number;
   patch: number;
   padding: number;
   dim: number;
@@ -25,7 +27,13 @@ function imageFamily(a: {
     ...head,
     tokenizer: {
       name: "ImgTokenizer",
-      args: { input_size: a.size, patch_size: a.patch, padding: a.padding, dim: a.dim },
+      args: {
+        input_size: a.size,
+        patch_size: a.patch,
+        padding: a.padding,
+        dim: a.dim,
+        img_channels: a.channels ?? 3,
+      },
     },
     hyponet,
     tinr_enc: { name: "TInrEncoder", args: { shortcut_every: 0, ...t } },
@@ -69,6 +77,58 @@ const tiny32 = imageFamily({
   ff: 192,
   groups: 32,
 });
+
+/** The CelebA 128 architecture on one-channel fields (ERA5's 2 m temperature after resize + crop). */
+const era5128 = imageFamily({
+  size: 128,
+  channels: 1,
+  patch: 10,
+  padding: 1,
+  dim: 512,
+  depth: 6,
+  nHead: 6,
+  headDim: 64,
+  ff: 3072,
+  groups: 128,
+});
+
+/**
+ * A CPU-sized hyper-network for whole-globe fields on a 32 × 64 latitude/longitude grid: 8×8
+ * patches (32 tokens), dim 128, 2 + 2 layers; `channels` variables, plain or sphere coordinates.
+ */
+export function globe32x64Anr(channels: number, sphere: boolean): HyperNetworkConfigInput {
+  const family = imageFamily({
+    size: [32, 64],
+    channels,
+    patch: 8,
+    padding: 0,
+    dim: 128,
+    depth: 2,
+    nHead: 4,
+    headDim: 32,
+    ff: 512,
+    groups: 64,
+  });
+  const common = { out_dim: channels, out_bias: 0, use_pe: true, depth: 3, hidden_dim: 128, token_len: 64 };
+  return family(
+    {
+      name: "ANR",
+      args: sphere
+        ? // 3-D unit vectors: hidden // 3 = 42 features (21 frequencies) per axis, 2 zero-padded.
+          {
+            ...common,
+            in_dim: 3,
+            pe_dim: 42,
+            adaptive_idim: true,
+            pe_sigma: 256,
+            att_threshold: 0.006,
+            sphere: {},
+          }
+        : { ...common, in_dim: 2, pe_dim: 64, pe_sigma: 256, att_threshold: 0.006 },
+    },
+    { direct_wtoken: true },
+  );
+}
 
 const celeba128Transformer = { dim: 512, depth: 6, n_head: 6, head_dim: 64, ff_dim: 3072 };
 const img = { in_dim: 2, out_dim: 3, out_bias: 0, use_pe: true };
@@ -166,6 +226,35 @@ export const MODEL_PRESETS: Record<string, { description: string; config: HyperN
       },
       tinr_dec: { name: "TInrDecoder", args: { dim: 64, depth: 2, n_head: 4, head_dim: 16, ff_dim: 128 } },
     },
+  },
+  "era5-128-anr-d5": {
+    description:
+      "ERA5 2 m temperature at 128×128 (the authors' ERA5_npy pipeline): the CelebA 128 ANR architecture with 1 channel",
+    config: era5128(
+      {
+        name: "ANR",
+        args: {
+          ...img,
+          out_dim: 1,
+          depth: 5,
+          hidden_dim: 512,
+          token_len: 256,
+          pe_dim: 256,
+          pe_sigma: 1024,
+          att_threshold: 0.0015,
+        },
+      },
+      { direct_wtoken: true },
+    ),
+  },
+  "globe32x64-anr": {
+    description:
+      "CPU-sized ANR for one-channel global fields on a 32×64 lat/lon grid, plain grid coordinates",
+    config: globe32x64Anr(1, false),
+  },
+  "globe32x64-anr-sphere": {
+    description: "as globe32x64-anr, with coordinates on the sphere (lat/lon → unit vector)",
+    config: globe32x64Anr(1, true),
   },
   "small32-anr": {
     description:

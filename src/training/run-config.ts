@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { DatasetSpec } from "../data/datasets.js";
+import { FieldSpec } from "../data/fields.js";
 import { LearnitSpec } from "../data/learnit.js";
 import { HyperNetworkConfig, ConfigError } from "../model/config.js";
 import { modelPreset } from "./presets.js";
@@ -65,7 +66,10 @@ export const EvalArgs = z.strictObject({
   max_images: z.number().int().positive().optional(),
   /** Images per evaluation batch. */
   batch_size: z.number().int().positive().default(16),
-  /** Clamp predictions to [0, 1] before PSNR (the reference's infer_image does not; TransINR's eval does). */
+  /**
+   * Clamp predictions to [0, 1] before PSNR (the reference's infer_image does not; TransINR's eval
+   * does). Images only: field values have no fixed range.
+   */
   clamp: z.boolean().default(true),
 });
 export type EvalArgs = z.infer<typeof EvalArgs>;
@@ -115,14 +119,31 @@ const NerfRun = z.strictObject({
   nerf: NerfArgs.default(NerfArgs.parse({})),
 });
 
+/**
+ * Gridded physical fields (ERA5 and the like): the image pipeline on normalised values, with the
+ * channels' units and normalisation written into the model config (`model.channels`) at the start
+ * of training, so that evaluation reports physical errors and decoding returns physical units.
+ */
+const FieldRun = z.strictObject({
+  ...common,
+  task: z.literal("field"),
+  data: FieldSpec,
+  eval: z
+    .preprocess((e) => (typeof e === "object" && e !== null ? { clamp: false, ...e } : e), EvalArgs)
+    .prefault({}),
+});
+
 /** A run config; `task` defaults to "image". */
 export const RunConfig = z.preprocess(
   (raw) => (typeof raw === "object" && raw !== null && !("task" in raw) ? { task: "image", ...raw } : raw),
-  z.discriminatedUnion("task", [ImageRun, NerfRun]),
+  z.discriminatedUnion("task", [ImageRun, NerfRun, FieldRun]),
 );
 export type RunConfigInput =
-  z.input<typeof ImageRun> | z.input<typeof NerfRun> | Omit<z.input<typeof ImageRun>, "task">;
-type Parsed = z.infer<typeof ImageRun> | z.infer<typeof NerfRun>;
+  | z.input<typeof ImageRun>
+  | z.input<typeof NerfRun>
+  | z.input<typeof FieldRun>
+  | Omit<z.input<typeof ImageRun>, "task">;
+type Parsed = z.infer<typeof ImageRun> | z.infer<typeof NerfRun> | z.infer<typeof FieldRun>;
 /** A run config with the model resolved to a full, validated model config. */
 export type ResolvedRunConfig = Parsed extends infer P
   ? P extends Parsed
@@ -131,6 +152,7 @@ export type ResolvedRunConfig = Parsed extends infer P
   : never;
 export type ResolvedImageRun = Extract<ResolvedRunConfig, { task: "image" }>;
 export type ResolvedNerfRun = Extract<ResolvedRunConfig, { task: "nerf" }>;
+export type ResolvedFieldRun = Extract<ResolvedRunConfig, { task: "field" }>;
 
 function issuesOf(e: z.ZodError): string[] {
   return e.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
@@ -147,6 +169,10 @@ export function resolveRunConfig(raw: unknown, source = "run config"): ResolvedR
     if (!p.success) throw new ConfigError(`${source} (model preset ${m.preset})`, issuesOf(p.error));
     model = p.data;
   } else model = m;
+  if (r.data.task === "field" && r.data.eval.clamp)
+    throw new ConfigError(source, [
+      "eval.clamp: fields have no fixed range; set clamp: false (the default for fields)",
+    ]);
   return { ...r.data, model } as ResolvedRunConfig;
 }
 

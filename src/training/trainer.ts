@@ -18,6 +18,8 @@ import { join } from "node:path";
 import { numpy as np } from "../backend/jax.js";
 import { initBackend } from "../backend/index.js";
 import { openImageDataset, type ImageDataset } from "../data/datasets.js";
+import { fieldChannels, openFieldDataset } from "../data/fields.js";
+import { falseColour, finiteRange } from "../util/colormap.js";
 import {
   openLearnitDataset,
   sampleViews,
@@ -31,18 +33,18 @@ import { createViewRenderer, viewsToDevice } from "../model/tasks.js";
 import { jitterDepths } from "../rendering/volume.js";
 import { BatchLoader, type LoaderState } from "../data/loader.js";
 import { hconcat, vconcat, savePng, stackImages, psnrUnit, type HostImage } from "../data/image.js";
-import { evaluateImages, type EvalReport } from "../eval/evaluate.js";
+import { evaluateImages, type EvalReport, type PhysicalError } from "../eval/evaluate.js";
 import { writeFileAtomic } from "../io/safetensors.js";
 import { saveModel } from "../io/weights.js";
 import { initHostParams, toDevice, toHost, countParams, disposeParams, refParams } from "../model/params.js";
-import { sizeHW } from "../model/config.js";
+import { parseHyperNetworkConfig, sizeHW, type ChannelArgs } from "../model/config.js";
 import type { Params } from "../model/model.js";
 import { Rng } from "../util/rng.js";
 import { Progress } from "../util/progress.js";
 import { writeLinePlot } from "../util/plot.js";
 import { loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
 import { adamInit, emaUpdate, type EmaArgs } from "./optim.js";
-import type { ResolvedRunConfig, ResolvedImageRun, ResolvedNerfRun } from "./run-config.js";
+import type { ResolvedRunConfig, ResolvedImageRun, ResolvedNerfRun, ResolvedFieldRun } from "./run-config.js";
 import {
   createImageTrainStep,
   createNerfTrainStep,
@@ -139,6 +141,8 @@ interface TaskDriver<B> {
   evaluate(P: Params, final: boolean, grid: boolean): Promise<EvalOutcome>;
   /** Integer upscaling of sample grids. */
   gridScale: number;
+  /** Release open files. */
+  close?(): void;
 }
 
 function adamOf(run: ResolvedRunConfig) {
@@ -146,11 +150,16 @@ function adamOf(run: ResolvedRunConfig) {
   return { adam: { lr: t.lr, beta1: t.betas[0], beta2: t.betas[1], eps: t.eps }, clipNorm: t.clip_norm };
 }
 
-async function imageDriver(run: ResolvedImageRun): Promise<TaskDriver<ImageBatch>> {
+async function imageDriver(run: ResolvedImageRun | ResolvedFieldRun): Promise<TaskDriver<ImageBatch>> {
   const t = run.train;
   const cfg = run.model;
-  const trainDs = await openImageDataset(run.data, "train", { skipCorrupt: t.skip_corrupt });
-  const evalDs = await openImageDataset(run.data, run.eval.split, { skipCorrupt: t.skip_corrupt });
+  const channels = run.task === "field" ? requireChannels(run) : null;
+  const open = (split: "train" | "val" | "test") =>
+    run.task === "field"
+      ? openFieldDataset(run.data, split, channels)
+      : openImageDataset(run.data, split, { skipCorrupt: t.skip_corrupt });
+  const trainDs = await open("train");
+  const evalDs = await open(run.eval.split);
   checkSize(trainDs.name, trainDs.size, run);
   checkSize(evalDs.name, evalDs.size, run);
   const loader = new BatchLoader(trainDs, { batchSize: t.batch_size, seed: t.seed });
@@ -159,8 +168,11 @@ async function imageDriver(run: ResolvedImageRun): Promise<TaskDriver<ImageBatch
     : null;
   const rng = new Rng(t.seed + 7919);
   const [h, w] = trainDs.size;
+  const items = channels
+    ? `fields (${channels.map((c) => (c.units ? `${c.name} [${c.units}]` : c.name)).join(", ")})`
+    : "images";
   return {
-    describe: `${trainDs.name} ${trainDs.length} images, ${evalDs.name} ${evalDs.length}`,
+    describe: `${trainDs.name} ${trainDs.length} ${items}, ${evalDs.name} ${evalDs.length}`,
     evalName: evalDs.name,
     batchSize: t.batch_size,
     step: createImageTrainStep(cfg, adamOf(run)),
@@ -185,6 +197,7 @@ async function imageDriver(run: ResolvedImageRun): Promise<TaskDriver<ImageBatch
         maxImages: final ? undefined : run.eval.max_images,
         clamp: run.eval.clamp,
         keep: grid ? 8 : 0,
+        channels,
       });
       const { kept, ...report } = r;
       return {
@@ -193,16 +206,70 @@ async function imageDriver(run: ResolvedImageRun): Promise<TaskDriver<ImageBatch
         images: r.images,
         report: {
           split: evalDs.name,
-          protocol: "PSNR per image in [0,1] averaged over the split",
+          protocol: channels
+            ? "PSNR per field in normalised units (peak 1, as the reference), averaged over the split; physical errors per channel"
+            : "PSNR per image in [0,1] averaged over the split",
+          ...(channels ? { channels } : {}),
           ...report,
         },
-        grid: kept.length
-          ? vconcat([hconcat(kept.map((k) => k.input)), hconcat(kept.map((k) => k.pred))])
-          : null,
+        grid: kept.length ? (channels ? fieldGrid(kept, channels.length) : imageGrid(kept)) : null,
       };
     },
     gridScale: h < 64 ? 4 : 1,
+    close() {
+      for (const ds of [trainDs, evalDs]) if ("close" in ds) (ds as { close(): void }).close();
+    },
   };
+}
+
+function imageGrid(kept: { input: HostImage; pred: HostImage }[]): HostImage {
+  return vconcat([hconcat(kept.map((k) => k.input)), hconcat(kept.map((k) => k.pred))]);
+}
+
+/** Per channel, a row of true fields over a row of decoded ones, in false colour on the truth's range. */
+function fieldGrid(kept: { input: HostImage; pred: HostImage }[], c: number): HostImage {
+  const rows: HostImage[] = [];
+  for (let k = 0; k < c; k++) {
+    const ranges = kept.map((x) =>
+      finiteRange(x.input.data.subarray(k * x.input.h * x.input.w, (k + 1) * x.input.h * x.input.w)),
+    );
+    const range: [number, number] = [
+      Math.min(...ranges.map((r) => r[0])),
+      Math.max(...ranges.map((r) => r[1])),
+    ];
+    rows.push(hconcat(kept.map((x) => falseColour(x.input, k, range))));
+    rows.push(hconcat(kept.map((x) => falseColour(x.pred, k, range))));
+  }
+  return vconcat(rows);
+}
+
+/** The channels a field run's model carries (filled in by {@link withFieldChannels}). */
+function requireChannels(run: ResolvedFieldRun): ChannelArgs[] {
+  if (run.model.channels === null)
+    throw new Error(
+      `run ${run.name}: model.channels is not set; train() fills it from the data (or set it in the model config)`,
+    );
+  return run.model.channels;
+}
+
+/**
+ * A field run with `model.channels` filled from the data: names and units from the files,
+ * normalisation from data.normalize (mean/std computed on the training split). A model config that
+ * already lists channels keeps them (e.g. fine-tuning a trained model).
+ */
+export async function withFieldChannels(
+  run: ResolvedFieldRun,
+  log: (s: string) => void = () => undefined,
+): Promise<ResolvedFieldRun> {
+  if (run.model.channels !== null) return run;
+  if (run.data.normalize === "mean-std")
+    log(`computing per-channel mean and std over the training split of ${run.data.root} …`);
+  const channels = await fieldChannels(run.data);
+  const model = parseHyperNetworkConfig(
+    { ...run.model, channels },
+    `run ${run.name} (model with the data's ${channels.length} channel(s))`,
+  );
+  return { ...run, model };
 }
 
 async function nerfDriver(run: ResolvedNerfRun): Promise<TaskDriver<NerfBatch>> {
@@ -334,6 +401,7 @@ export async function evaluateRun(run: ResolvedRunConfig, P: Params): Promise<Ev
     return await driver.evaluate(P, true, true);
   } finally {
     driver.step.dispose();
+    driver.close?.();
   }
 }
 
@@ -362,10 +430,21 @@ function gatherPixels(img: Float32Array, hw: number, pixels: Int32Array): Float3
   return out;
 }
 
-/** Train a run: image reconstruction or view synthesis, by `run.task`. */
+/** `test_rmse_<channel>` (physical units) of a field evaluation report, for metrics.jsonl. */
+function physicalMetrics(report: Record<string, unknown>): Record<string, number> {
+  const phys = report.physical as PhysicalError[] | undefined;
+  return Object.fromEntries((phys ?? []).map((p) => [`test_rmse_${p.name}`, p.rmse]));
+}
+
+/** Train a run: image reconstruction, field reconstruction or view synthesis, by `run.task`. */
 export async function train(run: ResolvedRunConfig, opts: TrainOptions): Promise<TrainResult> {
   await initBackend();
   if (run.task === "nerf") return runLoop(run, await nerfDriver(run), opts);
+  if (run.task === "field") {
+    const log = opts.verbose === false ? () => undefined : (s: string) => console.log(s);
+    const resolved = await withFieldChannels(run, log);
+    return runLoop(resolved, await imageDriver(resolved), opts);
+  }
   return runLoop(run, await imageDriver(run), opts);
 }
 
@@ -445,6 +524,7 @@ async function runLoop<B>(
     );
   const release = () => {
     driver.step.dispose();
+    driver.close?.();
     for (const P of [state.params, state.m, state.v, ema]) if (P) disposeParams(P);
   };
 
@@ -490,7 +570,7 @@ async function runLoop<B>(
         false,
         t.sample_every > 0 && state.step % t.sample_every === 0,
       );
-      Object.assign(record, { test_psnr: r.psnr, test_ssim: r.ssim });
+      Object.assign(record, { test_psnr: r.psnr, test_ssim: r.ssim, ...physicalMetrics(r.report) });
       curve.push([state.step, r.psnr]);
       await saveGrid(r.grid, `step-${String(state.step).padStart(6, "0")}.png`);
     }
@@ -538,6 +618,10 @@ async function runLoop<B>(
   log(
     `done: ${state.step} steps in ${seconds.toFixed(0)} s; ${driver.evalName} PSNR ${final.psnr.toFixed(2)} dB, SSIM ${final.ssim.toFixed(3)} over ${final.images} images`,
   );
+  for (const p of (final.report.physical as PhysicalError[] | undefined) ?? [])
+    log(
+      `  ${p.name}: RMSE ${p.rmse.toPrecision(4)} ${p.units}, max |error| ${p.maxAbs.toPrecision(4)} ${p.units}`,
+    );
   release();
   return {
     out: opts.out,

@@ -1,0 +1,575 @@
+/**
+ * Gridded physical fields (ERA5 temperature and any other scalar or vector grid) as datasets of
+ * instances: a folder of `.npy` files (one field per file), or NetCDF files read directly, one
+ * instance per time step. Items come out normalised, `n = scale·(x + shift)` per channel, as the
+ * reference's ERA5 dataset returns them; the channels (names, units, normalisation) travel with the
+ * model config so that decoding returns physical units.
+ *
+ * Preprocessing follows the authors' ERA5 pipeline (`T.Resize(r)` then `T.CenterCrop(r)` on the
+ * float field), with the resampling stated: antialiased bilinear by default (torchvision ≥ 0.17 and
+ * PIL), or PyTorch's plain bilinear (what torchvision < 0.17 does on tensors) when asked.
+ */
+import { readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import type { ChannelArgs } from "../model/config.js";
+import { Rng } from "../util/rng.js";
+import { centred, expectDirectory, type ImageDataset, type Split } from "./datasets.js";
+import { crop, resizeBilinear, type HostImage } from "./image.js";
+import { readNpy } from "./npy.js";
+import { openNetcdf, type NetcdfFile } from "./netcdf.js";
+
+const Side = z.number().int().positive();
+const Fraction = z.number().min(0).max(1);
+
+/** How a field on disk becomes an item of the model's input size. */
+export const FieldPreprocess = z
+  .strictObject({
+    /**
+     * "resize-crop": the shorter side to `resize`, then the centre `size` crop (the authors' ERA5
+     * pipeline: a 721×1440 globe becomes the central half of the longitudes); "resize": the whole
+     * grid resized to `size` (keeps the globe, e.g. for sphere coordinates); "none": used as stored.
+     */
+    mode: z.enum(["resize-crop", "resize", "none"]).default("resize-crop"),
+    /** Output side, or [height, width]. */
+    size: z.union([Side, z.tuple([Side, Side])]).default(64),
+    /** resize-crop only: the shorter side after resizing; default the larger of the output sides. */
+    resize: Side.optional(),
+    /**
+     * Antialiased (area-aware, PIL/torchvision ≥ 0.17) bilinear; false: PyTorch's plain bilinear
+     * (`align_corners=False`), which aliases when shrinking by more than 2×.
+     */
+    antialias: z.boolean().default(true),
+  })
+  .refine((p) => p.mode !== "resize-crop" || p.resize === undefined || p.resize >= Math.max(...sides(p.size)), {
+    message: "resize must be at least the output size",
+    path: ["resize"],
+  });
+export type FieldPreprocess = z.infer<typeof FieldPreprocess>;
+
+/**
+ * Normalisation to network units, `n = scale·(x + shift)`: one (shift, scale) for all channels or
+ * one per channel; or "mean-std": computed once on the training split so that the network sees
+ * zero mean and unit variance (shift = σ − μ, scale = 1/(2σ), i.e. 2n − 1 = (x − μ)/σ).
+ */
+export const Normalize = z.union([
+  z.strictObject({
+    /** Added before scaling (the authors' ERA5: −260). */
+    shift: z.union([z.number(), z.array(z.number()).min(1)]),
+    /** Multiplies the shifted value (the authors' ERA5: 0.01). */
+    scale: z.union([z.number(), z.array(z.number()).min(1)]),
+  }),
+  z.literal("mean-std"),
+]);
+export type Normalize = z.infer<typeof Normalize>;
+
+const fieldFields = {
+  /**
+   * Fractions of the instance list given to train, val and test, cut in that order; or "folders":
+   * root/train, root/val and root/test. The authors' ERA5 split is 0.85 / 0.10 / 0.05 in order.
+   */
+  split: z
+    .union([
+      z
+        .strictObject({
+          train: Fraction,
+          val: Fraction,
+          test: Fraction,
+        })
+        .refine((f) => Math.abs(f.train + f.val + f.test - 1) < 1e-9, { message: "fractions must sum to 1" }),
+      z.literal("folders"),
+    ])
+    .default({ train: 0.85, val: 0.1, test: 0.05 }),
+  /**
+   * "sorted": the instances in sorted order (file name, then time) are cut into consecutive blocks,
+   * so test times follow training times (no leakage between neighbouring hours); "shuffle": a
+   * seeded permutation before cutting.
+   */
+  order: z.enum(["sorted", "shuffle"]).default("sorted"),
+  /** Seed of the "shuffle" order. */
+  seed: z.number().int().default(0),
+  /** How each field becomes an item. */
+  preprocess: FieldPreprocess.prefault({}),
+  /** Normalisation to network units. */
+  normalize: Normalize.default("mean-std"),
+  /** Replace missing values (NaN, _FillValue) by this value; without it, a field with gaps is an error. */
+  fill_missing: z.number().optional(),
+};
+
+/** A folder of .npy files, one field per file: (H, W), or (C, H, W) / (H, W, C) per `layout`. */
+export const NpyFieldSpec = z.strictObject({
+  /** NumPy files. */
+  kind: z.literal("npy"),
+  /** A .npy file, or a folder searched recursively for .npy files (sorted by path, not filesystem order). */
+  root: z.string().min(1),
+  /** Axis order of 3-D files; 2-D files are one channel. */
+  layout: z.enum(["chw", "hwc"]).default("chw"),
+  /** Channel names (default c0, c1, …) and units (default none), for reports and decoded files. */
+  names: z.array(z.string().min(1)).optional(),
+  units: z.array(z.string()).optional(),
+  ...fieldFields,
+});
+
+/** NetCDF-3 or NetCDF-4 files (e.g. ERA5 from the CDS), one instance per step of the first dimension. */
+export const NetcdfFieldSpec = z.strictObject({
+  /** NetCDF files. */
+  kind: z.literal("netcdf"),
+  /** A .nc file, or a folder searched recursively for .nc/.nc4/.cdf files (sorted by path). */
+  root: z.string().min(1),
+  /** Variables read as channels (e.g. ["t2m"], or ["u10", "v10"]); they must share their dimensions. */
+  variables: z.array(z.string().min(1)).min(1),
+  /**
+   * Fixed indices of the dimensions between the first (iterated, e.g. time) and the last two (the
+   * grid), by name, e.g. { pressure_level: 3 }. A 2-D variable is one instance per file.
+   */
+  select: z.record(z.string(), z.number().int().nonnegative()).default({}),
+  /** Flip rows when the latitude coordinate increases, so that north is up (as in ERA5). */
+  north_up: z.boolean().default(true),
+  ...fieldFields,
+});
+
+export const FieldSpec = z.discriminatedUnion("kind", [NpyFieldSpec, NetcdfFieldSpec]);
+export type FieldSpec = z.infer<typeof FieldSpec>;
+export type FieldSpecInput = z.input<typeof FieldSpec>;
+
+/** A split of a field dataset: items in network units, with their channels. */
+export interface FieldDataset extends ImageDataset {
+  /** Names, units and the normalisation the items carry. */
+  readonly channels: ChannelArgs[];
+}
+
+function sides(size: number | [number, number]): [number, number] {
+  return typeof size === "number" ? [size, size] : size;
+}
+
+/** Output [H, W] of a preprocess, given the stored grid (for "none"). */
+function outputSize(p: FieldPreprocess, stored: [number, number]): [number, number] {
+  return p.mode === "none" ? stored : sides(p.size);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sources: the list of instances and a raw reader per instance
+
+/** One raw field in physical units, (C, H, W), before preprocessing. */
+interface RawSource {
+  name: string;
+  ids: string[];
+  /** Channel names and units as the files state them. */
+  names: string[];
+  units: string[];
+  /** Stored grid [H, W]. */
+  grid: [number, number];
+  read(i: number): Promise<HostImage>;
+  close(): void;
+}
+
+async function listFiles(root: string, ext: RegExp, what: string): Promise<string[]> {
+  await expectDirectory(root, what);
+  const out: string[] = [];
+  const walk = async (dir: string, rel: string): Promise<void> => {
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      if (e.name.startsWith(".")) continue;
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) await walk(join(dir, e.name), r);
+      else if (ext.test(e.name)) out.push(r);
+    }
+  };
+  await walk(root, "");
+  if (out.length === 0) throw new Error(`${root}: no ${what} found (searched recursively)`);
+  return out.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** The files of a source: `root` itself if it is a file, else the sorted matching files under it. */
+async function sourceFiles(root: string, ext: RegExp, what: string): Promise<{ files: string[]; pathOf(f: string): string }> {
+  const isFile = (await stat(root).catch(() => null))?.isFile() ?? false;
+  return isFile
+    ? { files: [root.split("/").pop()!], pathOf: () => root }
+    : { files: await listFiles(root, ext, what), pathOf: (f) => join(root, f) };
+}
+
+async function npySource(s: z.infer<typeof NpyFieldSpec>, root: string): Promise<RawSource> {
+  const { files, pathOf } = await sourceFiles(root, /\.npy$/i, ".npy files");
+  const dir = { join: pathOf };
+  const first = await readField(dir.join(files[0]!), s.layout);
+  const c = first.c;
+  if (s.names && s.names.length !== c)
+    throw new Error(`${dir.join(files[0]!)}: ${c} channel(s) but names lists ${s.names.length}`);
+  if (s.units && s.units.length !== c)
+    throw new Error(`${dir.join(files[0]!)}: ${c} channel(s) but units lists ${s.units.length}`);
+  return {
+    name: "npy",
+    ids: files,
+    names: s.names ?? Array.from({ length: c }, (_, k) => `c${k}`),
+    units: s.units ?? Array.from({ length: c }, () => ""),
+    grid: [first.h, first.w],
+    async read(i) {
+      const path = dir.join(files[i]!);
+      const f = await readField(path, s.layout);
+      if (f.c !== c || f.h !== first.h || f.w !== first.w)
+        throw new Error(
+          `${path}: field is ${f.c}×${f.h}×${f.w}, expected ${c}×${first.h}×${first.w} like ${files[0]}`,
+        );
+      return f;
+    },
+    close: () => undefined,
+  };
+}
+
+/** A .npy file as (C, H, W). */
+async function readField(path: string, layout: "chw" | "hwc"): Promise<HostImage> {
+  const a = await readNpy(path);
+  if (a.shape.length === 2) return { c: 1, h: a.shape[0]!, w: a.shape[1]!, data: a.data };
+  if (a.shape.length !== 3)
+    throw new Error(
+      `${path}: a field must be 2-D (H, W) or 3-D (${layout === "chw" ? "C, H, W" : "H, W, C"}), got shape (${a.shape.join(", ")})`,
+    );
+  if (layout === "chw") return { c: a.shape[0]!, h: a.shape[1]!, w: a.shape[2]!, data: a.data };
+  const [h, w, c] = a.shape as [number, number, number];
+  const data = new Float32Array(c * h * w);
+  for (let i = 0; i < h * w; i++) for (let k = 0; k < c; k++) data[k * h * w + i] = a.data[i * c + k]!;
+  return { c, h, w, data };
+}
+
+async function netcdfSource(s: z.infer<typeof NetcdfFieldSpec>, root: string): Promise<RawSource> {
+  const { files, pathOf } = await sourceFiles(root, /\.(nc|nc4|cdf|netcdf)$/i, "NetCDF files (.nc, .nc4, .cdf)");
+  const opened: NetcdfFile[] = [];
+  const ids: string[] = [];
+  const at: { file: number; lead: number[] }[] = [];
+  let grid: [number, number] | null = null;
+  let units: string[] = [];
+  let flip = false;
+  try {
+    for (const [fi, f] of files.entries()) {
+      const nc = await openNetcdf(pathOf(f));
+      opened.push(nc);
+      const vars = s.variables.map((v) => nc.variable(v));
+      const dims = vars[0]!.dims;
+      for (const v of vars.slice(1)) {
+        const same = v.dims.length === dims.length && v.dims.every((d, k) => d.name === dims[k]!.name && d.size === dims[k]!.size);
+        if (!same)
+          throw new Error(
+            `${nc.path}: variable ${v.name} has dimensions (${v.dims.map((d) => `${d.name}=${d.size}`).join(", ")}) but ${vars[0]!.name} has (${dims.map((d) => `${d.name}=${d.size}`).join(", ")}); channels must share their grid`,
+          );
+      }
+      if (dims.length < 2)
+        throw new Error(`${nc.path}: variable ${vars[0]!.name} has ${dims.length} dimension(s); a field needs at least 2`);
+      const g: [number, number] = [dims.at(-2)!.size, dims.at(-1)!.size];
+      if (grid === null) {
+        grid = g;
+        units = vars.map((v) => (typeof v.attrs.units === "string" ? v.attrs.units : ""));
+        flip = s.north_up && (await latitudeIncreases(nc, dims.at(-2)!.name));
+      } else if (g[0] !== grid[0] || g[1] !== grid[1])
+        throw new Error(`${nc.path}: grid is ${g[0]}×${g[1]}, expected ${grid[0]}×${grid[1]} as in ${pathOf(files[0]!)}`);
+      // Leading dimensions: the first is iterated, the others are fixed by `select`.
+      const lead = dims.slice(0, -2);
+      const fixed = lead.slice(1).map((d) => {
+        const k = s.select[d.name];
+        if (k === undefined)
+          throw new Error(
+            `${nc.path}: variable ${vars[0]!.name} has dimension ${d.name} (size ${d.size}) besides the time and grid; choose one with select: { ${d.name}: <index> }`,
+          );
+        if (k >= d.size) throw new Error(`${nc.path}: select.${d.name} = ${k} is out of range (size ${d.size})`);
+        return k;
+      });
+      for (const name of Object.keys(s.select))
+        if (!lead.slice(1).some((d) => d.name === name))
+          throw new Error(
+            `${nc.path}: select names dimension ${name}, which ${vars[0]!.name} does not have besides its first and grid dimensions (${dims.map((d) => d.name).join(", ")})`,
+          );
+      const steps = lead.length === 0 ? 1 : lead[0]!.size;
+      for (let t = 0; t < steps; t++) {
+        at.push({ file: fi, lead: lead.length === 0 ? [] : [t, ...fixed] });
+        ids.push(`${f}#${t}`);
+      }
+    }
+  } catch (e) {
+    for (const nc of opened) nc.close();
+    throw e;
+  }
+  if (ids.length === 0) throw new Error(`${root}: the NetCDF files hold no time steps of ${s.variables.join(", ")}`);
+  const [h, w] = grid!;
+  return {
+    name: "netcdf",
+    ids,
+    names: s.variables,
+    units,
+    grid: grid!,
+    async read(i) {
+      const { file, lead } = at[i]!;
+      const nc = opened[file]!;
+      const data = new Float32Array(s.variables.length * h * w);
+      for (const [k, v] of s.variables.entries()) data.set(await nc.readSlice(v, lead), k * h * w);
+      const f: HostImage = { c: s.variables.length, h, w, data };
+      return flip ? flipVertical(f) : f;
+    },
+    close() {
+      for (const nc of opened) nc.close();
+    },
+  };
+}
+
+/** Whether the coordinate variable of the row dimension (latitude) increases down the rows. */
+async function latitudeIncreases(nc: NetcdfFile, dim: string): Promise<boolean> {
+  const v = nc.variables.find((x) => x.name === dim && x.dims.length === 1);
+  if (!v) return false;
+  const lat = await nc.readAll(v.name);
+  return lat.length > 1 && lat[lat.length - 1]! > lat[0]!;
+}
+
+function flipVertical(img: HostImage): HostImage {
+  const { c, h, w } = img;
+  const data = new Float32Array(img.data.length);
+  for (let k = 0; k < c; k++)
+    for (let y = 0; y < h; y++)
+      data.set(img.data.subarray((k * h + y) * w, (k * h + y + 1) * w), (k * h + h - 1 - y) * w);
+  return { c, h, w, data };
+}
+
+async function openSource(s: FieldSpec, split: Split | "all"): Promise<RawSource> {
+  const dir = s.split === "folders" && split !== "all" ? join(s.root, split) : s.root;
+  return s.kind === "npy" ? npySource(s, dir) : netcdfSource(s, dir);
+}
+
+/** Indices of one split of n instances (all of them for "folders"). */
+function splitIndices(s: FieldSpec, n: number, split: Split, root: string): number[] {
+  if (s.split === "folders") return [...Array(n).keys()];
+  const order = s.order === "shuffle" ? new Rng(s.seed).permutation(n) : [...Array(n).keys()];
+  const f = s.split;
+  const cut1 = Math.round(n * f.train);
+  const cut2 = Math.round(n * (f.train + f.val));
+  const [lo, hi] = split === "train" ? [0, cut1] : split === "val" ? [cut1, cut2] : [cut2, n];
+  if (hi <= lo)
+    throw new Error(
+      `${root}: the ${split} split is empty (${n} fields, fractions train ${f.train} / val ${f.val} / test ${f.test})`,
+    );
+  return order.slice(lo, hi);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Preprocessing
+
+/**
+ * Antialiased bilinear resampling of float (C, H, W) data, as PIL's BILINEAR reduce and
+ * torch's `interpolate(mode="bilinear", antialias=True)`: a triangle filter widened by the
+ * shrink factor, weights renormalised at the borders.
+ */
+export function resizeAntialiased(img: HostImage, h: number, w: number): HostImage {
+  const ys = triangleTaps(img.h, h);
+  const xs = triangleTaps(img.w, w);
+  const tmp = new Float32Array(img.c * img.h * w);
+  for (let c = 0; c < img.c; c++)
+    for (let y = 0; y < img.h; y++) {
+      const row = (c * img.h + y) * img.w;
+      for (let x = 0; x < w; x++) {
+        let acc = 0;
+        const t = xs[x]!;
+        for (let k = 0; k < t.weights.length; k++) acc += t.weights[k]! * img.data[row + t.first + k]!;
+        tmp[(c * img.h + y) * w + x] = acc;
+      }
+    }
+  const data = new Float32Array(img.c * h * w);
+  for (let c = 0; c < img.c; c++)
+    for (let y = 0; y < h; y++) {
+      const t = ys[y]!;
+      for (let x = 0; x < w; x++) {
+        let acc = 0;
+        for (let k = 0; k < t.weights.length; k++) acc += t.weights[k]! * tmp[(c * img.h + t.first + k) * w + x]!;
+        data[(c * h + y) * w + x] = acc;
+      }
+    }
+  return { c: img.c, h, w, data };
+}
+
+function triangleTaps(size: number, out: number): { first: number; weights: Float64Array }[] {
+  const scale = size / out;
+  const support = Math.max(scale, 1);
+  return Array.from({ length: out }, (_, i) => {
+    const centre = (i + 0.5) * scale;
+    const first = Math.max(Math.trunc(centre - support + 0.5), 0);
+    const last = Math.min(Math.trunc(centre + support + 0.5), size);
+    const weights = new Float64Array(last - first);
+    let sum = 0;
+    for (let j = 0; j < weights.length; j++) {
+      const t = Math.abs((j + first - centre + 0.5) / support);
+      weights[j] = t < 1 ? 1 - t : 0;
+      sum += weights[j]!;
+    }
+    for (let j = 0; j < weights.length; j++) weights[j]! /= sum;
+    return { first, weights };
+  });
+}
+
+/** Resize + centre crop as the authors' ERA5 pipeline (torchvision's output-size and offset rules). */
+export function preprocessField(f: HostImage, p: FieldPreprocess): HostImage {
+  if (p.mode === "none") return f;
+  const resize = (img: HostImage, h: number, w: number) =>
+    img.h === h && img.w === w ? img : p.antialias ? resizeAntialiased(img, h, w) : resizeBilinear(img, h, w);
+  const [oh, ow] = sides(p.size);
+  if (p.mode === "resize") return resize(f, oh, ow);
+  const short = p.resize ?? Math.max(oh, ow);
+  // torchvision: the shorter side becomes `short`, the longer int(short·long/short_in) (truncated).
+  const [h, w] = f.w <= f.h ? [Math.trunc((short * f.h) / f.w), short] : [short, Math.trunc((short * f.w) / f.h)];
+  if (oh > h || ow > w) throw new Error(`a ${oh}×${ow} crop does not fit the ${h}×${w} resized field`);
+  return crop(resize(f, h, w), centred(h, oh), centred(w, ow), oh, ow);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Normalisation
+
+/** The channels of a dataset with a given normalisation (shift/scale broadcast over channels). */
+function withNormalization(names: string[], units: string[], shift: number[], scale: number[], source: string): ChannelArgs[] {
+  const pick = (a: number[], k: number, what: string) => {
+    if (a.length !== 1 && a.length !== names.length)
+      throw new Error(`${source}: normalize.${what} lists ${a.length} values for ${names.length} channel(s)`);
+    return a.length === 1 ? a[0]! : a[k]!;
+  };
+  return names.map((name, k) => {
+    const sc = pick(scale, k, "scale");
+    if (sc === 0 || !Number.isFinite(sc)) throw new Error(`${source}: normalize.scale must be finite and non-zero`);
+    return { name, units: units[k] ?? "", shift: pick(shift, k, "shift"), scale: sc };
+  });
+}
+
+/** x (physical) → n = scale·(x + shift), per channel, in place. */
+export function normalizeField(img: HostImage, channels: ChannelArgs[]): HostImage {
+  const n = img.h * img.w;
+  channels.forEach((ch, k) => {
+    for (let i = k * n; i < (k + 1) * n; i++) img.data[i] = ch.scale * (img.data[i]! + ch.shift);
+  });
+  return img;
+}
+
+/** n (network units) → x = n/scale − shift, per channel; (…, C, H, W) data with C = channels.length. */
+export function denormalizeField(data: Float32Array, channels: ChannelArgs[], hw: number): Float32Array {
+  const out = new Float32Array(data.length);
+  const c = channels.length;
+  for (let i = 0; i < data.length; i++) {
+    const ch = channels[Math.floor(i / hw) % c]!;
+    out[i] = data[i]! / ch.scale - ch.shift;
+  }
+  return out;
+}
+
+/**
+ * The dataset's channels: names and units from the files, normalisation from the spec, or for
+ * "mean-std" computed once over the preprocessed training split (float64 sums, deterministic).
+ */
+export async function fieldChannels(spec: FieldSpecInput, onProgress?: (done: number, total: number) => void): Promise<ChannelArgs[]> {
+  const s = FieldSpec.parse(spec);
+  if (s.normalize !== "mean-std") {
+    const src = await openSource(s, s.split === "folders" ? "train" : "all");
+    src.close();
+    const arr = (v: number | number[]) => (typeof v === "number" ? [v] : v);
+    return withNormalization(src.names, src.units, arr(s.normalize.shift), arr(s.normalize.scale), s.root);
+  }
+  const ds = await openFields(s, "train", null);
+  const c = ds.channels.length;
+  const sum = new Float64Array(c);
+  const sq = new Float64Array(c);
+  let count = 0;
+  try {
+    for (let i = 0; i < ds.length; i++) {
+      const f = await ds.get(i);
+      const n = f.h * f.w;
+      for (let k = 0; k < c; k++)
+        for (let j = k * n; j < (k + 1) * n; j++) {
+          sum[k]! += f.data[j]!;
+          sq[k]! += f.data[j]! ** 2;
+        }
+      count += n;
+      onProgress?.(i + 1, ds.length);
+    }
+  } finally {
+    ds.close();
+  }
+  const mean = [...sum].map((v) => v / count);
+  const std = [...sq].map((v, k) => Math.sqrt(Math.max(0, v / count - mean[k]! ** 2)));
+  return ds.channels.map((ch, k) => {
+    const sd = std[k]! > 0 ? std[k]! : 1;
+    return { ...ch, shift: sd - mean[k]!, scale: 1 / (2 * sd) };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The dataset
+
+/**
+ * Open one split. `channels` (from the model config) gives the normalisation of the items; null
+ * returns physical units (channels then carry shift 0, scale 1). Errors name the file and field.
+ */
+export async function openFieldDataset(
+  spec: FieldSpecInput,
+  split: Split,
+  channels: ChannelArgs[] | null,
+): Promise<FieldDataset & { close(): void }> {
+  return openFields(FieldSpec.parse(spec), split, channels);
+}
+
+async function openFields(
+  s: FieldSpec,
+  split: Split,
+  channels: ChannelArgs[] | null,
+): Promise<FieldDataset & { close(): void }> {
+  const src = await openSource(s, split);
+  try {
+    const idx = splitIndices(s, src.ids.length, split, s.root);
+    const chans = channels ?? withNormalization(src.names, src.units, [0], [1], s.root);
+    if (chans.length !== src.names.length)
+      throw new Error(
+        `${s.root}: the data has ${src.names.length} channel(s) (${src.names.join(", ")}) but the model has ${chans.length} (${chans.map((c) => c.name).join(", ")})`,
+      );
+    const size = outputSize(s.preprocess, src.grid);
+    return new Fields(`${s.kind}:${split}`, size, idx, src, s, chans);
+  } catch (e) {
+    src.close();
+    throw e;
+  }
+}
+
+class Fields implements FieldDataset {
+  readonly skipped = 0;
+  readonly skippedIds: readonly string[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly size: [number, number],
+    readonly idx: number[],
+    readonly src: RawSource,
+    readonly spec: FieldSpec,
+    readonly channels: ChannelArgs[],
+  ) {}
+
+  get length(): number {
+    return this.idx.length;
+  }
+
+  id(i: number): string {
+    this.#check(i);
+    return this.src.ids[this.idx[i]!]!;
+  }
+
+  async get(i: number, _rng?: Rng): Promise<HostImage> {
+    this.#check(i);
+    const raw = await this.src.read(this.idx[i]!);
+    let missing = 0;
+    for (let k = 0; k < raw.data.length; k++)
+      if (!Number.isFinite(raw.data[k]!)) {
+        if (this.spec.fill_missing === undefined) missing++;
+        else raw.data[k] = this.spec.fill_missing;
+      }
+    if (missing > 0)
+      throw new Error(
+        `${this.spec.root}: ${this.id(i)} has ${missing} missing value(s) (NaN or _FillValue) of ${raw.data.length}; set fill_missing or choose a complete variable`,
+      );
+    return normalizeField(preprocessField(raw, this.spec.preprocess), this.channels);
+  }
+
+  close(): void {
+    this.src.close();
+  }
+
+  #check(i: number): void {
+    if (!Number.isInteger(i) || i < 0 || i >= this.length)
+      throw new RangeError(`${this.name}: index ${i} out of range [0, ${this.length})`);
+  }
+}

@@ -1,0 +1,432 @@
+/**
+ * Gridded fields: preprocessing (torchvision-exact geometry, antialiased resampling checked against
+ * torch), normalisation, splits, .npy folders, and a field run end to end — training, evaluation
+ * in physical units, encode → decode to .npy — on temperature-like fields the test generates.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, mkdir, readdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  fieldChannels,
+  openFieldDataset,
+  preprocessField,
+  resizeAntialiased,
+  denormalizeField,
+  FieldPreprocess,
+} from "../src/data/fields.js";
+import { readNpy, writeNpy } from "../src/data/npy.js";
+import type { HostImage } from "../src/data/image.js";
+import { parseHyperNetworkConfig, ConfigError, type HyperNetworkConfigInput } from "../src/model/config.js";
+import { resolveRunConfig, type RunConfigInput } from "../src/training/run-config.js";
+import { train } from "../src/training/trainer.js";
+import { loadModel } from "../src/io/weights.js";
+import { main } from "../src/cli/main.js";
+import { initBackend, readF32 } from "../src/backend/index.js";
+import { numpy as np } from "../src/backend/jax.js";
+import { sphereCoords } from "../src/model/model.js";
+
+/**
+ * A 2 m temperature-like field in kelvin on a (h, w) latitude/longitude grid, north up: warm
+ * equator, cold poles, a sharp front whose position moves with `t`, and a travelling wave.
+ */
+export function temperature(h: number, w: number, t: number): Float32Array {
+  const out = new Float32Array(h * w);
+  for (let y = 0; y < h; y++) {
+    const lat = 90 - (180 * (y + 0.5)) / h;
+    for (let x = 0; x < w; x++) {
+      const lon = (360 * (x + 0.5)) / w;
+      const front = 6 * Math.tanh((lon - 120 - 15 * t) / 4) * Math.exp(-(((lat - 40) / 15) ** 2));
+      out[y * w + x] =
+        250 + 45 * Math.cos((lat * Math.PI) / 180) + front + 3 * Math.sin(((lon + 20 * t) * Math.PI) / 60);
+    }
+  }
+  return out;
+}
+
+/** A folder of n fields (h, w) as .npy, named by time step; optionally a second channel. */
+async function npyFolder(n: number, h: number, w: number, channels = 1): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), "anr-fields-"));
+  for (let t = 0; t < n; t++) {
+    const base = temperature(h, w, t);
+    const data = new Float32Array(channels * h * w);
+    for (let c = 0; c < channels; c++)
+      for (let i = 0; i < h * w; i++) data[c * h * w + i] = base[i]! - 20 * c;
+    // Names sort in time order only as strings: t10 < t2 is what a filesystem listing could give.
+    await writeNpy(join(root, `t${String(t).padStart(3, "0")}.npy`), {
+      shape: channels === 1 ? [h, w] : [channels, h, w],
+      data,
+    });
+  }
+  return root;
+}
+
+test("fields: antialiased resize equals torch's interpolate(bilinear, antialias=True)", () => {
+  // Reference: torch 1.13 F.interpolate(x, size, mode="bilinear", antialias=True, align_corners=False)
+  // on x[y, x] = sin(0.7y) + cos(0.45x)(y+1)/3 + [x > 6], a 7×13 grid, in float64.
+  const src: HostImage = { c: 1, h: 7, w: 13, data: new Float32Array(7 * 13) };
+  for (let y = 0; y < 7; y++)
+    for (let x = 0; x < 13; x++)
+      src.data[y * 13 + x] = Math.sin(0.7 * y) + (Math.cos(0.45 * x) * (y + 1)) / 3 + (x > 6 ? 1 : 0);
+  const torch3x5 = [
+    0.994769711185, 0.517768724871, 0.303656967045, 1.079030573807, 1.607588224049, 1.77648675102,
+    0.749100011267, -0.074701137458, 0.804125532053, 1.942557394112, 1.288852794215, -0.288919698978,
+    -1.722410238601, -0.740130506343, 1.008175567534,
+  ];
+  const torch4x13Row1 = [
+    1.90964268637, 1.807435044785, 1.521162253794, 1.107822885119, 0.649715202485, 0.238051100375,
+    -0.045204712768, 0.856345637006, 0.9623040456, 1.251573579804, 1.666558998954, 2.124634301136,
+    2.534594039004,
+  ];
+  const a = resizeAntialiased(src, 3, 5);
+  a.data.forEach((v, i) =>
+    assert.ok(Math.abs(v - torch3x5[i]!) < 2e-6, `3×5 [${i}]: ${v} vs ${torch3x5[i]}`),
+  );
+  const b = resizeAntialiased(src, 4, 13);
+  torch4x13Row1.forEach((v, i) => assert.ok(Math.abs(b.data[13 + i]! - v) < 2e-6, `4×13 [1, ${i}]`));
+});
+
+test("fields: resize-crop follows torchvision (short side, truncated long side, centre offset)", () => {
+  const f: HostImage = { c: 2, h: 18, w: 36, data: new Float32Array(2 * 18 * 36) };
+  for (let i = 0; i < f.data.length; i++) f.data[i] = i % 36;
+  // 18×36 → short side 8 → 8×16 → centre crop 8×8 starts at column round(4) = 4.
+  const p = FieldPreprocess.parse({ mode: "resize-crop", size: 8 });
+  const out = preprocessField(f, p);
+  assert.deepEqual([out.c, out.h, out.w], [2, 8, 8]);
+  const full = resizeAntialiased(f, 8, 16);
+  for (let c = 0; c < 2; c++)
+    for (let y = 0; y < 8; y++)
+      for (let x = 0; x < 8; x++)
+        assert.equal(out.data[(c * 8 + y) * 8 + x], full.data[(c * 8 + y) * 16 + x + 4]);
+  const whole = preprocessField(f, FieldPreprocess.parse({ mode: "resize", size: [9, 18] }));
+  assert.deepEqual([whole.h, whole.w], [9, 18]);
+  assert.throws(
+    () => FieldPreprocess.parse({ mode: "resize-crop", size: 16, resize: 8 }),
+    /resize must be at least/,
+  );
+});
+
+test("fields: .npy folder — sorted contiguous split, normalisation, mean-std, errors naming the file", async () => {
+  const root = await npyFolder(20, 12, 24, 2);
+  const spec = {
+    kind: "npy" as const,
+    root,
+    preprocess: { mode: "resize" as const, size: [6, 12] as [number, number] },
+    normalize: { shift: -260, scale: 0.01 },
+  };
+  const chans = await fieldChannels(spec);
+  assert.deepEqual(
+    chans.map((c) => [c.name, c.shift, c.scale]),
+    [
+      ["c0", -260, 0.01],
+      ["c1", -260, 0.01],
+    ],
+  );
+  const train = await openFieldDataset(spec, "train", chans);
+  const testDs = await openFieldDataset(spec, "test", chans);
+  // 0.85 / 0.10 / 0.05 of 20 in sorted (time) order: 17 / 2 / 1, the last file last.
+  assert.equal(train.length, 17);
+  assert.equal(testDs.length, 1);
+  assert.equal(train.id(0), "t000.npy");
+  assert.equal(testDs.id(0), "t019.npy");
+  const item = await testDs.get(0);
+  assert.deepEqual([item.c, item.h, item.w], [2, 6, 12]);
+  const phys = resizeAntialiased(
+    { c: 2, h: 12, w: 24, data: (await readNpy(join(root, "t019.npy"))).data },
+    6,
+    12,
+  );
+  for (let i = 0; i < item.data.length; i++)
+    assert.ok(Math.abs(item.data[i]! - 0.01 * (phys.data[i]! - 260)) < 1e-6, `normalised value ${i}`);
+  // Back to kelvin.
+  const back = denormalizeField(item.data, chans, 6 * 12);
+  for (let i = 0; i < back.length; i++) assert.ok(Math.abs(back[i]! - phys.data[i]!) < 1e-3);
+
+  // mean-std: computed over the preprocessed training split, network sees zero mean, unit variance.
+  const ms = await fieldChannels({ ...spec, normalize: "mean-std" });
+  const tr = await openFieldDataset({ ...spec, normalize: "mean-std" }, "train", ms);
+  const acc = [0, 0];
+  const acc2 = [0, 0];
+  for (let i = 0; i < tr.length; i++) {
+    const f = await tr.get(i);
+    for (let c = 0; c < 2; c++)
+      for (let k = 0; k < 72; k++) {
+        const z = 2 * f.data[c * 72 + k]! - 1;
+        acc[c]! += z;
+        acc2[c]! += z * z;
+      }
+  }
+  for (let c = 0; c < 2; c++) {
+    const n = tr.length * 72;
+    assert.ok(Math.abs(acc[c]! / n) < 1e-4, `mean of channel ${c} in network units`);
+    assert.ok(Math.abs(acc2[c]! / n - 1) < 1e-3, `variance of channel ${c} in network units`);
+  }
+  for (const d of [train, testDs, tr]) d.close();
+
+  // A field of another shape, NaN gaps, too few files: the file and the expectation are named.
+  await writeNpy(join(root, "t999.npy"), { shape: [2, 12, 23], data: new Float32Array(2 * 12 * 23) });
+  const all = await openFieldDataset({ ...spec, split: { train: 1, val: 0, test: 0 } }, "train", chans);
+  await assert.rejects(all.get(all.length - 1), /t999\.npy: field is 2×12×23, expected 2×12×24/);
+  all.close();
+  const gap = await npyFolder(3, 4, 8);
+  const g = new Float32Array(32).fill(280);
+  g[5] = NaN;
+  await writeNpy(join(gap, "t001.npy"), { shape: [4, 8], data: g });
+  const gd = await openFieldDataset(
+    { kind: "npy", root: gap, split: { train: 1, val: 0, test: 0 }, preprocess: { mode: "none" } },
+    "train",
+    null,
+  );
+  await assert.rejects(gd.get(1), /t001\.npy has 1 missing value/);
+  const filled = await openFieldDataset(
+    {
+      kind: "npy",
+      root: gap,
+      split: { train: 1, val: 0, test: 0 },
+      preprocess: { mode: "none" },
+      fill_missing: 273.15,
+    },
+    "train",
+    null,
+  );
+  assert.equal((await filled.get(1)).data[5], Math.fround(273.15));
+  await assert.rejects(
+    openFieldDataset({ kind: "npy", root: gap, split: { train: 0.5, val: 0.5, test: 0 } }, "test", null),
+    /the test split is empty \(3 fields/,
+  );
+  await assert.rejects(
+    openFieldDataset({ kind: "npy", root: join(gap, "nope") }, "train", null),
+    /nope: no such directory/,
+  );
+});
+
+test("config: channels must match the network's channels; sphere needs in_dim 3", async () => {
+  const base = (c: number, extra: Partial<HyperNetworkConfigInput> = {}): HyperNetworkConfigInput => ({
+    direct_wtoken: true,
+    tokenizer: { name: "ImgTokenizer", args: { input_size: 8, patch_size: 4, dim: 16, img_channels: c } },
+    hyponet: {
+      name: "ANR",
+      args: {
+        in_dim: 2,
+        out_dim: c,
+        depth: 1,
+        hidden_dim: 16,
+        pe_dim: 8,
+        token_len: 4,
+        n_head: 2,
+        head_dim: 8,
+      },
+    },
+    tinr_enc: { name: "TInrEncoder", args: { dim: 16, depth: 1, n_head: 2, head_dim: 8, ff_dim: 16 } },
+    tinr_dec: { name: "TInrDecoder", args: { dim: 16, depth: 1, n_head: 2, head_dim: 8, ff_dim: 16 } },
+    ...extra,
+  });
+  const ok = parseHyperNetworkConfig(base(2, { channels: [{ name: "u" }, { name: "v", units: "m/s" }] }));
+  assert.deepEqual(ok.channels![1], { name: "v", units: "m/s", shift: 0, scale: 1 });
+  assert.throws(
+    () => parseHyperNetworkConfig(base(1, { channels: [{ name: "u" }, { name: "v" }] })),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, /channels: 2 channel\(s\) listed but the hyponet's out_dim is 1/);
+      return true;
+    },
+  );
+  assert.throws(
+    () => parseHyperNetworkConfig(base(1, { channels: [{ name: "t", scale: 0 }] })),
+    /scale must be finite and non-zero/,
+  );
+  const sphere = base(1);
+  (sphere.hyponet.args as Record<string, unknown>).sphere = {};
+  assert.throws(
+    () => parseHyperNetworkConfig(sphere),
+    /sphere coordinates are 3-D unit vectors: in_dim must be 3/,
+  );
+  assert.throws(
+    () =>
+      resolveRunConfig({
+        task: "field",
+        data: { kind: "npy", root: "x" },
+        model: base(1),
+        train: { steps: 1 },
+        eval: { clamp: true },
+      }),
+    /eval.clamp: fields have no fixed range/,
+  );
+  const r = resolveRunConfig({
+    task: "field",
+    data: { kind: "npy", root: "x" },
+    model: base(1),
+    train: { steps: 1 },
+    eval: { split: "val" },
+  });
+  assert.equal(r.eval.clamp, false);
+});
+
+test("sphere coordinates: grid corners and centre land where latitude/longitude say", async () => {
+  await initBackend();
+  // Row −1 is the top edge (lat 90), +1 the bottom (−90); column −1 is lon 0, +1 lon 360.
+  const pts = np.array(new Float32Array([0, 0, -1, -1, 0, -0.5, 0.5, 0.5]), { shape: [4, 2] });
+  const out = await readF32(sphereCoords(pts, { lat: [90, -90], lon: [0, 360] }));
+  const r = Math.SQRT1_2;
+  const expect = [
+    [-1, 0, 0], // (row 0, col 0): lat 0, lon 180
+    [0, 0, 1], // top-left corner: the north pole
+    [0, 1, 0], // (0, −0.5): lat 0, lon 90
+    [0, -r, -r], // (0.5, 0.5): lat −45, lon 270
+  ];
+  for (let i = 0; i < 4; i++)
+    for (let k = 0; k < 3; k++)
+      assert.ok(Math.abs(out[i * 3 + k]! - expect[i]![k]!) < 1e-6, `point ${i} axis ${k}: ${out[i * 3 + k]}`);
+});
+
+/** A tiny one-channel field model on 16×32 grids. */
+function tinyFieldModel(sphere: boolean): HyperNetworkConfigInput {
+  const enc = { dim: 32, depth: 1, n_head: 2, head_dim: 8, ff_dim: 64 };
+  return {
+    direct_wtoken: true,
+    tokenizer: {
+      name: "ImgTokenizer",
+      args: { input_size: [16, 32], patch_size: 8, dim: 32, img_channels: 1 },
+    },
+    hyponet: {
+      name: "ANR",
+      args: sphere
+        ? {
+            in_dim: 3,
+            out_dim: 1,
+            depth: 2,
+            hidden_dim: 32,
+            pe_dim: 10,
+            adaptive_idim: true,
+            pe_sigma: 16,
+            token_len: 8,
+            att_threshold: 0.05,
+            n_head: 2,
+            head_dim: 8,
+            sphere: {},
+          }
+        : {
+            in_dim: 2,
+            out_dim: 1,
+            depth: 2,
+            hidden_dim: 32,
+            pe_dim: 16,
+            pe_sigma: 16,
+            token_len: 8,
+            att_threshold: 0.05,
+            n_head: 2,
+            head_dim: 8,
+          },
+    },
+    tinr_enc: { name: "TInrEncoder", args: enc },
+    tinr_dec: { name: "TInrDecoder", args: enc },
+  };
+}
+
+test("field run: trains on .npy fields, reports kelvin errors that agree with PSNR, decodes to .npy", async () => {
+  const root = await npyFolder(24, 32, 64);
+  const out = await mkdtemp(join(tmpdir(), "anr-field-run-"));
+  const cfg: RunConfigInput = {
+    name: "field",
+    task: "field",
+    data: {
+      kind: "npy",
+      root,
+      split: { train: 0.75, val: 0, test: 0.25 },
+      preprocess: { mode: "resize", size: [16, 32] },
+      normalize: { shift: -260, scale: 0.01 },
+    },
+    model: tinyFieldModel(false),
+    train: {
+      steps: 12,
+      batch_size: 4,
+      lr: 1e-3,
+      eval_every: 6,
+      sample_every: 6,
+      checkpoint_every: 6,
+      log_every: 2,
+      ema: null,
+    },
+    eval: { split: "test", batch_size: 4 },
+  };
+  const r = await train(resolveRunConfig(cfg), { out, verbose: false });
+  const report = JSON.parse(
+    await (await import("node:fs/promises")).readFile(join(out, "eval.json"), "utf8"),
+  ) as {
+    physical: { name: string; units: string; rmse: number; maxAbs: number; meanFieldRmse: number }[];
+    perImage: { id: string; psnr: number; rmse: number[] }[];
+    channels: { shift: number; scale: number }[];
+  };
+  assert.equal(report.perImage.length, 6);
+  assert.deepEqual(report.channels, [{ name: "c0", units: "", shift: -260, scale: 0.01 }]);
+  // PSNR is in normalised units (peak 1): per field, RMSE_K = 10^(−PSNR/20) / 0.01.
+  for (const p of report.perImage)
+    assert.ok(
+      Math.abs(10 ** (-p.psnr / 20) / 0.01 - p.rmse[0]!) < 1e-3 * p.rmse[0]!,
+      `${p.id}: PSNR and RMSE disagree`,
+    );
+  const ph = report.physical[0]!;
+  assert.ok(ph.rmse > 0 && ph.maxAbs >= ph.rmse, "max error ≥ RMSE");
+  assert.ok(Math.abs(ph.meanFieldRmse - report.perImage.reduce((a, p) => a + p.rmse[0]!, 0) / 6) < 1e-9);
+  assert.ok(Number.isFinite(r.final.psnr));
+  // The model carries the channels: it decodes to kelvin.
+  const model = await loadModel(join(out, "model.safetensors"));
+  assert.deepEqual(model.config.channels, [{ name: "c0", units: "", shift: -260, scale: 0.01 }]);
+  const samples = await readdir(join(out, "samples"));
+  assert.ok(samples.includes("final.png"));
+
+  // CLI: encode the last (test) field from its .npy, decode at the training size and at 2×.
+  const dec = join(out, "dec");
+  await mkdir(dec);
+  const tokens = join(out, "tok.safetensors");
+  assert.equal(
+    await main(["encode", join(root, "t023.npy"), "--model", out, "--out", tokens, "--preprocess", "resize"]),
+    0,
+  );
+  assert.equal(await main(["decode", tokens, "--model", out, "--size", "16x32", "--out", dec]), 0);
+  assert.equal(await main(["decode", tokens, "--model", out, "--size", "32x64", "--out", dec]), 0);
+  const files = (await readdir(dec)).sort();
+  assert.deepEqual(files, ["t023.16x32.npy", "t023.16x32.png", "t023.32x64.npy", "t023.32x64.png"]);
+  const d16 = await readNpy(join(dec, "t023.16x32.npy"));
+  assert.deepEqual(d16.shape, [16, 32]);
+  // Same field, same weights: the decoded kelvin differ from the truth by the RMSE eval reported.
+  const truth = resizeAntialiased({ c: 1, h: 32, w: 64, data: temperature(32, 64, 23) }, 16, 32).data;
+  let se = 0;
+  for (let i = 0; i < truth.length; i++) se += (d16.data[i]! - truth[i]!) ** 2;
+  const rmse = Math.sqrt(se / truth.length);
+  const reported = report.perImage.find((p) => p.id === "t023.npy")!.rmse[0]!;
+  assert.ok(Math.abs(rmse - reported) < 1e-3 * reported + 1e-4, `decoded RMSE ${rmse} vs eval ${reported}`);
+  const d32 = await readNpy(join(dec, "t023.32x64.npy"));
+  assert.deepEqual(d32.shape, [32, 64]);
+  for (const v of d32.data) assert.ok(v > 150 && v < 350, `decoded value ${v} K is not a temperature`);
+});
+
+test("field run with sphere coordinates trains and its loss falls", async () => {
+  const root = await npyFolder(12, 16, 32);
+  const out = await mkdtemp(join(tmpdir(), "anr-field-sphere-"));
+  const cfg: RunConfigInput = {
+    name: "sphere",
+    task: "field",
+    data: { kind: "npy", root, split: { train: 0.75, val: 0, test: 0.25 }, preprocess: { mode: "none" } },
+    model: tinyFieldModel(true),
+    train: {
+      steps: 30,
+      batch_size: 4,
+      lr: 2e-3,
+      eval_every: 0,
+      sample_every: 0,
+      checkpoint_every: 0,
+      log_every: 5,
+      ema: null,
+    },
+  };
+  await train(resolveRunConfig(cfg), { out, verbose: false });
+  const lines = (await (await import("node:fs/promises")).readFile(join(out, "metrics.jsonl"), "utf8"))
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { step: number; loss?: number; test_rmse_c0?: number });
+  const losses = lines.filter((l) => l.loss !== undefined).map((l) => l.loss!);
+  assert.ok(losses.at(-1)! < 0.5 * losses[0]!, `loss ${losses[0]} → ${losses.at(-1)}`);
+  assert.ok(lines.at(-1)!.test_rmse_c0! > 0);
+});
