@@ -135,6 +135,11 @@ async function cmdInfo(args: string[]): Promise<number> {
       `  hyponet     ${h.name} (in ${h.args.in_dim}, out ${h.args.out_dim}, hidden ${h.args.hidden_dim}, depth ${h.args.depth})`,
     );
     console.log(`  tokenizer   ${m.config.tokenizer.name} ${JSON.stringify(m.config.tokenizer.args)}`);
+    if (h.args.sphere) console.log(`  coordinates on the sphere ${JSON.stringify(h.args.sphere)}`);
+    for (const c of m.config.channels ?? [])
+      console.log(
+        `  channel     ${c.name}${c.units ? ` [${c.units}]` : ""}: network sees ${c.scale}·(x + ${c.shift})`,
+      );
     console.log(
       `  transformer encoder ${m.config.tinr_enc.args.depth} + decoder ${m.config.tinr_dec.args.depth} layers, dim ${m.config.tinr_dec.args.dim}`,
     );
