@@ -132,3 +132,28 @@ export {
   type PosedView,
 } from "./data/learnit.js";
 export { saveGif } from "./data/image.js";
+export {
+  FieldSpec,
+  FieldPreprocess,
+  Normalize,
+  openFieldDataset,
+  fieldChannels,
+  preprocessField,
+  resizeAntialiased,
+  normalizeField,
+  denormalizeField,
+  type FieldDataset,
+  type FieldSpecInput,
+} from "./data/fields.js";
+export { parseNpy, readNpy, encodeNpy, writeNpy, type NdArray, type NpyInfo } from "./data/npy.js";
+export {
+  openNetcdf,
+  writeNetcdf3,
+  type NetcdfFile,
+  type NcVariable,
+  type NcDimension,
+} from "./data/netcdf.js";
+export { viridis, falseColour, finiteRange } from "./util/colormap.js";
+export { sphereCoords } from "./model/model.js";
+export { withFieldChannels } from "./training/trainer.js";
+export type { PhysicalError } from "./eval/evaluate.js";
