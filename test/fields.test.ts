@@ -17,6 +17,7 @@ import {
   FieldPreprocess,
 } from "../src/data/fields.js";
 import { readNpy, writeNpy } from "../src/data/npy.js";
+import { writeNetcdf3 } from "../src/data/netcdf.js";
 import type { HostImage } from "../src/data/image.js";
 import { parseHyperNetworkConfig, ConfigError, type HyperNetworkConfigInput } from "../src/model/config.js";
 import { resolveRunConfig, type RunConfigInput } from "../src/training/run-config.js";
@@ -429,4 +430,110 @@ test("field run with sphere coordinates trains and its loss falls", async () => 
   const losses = lines.filter((l) => l.loss !== undefined).map((l) => l.loss!);
   assert.ok(losses.at(-1)! < 0.5 * losses[0]!, `loss ${losses[0]} → ${losses.at(-1)}`);
   assert.ok(lines.at(-1)!.test_rmse_c0! > 0);
+});
+
+test("fields: NetCDF files — time steps as instances, channels, select, north-up, units, errors", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "anr-fields-nc-"));
+  const [nt, nl, h, w] = [5, 2, 6, 12];
+  // Latitude increasing (south first), as some products store it: the dataset flips it north-up.
+  const lat = Array.from({ length: h }, (_, i) => -75 + 30 * i);
+  const lon = Array.from({ length: w }, (_, j) => 30 * j);
+  const t2m = new Float32Array(nt * h * w);
+  const u = new Float32Array(nt * nl * h * w);
+  for (let t = 0; t < nt; t++) {
+    const north = temperature(h, w, t); // north-up
+    for (let i = 0; i < h; i++)
+      for (let j = 0; j < w; j++) {
+        t2m[(t * h + i) * w + j] = north[(h - 1 - i) * w + j]!;
+        for (let l = 0; l < nl; l++) u[((t * nl + l) * h + i) * w + j] = 100 * l + t + i - j / 10;
+      }
+  }
+  // t2m packed as int16 with scale/offset, as the CDS's NetCDF-3 files store it.
+  const packed = Int16Array.from(t2m, (v) => Math.round((v - 270) / 0.002));
+  for (const [k, name] of ["a.nc", "b.nc"].entries())
+    await writeNetcdf3(join(dir, name), {
+      dims: [
+        { name: "time", size: nt, unlimited: true },
+        { name: "level", size: nl },
+        { name: "latitude", size: h },
+        { name: "longitude", size: w },
+      ],
+      variables: [
+        { name: "latitude", dims: ["latitude"], dtype: "f4", data: lat },
+        { name: "longitude", dims: ["longitude"], dtype: "f4", data: lon },
+        {
+          name: "t2m",
+          dims: ["time", "latitude", "longitude"],
+          dtype: "i2",
+          data: packed.map((v) => v + k),
+          attrs: { units: "K", scale_factor: 0.002, add_offset: 270 },
+        },
+        {
+          name: "u",
+          dims: ["time", "level", "latitude", "longitude"],
+          dtype: "f4",
+          data: u,
+          attrs: { units: "m s**-1" },
+        },
+      ],
+    });
+  const spec = {
+    kind: "netcdf" as const,
+    root: dir,
+    variables: ["t2m"],
+    split: { train: 0.8, val: 0, test: 0.2 },
+    preprocess: { mode: "none" as const },
+    normalize: { shift: -260, scale: 0.01 },
+  };
+  const ch = await fieldChannels(spec);
+  assert.deepEqual(ch, [{ name: "t2m", units: "K", shift: -260, scale: 0.01 }]);
+  const tr = await openFieldDataset(spec, "train", ch);
+  const te = await openFieldDataset(spec, "test", ch);
+  // Two files × 5 steps, in file then time order; the last 2 steps of b.nc are the test split.
+  assert.equal(tr.length, 8);
+  assert.deepEqual([te.id(0), te.id(1)], ["b.nc#3", "b.nc#4"]);
+  const f = await tr.get(2); // a.nc, t = 2: north-up, unpacked, normalised
+  const expectK = temperature(h, w, 2);
+  for (let i = 0; i < h * w; i++)
+    assert.ok(
+      Math.abs(f.data[i]! / 0.01 + 260 - expectK[i]!) < 0.0015,
+      `value ${i}: ${f.data[i]! / 0.01 + 260} vs ${expectK[i]}`,
+    );
+  tr.close();
+  te.close();
+
+  // Two channels from a 4-D variable need a level; units come from the attributes.
+  const two = {
+    ...spec,
+    variables: ["u", "u"],
+    select: { level: 1 },
+    normalize: { shift: 0, scale: [1, 0.5] },
+  };
+  const ch2 = await fieldChannels(two);
+  assert.deepEqual(
+    ch2.map((c) => [c.units, c.scale]),
+    [
+      ["m s**-1", 1],
+      ["m s**-1", 0.5],
+    ],
+  );
+  const d2 = await openFieldDataset(two, "train", ch2);
+  const g = await d2.get(1);
+  // North-up row 0 is the file's last latitude row (i = h − 1); level 1, t = 1.
+  assert.equal(g.data[0], 100 + 1 + (h - 1));
+  assert.equal(g.data[h * w], 0.5 * (100 + 1 + (h - 1)));
+  d2.close();
+  await assert.rejects(
+    openFieldDataset({ ...spec, variables: ["u"] }, "train", null),
+    /dimension level \(size 2\) besides the time and grid; choose one with select: \{ level: <index> \}/,
+  );
+  await assert.rejects(
+    openFieldDataset({ ...spec, variables: ["t2m", "u"], select: { level: 0 } }, "train", null),
+    /variable u has dimensions \(time=5, level=2, latitude=6, longitude=12\) but t2m has/,
+  );
+  await assert.rejects(openFieldDataset({ ...spec, variables: ["sst"] }, "train", null), /a\.nc.*sst/);
+  await assert.rejects(
+    openFieldDataset({ ...spec, variables: ["u"], select: { level: 2 } }, "train", null),
+    /select\.level = 2 is out of range \(size 2\)/,
+  );
 });
