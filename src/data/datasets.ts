@@ -255,9 +255,7 @@ export async function decodeTransformed(path: string, t: Transform, rng?: Rng): 
       img.extract({ left: centred(width, side), top: centred(height, side), width: side, height: side });
       if (side !== t.size) img.resize(t.size, t.size, { fit: "fill", fastShrinkOnLoad: false });
     } else {
-      const short = t.resize ?? t.size;
-      const w = width <= height ? short : Math.floor((short * width) / height);
-      const h = width <= height ? Math.floor((short * height) / width) : short;
+      const [h, w] = shorterSideTo(height, width, t.resize ?? t.size);
       const random = rng !== undefined && t.randomCrop === true;
       const top = random ? rng.int(h - t.size + 1) : centred(h, t.size);
       const left = random ? rng.int(w - t.size + 1) : centred(w, t.size);
@@ -272,6 +270,11 @@ export async function decodeTransformed(path: string, t: Transform, rng?: Rng): 
   } catch (e) {
     throw new Error(`${path}: cannot read image (${(e as Error).message})`);
   }
+}
+
+/** torchvision's Resize(int) output size: the shorter side becomes `short`, the longer is truncated. */
+export function shorterSideTo(h: number, w: number, short: number): [number, number] {
+  return w <= h ? [Math.floor((short * h) / w), short] : [short, Math.floor((short * w) / h)];
 }
 
 /** torchvision's CenterCrop offset: int(round((n − side) / 2)), Python rounding half to even. */
@@ -290,28 +293,30 @@ function preprocessTransform(p: Preprocess): Transform {
 
 const IMAGE_EXT = /\.(jpe?g|png|webp)$/i;
 
-/**
- * Image files under `root`, recursively, as "/"-separated relative paths sorted by UTF-16 code units
- * (not locale, not filesystem order). Dot files are skipped: they are metadata (e.g. macOS "._x.jpg").
- */
+/** Image files under `root`, recursively (see {@link listFiles}). */
 async function listImages(root: string): Promise<string[]> {
-  await expectDirectory(root, "a folder of .jpg/.jpeg/.png/.webp images");
+  return listFiles(root, IMAGE_EXT, ".jpg/.jpeg/.png/.webp images");
+}
+
+/**
+ * Files under `root` whose names match `ext`, recursively, as "/"-separated relative paths sorted
+ * by UTF-16 code units (not locale, not filesystem order). Dot files are skipped: they are metadata
+ * (e.g. macOS "._x.jpg"). `what` names the files in errors.
+ */
+export async function listFiles(root: string, ext: RegExp, what: string): Promise<string[]> {
+  await expectDirectory(root, `a folder of ${what}`);
   const out: string[] = [];
   const walk = async (dir: string, rel: string): Promise<void> => {
     for (const e of await readdir(dir, { withFileTypes: true })) {
       if (e.name.startsWith(".")) continue;
       const r = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) await walk(join(dir, e.name), r);
-      else if (
-        IMAGE_EXT.test(e.name) &&
-        (e.isFile() || (e.isSymbolicLink() && (await isFile(join(dir, e.name)))))
-      )
+      else if (ext.test(e.name) && (e.isFile() || (e.isSymbolicLink() && (await isFile(join(dir, e.name))))))
         out.push(r);
     }
   };
   await walk(root, "");
-  if (out.length === 0)
-    throw new Error(`${root}: no .jpg/.jpeg/.png/.webp images found (searched recursively)`);
+  if (out.length === 0) throw new Error(`${root}: no ${what} found (searched recursively)`);
   return out.sort(byCodeUnits);
 }
 

@@ -9,12 +9,12 @@
  * float field), with the resampling stated: antialiased bilinear by default (torchvision ≥ 0.17 and
  * PIL), or PyTorch's plain bilinear (what torchvision < 0.17 does on tensors) when asked.
  */
-import { readdir, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import type { ChannelArgs } from "../model/config.js";
 import { Rng } from "../util/rng.js";
-import { centred, expectDirectory, type ImageDataset, type Split } from "./datasets.js";
+import { centred, listFiles, shorterSideTo, type ImageDataset, type Split } from "./datasets.js";
 import { crop, resizeBilinear, type HostImage } from "./image.js";
 import { readNpy } from "./npy.js";
 import { openNetcdf, type NetcdfFile } from "./netcdf.js";
@@ -161,22 +161,6 @@ interface RawSource {
   grid: [number, number];
   read(i: number): Promise<HostImage>;
   close(): void;
-}
-
-async function listFiles(root: string, ext: RegExp, what: string): Promise<string[]> {
-  await expectDirectory(root, what);
-  const out: string[] = [];
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    for (const e of await readdir(dir, { withFileTypes: true })) {
-      if (e.name.startsWith(".")) continue;
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) await walk(join(dir, e.name), r);
-      else if (ext.test(e.name)) out.push(r);
-    }
-  };
-  await walk(root, "");
-  if (out.length === 0) throw new Error(`${root}: no ${what} found (searched recursively)`);
-  return out.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 /** The files of a source: `root` itself if it is a file, else the sorted matching files under it. */
@@ -406,9 +390,7 @@ export function preprocessField(f: HostImage, p: FieldPreprocess): HostImage {
     img.h === h && img.w === w ? img : p.antialias ? resizeAntialiased(img, h, w) : resizeBilinear(img, h, w);
   const [oh, ow] = sides(p.size);
   if (p.mode === "resize") return resize(f, oh, ow);
-  const short = p.resize ?? Math.max(oh, ow);
-  // torchvision: the shorter side becomes `short`, the longer int(short·long/short_in) (truncated).
-  const [h, w] = f.w <= f.h ? [Math.trunc((short * f.h) / f.w), short] : [short, Math.trunc((short * f.w) / f.h)];
+  const [h, w] = shorterSideTo(f.h, f.w, p.resize ?? Math.max(oh, ow));
   if (oh > h || ow > w) throw new Error(`a ${oh}×${ow} crop does not fit the ${h}×${w} resized field`);
   return crop(resize(f, h, w), centred(h, oh), centred(w, ow), oh, ow);
 }
