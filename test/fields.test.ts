@@ -537,3 +537,46 @@ test("fields: NetCDF files — time steps as instances, channels, select, north-
     /select\.level = 2 is out of range \(size 2\)/,
   );
 });
+
+test("fields: the CDS's NetCDF-4 files (written by netCDF-C) as datasets: gaps, fill, pressure levels", async () => {
+  const fx = join(import.meta.dirname, "fixtures", "netcdf");
+  // era5_new_cds.nc: t2m (3, 25, 45), zlib + shuffle, NaN at (t 0, 12, 22) and (t 2, 0, 1).
+  const spec = {
+    kind: "netcdf" as const,
+    root: join(fx, "era5_new_cds.nc"),
+    variables: ["t2m"],
+    split: { train: 1, val: 0, test: 0 },
+    preprocess: { mode: "none" as const },
+    normalize: { shift: -260, scale: 0.01 },
+  };
+  const ds = await openFieldDataset(spec, "train", null);
+  assert.deepEqual([ds.length, ...ds.size, ds.channels[0]!.units], [3, 25, 45, "K"]);
+  await assert.rejects(ds.get(0), /era5_new_cds\.nc#0 has 1 missing value/);
+  const ok = await ds.get(1);
+  // T = 280 + 20 cos(lat) + 5 tanh((lon − 180)/5) + t, lat 90 → −90 in 7.5° steps, lon 0, 8, 16, …
+  const T = (t: number, i: number, j: number) =>
+    280 + 20 * Math.cos(((90 - 7.5 * i) * Math.PI) / 180) + 5 * Math.tanh((8 * j - 180) / 5) + t;
+  for (const [i, j] of [
+    [0, 0],
+    [12, 22],
+    [24, 44],
+  ] as const)
+    assert.ok(Math.abs(ok.data[i * 45 + j]! - T(1, i, j)) < 1e-4);
+  ds.close();
+  const filled = await openFieldDataset({ ...spec, fill_missing: 273.15 }, "train", null);
+  assert.equal((await filled.get(2)).data[1], Math.fround(273.15));
+  filled.close();
+  // era5_new_cds_pl.nc: t (2, 3 levels, 7, 12); level 2 (500 hPa) as the one channel.
+  const pl = await openFieldDataset(
+    { ...spec, root: join(fx, "era5_new_cds_pl.nc"), variables: ["t"], select: { pressure_level: 2 } },
+    "train",
+    null,
+  );
+  assert.equal(pl.length, 2);
+  const f = await pl.get(1);
+  // TA = 250 + 10k + 20 cos(lat) + 5 tanh((lon − 180)/5) + t at k 2, t 1, lat 90 − 30i, lon 30j.
+  const ta =
+    250 + 20 + 20 * Math.cos(((90 - 30 * 3) * Math.PI) / 180) + 5 * Math.tanh((30 * 5 - 180) / 5) + 1;
+  assert.ok(Math.abs(f.data[3 * 12 + 5]! - ta) < 1e-4, `${f.data[3 * 12 + 5]} vs ${ta}`);
+  pl.close();
+});
