@@ -6,6 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, mkdir, readdir } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -22,6 +23,7 @@ import type { HostImage } from "../src/data/image.js";
 import { parseHyperNetworkConfig, ConfigError, type HyperNetworkConfigInput } from "../src/model/config.js";
 import { resolveRunConfig, type RunConfigInput } from "../src/training/run-config.js";
 import { train } from "../src/training/trainer.js";
+import { runPreset } from "../src/training/run-presets.js";
 import { loadModel } from "../src/io/weights.js";
 import { main } from "../src/cli/main.js";
 import { initBackend, readF32 } from "../src/backend/index.js";
@@ -579,4 +581,34 @@ test("fields: the CDS's NetCDF-4 files (written by netCDF-C) as datasets: gaps, 
     250 + 20 + 20 * Math.cos(((90 - 30 * 3) * Math.PI) / 180) + 5 * Math.tanh((30 * 5 - 180) / 5) + 1;
   assert.ok(Math.abs(f.data[3 * 12 + 5]! - ta) < 1e-4, `${f.data[3 * 12 + 5]} vs ${ta}`);
   pl.close();
+});
+
+test("winds-demo preset on the real monthly winds (ferret-datasets), if installed", async (t) => {
+  const run = resolveRunConfig(runPreset("winds-demo"));
+  assert.ok(run.task === "field");
+  if (!existsSync(run.data.root)) {
+    t.skip(`${run.data.root} absent (apt install ferret-datasets)`);
+    return;
+  }
+  const ch = await fieldChannels(run.data);
+  assert.deepEqual(
+    ch.map((c) => [c.name, c.units]),
+    [
+      ["UWND", "M/S"],
+      ["VWND", "M/S"],
+    ],
+  );
+  const tr = await openFieldDataset(run.data, "train", ch);
+  const te = await openFieldDataset(run.data, "test", ch);
+  // 132 months 1980–1990 cut 0.85 / 0.10 / 0.05 in time order: Jan 1980 … Apr 1989 train, Jun–Dec 1990 test.
+  assert.deepEqual(
+    [tr.length, te.length, te.id(0), te.id(6)],
+    [112, 7, "monthly_navy_winds.cdf#125", "monthly_navy_winds.cdf#131"],
+  );
+  const f = await te.get(0);
+  assert.deepEqual([f.c, f.h, f.w], [2, 32, 64]);
+  // mean-std normalisation: the test months lie within a few training standard deviations.
+  for (const v of f.data) assert.ok(Number.isFinite(v) && Math.abs(2 * v - 1) < 8);
+  tr.close();
+  te.close();
 });
