@@ -389,8 +389,12 @@ test("field run: trains on .npy fields, reports kelvin errors that agree with PS
   );
   assert.equal(await main(["decode", tokens, "--model", out, "--size", "16x32", "--out", dec]), 0);
   assert.equal(await main(["decode", tokens, "--model", out, "--size", "32x64", "--out", dec]), 0);
-  const files = (await readdir(dec)).sort();
-  assert.deepEqual(files, ["t023.16x32.npy", "t023.16x32.png", "t023.32x64.npy", "t023.32x64.png"]);
+  assert.deepEqual((await readdir(dec)).sort(), [
+    "t023.16x32.npy",
+    "t023.16x32.png",
+    "t023.32x64.npy",
+    "t023.32x64.png",
+  ]);
   const d16 = await readNpy(join(dec, "t023.16x32.npy"));
   assert.deepEqual(d16.shape, [16, 32]);
   // Same field, same weights: the decoded kelvin differ from the truth by the RMSE eval reported.
@@ -400,6 +404,33 @@ test("field run: trains on .npy fields, reports kelvin errors that agree with PS
   const rmse = Math.sqrt(se / truth.length);
   const reported = report.perImage.find((p) => p.id === "t023.npy")!.rmse[0]!;
   assert.ok(Math.abs(rmse - reported) < 1e-3 * reported + 1e-4, `decoded RMSE ${rmse} vs eval ${reported}`);
+  // The same field from a NetCDF file (the model's channel name is the variable): same tokens.
+  const nc = join(out, "fields.nc");
+  await writeNetcdf3(nc, {
+    dims: [
+      { name: "time", size: 2, unlimited: true },
+      { name: "lat", size: 32 },
+      { name: "lon", size: 64 },
+    ],
+    variables: [
+      {
+        name: "c0",
+        dims: ["time", "lat", "lon"],
+        dtype: "f4",
+        data: [...temperature(32, 64, 22), ...temperature(32, 64, 23)],
+      },
+    ],
+  });
+  const tokNc = join(out, "tok-nc.safetensors");
+  assert.equal(
+    await main(["encode", nc, "--index", "1", "--model", out, "--out", tokNc, "--preprocess", "resize"]),
+    0,
+  );
+  assert.equal(await main(["decode", tokNc, "--model", out, "--size", "16x32", "--out", dec]), 0);
+  const fromNc = await readNpy(join(dec, "fields-t1.16x32.npy"));
+  fromNc.data.forEach((v, i) =>
+    assert.ok(Math.abs(v - d16.data[i]!) < 1e-3, `NetCDF vs .npy decode at ${i}`),
+  );
   const d32 = await readNpy(join(dec, "t023.32x64.npy"));
   assert.deepEqual(d32.shape, [32, 64]);
   for (const v of d32.data) assert.ok(v > 150 && v < 350, `decoded value ${v} K is not a temperature`);

@@ -166,7 +166,9 @@ async function loadFieldsForModel(
         if (i >= ds.length)
           throw new UsageError(`${path}: --index ${i} is out of range (${ds.length} field(s))`);
         imgs.push(await ds.get(i));
-        names.push(ds.id(i).replace("#", "-t"));
+        // "era5.nc#12" → "era5-t12": decode names its files after this, extension stripped.
+        const [file, step] = ds.id(i).split("#") as [string, string | undefined];
+        names.push(step === undefined ? file : `${file.replace(/\.[^./]+$/, "")}-t${step}`);
       }
     } finally {
       ds.close();
