@@ -221,7 +221,7 @@ export const RUN_PRESETS: Record<string, { description: string; config: RunConfi
   },
   "winds-demo": {
     description:
-      "real global fields on 2 cores: monthly u/v winds 1980–90 (apt install ferret-datasets), 32×64 globe, plain grid coordinates (≈5 min)",
+      "real global fields on 2 cores: monthly u/v winds 1980–90 (apt install ferret-datasets), 32×64 globe, plain grid coordinates (≈25 min on 2 cores)",
     config: winds(false),
   },
   "winds-demo-sphere": {
