@@ -16,6 +16,7 @@ import {
   resizeAntialiased,
   denormalizeField,
   FieldPreprocess,
+  type FieldSpecInput,
 } from "../src/data/fields.js";
 import { readNpy, writeNpy } from "../src/data/npy.js";
 import { writeNetcdf3 } from "../src/data/netcdf.js";
@@ -27,6 +28,8 @@ import { runPreset } from "../src/training/run-presets.js";
 import { loadModel } from "../src/io/weights.js";
 import { main } from "../src/cli/main.js";
 import { initBackend, readF32 } from "../src/backend/index.js";
+import { evaluateImages } from "../src/eval/evaluate.js";
+import { disposeParams, toDevice } from "../src/model/params.js";
 import { numpy as np } from "../src/backend/jax.js";
 import { sphereCoords } from "../src/model/model.js";
 
@@ -339,6 +342,7 @@ test("field run: trains on .npy fields, reports kelvin errors that agree with PS
       split: { train: 0.75, val: 0, test: 0.25 },
       preprocess: { mode: "resize", size: [16, 32] },
       normalize: { shift: -260, scale: 0.01 },
+      latitudes: [87.1875, -87.1875],
     },
     model: tinyFieldModel(false),
     train: {
@@ -357,7 +361,14 @@ test("field run: trains on .npy fields, reports kelvin errors that agree with PS
   const report = JSON.parse(
     await (await import("node:fs/promises")).readFile(join(out, "eval.json"), "utf8"),
   ) as {
-    physical: { name: string; units: string; rmse: number; maxAbs: number; meanFieldRmse: number }[];
+    physical: {
+      name: string;
+      units: string;
+      rmse: number;
+      maxAbs: number;
+      meanFieldRmse: number;
+      rmseLatWeighted?: number;
+    }[];
     perImage: { id: string; psnr: number; rmse: number[] }[];
     channels: { shift: number; scale: number }[];
   };
@@ -371,6 +382,35 @@ test("field run: trains on .npy fields, reports kelvin errors that agree with PS
     );
   const ph = report.physical[0]!;
   assert.ok(ph.rmse > 0 && ph.maxAbs >= ph.rmse, "max error ≥ RMSE");
+  // The cos-latitude weighting, recomputed from the predictions: rows of the 16×32 resize of the
+  // 32-row grid (first/last row centres at ±87.19°) lie at ±84.375, ±73.125, … ±5.625.
+  const model0 = await loadModel(join(out, "model.safetensors"));
+  const testDs = await openFieldDataset(
+    resolveRunConfig(cfg).data as FieldSpecInput,
+    "test",
+    model0.config.channels,
+  );
+  assert.deepEqual(
+    [...testDs.latitudes!].map((x) => +x.toFixed(4)),
+    Array.from({ length: 16 }, (_, i) => 84.375 - 11.25 * i),
+  );
+  await initBackend();
+  const P = toDevice(model0.weights);
+  const all = await evaluateImages(P, model0.config, testDs, { batchSize: 4, clamp: false, keep: 6 });
+  disposeParams(P);
+  let wse = 0;
+  let ws = 0;
+  for (const { input, pred } of all.kept)
+    for (let i = 0; i < 16 * 32; i++) {
+      const wgt = Math.cos((testDs.latitudes![Math.floor(i / 32)]! * Math.PI) / 180);
+      wse += wgt * ((pred.data[i]! - input.data[i]!) / 0.01) ** 2;
+      ws += wgt;
+    }
+  testDs.close();
+  assert.ok(
+    Math.abs(Math.sqrt(wse / ws) - ph.rmseLatWeighted!) < 1e-6 * ph.rmseLatWeighted!,
+    "lat-weighted RMSE",
+  );
   assert.ok(Math.abs(ph.meanFieldRmse - report.perImage.reduce((a, p) => a + p.rmse[0]!, 0) / 6) < 1e-9);
   assert.ok(Number.isFinite(r.final.psnr));
   // The model carries the channels: it decodes to kelvin.
@@ -525,6 +565,15 @@ test("fields: NetCDF files — time steps as instances, channels, select, north-
   // Two files × 5 steps, in file then time order; the last 2 steps of b.nc are the test split.
   assert.equal(tr.length, 8);
   assert.deepEqual([te.id(0), te.id(1)], ["b.nc#3", "b.nc#4"]);
+  // Row latitudes north-up (the file stores −75 … 75), and at the rows of a 3-row resize.
+  assert.deepEqual([...tr.latitudes!], [75, 45, 15, -15, -45, -75]);
+  const half = await openFieldDataset({ ...spec, preprocess: { mode: "resize", size: [3, 6] } }, "test", ch);
+  assert.deepEqual([...half.latitudes!], [60, 0, -60]);
+  half.close();
+  // resize-crop to 4: rows 6 → 4 (the shorter side), no row cropped: centres at 0.25, 1.75, 3.25, 4.75.
+  const crop = await openFieldDataset({ ...spec, preprocess: { mode: "resize-crop", size: 4 } }, "test", ch);
+  assert.deepEqual([...crop.latitudes!], [67.5, 22.5, -22.5, -67.5]);
+  crop.close();
   const f = await tr.get(2); // a.nc, t = 2: north-up, unpacked, normalised
   const expectK = temperature(h, w, 2);
   for (let i = 0; i < h * w; i++)

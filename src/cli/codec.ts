@@ -7,7 +7,7 @@ import { initBackend } from "../backend/index.js";
 import { numpy as np } from "../backend/jax.js";
 import { fromInterleaved, savePng, type HostImage } from "../data/image.js";
 import { toBatchArray, type PhysicalError } from "../eval/evaluate.js";
-import { evaluateRun } from "../training/trainer.js";
+import { describePhysical, evaluateRun } from "../training/trainer.js";
 import { loadModel, type WeightsChoice, CONFIG_METADATA_KEY } from "../io/weights.js";
 import { readSafetensors, writeSafetensors, writeFileAtomic, type HostTensor } from "../io/safetensors.js";
 import {
@@ -114,9 +114,7 @@ export async function cmdEval(argv: string[]): Promise<number> {
     `${String(r.report.split)}: PSNR ${r.psnr.toFixed(3)} dB, SSIM ${r.ssim.toFixed(4)} over ${r.images} images (${weights} weights)`,
   );
   for (const p of (r.report.physical as PhysicalError[] | undefined) ?? [])
-    console.log(
-      `  ${p.name}: RMSE ${p.rmse.toPrecision(4)} ${p.units} (mean per field ${p.meanFieldRmse.toPrecision(4)}), max |error| ${p.maxAbs.toPrecision(4)} ${p.units}`,
-    );
+    console.log(`  ${describePhysical(p)}`);
   console.log(
     `representation ${summary.representation_floats_per_instance.toLocaleString("en")} floats per instance; model ${summary.model_parameters.toLocaleString("en")} parameters`,
   );

@@ -104,6 +104,11 @@ export const NpyFieldSpec = z.strictObject({
   root: z.string().min(1),
   /** Axis order of 3-D files; 2-D files are one channel. */
   layout: z.enum(["chw", "hwc"]).default("chw"),
+  /**
+   * Latitudes of the first and the last row (e.g. [90, -90] for ERA5's 721 rows): evaluation then
+   * also reports the cos-latitude-weighted RMSE. NetCDF files state theirs.
+   */
+  latitudes: z.tuple([z.number().min(-90).max(90), z.number().min(-90).max(90)]).optional(),
   /** Channel names (default c0, c1, …) and units (default none), for reports and decoded files. */
   names: z.array(z.string().min(1)).optional(),
   units: z.array(z.string()).optional(),
@@ -136,6 +141,11 @@ export type FieldSpecInput = z.input<typeof FieldSpec>;
 export interface FieldDataset extends ImageDataset {
   /** Names, units and the normalisation the items carry. */
   readonly channels: ChannelArgs[];
+  /**
+   * Latitude (degrees) of each row of the items, when the data states it (a NetCDF latitude
+   * coordinate, or `latitudes` of a .npy spec); evaluation then adds a cos-latitude-weighted RMSE.
+   */
+  readonly latitudes: Float64Array | null;
 }
 
 function sides(size: number | [number, number]): [number, number] {
@@ -159,6 +169,8 @@ interface RawSource {
   units: string[];
   /** Stored grid [H, W]. */
   grid: [number, number];
+  /** Latitude of each stored row as the items come out (north up after a flip), if known. */
+  lat: Float64Array | null;
   read(i: number): Promise<HostImage>;
   close(): void;
 }
@@ -186,6 +198,7 @@ async function npySource(s: z.infer<typeof NpyFieldSpec>, root: string): Promise
     names: s.names ?? Array.from({ length: c }, (_, k) => `c${k}`),
     units: s.units ?? Array.from({ length: c }, () => ""),
     grid: [first.h, first.w],
+    lat: s.latitudes ? linspace(s.latitudes[0], s.latitudes[1], first.h) : null,
     async read(i) {
       const path = dir.join(files[i]!);
       const f = await readField(path, s.layout);
@@ -222,6 +235,7 @@ async function netcdfSource(s: z.infer<typeof NetcdfFieldSpec>, root: string): P
   let grid: [number, number] | null = null;
   let units: string[] = [];
   let flip = false;
+  let lat: Float64Array | null = null;
   try {
     for (const [fi, f] of files.entries()) {
       const nc = await openNetcdf(pathOf(f));
@@ -241,7 +255,9 @@ async function netcdfSource(s: z.infer<typeof NetcdfFieldSpec>, root: string): P
       if (grid === null) {
         grid = g;
         units = vars.map((v) => (typeof v.attrs.units === "string" ? v.attrs.units : ""));
-        flip = s.north_up && (await latitudeIncreases(nc, dims.at(-2)!.name));
+        lat = await coordinate(nc, dims.at(-2)!.name);
+        flip = s.north_up && lat !== null && lat.length > 1 && lat[lat.length - 1]! > lat[0]!;
+        if (flip) lat!.reverse();
       } else if (g[0] !== grid[0] || g[1] !== grid[1])
         throw new Error(`${nc.path}: grid is ${g[0]}×${g[1]}, expected ${grid[0]}×${grid[1]} as in ${pathOf(files[0]!)}`);
       // Leading dimensions: the first is iterated, the others are fixed by `select`.
@@ -278,6 +294,7 @@ async function netcdfSource(s: z.infer<typeof NetcdfFieldSpec>, root: string): P
     names: s.variables,
     units,
     grid: grid!,
+    lat,
     async read(i) {
       const { file, lead } = at[i]!;
       const nc = opened[file]!;
@@ -292,12 +309,33 @@ async function netcdfSource(s: z.infer<typeof NetcdfFieldSpec>, root: string): P
   };
 }
 
-/** Whether the coordinate variable of the row dimension (latitude) increases down the rows. */
-async function latitudeIncreases(nc: NetcdfFile, dim: string): Promise<boolean> {
+/** The values of a dimension's coordinate variable (e.g. latitude), or null if the file has none. */
+async function coordinate(nc: NetcdfFile, dim: string): Promise<Float64Array | null> {
   const v = nc.variables.find((x) => x.name === dim && x.dims.length === 1);
-  if (!v) return false;
-  const lat = await nc.readAll(v.name);
-  return lat.length > 1 && lat[lat.length - 1]! > lat[0]!;
+  return v ? nc.readAll(v.name) : null;
+}
+
+function linspace(a: number, b: number, n: number): Float64Array {
+  return Float64Array.from({ length: n }, (_, i) => (n === 1 ? a : a + ((b - a) * i) / (n - 1)));
+}
+
+/**
+ * The latitude of each output row: the stored rows' latitudes interpolated at the output rows'
+ * centres (resizing maps row centres linearly, (i + 0.5)·H/h − 0.5), after the crop's offset.
+ */
+function outputLatitudes(lat: Float64Array, p: FieldPreprocess, storedW: number): Float64Array {
+  if (p.mode === "none") return lat;
+  const H = lat.length;
+  const [oh, ow] = sides(p.size);
+  // Only the row geometry matters: resize maps H rows to h, and the crop starts at row `top`.
+  const h = p.mode === "resize" ? oh : shorterSideTo(H, storedW, p.resize ?? Math.max(oh, ow))[0];
+  const top = p.mode === "resize" ? 0 : centred(h, oh);
+  return Float64Array.from({ length: oh }, (_, i) => {
+    const y = Math.min(H - 1, Math.max(0, ((top + i + 0.5) * H) / h - 0.5));
+    const y0 = Math.floor(y);
+    const y1 = Math.min(H - 1, y0 + 1);
+    return lat[y0]! + (y - y0) * (lat[y1]! - lat[y0]!);
+  });
 }
 
 function flipVertical(img: HostImage): HostImage {
@@ -501,7 +539,8 @@ async function openFields(
         `${s.root}: the data has ${src.names.length} channel(s) (${src.names.join(", ")}) but the model has ${chans.length} (${chans.map((c) => c.name).join(", ")})`,
       );
     const size = outputSize(s.preprocess, src.grid);
-    return new Fields(`${s.kind}:${split}`, size, idx, src, s, chans);
+    const lat = src.lat && src.lat.length === src.grid[0] ? outputLatitudes(src.lat, s.preprocess, src.grid[1]) : null;
+    return new Fields(`${s.kind}:${split}`, size, idx, src, s, chans, lat);
   } catch (e) {
     src.close();
     throw e;
@@ -519,6 +558,7 @@ class Fields implements FieldDataset {
     readonly src: RawSource,
     readonly spec: FieldSpec,
     readonly channels: ChannelArgs[],
+    readonly latitudes: Float64Array | null,
   ) {}
 
   get length(): number {

@@ -28,6 +28,8 @@ export interface EvaluateArgs {
   onProgress?: (done: number, total: number) => void;
   /** The items are fields in these channels' normalised units: also report physical errors. */
   channels?: ChannelArgs[] | null;
+  /** Latitude of each row (degrees): also report the RMSE weighted by cos(latitude). */
+  latitudes?: Float64Array | null;
 }
 
 /** Errors of one channel in physical units, over a split. */
@@ -40,6 +42,11 @@ export interface PhysicalError {
   meanFieldRmse: number;
   /** Largest absolute error at any grid point. */
   maxAbs: number;
+  /**
+   * With row latitudes: √(Σ cos φ · e² / Σ cos φ), the area-weighted RMSE of global grids
+   * (WeatherBench's), so that the many polar points of a lat/lon grid do not dominate.
+   */
+  rmseLatWeighted?: number;
 }
 
 /** Metrics of one evaluation, as plain numbers. */
@@ -75,7 +82,9 @@ export async function evaluateImages(
   const kept: { input: HostImage; pred: HostImage }[] = [];
   let lossSum = 0;
   const chans = args.channels ?? null;
-  const phys = chans?.map(() => ({ se: 0, n: 0, rmseSum: 0, maxAbs: 0 })) ?? [];
+  const phys = chans?.map(() => ({ se: 0, n: 0, rmseSum: 0, maxAbs: 0, wse: 0, wsum: 0 })) ?? [];
+  const lat = args.latitudes ?? null;
+  const rowWeight = lat ? Float64Array.from(lat, (d) => Math.max(0, Math.cos((d * Math.PI) / 180))) : null;
   try {
     for (let s = 0; s < n; s += args.batchSize) {
       const idx = [...Array(Math.min(args.batchSize, n - s)).keys()].map((i) => s + i);
@@ -94,12 +103,17 @@ export async function evaluateImages(
           // Network units are scale·(x + shift): an error e there is e / |scale| in physical units.
           let se = 0;
           let maxAbs = 0;
+          const acc = phys[k]!;
           for (let i = k * h * w; i < (k + 1) * h * w; i++) {
             const e = Math.abs((p[i]! - img.data[i]!) / ch.scale);
             se += e * e;
             if (e > maxAbs) maxAbs = e;
+            if (rowWeight) {
+              const wy = rowWeight[Math.floor((i - k * h * w) / w)]!;
+              acc.wse += wy * e * e;
+              acc.wsum += wy;
+            }
           }
-          const acc = phys[k]!;
           acc.se += se;
           acc.n += h * w;
           acc.rmseSum += Math.sqrt(se / (h * w));
@@ -136,6 +150,9 @@ export async function evaluateImages(
             rmse: Math.sqrt(phys[k]!.se / Math.max(1, phys[k]!.n)),
             meanFieldRmse: phys[k]!.rmseSum / Math.max(1, perImage.length),
             maxAbs: phys[k]!.maxAbs,
+            ...(rowWeight
+              ? { rmseLatWeighted: Math.sqrt(phys[k]!.wse / Math.max(1e-30, phys[k]!.wsum)) }
+              : {}),
           })),
         }
       : {}),

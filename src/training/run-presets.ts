@@ -182,7 +182,7 @@ export const RUN_PRESETS: Record<string, { description: string; config: RunConfi
   "era5-anr": {
     description:
       "ERA5 2 m temperature as the authors train it: a folder of 721×1440 .npy fields (--data-root DIR), 128×128 crops",
-    config: era5("era5-anr", { kind: "npy", root: "era5_npy", ...ERA5_DATA }),
+    config: era5("era5-anr", { kind: "npy", root: "era5_npy", latitudes: [90, -90], ...ERA5_DATA }),
   },
   "era5-netcdf-anr": {
     description:

@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { numpy as np } from "../backend/jax.js";
 import { initBackend } from "../backend/index.js";
 import { openImageDataset, type ImageDataset } from "../data/datasets.js";
-import { fieldChannels, openFieldDataset } from "../data/fields.js";
+import { fieldChannels, openFieldDataset, type FieldDataset } from "../data/fields.js";
 import { falseColour, finiteRange } from "../util/colormap.js";
 import {
   openLearnitDataset,
@@ -198,6 +198,7 @@ async function imageDriver(run: ResolvedImageRun | ResolvedFieldRun): Promise<Ta
         clamp: run.eval.clamp,
         keep: grid ? 8 : 0,
         channels,
+        latitudes: (evalDs as Partial<FieldDataset>).latitudes ?? null,
       });
       const { kept, ...report } = r;
       return {
@@ -430,6 +431,13 @@ function gatherPixels(img: Float32Array, hw: number, pixels: Int32Array): Float3
   return out;
 }
 
+/** One line per channel for logs: RMSE, latitude-weighted RMSE when known, largest error. */
+export function describePhysical(p: PhysicalError): string {
+  const u = p.units ? ` ${p.units}` : "";
+  const lw = p.rmseLatWeighted !== undefined ? `, lat-weighted ${p.rmseLatWeighted.toPrecision(4)}${u}` : "";
+  return `${p.name}: RMSE ${p.rmse.toPrecision(4)}${u}${lw} (mean per field ${p.meanFieldRmse.toPrecision(4)}), max |error| ${p.maxAbs.toPrecision(4)}${u}`;
+}
+
 /** `test_rmse_<channel>` (physical units) of a field evaluation report, for metrics.jsonl. */
 function physicalMetrics(report: Record<string, unknown>): Record<string, number> {
   const phys = report.physical as PhysicalError[] | undefined;
@@ -619,9 +627,7 @@ async function runLoop<B>(
     `done: ${state.step} steps in ${seconds.toFixed(0)} s; ${driver.evalName} PSNR ${final.psnr.toFixed(2)} dB, SSIM ${final.ssim.toFixed(3)} over ${final.images} images`,
   );
   for (const p of (final.report.physical as PhysicalError[] | undefined) ?? [])
-    log(
-      `  ${p.name}: RMSE ${p.rmse.toPrecision(4)} ${p.units}, max |error| ${p.maxAbs.toPrecision(4)} ${p.units}`,
-    );
+    log(`  ${describePhysical(p)}`);
   release();
   return {
     out: opts.out,
