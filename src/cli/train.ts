@@ -14,7 +14,7 @@ anr train --preset NAME [options]
 
 Options:
   --preset NAME        start from a run preset (anr presets lists them)
-  --data-root DIR      set data.root
+  --data-root PATH     set data.root (a folder, or a .npy/.nc file for field data)
   --steps N            set train.steps
   --set KEY=VALUE      set any field, e.g. --set train.lr=1e-4 --set model.preset=small32-ipc
   --out DIR            run folder (default runs/<name>)
@@ -23,6 +23,8 @@ Options:
 Examples:
   anr train --preset fmnist-anr --out runs/fmnist-anr
   anr train --preset celeba128-anr-d5 --data-root /data/celeba --out runs/celeba-anr
+  anr train --preset era5-netcdf-anr --data-root /data/era5_t2m.nc --out runs/era5
+  anr train --preset winds-demo --out runs/winds    # real global winds (apt install ferret-datasets)
   anr train --preset fmnist-anr --out runs/fmnist-anr --resume`;
 
 /** Build the resolved run config from the command line. */
