@@ -605,6 +605,33 @@ test("fields: NetCDF files — time steps as instances, channels, select, north-
   assert.equal(g.data[0], 100 + 1 + (h - 1));
   assert.equal(g.data[h * w], 0.5 * (100 + 1 + (h - 1)));
   d2.close();
+  // A projected grid (y in metres, increasing): not a latitude, so neither flipped nor weighted.
+  await mkdir(join(dir, "proj"));
+  await writeNetcdf3(join(dir, "proj", "p.nc"), {
+    dims: [
+      { name: "time", size: 1 },
+      { name: "y", size: 2 },
+      { name: "x", size: 2 },
+    ],
+    variables: [
+      { name: "y", dims: ["y"], dtype: "f4", data: [0, 5000], attrs: { units: "m" } },
+      { name: "v", dims: ["time", "y", "x"], dtype: "f4", data: [1, 2, 3, 4] },
+    ],
+  });
+  const proj = await openFieldDataset(
+    {
+      ...spec,
+      root: join(dir, "proj"),
+      variables: ["v"],
+      split: { train: 1, val: 0, test: 0 },
+      normalize: { shift: 0, scale: 1 },
+    },
+    "train",
+    null,
+  );
+  assert.equal(proj.latitudes, null);
+  assert.deepEqual([...(await proj.get(0)).data], [1, 2, 3, 4]);
+  proj.close();
   await assert.rejects(
     openFieldDataset({ ...spec, variables: ["u"] }, "train", null),
     /dimension level \(size 2\) besides the time and grid; choose one with select: \{ level: <index> \}/,

@@ -185,13 +185,12 @@ async function sourceFiles(root: string, ext: RegExp, what: string): Promise<{ f
 
 async function npySource(s: z.infer<typeof NpyFieldSpec>, root: string): Promise<RawSource> {
   const { files, pathOf } = await sourceFiles(root, /\.npy$/i, ".npy files");
-  const dir = { join: pathOf };
-  const first = await readField(dir.join(files[0]!), s.layout);
+  const first = await readField(pathOf(files[0]!), s.layout);
   const c = first.c;
   if (s.names && s.names.length !== c)
-    throw new Error(`${dir.join(files[0]!)}: ${c} channel(s) but names lists ${s.names.length}`);
+    throw new Error(`${pathOf(files[0]!)}: ${c} channel(s) but names lists ${s.names.length}`);
   if (s.units && s.units.length !== c)
-    throw new Error(`${dir.join(files[0]!)}: ${c} channel(s) but units lists ${s.units.length}`);
+    throw new Error(`${pathOf(files[0]!)}: ${c} channel(s) but units lists ${s.units.length}`);
   return {
     name: "npy",
     ids: files,
@@ -200,7 +199,7 @@ async function npySource(s: z.infer<typeof NpyFieldSpec>, root: string): Promise
     grid: [first.h, first.w],
     lat: s.latitudes ? linspace(s.latitudes[0], s.latitudes[1], first.h) : null,
     async read(i) {
-      const path = dir.join(files[i]!);
+      const path = pathOf(files[i]!);
       const f = await readField(path, s.layout);
       if (f.c !== c || f.h !== first.h || f.w !== first.w)
         throw new Error(
@@ -255,7 +254,7 @@ async function netcdfSource(s: z.infer<typeof NetcdfFieldSpec>, root: string): P
       if (grid === null) {
         grid = g;
         units = vars.map((v) => (typeof v.attrs.units === "string" ? v.attrs.units : ""));
-        lat = await coordinate(nc, dims.at(-2)!.name);
+        lat = await latitudeCoordinate(nc, dims.at(-2)!.name);
         flip = s.north_up && lat !== null && lat.length > 1 && lat[lat.length - 1]! > lat[0]!;
         if (flip) lat!.reverse();
       } else if (g[0] !== grid[0] || g[1] !== grid[1])
@@ -309,10 +308,18 @@ async function netcdfSource(s: z.infer<typeof NetcdfFieldSpec>, root: string): P
   };
 }
 
-/** The values of a dimension's coordinate variable (e.g. latitude), or null if the file has none. */
-async function coordinate(nc: NetcdfFile, dim: string): Promise<Float64Array | null> {
+/**
+ * The latitudes of the row dimension: its coordinate variable, if that is a latitude by CF
+ * (units degrees_north or standard_name latitude) or by name; null for other grids (e.g. a
+ * projection's y in metres), which are then neither flipped nor latitude-weighted.
+ */
+async function latitudeCoordinate(nc: NetcdfFile, dim: string): Promise<Float64Array | null> {
   const v = nc.variables.find((x) => x.name === dim && x.dims.length === 1);
-  return v ? nc.readAll(v.name) : null;
+  if (!v) return null;
+  const units = typeof v.attrs.units === "string" ? v.attrs.units.toLowerCase() : "";
+  const isLat =
+    /^degrees?_?n(orth)?$/.test(units) || v.attrs.standard_name === "latitude" || /^lat(itude)?$/i.test(v.name);
+  return isLat ? nc.readAll(v.name) : null;
 }
 
 function linspace(a: number, b: number, n: number): Float64Array {
