@@ -719,3 +719,37 @@ test("winds-demo preset on the real monthly winds (ferret-datasets), if installe
   tr.close();
   te.close();
 });
+
+test("compare --preset winds: ANR, MLP and IPC on real fields, with RMSE columns (if ferret-datasets)", async (t) => {
+  if (!existsSync("/usr/share/ferret-vis/data/monthly_navy_winds.cdf")) {
+    t.skip("monthly_navy_winds.cdf absent (apt install ferret-datasets)");
+    return;
+  }
+  const out = await mkdtemp(join(tmpdir(), "anr-compare-winds-"));
+  const code = await main([
+    "compare",
+    "--preset",
+    "winds",
+    "--steps",
+    "2",
+    "--set",
+    "train.batch_size=2",
+    "--set",
+    "train.eval_every=0",
+    "--out",
+    out,
+  ]);
+  assert.equal(code, 0);
+  const md = await (await import("node:fs/promises")).readFile(join(out, "compare.md"), "utf8");
+  assert.match(md, /\| model \| test PSNR \(dB\) \| SSIM \| RMSE UWND \(M\/S\) \| RMSE VWND \(M\/S\) \|/);
+  for (const m of ["ANR", "MLP \\(TransINR\\)", "IPC"])
+    assert.match(md, new RegExp(`\\| ${m} \\| [\\d.]+ \\| [\\d.]+ \\| [\\d.]+ \\| [\\d.]+ \\|`));
+  assert.deepEqual((await readdir(out)).sort(), [
+    "compare.json",
+    "compare.md",
+    "compare.png",
+    "winds-anr",
+    "winds-ipc",
+    "winds-mlp",
+  ]);
+});

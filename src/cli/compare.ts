@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../io/safetensors.js";
 import { resolveRunConfig } from "../training/run-config.js";
 import { applyOverride, runPreset } from "../training/run-presets.js";
@@ -13,17 +13,34 @@ import { train, type TrainResult } from "../training/trainer.js";
 import { writeLinePlot } from "../util/plot.js";
 import { countParams } from "../model/params.js";
 import { representationSize } from "./codec.js";
+import { globe32x64 } from "../training/presets.js";
+import type { HyperNetworkConfigInput } from "../model/config.js";
+import type { PhysicalError } from "../eval/evaluate.js";
 import { UsageError } from "./usage.js";
 
-export const COMPARE_USAGE = `anr compare --preset fmnist|demo [--steps N] [--set KEY=VALUE] [--out DIR]
+export const COMPARE_USAGE = `anr compare --preset fmnist|demo|winds [--steps N] [--set KEY=VALUE] [--out DIR]
 
 Trains ANR, the TransINR-style MLP and IPC with the same data, steps, seed and hyper-network,
-then writes compare.md / compare.json (final test PSNR, SSIM, time, sizes) and compare.png.`;
+then writes compare.md / compare.json (final test PSNR, SSIM, time, sizes; physical RMSE per
+channel for fields) and compare.png. "winds" is the winds-demo field run (ferret-datasets).`;
 
-const MODELS: Record<string, Record<string, string>> = {
-  fmnist: { ANR: "small32-anr", "MLP (TransINR)": "small32-mlp", IPC: "small32-ipc" },
-  demo: { ANR: "tiny32-anr", "MLP (TransINR)": "tiny32-mlp", IPC: "tiny32-ipc" },
-};
+/** Per comparison: the run preset, and the model (a preset name or a config) of each contender. */
+const COMPARISONS: Record<string, { run: string; models: Record<string, string | HyperNetworkConfigInput> }> =
+  {
+    fmnist: {
+      run: "fmnist-anr",
+      models: { ANR: "small32-anr", "MLP (TransINR)": "small32-mlp", IPC: "small32-ipc" },
+    },
+    demo: { run: "demo", models: { ANR: "tiny32-anr", "MLP (TransINR)": "tiny32-mlp", IPC: "tiny32-ipc" } },
+    winds: {
+      run: "winds-demo",
+      models: {
+        ANR: globe32x64("ANR", 2),
+        "MLP (TransINR)": globe32x64("HypoMlp", 2),
+        IPC: globe32x64("HypoMlpIPC", 2),
+      },
+    },
+  };
 
 export async function cmdCompare(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -38,33 +55,46 @@ export async function cmdCompare(argv: string[]): Promise<number> {
   });
   if (values.help) throw new UsageError(COMPARE_USAGE, 0);
   const which = values.preset!;
-  const models = MODELS[which];
-  if (!models) throw new UsageError(`--preset must be one of ${Object.keys(MODELS).join(", ")}`);
+  const comparison = COMPARISONS[which];
+  if (!comparison) throw new UsageError(`--preset must be one of ${Object.keys(COMPARISONS).join(", ")}`);
   const out = values.out ?? join("runs", `compare-${which}`);
   await mkdir(out, { recursive: true });
-  const rows: { model: string; preset: string; result: TrainResult; params: number; repr: number }[] = [];
-  for (const [label, modelPreset] of Object.entries(models)) {
-    const raw = runPreset(which === "fmnist" ? "fmnist-anr" : "demo") as Record<string, unknown>;
-    applyOverride(raw, `model=${JSON.stringify({ preset: modelPreset })}`);
+  const rows: {
+    model: string;
+    preset: string;
+    result: TrainResult;
+    params: number;
+    repr: number;
+    physical: PhysicalError[];
+  }[] = [];
+  for (const [label, model] of Object.entries(comparison.models)) {
+    const raw = runPreset(comparison.run) as Record<string, unknown>;
+    const modelPreset = typeof model === "string" ? model : `${which}-${label.split(" ")[0]!.toLowerCase()}`;
+    applyOverride(raw, `model=${JSON.stringify(typeof model === "string" ? { preset: model } : model)}`);
     applyOverride(raw, `name=${JSON.stringify(`${which}-${modelPreset}`)}`);
     if (values.steps) applyOverride(raw, `train.steps=${values.steps}`);
     for (const s of values.set ?? []) applyOverride(raw, s);
     const run = resolveRunConfig(raw, `compare ${label}`);
     console.log(`\n== ${label} (${modelPreset})`);
     const result = await train(run, { out: join(out, modelPreset) });
+    const evalJson = JSON.parse(await readFile(join(out, modelPreset, "eval.json"), "utf8")) as {
+      physical?: PhysicalError[];
+    };
     rows.push({
       model: label,
       preset: modelPreset,
       result,
       params: countParams(run.model),
       repr: representationSize(run.model),
+      physical: evalJson.physical ?? [],
     });
   }
   const steps = rows[0]!.result.steps;
-  const header = `| model | test PSNR (dB) | SSIM | floats per instance | parameters | train time (s) |\n|---|---|---|---|---|---|`;
+  const physCols = rows[0]!.physical.map((p) => `RMSE ${p.name}${p.units ? ` (${p.units})` : ""}`);
+  const header = `| model | test PSNR (dB) | SSIM | ${physCols.map((c) => `${c} | `).join("")}floats per instance | parameters | train time (s) |\n|---|---|---|${physCols.map(() => "---|").join("")}---|---|---|`;
   const lines = rows.map(
     (r) =>
-      `| ${r.model} | ${r.result.final.psnr.toFixed(2)} | ${r.result.final.ssim.toFixed(3)} | ${r.repr.toLocaleString("en")} | ${r.params.toLocaleString("en")} | ${r.result.seconds.toFixed(0)} |`,
+      `| ${r.model} | ${r.result.final.psnr.toFixed(2)} | ${r.result.final.ssim.toFixed(3)} | ${r.physical.map((p) => `${p.rmse.toFixed(3)} | `).join("")}${r.repr.toLocaleString("en")} | ${r.params.toLocaleString("en")} | ${r.result.seconds.toFixed(0)} |`,
   );
   const md = `Same data, ${steps} steps, seed, optimiser and hyper-network for all three (\`anr compare --preset ${which}${values.steps ? ` --steps ${values.steps}` : ""}\`).\n\n${header}\n${lines.join("\n")}\n`;
   await writeFileAtomic(join(out, "compare.md"), md);
@@ -78,6 +108,7 @@ export async function cmdCompare(argv: string[]): Promise<number> {
         ssim: r.result.final.ssim,
         curve: r.result.curve,
         seconds: r.result.seconds,
+        physical: r.physical,
         parameters: r.params,
         floats_per_instance: r.repr,
       })),

@@ -92,12 +92,9 @@ const era5128 = imageFamily({
   groups: 128,
 });
 
-/**
- * A CPU-sized hyper-network for whole-globe fields on a 32 × 64 latitude/longitude grid: 8×8
- * patches (32 tokens), dim 128, 2 + 2 layers; `channels` variables, plain or sphere coordinates.
- */
-export function globe32x64Anr(channels: number, sphere: boolean): HyperNetworkConfigInput {
-  const family = imageFamily({
+/** The CPU-sized whole-globe hyper-network: 32 × 64 grid, 8×8 patches (32 tokens), dim 128, 2 + 2 layers. */
+function globe32x64Family(channels: number) {
+  return imageFamily({
     size: [32, 64],
     channels,
     patch: 8,
@@ -109,22 +106,35 @@ export function globe32x64Anr(channels: number, sphere: boolean): HyperNetworkCo
     ff: 512,
     groups: 64,
   });
-  const common = { out_dim: channels, out_bias: 0, use_pe: true, depth: 3, hidden_dim: 128, token_len: 64 };
+}
+
+/**
+ * A CPU-sized model for whole-globe fields of `channels` variables on a 32 × 64 latitude/longitude
+ * grid: ANR (64 R-tokens, hidden 128, depth 3), plain or sphere coordinates, or one of the
+ * baselines with the same hyper-network (64 groups, hidden 128, depth 3; plain grid).
+ */
+export function globe32x64(
+  kind: "ANR" | "HypoMlp" | "HypoMlpIPC",
+  channels: number,
+  sphere = false,
+): HyperNetworkConfigInput {
+  const family = globe32x64Family(channels);
+  const common = { out_dim: channels, out_bias: 0, use_pe: true, depth: 3, hidden_dim: 128, pe_sigma: 256 };
+  if (kind === "HypoMlp")
+    return family({ name: "HypoMlp", args: { ...common, in_dim: 2, pe_dim: 64 } }, { grouping_mode: "mlp" });
+  if (kind === "HypoMlpIPC")
+    return family(
+      { name: "HypoMlpIPC", args: { ...common, in_dim: 2, pe_dim: 64, modulated_layer_id: 1 } },
+      { grouping_mode: "mlp_mod" },
+    );
+  const anr = { ...common, token_len: 64, att_threshold: 0.006 };
   return family(
     {
       name: "ANR",
       args: sphere
         ? // 3-D unit vectors: hidden // 3 = 42 features (21 frequencies) per axis, 2 zero-padded.
-          {
-            ...common,
-            in_dim: 3,
-            pe_dim: 42,
-            adaptive_idim: true,
-            pe_sigma: 256,
-            att_threshold: 0.006,
-            sphere: {},
-          }
-        : { ...common, in_dim: 2, pe_dim: 64, pe_sigma: 256, att_threshold: 0.006 },
+          { ...anr, in_dim: 3, pe_dim: 42, adaptive_idim: true, sphere: {} }
+        : { ...anr, in_dim: 2, pe_dim: 64 },
     },
     { direct_wtoken: true },
   );
@@ -250,11 +260,11 @@ export const MODEL_PRESETS: Record<string, { description: string; config: HyperN
   "globe32x64-anr": {
     description:
       "CPU-sized ANR for one-channel global fields on a 32×64 lat/lon grid, plain grid coordinates",
-    config: globe32x64Anr(1, false),
+    config: globe32x64("ANR", 1),
   },
   "globe32x64-anr-sphere": {
     description: "as globe32x64-anr, with coordinates on the sphere (lat/lon → unit vector)",
-    config: globe32x64Anr(1, true),
+    config: globe32x64("ANR", 1, true),
   },
   "small32-anr": {
     description:

@@ -5,7 +5,7 @@
 import { resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RunConfigInput } from "./run-config.js";
-import { globe32x64Anr } from "./presets.js";
+import { globe32x64 } from "./presets.js";
 
 /** The repository's embedded photos (data/photos/{train,test}). */
 export const EMBEDDED_PHOTOS = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "data", "photos");
@@ -161,7 +161,7 @@ function winds(sphere: boolean): RunConfigInput {
       preprocess: { mode: "resize", size: [32, 64] },
       normalize: "mean-std",
     },
-    model: globe32x64Anr(2, sphere),
+    model: globe32x64("ANR", 2, sphere),
     train: {
       steps: 1000,
       batch_size: 8,
