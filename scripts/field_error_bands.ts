@@ -23,9 +23,9 @@ const { positionals, values } = parseArgs({
 const band = Number(values.band);
 await initBackend();
 console.log(
-  `| run | channel | all | seam (${band} columns each side) | poles (${band} rows each side) | elsewhere |`,
+  `| run | channel | RMSE | lat-weighted RMSE | seam (${band} columns each side) | poles (${band} rows each side) | elsewhere |`,
 );
-console.log("|---|---|---|---|---|---|");
+console.log("|---|---|---|---|---|---|---|");
 for (const dir of positionals) {
   const run = resolveRunConfig(JSON.parse(await readFile(join(dir, "config.json"), "utf8")), dir);
   if (run.task !== "field") throw new Error(`${dir}: not a field run`);
@@ -38,6 +38,8 @@ for (const dir of positionals) {
     batchSize: run.eval.batch_size,
     clamp: false,
     keep: ds.length,
+    channels,
+    latitudes: ds.latitudes,
   });
   disposeParams(P);
   ds.close();
@@ -65,7 +67,7 @@ for (const dir of positionals) {
         }
     const rmse = (a: number[]) => Math.sqrt(a[0]! / a[1]!).toFixed(3);
     console.log(
-      `| ${run.name} | ${ch.name} [${ch.units}] | ${rmse(acc.all)} | ${rmse(acc.seam)} | ${rmse(acc.poles)} | ${rmse(acc.rest)} |`,
+      `| ${run.name} | ${ch.name} [${ch.units}] | ${rmse(acc.all)} | ${r.physical?.[k]?.rmseLatWeighted?.toFixed(3) ?? "–"} | ${rmse(acc.seam)} | ${rmse(acc.poles)} | ${rmse(acc.rest)} |`,
     );
   });
 }
