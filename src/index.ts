@@ -117,7 +117,7 @@ export {
   resizeBilinear,
   type HostImage,
 } from "./data/image.js";
-export { evaluateImages, type EvalReport, type EvaluateArgs } from "./eval/evaluate.js";
+export { evaluateImages, toBatchArray, type EvalReport, type EvaluateArgs } from "./eval/evaluate.js";
 export { ssim } from "./eval/ssim.js";
 export { writeLinePlot, svgLinePlot } from "./util/plot.js";
 export { Progress } from "./util/progress.js";
