@@ -419,6 +419,18 @@ test("field run: trains on .npy fields, reports kelvin errors that agree with PS
   const samples = await readdir(join(out, "samples"));
   assert.ok(samples.includes("final.png"));
 
+  // CLI eval: the same physical errors, written beside the run.
+  assert.equal(await main(["eval", out]), 0);
+  const ev = JSON.parse(
+    await (await import("node:fs/promises")).readFile(join(out, "eval-test-online.json"), "utf8"),
+  ) as {
+    physical: { rmse: number; rmseLatWeighted: number }[];
+  };
+  assert.ok(
+    Math.abs(ev.physical[0]!.rmse - ph.rmse) < 1e-9 &&
+      Math.abs(ev.physical[0]!.rmseLatWeighted - ph.rmseLatWeighted!) < 1e-9,
+  );
+
   // CLI: encode the last (test) field from its .npy, decode at the training size and at 2×.
   const dec = join(out, "dec");
   await mkdir(dec);

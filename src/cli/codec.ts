@@ -111,7 +111,7 @@ export async function cmdEval(argv: string[]): Promise<number> {
   await writeFileAtomic(join(out, `${stem}.json`), JSON.stringify(summary, null, 2) + "\n");
   if (r.grid) await savePng(join(out, `${stem}.png`), r.grid, r.grid.h < 100 ? 4 : 1);
   console.log(
-    `${String(r.report.split)}: PSNR ${r.psnr.toFixed(3)} dB, SSIM ${r.ssim.toFixed(4)} over ${r.images} images (${weights} weights)`,
+    `${String(r.report.split)}: PSNR ${r.psnr.toFixed(3)} dB, SSIM ${r.ssim.toFixed(4)} over ${r.images} ${model.config.channels ? "fields" : "images"} (${weights} weights)`,
   );
   for (const p of (r.report.physical as PhysicalError[] | undefined) ?? [])
     console.log(`  ${describePhysical(p)}`);

@@ -624,7 +624,7 @@ async function runLoop<B>(
   });
   const seconds = (performance.now() - t0) / 1000;
   log(
-    `done: ${state.step} steps in ${seconds.toFixed(0)} s; ${driver.evalName} PSNR ${final.psnr.toFixed(2)} dB, SSIM ${final.ssim.toFixed(3)} over ${final.images} images`,
+    `done: ${state.step} steps in ${seconds.toFixed(0)} s; ${driver.evalName} PSNR ${final.psnr.toFixed(2)} dB, SSIM ${final.ssim.toFixed(3)} over ${final.images} ${cfg.channels ? "fields" : "images"}`,
   );
   for (const p of (final.report.physical as PhysicalError[] | undefined) ?? [])
     log(`  ${describePhysical(p)}`);
