@@ -545,6 +545,13 @@ test("fields: NetCDF files — time steps as instances, channels, select, north-
       ],
       variables: [
         { name: "latitude", dims: ["latitude"], dtype: "f4", data: lat },
+        {
+          name: "time",
+          dims: ["time"],
+          dtype: "i4",
+          data: Array.from({ length: nt }, (_, t) => 1_087_320 + 24 * k + 6 * t),
+          attrs: { units: "hours since 1900-01-01 00:00:00.0", calendar: "gregorian" },
+        },
         { name: "longitude", dims: ["longitude"], dtype: "f4", data: lon },
         {
           name: "t2m",
@@ -577,6 +584,8 @@ test("fields: NetCDF files — time steps as instances, channels, select, north-
   // Two files × 5 steps, in file then time order; the last 2 steps of b.nc are the test split.
   assert.equal(tr.length, 8);
   assert.deepEqual([te.id(0), te.id(1)], ["b.nc#3", "b.nc#4"]);
+  // CF time as the CDS writes it: 1,087,320 h after 1900-01-01 is 2024-01-16 00:00 UTC.
+  assert.equal(te.time(0), "2024-01-17T18:00:00.000Z");
   // Row latitudes north-up (the file stores −75 … 75), and at the rows of a 3-row resize.
   assert.deepEqual([...tr.latitudes!], [75, 45, 15, -15, -45, -75]);
   const half = await openFieldDataset({ ...spec, preprocess: { mode: "resize", size: [3, 6] } }, "test", ch);
@@ -719,11 +728,13 @@ test("winds-demo preset on the real monthly winds (ferret-datasets), if installe
   );
   const tr = await openFieldDataset(run.data, "train", ch);
   const te = await openFieldDataset(run.data, "test", ch);
-  // 132 months 1980–1990 cut 0.85 / 0.10 / 0.05 in time order: Jan 1980 … Apr 1989 train, Jun–Dec 1990 test.
+  // 132 months (Jan 1982 … Dec 1992 by the CF time axis) cut 0.85 / 0.10 / 0.05 in time order: Jun–Dec 1992 test.
   assert.deepEqual(
     [tr.length, te.length, te.id(0), te.id(6)],
     [112, 7, "monthly_navy_winds.cdf#125", "monthly_navy_winds.cdf#131"],
   );
+  // CF time "hour since 1980-01-14 14:00:00": 17598 h → mid-January 1982 (checked with scipy's values).
+  assert.deepEqual([tr.time(0), te.time(6)], ["1982-01-16T20:00:00.000Z", "1992-12-17T03:30:00.000Z"]);
   const f = await te.get(0);
   assert.deepEqual([f.c, f.h, f.w], [2, 32, 64]);
   // mean-std normalisation: the test months lie within a few training standard deviations.

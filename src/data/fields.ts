@@ -146,6 +146,8 @@ export interface FieldDataset extends ImageDataset {
    * coordinate, or `latitudes` of a .npy spec); evaluation then adds a cos-latitude-weighted RMSE.
    */
   readonly latitudes: Float64Array | null;
+  /** The time of item i (ISO 8601, UTC) when the file states it in CF form, else null. */
+  time(i: number): string | null;
 }
 
 function sides(size: number | [number, number]): [number, number] {
@@ -171,6 +173,8 @@ interface RawSource {
   grid: [number, number];
   /** Latitude of each stored row as the items come out (north up after a flip), if known. */
   lat: Float64Array | null;
+  /** Per instance, its time as ISO 8601 (UTC) when the file states it in CF form. */
+  times?: (string | null)[];
   read(i: number): Promise<HostImage>;
   close(): void;
 }
@@ -231,6 +235,7 @@ async function netcdfSource(s: z.infer<typeof NetcdfFieldSpec>, root: string): P
   const opened: NetcdfFile[] = [];
   const ids: string[] = [];
   const at: { file: number; lead: number[] }[] = [];
+  const times: (string | null)[] = [];
   let grid: [number, number] | null = null;
   let units: string[] = [];
   let flip = false;
@@ -276,9 +281,11 @@ async function netcdfSource(s: z.infer<typeof NetcdfFieldSpec>, root: string): P
             `${nc.path}: select names dimension ${name}, which ${vars[0]!.name} does not have besides its first and grid dimensions (${dims.map((d) => d.name).join(", ")})`,
           );
       const steps = lead.length === 0 ? 1 : lead[0]!.size;
+      const stamps = lead.length === 0 ? null : await cfTimes(nc, lead[0]!.name);
       for (let t = 0; t < steps; t++) {
         at.push({ file: fi, lead: lead.length === 0 ? [] : [t, ...fixed] });
         ids.push(`${f}#${t}`);
+        times.push(stamps?.[t] ?? null);
       }
     }
   } catch (e) {
@@ -294,6 +301,7 @@ async function netcdfSource(s: z.infer<typeof NetcdfFieldSpec>, root: string): P
     units,
     grid: grid!,
     lat,
+    times,
     async read(i) {
       const { file, lead } = at[i]!;
       const nc = opened[file]!;
@@ -306,6 +314,28 @@ async function netcdfSource(s: z.infer<typeof NetcdfFieldSpec>, root: string): P
       for (const nc of opened) nc.close();
     },
   };
+}
+
+const CF_UNIT_MS: Record<string, number> = { second: 1e3, minute: 6e4, hour: 3.6e6, day: 8.64e7 };
+
+/**
+ * The time of each step of `dim` as ISO 8601 (UTC), from its coordinate variable in CF form
+ * ("hours since 1900-01-01 00:00:00.0", "seconds since 1970-01-01"); null when absent, or when the
+ * calendar is not the standard (proleptic) Gregorian one that JavaScript dates follow.
+ */
+async function cfTimes(nc: NetcdfFile, dim: string): Promise<string[] | null> {
+  const v = nc.variables.find((x) => x.name === dim && x.dims.length === 1);
+  const units = typeof v?.attrs.units === "string" ? v.attrs.units : "";
+  const m = /^\s*(second|minute|hour|day)s?\s+since\s+(-?\d{1,4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2}(?:\.\d*)?))?)?\s*(?:Z|UTC|[+-]00:?00)?\s*$/i.exec(
+    units,
+  );
+  const calendar = typeof v?.attrs.calendar === "string" ? v.attrs.calendar.toLowerCase() : "standard";
+  if (!v || !m || !["standard", "gregorian", "proleptic_gregorian"].includes(calendar)) return null;
+  const epoch = new Date(0);
+  epoch.setUTCFullYear(Number(m[2]), Number(m[3]) - 1, Number(m[4]));
+  epoch.setUTCHours(Number(m[5] ?? 0), Number(m[6] ?? 0), 0, Number(m[7] ?? 0) * 1000);
+  const unit = CF_UNIT_MS[m[1]!.toLowerCase()]!;
+  return Array.from(await nc.readAll(v.name), (x) => new Date(epoch.getTime() + x * unit).toISOString());
 }
 
 /**
@@ -575,6 +605,11 @@ class Fields implements FieldDataset {
   id(i: number): string {
     this.#check(i);
     return this.src.ids[this.idx[i]!]!;
+  }
+
+  time(i: number): string | null {
+    this.#check(i);
+    return this.src.times?.[this.idx[i]!] ?? null;
   }
 
   async get(i: number, _rng?: Rng): Promise<HostImage> {

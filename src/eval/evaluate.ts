@@ -8,6 +8,7 @@
 import { numpy as np } from "../backend/jax.js";
 import { readF32 } from "../backend/index.js";
 import type { ImageDataset } from "../data/datasets.js";
+import type { FieldDataset } from "../data/fields.js";
 import { psnrUnit, stackImages, type HostImage } from "../data/image.js";
 import type { ChannelArgs, HyperNetworkConfig } from "../model/config.js";
 import type { Params } from "../model/model.js";
@@ -58,7 +59,7 @@ export interface EvalReport {
   ssim: number;
   /** Mean training loss (MSE in [-1, 1] space). */
   loss: number;
-  perImage: { id: string; psnr: number; ssim: number; rmse?: number[] }[];
+  perImage: { id: string; time?: string; psnr: number; ssim: number; rmse?: number[] }[];
   /** Per channel, for fields. */
   physical?: PhysicalError[];
 }
@@ -120,8 +121,10 @@ export async function evaluateImages(
           acc.maxAbs = Math.max(acc.maxAbs, maxAbs);
           return Math.sqrt(se / (h * w));
         });
+        const time = (ds as Partial<FieldDataset>).time?.(idx[j]!) ?? null;
         perImage.push({
           id: ds.id(idx[j]!),
+          ...(time ? { time } : {}),
           psnr: psnrUnit(p, img.data),
           ssim: ssim(p, img.data, c, h, w),
           ...(rmse ? { rmse } : {}),

@@ -144,7 +144,7 @@ const ERA5_DATA = {
 } as const;
 
 /**
- * Monthly global winds 1980–1990 (U.S. Navy FNOC, 132 months on a 2.5° grid; Debian's
+ * Monthly global winds 1982–1992 (by the file's CF time axis) (U.S. Navy FNOC, 132 months on a 2.5° grid; Debian's
  * ferret-datasets), u and v as two channels, the whole globe resized to 32×64; the last 13 and 7
  * months are val and test.
  */
@@ -221,7 +221,7 @@ export const RUN_PRESETS: Record<string, { description: string; config: RunConfi
   },
   "winds-demo": {
     description:
-      "real global fields on 2 cores: monthly u/v winds 1980–90 (apt install ferret-datasets), 32×64 globe, plain grid coordinates (≈25 min on 2 cores)",
+      "real global fields on 2 cores: monthly u/v winds 1982–92 (apt install ferret-datasets), 32×64 globe, plain grid coordinates (≈25 min on 2 cores)",
     config: winds(false),
   },
   "winds-demo-sphere": {
