@@ -776,3 +776,48 @@ test("compare --preset winds: ANR, MLP and IPC on real fields, with RMSE columns
     "winds-mlp",
   ]);
 });
+
+test("field run: an interrupted and resumed run (mean-std normalisation) ends as an uninterrupted one", async () => {
+  const root = await npyFolder(10, 16, 32);
+  const cfg: RunConfigInput = {
+    name: "resume",
+    task: "field",
+    data: { kind: "npy", root, split: { train: 0.8, val: 0, test: 0.2 }, preprocess: { mode: "none" } },
+    model: tinyFieldModel(false),
+    train: {
+      steps: 6,
+      batch_size: 2,
+      lr: 1e-3,
+      eval_every: 3,
+      sample_every: 0,
+      checkpoint_every: 3,
+      log_every: 1,
+      ema: null,
+    },
+  };
+  const a = await mkdtemp(join(tmpdir(), "anr-field-a-"));
+  const b = await mkdtemp(join(tmpdir(), "anr-field-b-"));
+  const whole = await train(resolveRunConfig(cfg), { out: a, verbose: false });
+  const first = await train(resolveRunConfig(cfg), { out: b, verbose: false, stopAfter: 3 });
+  assert.equal(first.interrupted, true);
+  const rest = await train(resolveRunConfig(cfg), { out: b, verbose: false, resume: true });
+  assert.equal(rest.steps, 6);
+  const read = async (d: string, f: string) =>
+    (await import("node:fs/promises")).readFile(join(d, f), "utf8");
+  assert.equal(
+    await read(b, "metrics.jsonl").then((t) => t.replace(/"seconds":[^,]+,"images_per_s":[^,}]+/g, "")),
+    await read(a, "metrics.jsonl").then((t) => t.replace(/"seconds":[^,]+,"images_per_s":[^,}]+/g, "")),
+  );
+  assert.equal(await read(b, "config.json"), await read(a, "config.json"));
+  assert.equal(rest.final.psnr, whole.final.psnr);
+  // The statistics are taken from the run's config on resume, not recomputed: changing a training
+  // field in between does not make the resumed config differ from the saved one.
+  const c = await mkdtemp(join(tmpdir(), "anr-field-c-"));
+  await train(resolveRunConfig(cfg), { out: c, verbose: false, stopAfter: 3 });
+  await writeNpy(join(root, "t000.npy"), {
+    shape: [16, 32],
+    data: temperature(16, 32, 0).map((v) => v + 30),
+  });
+  const resumed = await train(resolveRunConfig(cfg), { out: c, verbose: false, resume: true });
+  assert.equal(resumed.steps, 6);
+});

@@ -260,12 +260,23 @@ function requireChannels(run: ResolvedFieldRun): ChannelArgs[] {
  */
 export async function withFieldChannels(
   run: ResolvedFieldRun,
-  log: (s: string) => void = () => undefined,
+  opts: { verbose?: boolean; resumeFrom?: string } = {},
 ): Promise<ResolvedFieldRun> {
   if (run.model.channels !== null) return run;
-  if (run.data.normalize === "mean-std")
-    log(`computing per-channel mean and std over the training split of ${run.data.root} …`);
-  const channels = await fieldChannels(run.data);
+  // A resumed run takes the channels it started with instead of recomputing the statistics.
+  const saved = opts.resumeFrom
+    ? await readFile(opts.resumeFrom, "utf8").then(
+        (t) => (JSON.parse(t) as { model?: { channels?: ChannelArgs[] | null } }).model?.channels ?? null,
+        () => null,
+      )
+    : null;
+  let progress: Progress | null = null;
+  const onProgress = (done: number, total: number) => {
+    progress ??= new Progress({ total, label: "mean/std of the training split" });
+    progress.update(done);
+  };
+  const channels = saved ?? (await fieldChannels(run.data, opts.verbose === false ? undefined : onProgress));
+  (progress as Progress | null)?.done();
   const model = parseHyperNetworkConfig(
     { ...run.model, channels },
     `run ${run.name} (model with the data's ${channels.length} channel(s))`,
@@ -449,8 +460,10 @@ export async function train(run: ResolvedRunConfig, opts: TrainOptions): Promise
   await initBackend();
   if (run.task === "nerf") return runLoop(run, await nerfDriver(run), opts);
   if (run.task === "field") {
-    const log = opts.verbose === false ? () => undefined : (s: string) => console.log(s);
-    const resolved = await withFieldChannels(run, log);
+    const resolved = await withFieldChannels(run, {
+      verbose: opts.verbose,
+      resumeFrom: opts.resume ? join(opts.out, "config.json") : undefined,
+    });
     return runLoop(resolved, await imageDriver(resolved), opts);
   }
   return runLoop(run, await imageDriver(run), opts);
