@@ -157,3 +157,8 @@ export { viridis, falseColour, finiteRange } from "./util/colormap.js";
 export { sphereCoords } from "./model/model.js";
 export { withFieldChannels } from "./training/trainer.js";
 export type { PhysicalError } from "./eval/evaluate.js";
+export {
+  evaluateSuperResolution,
+  type SuperResolutionReport,
+  type MethodErrors,
+} from "./eval/super-resolution.js";

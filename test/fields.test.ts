@@ -431,6 +431,34 @@ test("field run: trains on .npy fields, reports kelvin errors that agree with PS
       Math.abs(ev.physical[0]!.rmseLatWeighted - ph.rmseLatWeighted!) < 1e-9,
   );
 
+  // CLI eval --size: super-resolution against the data prepared at 2×, with the bilinear baselines.
+  assert.equal(await main(["eval", out, "--size", "32x64"]), 0);
+  const sr = JSON.parse(
+    await (await import("node:fs/promises")).readFile(join(out, "eval-test-online-32x64.json"), "utf8"),
+  ) as {
+    fields: number;
+    size: number[];
+    model: { physical: { rmse: number }[] };
+    bilinear: { physical: { rmse: number }[] };
+    decodeThenBilinear: { physical: { rmse: number }[] };
+  };
+  assert.deepEqual([sr.fields, ...sr.size], [6, 32, 64]);
+  // The bilinear baseline recomputed from the generated fields (test split: t018 … t023; stored at
+  // 32×64, so the 2× truth is the field itself and the input its 16×32 resize).
+  let bse = 0;
+  for (let t = 18; t < 24; t++) {
+    const truth = temperature(32, 64, t);
+    const up = resizeAntialiased(resizeAntialiased({ c: 1, h: 32, w: 64, data: truth }, 16, 32), 32, 64).data;
+    for (let i = 0; i < truth.length; i++) bse += (0.01 * (up[i]! - truth[i]!)) ** 2;
+  }
+  const bilinearK = Math.sqrt(bse / (6 * 32 * 64)) / 0.01;
+  assert.ok(
+    Math.abs(sr.bilinear.physical[0]!.rmse - bilinearK) < 1e-3 * bilinearK,
+    `${sr.bilinear.physical[0]!.rmse} vs ${bilinearK}`,
+  );
+  assert.ok(sr.model.physical[0]!.rmse > 0 && sr.decodeThenBilinear.physical[0]!.rmse > 0);
+  assert.ok(existsSync(join(out, "eval-test-online-32x64.png")));
+
   // CLI: encode the last (test) field from its .npy, decode at the training size and at 2×.
   const dec = join(out, "dec");
   await mkdir(dec);

@@ -5,7 +5,7 @@ import { join, basename, extname } from "node:path";
 import sharp from "sharp";
 import { initBackend } from "../backend/index.js";
 import { numpy as np } from "../backend/jax.js";
-import { fromInterleaved, savePng, type HostImage } from "../data/image.js";
+import { fromInterleaved, hconcat, savePng, vconcat, type HostImage } from "../data/image.js";
 import { toBatchArray, type PhysicalError } from "../eval/evaluate.js";
 import { describePhysical, evaluateRun } from "../training/trainer.js";
 import { loadModel, type WeightsChoice, CONFIG_METADATA_KEY } from "../io/weights.js";
@@ -18,7 +18,10 @@ import {
 } from "../model/config.js";
 import { denormalizeField, openFieldDataset, type FieldSpecInput } from "../data/fields.js";
 import { writeNpy } from "../data/npy.js";
-import { falseColour } from "../util/colormap.js";
+import { falseColour, finiteRange } from "../util/colormap.js";
+import { evaluateSuperResolution } from "../eval/super-resolution.js";
+import type { Params } from "../model/model.js";
+import type { ResolvedFieldRun } from "../training/run-config.js";
 import { generatedParams, hyperNetwork, type HypoParams } from "../model/model.js";
 import { countParams, disposeParams, toDevice, toHost } from "../model/params.js";
 import { createImageDecoder } from "../model/tasks.js";
@@ -54,7 +57,12 @@ anr eval --model MODEL.safetensors --config RUN.yaml [...]
 PSNR per image (in [0,1], averaged over the split: the TransINR/IPC protocol) and SSIM; writes
 eval-<split>-<weights>.json and eval-<split>-<weights>.png (inputs over reconstructions).
 Field runs: PSNR in normalised units (as the reference), and per channel the RMSE and largest
-absolute error in physical units (e.g. K); the picture is in false colour.`;
+absolute error in physical units (e.g. K); the picture is in false colour.
+
+--size HxW (field runs): super-resolution. Each field is encoded at the model's size, decoded at
+HxW and compared with the same field prepared at HxW from the original data, next to bilinear
+upsampling of the input; writes eval-<split>-<weights>-<H>x<W>.json and .png (input | bilinear |
+decoded | truth).`;
 
 export async function cmdEval(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
@@ -68,6 +76,7 @@ export async function cmdEval(argv: string[]): Promise<number> {
       "max-images": { type: "string" },
       "data-root": { type: "string" },
       out: { type: "string" },
+      size: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -93,6 +102,17 @@ export async function cmdEval(argv: string[]): Promise<number> {
     weights: mPath.endsWith("model-ema.safetensors") ? "online" : weights,
   });
   const P = toDevice(model.weights);
+  if (values.size) {
+    if (run.task !== "field") throw new UsageError("--size (super-resolution) is for field runs");
+    try {
+      return await superResolution({ ...run, model: model.config }, P, parseSize(values.size), {
+        out: values.out ?? runDir ?? ".",
+        stem: `eval-${split}-${weights}`,
+      });
+    } finally {
+      disposeParams(P);
+    }
+  }
   const t0 = performance.now();
   const r = await evaluateRun({ ...run, model: model.config } as typeof run, P);
   disposeParams(P);
@@ -120,6 +140,91 @@ export async function cmdEval(argv: string[]): Promise<number> {
   );
   console.log(`wrote ${join(out, stem)}.json and .png`);
   return 0;
+}
+
+function parseSize(text: string): [number, number] {
+  const m = text.match(/^(\d+)(?:x(\d+))?$/);
+  if (!m) throw new UsageError(`--size ${text}: expected HxW, e.g. 512x512`);
+  return [Number(m[1]), Number(m[2] ?? m[1])];
+}
+
+/** `anr eval --size`: decode above the training resolution and compare with real high-resolution data. */
+async function superResolution(
+  run: ResolvedFieldRun,
+  P: Params,
+  [H, W]: [number, number],
+  o: { out: string; stem: string },
+): Promise<number> {
+  const channels = run.model.channels!;
+  const p = run.data.preprocess;
+  if (p.mode === "none")
+    throw new UsageError(
+      "--size needs data.preprocess.mode resize or resize-crop (the data is used as stored)",
+    );
+  const [h, w] = sizeHW(run.model.tokenizer.args.input_size);
+  const factor = H / h;
+  if (p.mode === "resize-crop" && Math.abs(W / w - factor) > 1e-9)
+    throw new UsageError(
+      `--size ${H}x${W}: with resize-crop both sides must grow by the same factor (${h}x${w} → ×${factor})`,
+    );
+  const highSpec = {
+    ...run.data,
+    preprocess: {
+      ...p,
+      size: [H, W] as [number, number],
+      resize: p.resize ? Math.round(p.resize * factor) : undefined,
+    },
+  };
+  const low = await openFieldDataset(run.data, run.eval.split, channels);
+  const high = await openFieldDataset(highSpec, run.eval.split, channels);
+  try {
+    const r = await evaluateSuperResolution(P, run.model, low, high, {
+      batchSize: run.eval.batch_size,
+      maxFields: run.eval.max_images,
+      keep: 4,
+    });
+    const { kept, ...report } = r;
+    const stem = join(o.out, `${o.stem}-${H}x${W}`);
+    await mkdir(o.out, { recursive: true });
+    await writeFileAtomic(`${stem}.json`, JSON.stringify({ split: low.name, ...report }, null, 2) + "\n");
+    const rows = kept.map((k) => {
+      const range = finiteRange(k.truth.data.subarray(0, H * W));
+      return hconcat([
+        falseColour(resizeNearest(k.input, H, W), 0, range),
+        falseColour(k.bilinear, 0, range),
+        falseColour(k.pred, 0, range),
+        falseColour(k.truth, 0, range),
+      ]);
+    });
+    if (rows.length) await savePng(`${stem}.png`, vconcat(rows), H < 100 ? 2 : 1);
+    console.log(
+      `${low.name}: ${r.fields} fields encoded at ${h}×${w}, decoded at ${H}×${W} (×${factor.toFixed(2)})`,
+    );
+    for (const [name, m] of [
+      [`decoded at ${H}×${W}`, r.model],
+      [`decoded at ${h}×${w}, then bilinear`, r.decodeThenBilinear],
+      ["bilinear upsampling of the input", r.bilinear],
+    ] as const) {
+      console.log(`  ${name}: PSNR ${m.psnr.toFixed(3)} dB (normalised units)`);
+      for (const ph of m.physical) console.log(`    ${describePhysical(ph)}`);
+    }
+    console.log(`wrote ${stem}.json and .png`);
+    return 0;
+  } finally {
+    low.close();
+    high.close();
+  }
+}
+
+/** Nearest-neighbour enlargement, to show an input at the decoded size without smoothing it. */
+function resizeNearest(img: HostImage, h: number, w: number): HostImage {
+  const data = new Float32Array(img.c * h * w);
+  for (let c = 0; c < img.c; c++)
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++)
+        data[(c * h + y) * w + x] =
+          img.data[(c * img.h + Math.floor((y * img.h) / h)) * img.w + Math.floor((x * img.w) / w)]!;
+  return { c: img.c, h, w, data };
 }
 
 /**

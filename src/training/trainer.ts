@@ -443,10 +443,13 @@ function gatherPixels(img: Float32Array, hw: number, pixels: Int32Array): Float3
 }
 
 /** One line per channel for logs: RMSE, latitude-weighted RMSE when known, largest error. */
-export function describePhysical(p: PhysicalError): string {
+export function describePhysical(
+  p: Omit<PhysicalError, "meanFieldRmse"> & { meanFieldRmse?: number },
+): string {
   const u = p.units ? ` ${p.units}` : "";
   const lw = p.rmseLatWeighted !== undefined ? `, lat-weighted ${p.rmseLatWeighted.toPrecision(4)}${u}` : "";
-  return `${p.name}: RMSE ${p.rmse.toPrecision(4)}${u}${lw} (mean per field ${p.meanFieldRmse.toPrecision(4)}), max |error| ${p.maxAbs.toPrecision(4)}${u}`;
+  const mf = p.meanFieldRmse !== undefined ? ` (mean per field ${p.meanFieldRmse.toPrecision(4)})` : "";
+  return `${p.name}: RMSE ${p.rmse.toPrecision(4)}${u}${lw}${mf}, max |error| ${p.maxAbs.toPrecision(4)}${u}`;
 }
 
 /** `test_rmse_<channel>` (physical units) of a field evaluation report, for metrics.jsonl. */
