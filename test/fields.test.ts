@@ -203,7 +203,7 @@ test("fields: .npy folder — sorted contiguous split, normalisation, mean-std, 
   );
   await assert.rejects(
     openFieldDataset({ kind: "npy", root: join(gap, "nope") }, "train", null),
-    /nope: no such directory/,
+    /nope: no such file or directory \(expected one of the .npy files or a folder of them\)/,
   );
 });
 

@@ -181,8 +181,9 @@ interface RawSource {
 
 /** The files of a source: `root` itself if it is a file, else the sorted matching files under it. */
 async function sourceFiles(root: string, ext: RegExp, what: string): Promise<{ files: string[]; pathOf(f: string): string }> {
-  const isFile = (await stat(root).catch(() => null))?.isFile() ?? false;
-  return isFile
+  const st = await stat(root).catch(() => null);
+  if (st === null) throw new Error(`${root}: no such file or directory (expected one of the ${what} or a folder of them)`);
+  return st.isFile()
     ? { files: [root.split("/").pop()!], pathOf: () => root }
     : { files: await listFiles(root, ext, what), pathOf: (f) => join(root, f) };
 }
