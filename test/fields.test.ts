@@ -19,7 +19,7 @@ import {
   type FieldSpecInput,
 } from "../src/data/fields.js";
 import { readNpy, writeNpy } from "../src/data/npy.js";
-import { writeNetcdf3 } from "../src/data/netcdf.js";
+import { openNetcdf, writeNetcdf3 } from "../src/data/netcdf.js";
 import type { HostImage } from "../src/data/image.js";
 import { parseHyperNetworkConfig, ConfigError, type HyperNetworkConfigInput } from "../src/model/config.js";
 import { resolveRunConfig, type RunConfigInput } from "../src/training/run-config.js";
@@ -511,6 +511,19 @@ test("field run: trains on .npy fields, reports kelvin errors that agree with PS
   fromNc.data.forEach((v, i) =>
     assert.ok(Math.abs(v - d16.data[i]!) < 1e-3, `NetCDF vs .npy decode at ${i}`),
   );
+  // --format nc: the same values as a NetCDF-3 variable named after the channel.
+  const decNc = join(out, "dec-nc");
+  assert.equal(
+    await main(["decode", tokens, "--model", out, "--size", "16x32", "--format", "nc", "--out", decNc]),
+    0,
+  );
+  const ncOut = await openNetcdf(join(decNc, "t023.16x32.nc"));
+  assert.deepEqual(ncOut.variable("c0").dims, [
+    { name: "y", size: 16 },
+    { name: "x", size: 32 },
+  ]);
+  assert.deepEqual([...(await ncOut.readSlice("c0", []))], [...d16.data]);
+  ncOut.close();
   const d32 = await readNpy(join(dec, "t023.32x64.npy"));
   assert.deepEqual(d32.shape, [32, 64]);
   for (const v of d32.data) assert.ok(v > 150 && v < 350, `decoded value ${v} K is not a temperature`);

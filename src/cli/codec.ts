@@ -18,6 +18,7 @@ import {
 } from "../model/config.js";
 import { denormalizeField, openFieldDataset, type FieldSpecInput } from "../data/fields.js";
 import { writeNpy } from "../data/npy.js";
+import { writeNetcdf3 } from "../data/netcdf.js";
 import { falseColour, finiteRange } from "../util/colormap.js";
 import { evaluateSuperResolution } from "../eval/super-resolution.js";
 import type { Params } from "../model/model.js";
@@ -353,11 +354,12 @@ export async function cmdEncode(argv: string[]): Promise<number> {
   return 0;
 }
 
-export const DECODE_USAGE = `anr decode tokens.safetensors --model MODEL.safetensors --size HxW [--out DIR]
+export const DECODE_USAGE = `anr decode tokens.safetensors --model MODEL.safetensors --size HxW [--out DIR] [--format npy|nc]
 
 Decodes each encoded image at any resolution (super-resolution beyond the training size) and
 writes PNGs <name>.<H>x<W>.png. For field models: <name>.<H>x<W>.npy in physical units (float32,
-(H, W) for one channel, else (C, H, W)) and a false-colour preview per channel,
+(H, W) for one channel, else (C, H, W)), or with --format nc a NetCDF-3 file with one variable
+per channel (its name and units, dims y, x), and a false-colour preview per channel,
 <name>.<H>x<W>[.<channel>].png.`;
 
 export async function cmdDecode(argv: string[]): Promise<number> {
@@ -369,11 +371,14 @@ export async function cmdDecode(argv: string[]): Promise<number> {
       size: { type: "string" },
       out: { type: "string", default: "." },
       weights: { type: "string", default: "online" },
+      format: { type: "string", default: "npy" },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) throw new UsageError(DECODE_USAGE, 0);
   if (positionals.length !== 1 || !values.model || !values.size) throw new UsageError(DECODE_USAGE);
+  if (values.format !== "npy" && values.format !== "nc")
+    throw new UsageError(`--format ${values.format}: expected npy or nc`);
   const m = values.size.match(/^(\d+)(?:x(\d+))?$/);
   if (!m) throw new UsageError(`--size ${values.size}: expected HxW, e.g. 512x512`);
   const [h, w] = [Number(m[1]), Number(m[2] ?? m[1])];
@@ -426,7 +431,25 @@ export async function cmdDecode(argv: string[]): Promise<number> {
       continue;
     }
     const field: HostImage = { c, h, w, data: denormalizeField(data, channels, h * w) };
-    await writeNpy(`${stem}.npy`, { shape: c === 1 ? [h, w] : [c, h, w], data: field.data });
+    if (values.format === "nc")
+      await writeNetcdf3(`${stem}.nc`, {
+        dims: [
+          { name: "y", size: h },
+          { name: "x", size: w },
+        ],
+        variables: channels.map((ch, k) => ({
+          name: ch.name,
+          dims: ["y", "x"],
+          dtype: "f4" as const,
+          data: field.data.subarray(k * h * w, (k + 1) * h * w),
+          attrs: ch.units ? { units: ch.units } : ({} as Record<string, string>),
+        })),
+        attrs: {
+          source: `anr decode of ${basename(positionals[0]!)} with ${basename(values.model)}`,
+          Conventions: "CF-1.8",
+        },
+      });
+    else await writeNpy(`${stem}.npy`, { shape: c === 1 ? [h, w] : [c, h, w], data: field.data });
     for (let k = 0; k < c; k++)
       await savePng(`${stem}${c === 1 ? "" : `.${channels[k]!.name}`}.png`, falseColour(field, k));
   }
