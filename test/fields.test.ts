@@ -862,3 +862,53 @@ test("field run: an interrupted and resumed run (mean-std normalisation) ends as
   const resumed = await train(resolveRunConfig(cfg), { out: c, verbose: false, resume: true });
   assert.equal(resumed.steps, 6);
 });
+
+test("fields: a folder of many NetCDF files is read through a bounded set of open files, concurrently", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "anr-fields-many-"));
+  const n = 20;
+  for (let k = 0; k < n; k++)
+    await writeNetcdf3(join(dir, `h${String(k).padStart(3, "0")}.nc`), {
+      dims: [
+        { name: "time", size: 2, unlimited: true },
+        { name: "lat", size: 3 },
+        { name: "lon", size: 4 },
+      ],
+      variables: [
+        {
+          name: "v",
+          dims: ["time", "lat", "lon"],
+          dtype: "f4",
+          data: Array.from({ length: 24 }, (_, i) => 1000 * k + i),
+        },
+      ],
+    });
+  const ds = await openFieldDataset(
+    {
+      kind: "netcdf",
+      root: dir,
+      variables: ["v"],
+      split: { train: 1, val: 0, test: 0 },
+      preprocess: { mode: "none" },
+      normalize: { shift: 0, scale: 1 },
+    },
+    "train",
+    null,
+  );
+  assert.equal(ds.length, 2 * n);
+  // Twice over every item, in a scrambled order, 16 at a time: files are evicted and reopened.
+  const order = [...Array(2 * n).keys(), ...Array(2 * n).keys()].map((i) => (i * 17) % (2 * n));
+  for (let s = 0; s < order.length; s += 16) {
+    const batch = order.slice(s, s + 16);
+    const items = await Promise.all(batch.map((i) => ds.get(i)));
+    items.forEach((f, j) => {
+      const i = batch[j]!;
+      const [k, t] = [Math.floor(i / 2), i % 2];
+      assert.deepEqual(
+        [...f.data],
+        Array.from({ length: 12 }, (_, q) => 1000 * k + 12 * t + q),
+        `item ${i}`,
+      );
+    });
+  }
+  ds.close();
+});

@@ -233,7 +233,6 @@ async function readField(path: string, layout: "chw" | "hwc"): Promise<HostImage
 
 async function netcdfSource(s: z.infer<typeof NetcdfFieldSpec>, root: string): Promise<RawSource> {
   const { files, pathOf } = await sourceFiles(root, /\.(nc|nc4|cdf|netcdf)$/i, "NetCDF files (.nc, .nc4, .cdf)");
-  const opened: NetcdfFile[] = [];
   const ids: string[] = [];
   const at: { file: number; lead: number[] }[] = [];
   const times: (string | null)[] = [];
@@ -241,10 +240,11 @@ async function netcdfSource(s: z.infer<typeof NetcdfFieldSpec>, root: string): P
   let units: string[] = [];
   let flip = false;
   let lat: Float64Array | null = null;
-  try {
-    for (const [fi, f] of files.entries()) {
-      const nc = await openNetcdf(pathOf(f));
-      opened.push(nc);
+  for (const [fi, f] of files.entries()) {
+    // Headers only: files are closed after the scan and reopened on demand through a small cache,
+    // so that a folder of thousands of (e.g. hourly) files does not exhaust file handles.
+    const nc = await openNetcdf(pathOf(f));
+    try {
       const vars = s.variables.map((v) => nc.variable(v));
       const dims = vars[0]!.dims;
       for (const v of vars.slice(1)) {
@@ -288,13 +288,13 @@ async function netcdfSource(s: z.infer<typeof NetcdfFieldSpec>, root: string): P
         ids.push(`${f}#${t}`);
         times.push(stamps?.[t] ?? null);
       }
+    } finally {
+      nc.close();
     }
-  } catch (e) {
-    for (const nc of opened) nc.close();
-    throw e;
   }
   if (ids.length === 0) throw new Error(`${root}: the NetCDF files hold no time steps of ${s.variables.join(", ")}`);
   const [h, w] = grid!;
+  const handles = new FileCache((fi) => openNetcdf(pathOf(files[fi]!)), 8);
   return {
     name: "netcdf",
     ids,
@@ -305,16 +305,56 @@ async function netcdfSource(s: z.infer<typeof NetcdfFieldSpec>, root: string): P
     times,
     async read(i) {
       const { file, lead } = at[i]!;
-      const nc = opened[file]!;
       const data = new Float32Array(s.variables.length * h * w);
-      for (const [k, v] of s.variables.entries()) data.set(await nc.readSlice(v, lead), k * h * w);
+      await handles.use(file, async (nc) => {
+        for (const [k, v] of s.variables.entries()) data.set(await nc.readSlice(v, lead), k * h * w);
+      });
       const f: HostImage = { c: s.variables.length, h, w, data };
       return flip ? flipVertical(f) : f;
     },
-    close() {
-      for (const nc of opened) nc.close();
-    },
+    close: () => handles.closeAll(),
   };
+}
+
+/**
+ * At most `max` open files, least recently used closed first; a file being read is never closed
+ * (reads from the prefetching loader overlap), and concurrent first uses share one open.
+ */
+class FileCache {
+  readonly #open = new Map<number, { file: Promise<NetcdfFile>; busy: number }>();
+
+  constructor(
+    readonly opener: (i: number) => Promise<NetcdfFile>,
+    readonly max: number,
+  ) {}
+
+  async use<T>(i: number, f: (nc: NetcdfFile) => Promise<T>): Promise<T> {
+    let e = this.#open.get(i);
+    if (e) this.#open.delete(i); // re-inserted below: Map order is the recency order
+    else e = { file: this.opener(i), busy: 0 };
+    this.#open.set(i, e);
+    e.busy++;
+    try {
+      return await f(await e.file);
+    } finally {
+      e.busy--;
+      this.#evict();
+    }
+  }
+
+  #evict(): void {
+    for (const [i, e] of this.#open) {
+      if (this.#open.size <= this.max) return;
+      if (e.busy > 0) continue;
+      this.#open.delete(i);
+      void e.file.then((nc) => nc.close(), () => undefined);
+    }
+  }
+
+  closeAll(): void {
+    for (const e of this.#open.values()) void e.file.then((nc) => nc.close(), () => undefined);
+    this.#open.clear();
+  }
 }
 
 const CF_UNIT_MS: Record<string, number> = { second: 1e3, minute: 6e4, hour: 3.6e6, day: 8.64e7 };
