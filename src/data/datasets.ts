@@ -58,6 +58,19 @@ export const Preprocess = z
   });
 export type Preprocess = z.infer<typeof Preprocess>;
 
+/** Fractions of an item list given to train, val and test, cut in that order; they sum to 1. */
+export const SplitFractions = z
+  .strictObject({
+    /** Fraction for training. */
+    train: Fraction,
+    /** Fraction for validation. */
+    val: Fraction,
+    /** Fraction for testing. */
+    test: Fraction,
+  })
+  .refine((f) => Math.abs(f.train + f.val + f.test - 1) < 1e-9, { message: "fractions must sum to 1" });
+export type SplitFractions = z.infer<typeof SplitFractions>;
+
 const folderFields = {
   /** Directory searched recursively for .jpg/.jpeg/.png/.webp files (extensions in any case). */
   root: z.string().min(1),
@@ -65,21 +78,7 @@ const folderFields = {
    * Fractions of the shuffled file list given to train, val and test, cut in that order (they sum to
    * 1); or "folders": the splits are the subfolders root/train, root/val and root/test, unshuffled.
    */
-  split: z
-    .union([
-      z
-        .strictObject({
-          /** Fraction for training. */
-          train: Fraction,
-          /** Fraction for validation. */
-          val: Fraction,
-          /** Fraction for testing. */
-          test: Fraction,
-        })
-        .refine((f) => Math.abs(f.train + f.val + f.test - 1) < 1e-9, { message: "fractions must sum to 1" }),
-      z.literal("folders"),
-    ])
-    .default({ train: 0.9, val: 0.05, test: 0.05 }),
+  split: z.union([SplitFractions, z.literal("folders")]).default({ train: 0.9, val: 0.05, test: 0.05 }),
   /** Seed of the shuffle of the sorted file list before it is cut into splits. */
   seed: z.number().int().default(0),
   /** How each file becomes an item. */
@@ -338,24 +337,26 @@ export async function expectDirectory(path: string, expected: string): Promise<v
   if (!s.isDirectory()) throw new Error(`${path}: not a directory (expected ${expected})`);
 }
 
-/** The files of one split: sorted list, permuted by `seed`, cut at the cumulative fractions. */
-function splitFiles(
-  sorted: string[],
-  f: { train: number; val: number; test: number },
-  seed: number,
-  split: Split,
-  root: string,
-): string[] {
-  const n = sorted.length;
-  const perm = new Rng(seed).permutation(n);
+/**
+ * The [lo, hi) positions of `split` among n items cut at the cumulative fractions (rounded); an
+ * empty split is an error naming `root` and the `what` being split.
+ */
+export function splitRange(n: number, f: SplitFractions, split: Split, root: string, what: string): [number, number] {
   const cut1 = Math.round(n * f.train);
   const cut2 = Math.round(n * (f.train + f.val));
   const [lo, hi] = split === "train" ? [0, cut1] : split === "val" ? [cut1, cut2] : [cut2, n];
   if (hi <= lo) {
     throw new Error(
-      `${root}: the ${split} split is empty (${n} images, fractions train ${f.train} / val ${f.val} / test ${f.test})`,
+      `${root}: the ${split} split is empty (${n} ${what}, fractions train ${f.train} / val ${f.val} / test ${f.test})`,
     );
   }
+  return [lo, hi];
+}
+
+/** The files of one split: sorted list, permuted by `seed`, cut at the cumulative fractions. */
+function splitFiles(sorted: string[], f: SplitFractions, seed: number, split: Split, root: string): string[] {
+  const perm = new Rng(seed).permutation(sorted.length);
+  const [lo, hi] = splitRange(sorted.length, f, split, root, "images");
   return perm.slice(lo, hi).map((i) => sorted[i]!);
 }
 

@@ -12,15 +12,22 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import type { ChannelArgs } from "../model/config.js";
+import { sizeHW, type ChannelArgs } from "../model/config.js";
 import { Rng } from "../util/rng.js";
-import { centred, listFiles, shorterSideTo, type ImageDataset, type Split } from "./datasets.js";
+import {
+  centred,
+  listFiles,
+  shorterSideTo,
+  splitRange,
+  SplitFractions,
+  type ImageDataset,
+  type Split,
+} from "./datasets.js";
 import { crop, resizeBilinear, type HostImage } from "./image.js";
 import { readNpy } from "./npy.js";
 import { openNetcdf, type NetcdfFile } from "./netcdf.js";
 
 const Side = z.number().int().positive();
-const Fraction = z.number().min(0).max(1);
 
 /** How a field on disk becomes an item of the model's input size. */
 export const FieldPreprocess = z
@@ -41,7 +48,7 @@ export const FieldPreprocess = z
      */
     antialias: z.boolean().default(true),
   })
-  .refine((p) => p.mode !== "resize-crop" || p.resize === undefined || p.resize >= Math.max(...sides(p.size)), {
+  .refine((p) => p.mode !== "resize-crop" || p.resize === undefined || p.resize >= Math.max(...sizeHW(p.size)), {
     message: "resize must be at least the output size",
     path: ["resize"],
   });
@@ -68,18 +75,7 @@ const fieldFields = {
    * Fractions of the instance list given to train, val and test, cut in that order; or "folders":
    * root/train, root/val and root/test. The authors' ERA5 split is 0.85 / 0.10 / 0.05 in order.
    */
-  split: z
-    .union([
-      z
-        .strictObject({
-          train: Fraction,
-          val: Fraction,
-          test: Fraction,
-        })
-        .refine((f) => Math.abs(f.train + f.val + f.test - 1) < 1e-9, { message: "fractions must sum to 1" }),
-      z.literal("folders"),
-    ])
-    .default({ train: 0.85, val: 0.1, test: 0.05 }),
+  split: z.union([SplitFractions, z.literal("folders")]).default({ train: 0.85, val: 0.1, test: 0.05 }),
   /**
    * "sorted": the instances in sorted order (file name, then time) are cut into consecutive blocks,
    * so test times follow training times (no leakage between neighbouring hours); "shuffle": a
@@ -150,13 +146,9 @@ export interface FieldDataset extends ImageDataset {
   time(i: number): string | null;
 }
 
-function sides(size: number | [number, number]): [number, number] {
-  return typeof size === "number" ? [size, size] : size;
-}
-
 /** Output [H, W] of a preprocess, given the stored grid (for "none"). */
 function outputSize(p: FieldPreprocess, stored: [number, number]): [number, number] {
-  return p.mode === "none" ? stored : sides(p.size);
+  return p.mode === "none" ? stored : sizeHW(p.size);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -404,7 +396,7 @@ function linspace(a: number, b: number, n: number): Float64Array {
 function outputLatitudes(lat: Float64Array, p: FieldPreprocess, storedW: number): Float64Array {
   if (p.mode === "none") return lat;
   const H = lat.length;
-  const [oh, ow] = sides(p.size);
+  const [oh, ow] = sizeHW(p.size);
   // Only the row geometry matters: resize maps H rows to h, and the crop starts at row `top`.
   const h = p.mode === "resize" ? oh : shorterSideTo(H, storedW, p.resize ?? Math.max(oh, ow))[0];
   const top = p.mode === "resize" ? 0 : centred(h, oh);
@@ -434,14 +426,7 @@ async function openSource(s: FieldSpec, split: Split | "all"): Promise<RawSource
 function splitIndices(s: FieldSpec, n: number, split: Split, root: string): number[] {
   if (s.split === "folders") return [...Array(n).keys()];
   const order = s.order === "shuffle" ? new Rng(s.seed).permutation(n) : [...Array(n).keys()];
-  const f = s.split;
-  const cut1 = Math.round(n * f.train);
-  const cut2 = Math.round(n * (f.train + f.val));
-  const [lo, hi] = split === "train" ? [0, cut1] : split === "val" ? [cut1, cut2] : [cut2, n];
-  if (hi <= lo)
-    throw new Error(
-      `${root}: the ${split} split is empty (${n} fields, fractions train ${f.train} / val ${f.val} / test ${f.test})`,
-    );
+  const [lo, hi] = splitRange(n, s.split, split, root, "fields");
   return order.slice(lo, hi);
 }
 
@@ -504,7 +489,7 @@ export function preprocessField(f: HostImage, p: FieldPreprocess): HostImage {
   if (p.mode === "none") return f;
   const resize = (img: HostImage, h: number, w: number) =>
     img.h === h && img.w === w ? img : p.antialias ? resizeAntialiased(img, h, w) : resizeBilinear(img, h, w);
-  const [oh, ow] = sides(p.size);
+  const [oh, ow] = sizeHW(p.size);
   if (p.mode === "resize") return resize(f, oh, ow);
   const [h, w] = shorterSideTo(f.h, f.w, p.resize ?? Math.max(oh, ow));
   if (oh > h || ow > w) throw new Error(`a ${oh}×${ow} crop does not fit the ${h}×${w} resized field`);
