@@ -18,6 +18,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../util/fs.js";
+import { f16ToF32 } from "../util/float16.js";
 
 /** A dense float32 array in C (row-major) order. */
 export interface NdArray {
@@ -207,15 +208,6 @@ function parseDescr(descr: PyValue, fail: (msg: string) => never): DType {
   // '|' ("not applicable", written for single bytes) and '=' both mean native to NumPy.
   const littleEndian = order === ">" ? false : order === "<" ? true : HOST_LITTLE_ENDIAN;
   return { kind: kindChar as Kind, size, littleEndian };
-}
-
-function f16ToF32(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exp = (bits >> 10) & 0x1f;
-  const frac = bits & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
 // float16 → float32 for all 65536 bit patterns, built on first use: a lookup per element is

@@ -8,6 +8,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../util/fs.js";
+import { f16ToF32 } from "../util/float16.js";
 
 export { writeFileAtomic };
 
@@ -41,15 +42,6 @@ const MAX_HEADER = 100 * 1024 * 1024;
 
 function numel(shape: number[]): number {
   return shape.reduce((a, b) => a * b, 1);
-}
-
-function f16ToF32(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exp = (bits >> 10) & 0x1f;
-  const frac = bits & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
 function decode(dtype: string, bytes: Uint8Array, n: number): Float32Array {
