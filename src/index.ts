@@ -115,6 +115,7 @@ export {
   randomCrop,
   resizeImage,
   resizeBilinear,
+  resizeAntialiased,
   type HostImage,
 } from "./data/image.js";
 export { evaluateImages, toBatchArray, type EvalReport, type EvaluateArgs } from "./eval/evaluate.js";
@@ -139,7 +140,6 @@ export {
   openFieldDataset,
   fieldChannels,
   preprocessField,
-  resizeAntialiased,
   normalizeField,
   denormalizeField,
   type FieldDataset,

@@ -13,14 +13,13 @@ import {
   fieldChannels,
   openFieldDataset,
   preprocessField,
-  resizeAntialiased,
   denormalizeField,
   FieldPreprocess,
   type FieldSpecInput,
 } from "../src/data/fields.js";
 import { readNpy, writeNpy } from "../src/data/npy.js";
 import { openNetcdf, writeNetcdf3 } from "../src/data/netcdf.js";
-import type { HostImage } from "../src/data/image.js";
+import { resizeAntialiased, type HostImage } from "../src/data/image.js";
 import { parseHyperNetworkConfig, ConfigError, type HyperNetworkConfigInput } from "../src/model/config.js";
 import { resolveRunConfig, type RunConfigInput } from "../src/training/run-config.js";
 import { train } from "../src/training/trainer.js";

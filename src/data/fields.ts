@@ -23,7 +23,7 @@ import {
   type ImageDataset,
   type Split,
 } from "./datasets.js";
-import { crop, resizeBilinear, type HostImage } from "./image.js";
+import { crop, resizeAntialiased, resizeBilinear, type HostImage } from "./image.js";
 import { readNpy } from "./npy.js";
 import { openNetcdf, type NetcdfFile } from "./netcdf.js";
 
@@ -432,57 +432,6 @@ function splitIndices(s: FieldSpec, n: number, split: Split, root: string): numb
 
 // ---------------------------------------------------------------------------------------------
 // Preprocessing
-
-/**
- * Antialiased bilinear resampling of float (C, H, W) data, as PIL's BILINEAR reduce and
- * torch's `interpolate(mode="bilinear", antialias=True)`: a triangle filter widened by the
- * shrink factor, weights renormalised at the borders.
- */
-export function resizeAntialiased(img: HostImage, h: number, w: number): HostImage {
-  const ys = triangleTaps(img.h, h);
-  const xs = triangleTaps(img.w, w);
-  const tmp = new Float32Array(img.c * img.h * w);
-  for (let c = 0; c < img.c; c++)
-    for (let y = 0; y < img.h; y++) {
-      const row = (c * img.h + y) * img.w;
-      for (let x = 0; x < w; x++) {
-        let acc = 0;
-        const t = xs[x]!;
-        for (let k = 0; k < t.weights.length; k++) acc += t.weights[k]! * img.data[row + t.first + k]!;
-        tmp[(c * img.h + y) * w + x] = acc;
-      }
-    }
-  const data = new Float32Array(img.c * h * w);
-  for (let c = 0; c < img.c; c++)
-    for (let y = 0; y < h; y++) {
-      const t = ys[y]!;
-      for (let x = 0; x < w; x++) {
-        let acc = 0;
-        for (let k = 0; k < t.weights.length; k++) acc += t.weights[k]! * tmp[(c * img.h + t.first + k) * w + x]!;
-        data[(c * h + y) * w + x] = acc;
-      }
-    }
-  return { c: img.c, h, w, data };
-}
-
-function triangleTaps(size: number, out: number): { first: number; weights: Float64Array }[] {
-  const scale = size / out;
-  const support = Math.max(scale, 1);
-  return Array.from({ length: out }, (_, i) => {
-    const centre = (i + 0.5) * scale;
-    const first = Math.max(Math.trunc(centre - support + 0.5), 0);
-    const last = Math.min(Math.trunc(centre + support + 0.5), size);
-    const weights = new Float64Array(last - first);
-    let sum = 0;
-    for (let j = 0; j < weights.length; j++) {
-      const t = Math.abs((j + first - centre + 0.5) / support);
-      weights[j] = t < 1 ? 1 - t : 0;
-      sum += weights[j]!;
-    }
-    for (let j = 0; j < weights.length; j++) weights[j]! /= sum;
-    return { first, weights };
-  });
-}
 
 /** Resize + centre crop as the authors' ERA5 pipeline (torchvision's output-size and offset rules). */
 export function preprocessField(f: HostImage, p: FieldPreprocess): HostImage {

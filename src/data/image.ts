@@ -1,5 +1,6 @@
 /**
- * Images on the host: decoding with sharp into float CHW in [0, 1], crops, and PNG output.
+ * Images and other (C, H, W) float grids on the host: decoding with sharp into float CHW in [0, 1],
+ * resampling (PyTorch's bilinear, antialiased bilinear), crops, and PNG output.
  */
 import sharp from "sharp";
 import { writeFileAtomic } from "../io/safetensors.js";
@@ -81,6 +82,57 @@ function bilinearTaps(size: number, out: number): { i0: Int32Array; i1: Int32Arr
     l[d] = s - i0[d]!;
   }
   return { i0, i1, l };
+}
+
+/**
+ * Antialiased bilinear resampling of float (C, H, W) data, as PIL's BILINEAR reduce and
+ * torch's `interpolate(mode="bilinear", antialias=True)`: a triangle filter widened by the
+ * shrink factor, weights renormalised at the borders.
+ */
+export function resizeAntialiased(img: HostImage, h: number, w: number): HostImage {
+  const ys = triangleTaps(img.h, h);
+  const xs = triangleTaps(img.w, w);
+  const tmp = new Float32Array(img.c * img.h * w);
+  for (let c = 0; c < img.c; c++)
+    for (let y = 0; y < img.h; y++) {
+      const row = (c * img.h + y) * img.w;
+      for (let x = 0; x < w; x++) {
+        let acc = 0;
+        const t = xs[x]!;
+        for (let k = 0; k < t.weights.length; k++) acc += t.weights[k]! * img.data[row + t.first + k]!;
+        tmp[(c * img.h + y) * w + x] = acc;
+      }
+    }
+  const data = new Float32Array(img.c * h * w);
+  for (let c = 0; c < img.c; c++)
+    for (let y = 0; y < h; y++) {
+      const t = ys[y]!;
+      for (let x = 0; x < w; x++) {
+        let acc = 0;
+        for (let k = 0; k < t.weights.length; k++) acc += t.weights[k]! * tmp[(c * img.h + t.first + k) * w + x]!;
+        data[(c * h + y) * w + x] = acc;
+      }
+    }
+  return { c: img.c, h, w, data };
+}
+
+function triangleTaps(size: number, out: number): { first: number; weights: Float64Array }[] {
+  const scale = size / out;
+  const support = Math.max(scale, 1);
+  return Array.from({ length: out }, (_, i) => {
+    const centre = (i + 0.5) * scale;
+    const first = Math.max(Math.trunc(centre - support + 0.5), 0);
+    const last = Math.min(Math.trunc(centre + support + 0.5), size);
+    const weights = new Float64Array(last - first);
+    let sum = 0;
+    for (let j = 0; j < weights.length; j++) {
+      const t = Math.abs((j + first - centre + 0.5) / support);
+      weights[j] = t < 1 ? 1 - t : 0;
+      sum += weights[j]!;
+    }
+    for (let j = 0; j < weights.length; j++) weights[j]! /= sum;
+    return { first, weights };
+  });
 }
 
 /** A crop (top, left, size×size), copied. */

@@ -7,8 +7,7 @@
  * second isolates what decoding on the finer grid adds beyond the reconstruction error.
  */
 import type { FieldDataset } from "../data/fields.js";
-import { resizeAntialiased } from "../data/fields.js";
-import { psnrUnit, type HostImage } from "../data/image.js";
+import { psnrUnit, resizeAntialiased, type HostImage } from "../data/image.js";
 import type { ChannelArgs, HyperNetworkConfig } from "../model/config.js";
 import { hyperNetwork, type Params } from "../model/model.js";
 import { createImageDecoder } from "../model/tasks.js";
