@@ -42,7 +42,7 @@ function imageFamily(a: {
 }
 
 /** The authors' CelebA 128 settings: 10×10 patches with padding 1, dim 512, 6 + 6 layers of 6 × 64 heads. */
-const celeba128 = imageFamily({
+const CELEBA128 = {
   size: 128,
   patch: 10,
   padding: 1,
@@ -52,7 +52,8 @@ const celeba128 = imageFamily({
   headDim: 64,
   ff: 3072,
   groups: 128,
-});
+};
+const celeba128 = imageFamily(CELEBA128);
 /** Small 32×32 settings (the Fashion-MNIST anchor): patch 4 (64 tokens), dim 128, 2 + 2 layers. */
 const small32 = imageFamily({
   size: 32,
@@ -79,18 +80,7 @@ const tiny32 = imageFamily({
 });
 
 /** The CelebA 128 architecture on one-channel fields (ERA5's 2 m temperature after resize + crop). */
-const era5128 = imageFamily({
-  size: 128,
-  channels: 1,
-  patch: 10,
-  padding: 1,
-  dim: 512,
-  depth: 6,
-  nHead: 6,
-  headDim: 64,
-  ff: 3072,
-  groups: 128,
-});
+const era5128 = imageFamily({ ...CELEBA128, channels: 1 });
 
 /** The CPU-sized whole-globe hyper-network: 32 × 64 grid, 8×8 patches (32 tokens), dim 128, 2 + 2 layers. */
 function globe32x64Family(channels: number) {
@@ -142,26 +132,22 @@ export function globe32x64(
 
 const celeba128Transformer = { dim: 512, depth: 6, n_head: 6, head_dim: 64, ff_dim: 3072 };
 const img = { in_dim: 2, out_dim: 3, out_bias: 0, use_pe: true };
+/** The ANR of Celeba128_anr_d5.yaml: 256 R-tokens, τ 0.0015, hidden 512, depth 5. */
+const anrD5 = {
+  ...img,
+  depth: 5,
+  hidden_dim: 512,
+  token_len: 256,
+  pe_dim: 256,
+  pe_sigma: 1024,
+  att_threshold: 0.0015,
+};
 
 export const MODEL_PRESETS: Record<string, { description: string; config: HyperNetworkConfigInput }> = {
   "celeba128-anr-d5": {
     description:
       "paper: ANR on CelebA 128 (Celeba128_anr_d5.yaml): 256 R-tokens, τ 0.0015, hidden 512, depth 5",
-    config: celeba128(
-      {
-        name: "ANR",
-        args: {
-          ...img,
-          depth: 5,
-          hidden_dim: 512,
-          token_len: 256,
-          pe_dim: 256,
-          pe_sigma: 1024,
-          att_threshold: 0.0015,
-        },
-      },
-      { direct_wtoken: true },
-    ),
+    config: celeba128({ name: "ANR", args: anrD5 }, { direct_wtoken: true }),
   },
   "celeba128-mlp-g128-d6": {
     description: "paper baseline: TransINR-style MLP on CelebA 128 (Celeba128_mlp_g128_d6.yaml)",
@@ -240,22 +226,7 @@ export const MODEL_PRESETS: Record<string, { description: string; config: HyperN
   "era5-128-anr-d5": {
     description:
       "ERA5 2 m temperature at 128×128 (the authors' ERA5_npy pipeline): the CelebA 128 ANR architecture with 1 channel",
-    config: era5128(
-      {
-        name: "ANR",
-        args: {
-          ...img,
-          out_dim: 1,
-          depth: 5,
-          hidden_dim: 512,
-          token_len: 256,
-          pe_dim: 256,
-          pe_sigma: 1024,
-          att_threshold: 0.0015,
-        },
-      },
-      { direct_wtoken: true },
-    ),
+    config: era5128({ name: "ANR", args: { ...anrD5, out_dim: 1 } }, { direct_wtoken: true }),
   },
   "globe32x64-anr": {
     description:
