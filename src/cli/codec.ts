@@ -379,9 +379,7 @@ export async function cmdDecode(argv: string[]): Promise<number> {
   if (positionals.length !== 1 || !values.model || !values.size) throw new UsageError(DECODE_USAGE);
   if (values.format !== "npy" && values.format !== "nc")
     throw new UsageError(`--format ${values.format}: expected npy or nc`);
-  const m = values.size.match(/^(\d+)(?:x(\d+))?$/);
-  if (!m) throw new UsageError(`--size ${values.size}: expected HxW, e.g. 512x512`);
-  const [h, w] = [Number(m[1]), Number(m[2] ?? m[1])];
+  const [h, w] = parseSize(values.size);
   await initBackend();
   const model = await loadModel(await modelPath(values.model), { weights: values.weights as WeightsChoice });
   const file = await readSafetensors(positionals[0]!);
