@@ -50,6 +50,23 @@ export function temperature(h: number, w: number, t: number): Float32Array {
   return out;
 }
 
+/** A NetCDF-3 file with one float32 variable over (time, lat, lon), time unlimited. */
+async function writeTimeGrid(
+  path: string,
+  name: string,
+  [nt, h, w]: number[],
+  data: ArrayLike<number>,
+): Promise<void> {
+  await writeNetcdf3(path, {
+    dims: [
+      { name: "time", size: nt!, unlimited: true },
+      { name: "lat", size: h! },
+      { name: "lon", size: w! },
+    ],
+    variables: [{ name, dims: ["time", "lat", "lon"], dtype: "f4", data }],
+  });
+}
+
 /** A folder of n fields (h, w) as .npy, named by time step; optionally a second channel. */
 async function npyFolder(n: number, h: number, w: number, channels = 1): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), "anr-fields-"));
@@ -485,21 +502,7 @@ test("field run: trains on .npy fields, reports kelvin errors that agree with PS
   assert.ok(Math.abs(rmse - reported) < 1e-3 * reported + 1e-4, `decoded RMSE ${rmse} vs eval ${reported}`);
   // The same field from a NetCDF file (the model's channel name is the variable): same tokens.
   const nc = join(out, "fields.nc");
-  await writeNetcdf3(nc, {
-    dims: [
-      { name: "time", size: 2, unlimited: true },
-      { name: "lat", size: 32 },
-      { name: "lon", size: 64 },
-    ],
-    variables: [
-      {
-        name: "c0",
-        dims: ["time", "lat", "lon"],
-        dtype: "f4",
-        data: [...temperature(32, 64, 22), ...temperature(32, 64, 23)],
-      },
-    ],
-  });
+  await writeTimeGrid(nc, "c0", [2, 32, 64], [...temperature(32, 64, 22), ...temperature(32, 64, 23)]);
   const tokNc = join(out, "tok-nc.safetensors");
   assert.equal(
     await main(["encode", nc, "--index", "1", "--model", out, "--out", tokNc, "--preprocess", "resize"]),
@@ -866,21 +869,12 @@ test("fields: a folder of many NetCDF files is read through a bounded set of ope
   const dir = await mkdtemp(join(tmpdir(), "anr-fields-many-"));
   const n = 20;
   for (let k = 0; k < n; k++)
-    await writeNetcdf3(join(dir, `h${String(k).padStart(3, "0")}.nc`), {
-      dims: [
-        { name: "time", size: 2, unlimited: true },
-        { name: "lat", size: 3 },
-        { name: "lon", size: 4 },
-      ],
-      variables: [
-        {
-          name: "v",
-          dims: ["time", "lat", "lon"],
-          dtype: "f4",
-          data: Array.from({ length: 24 }, (_, i) => 1000 * k + i),
-        },
-      ],
-    });
+    await writeTimeGrid(
+      join(dir, `h${String(k).padStart(3, "0")}.nc`),
+      "v",
+      [2, 3, 4],
+      Array.from({ length: 24 }, (_, i) => 1000 * k + i),
+    );
   const ds = await openFieldDataset(
     {
       kind: "netcdf",
