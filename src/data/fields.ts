@@ -144,6 +144,8 @@ export interface FieldDataset extends ImageDataset {
   readonly latitudes: Float64Array | null;
   /** The time of item i (ISO 8601, UTC) when the file states it in CF form, else null. */
   time(i: number): string | null;
+  /** Close the files the dataset holds open. */
+  close(): void;
 }
 
 /** Output [H, W] of a preprocess, given the stored grid (for "none"). */
@@ -533,7 +535,7 @@ export async function openFieldDataset(
   spec: FieldSpecInput,
   split: Split,
   channels: ChannelArgs[] | null,
-): Promise<FieldDataset & { close(): void }> {
+): Promise<FieldDataset> {
   return openFields(FieldSpec.parse(spec), split, channels);
 }
 
@@ -541,7 +543,7 @@ async function openFields(
   s: FieldSpec,
   split: Split,
   channels: ChannelArgs[] | null,
-): Promise<FieldDataset & { close(): void }> {
+): Promise<FieldDataset> {
   const src = await openSource(s, split);
   try {
     const idx = splitIndices(s, src.ids.length, split, s.root);

@@ -64,6 +64,67 @@ export interface EvalReport {
   physical?: PhysicalError[];
 }
 
+/**
+ * Per-channel errors of fields in physical units, accumulated field by field: network units are
+ * scale·(x + shift), so an error e there is e / |scale| in physical units. With row latitudes,
+ * also the cos-latitude-weighted RMSE.
+ */
+export class PhysicalTally {
+  readonly #acc: { se: number; n: number; rmseSum: number; maxAbs: number; wse: number; wsum: number }[];
+  readonly #rowWeight: Float64Array | null;
+  #fields = 0;
+
+  constructor(
+    readonly channels: ChannelArgs[],
+    latitudes: Float64Array | null,
+  ) {
+    this.#acc = channels.map(() => ({ se: 0, n: 0, rmseSum: 0, maxAbs: 0, wse: 0, wsum: 0 }));
+    this.#rowWeight = latitudes
+      ? Float64Array.from(latitudes, (d) => Math.max(0, Math.cos((d * Math.PI) / 180)))
+      : null;
+  }
+
+  /** Add one field (C, H, W) in network units; returns its RMSE per channel. */
+  add(pred: Float32Array, truth: HostImage): number[] {
+    const { h, w } = truth;
+    this.#fields++;
+    return this.channels.map((ch, k) => {
+      let se = 0;
+      let maxAbs = 0;
+      const acc = this.#acc[k]!;
+      for (let i = k * h * w; i < (k + 1) * h * w; i++) {
+        const e = Math.abs((pred[i]! - truth.data[i]!) / ch.scale);
+        se += e * e;
+        if (e > maxAbs) maxAbs = e;
+        if (this.#rowWeight) {
+          const wy = this.#rowWeight[Math.floor((i - k * h * w) / w)]!;
+          acc.wse += wy * e * e;
+          acc.wsum += wy;
+        }
+      }
+      acc.se += se;
+      acc.n += h * w;
+      acc.rmseSum += Math.sqrt(se / (h * w));
+      acc.maxAbs = Math.max(acc.maxAbs, maxAbs);
+      return Math.sqrt(se / (h * w));
+    });
+  }
+
+  result(): PhysicalError[] {
+    return this.channels.map((ch, k) => {
+      const a = this.#acc[k]!;
+      return {
+        name: ch.name,
+        units: ch.units,
+        rmse: Math.sqrt(a.se / Math.max(1, a.n)),
+        meanFieldRmse: a.rmseSum / Math.max(1, this.#fields),
+        maxAbs: a.maxAbs,
+        ...(this.#rowWeight ? { rmseLatWeighted: Math.sqrt(a.wse / Math.max(1e-30, a.wsum)) } : {}),
+      };
+    });
+  }
+}
+
 /** Host images → one device batch (N, C, H, W). */
 export function toBatchArray(imgs: HostImage[]): np.Array {
   const { data, shape } = stackImages(imgs);
@@ -82,10 +143,7 @@ export async function evaluateImages(
   const perImage: EvalReport["perImage"] = [];
   const kept: { input: HostImage; pred: HostImage }[] = [];
   let lossSum = 0;
-  const chans = args.channels ?? null;
-  const phys = chans?.map(() => ({ se: 0, n: 0, rmseSum: 0, maxAbs: 0, wse: 0, wsum: 0 })) ?? [];
-  const lat = args.latitudes ?? null;
-  const rowWeight = lat ? Float64Array.from(lat, (d) => Math.max(0, Math.cos((d * Math.PI) / 180))) : null;
+  const tally = args.channels ? new PhysicalTally(args.channels, args.latitudes ?? null) : null;
   try {
     for (let s = 0; s < n; s += args.batchSize) {
       const idx = [...Array(Math.min(args.batchSize, n - s)).keys()].map((i) => s + i);
@@ -100,27 +158,7 @@ export async function evaluateImages(
           const v = (pred[j * c * h * w + k]! + 1) / 2;
           p[k] = args.clamp ? Math.min(1, Math.max(0, v)) : v;
         }
-        const rmse = chans?.map((ch, k) => {
-          // Network units are scale·(x + shift): an error e there is e / |scale| in physical units.
-          let se = 0;
-          let maxAbs = 0;
-          const acc = phys[k]!;
-          for (let i = k * h * w; i < (k + 1) * h * w; i++) {
-            const e = Math.abs((p[i]! - img.data[i]!) / ch.scale);
-            se += e * e;
-            if (e > maxAbs) maxAbs = e;
-            if (rowWeight) {
-              const wy = rowWeight[Math.floor((i - k * h * w) / w)]!;
-              acc.wse += wy * e * e;
-              acc.wsum += wy;
-            }
-          }
-          acc.se += se;
-          acc.n += h * w;
-          acc.rmseSum += Math.sqrt(se / (h * w));
-          acc.maxAbs = Math.max(acc.maxAbs, maxAbs);
-          return Math.sqrt(se / (h * w));
-        });
+        const rmse = tally?.add(p, img);
         const time = (ds as Partial<FieldDataset>).time?.(idx[j]!) ?? null;
         perImage.push({
           id: ds.id(idx[j]!),
@@ -145,19 +183,6 @@ export async function evaluateImages(
     loss: lossSum / Math.max(1, n),
     perImage,
     kept,
-    ...(chans
-      ? {
-          physical: chans.map((ch, k) => ({
-            name: ch.name,
-            units: ch.units,
-            rmse: Math.sqrt(phys[k]!.se / Math.max(1, phys[k]!.n)),
-            meanFieldRmse: phys[k]!.rmseSum / Math.max(1, perImage.length),
-            maxAbs: phys[k]!.maxAbs,
-            ...(rowWeight
-              ? { rmseLatWeighted: Math.sqrt(phys[k]!.wse / Math.max(1e-30, phys[k]!.wsum)) }
-              : {}),
-          })),
-        }
-      : {}),
+    ...(tally ? { physical: tally.result() } : {}),
   };
 }

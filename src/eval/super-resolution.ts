@@ -12,14 +12,14 @@ import type { ChannelArgs, HyperNetworkConfig } from "../model/config.js";
 import { hyperNetwork, type Params } from "../model/model.js";
 import { createImageDecoder } from "../model/tasks.js";
 import { disposeParams } from "../model/params.js";
-import { toBatchArray } from "./evaluate.js";
+import { PhysicalTally, toBatchArray, type PhysicalError } from "./evaluate.js";
 
 /** Errors of one method (the model, or bilinear upsampling) over the split. */
 export interface MethodErrors {
   /** Mean over fields of the PSNR in normalised units (peak 1). */
   psnr: number;
-  /** Per channel, physical units: RMSE over every grid point, and cos-latitude-weighted when known. */
-  physical: { name: string; units: string; rmse: number; rmseLatWeighted?: number; maxAbs: number }[];
+  /** Per channel, physical units (RMSE, mean per field, max, cos-latitude-weighted when known). */
+  physical: PhysicalError[];
 }
 
 /** What {@link evaluateSuperResolution} reports. */
@@ -37,53 +37,24 @@ export interface SuperResolutionReport {
   kept: { input: HostImage; bilinear: HostImage; pred: HostImage; truth: HostImage }[];
 }
 
-/** Accumulates PSNR and per-channel physical errors of predictions against truths. */
-class ErrorTally {
+/** PSNR (normalised units) and physical errors of one method over the split. */
+class MethodTally {
   psnrSum = 0;
   n = 0;
-  readonly acc: { se: number; n: number; wse: number; wsum: number; maxAbs: number }[];
+  readonly physical: PhysicalTally;
 
-  constructor(
-    readonly channels: ChannelArgs[],
-    readonly rowWeight: Float64Array | null,
-  ) {
-    this.acc = channels.map(() => ({ se: 0, n: 0, wse: 0, wsum: 0, maxAbs: 0 }));
+  constructor(channels: ChannelArgs[], latitudes: Float64Array | null) {
+    this.physical = new PhysicalTally(channels, latitudes);
   }
 
   add(pred: Float32Array, truth: HostImage): void {
-    const { h, w } = truth;
     this.psnrSum += psnrUnit(pred, truth.data);
     this.n++;
-    this.channels.forEach((ch, k) => {
-      const a = this.acc[k]!;
-      for (let i = 0; i < h * w; i++) {
-        const e = Math.abs((pred[k * h * w + i]! - truth.data[k * h * w + i]!) / ch.scale);
-        a.se += e * e;
-        a.n++;
-        if (e > a.maxAbs) a.maxAbs = e;
-        if (this.rowWeight) {
-          const wy = this.rowWeight[Math.floor(i / w)]!;
-          a.wse += wy * e * e;
-          a.wsum += wy;
-        }
-      }
-    });
+    this.physical.add(pred, truth);
   }
 
   result(): MethodErrors {
-    return {
-      psnr: this.psnrSum / Math.max(1, this.n),
-      physical: this.channels.map((ch, k) => {
-        const a = this.acc[k]!;
-        return {
-          name: ch.name,
-          units: ch.units,
-          rmse: Math.sqrt(a.se / Math.max(1, a.n)),
-          ...(this.rowWeight ? { rmseLatWeighted: Math.sqrt(a.wse / Math.max(1e-30, a.wsum)) } : {}),
-          maxAbs: a.maxAbs,
-        };
-      }),
-    };
+    return { psnr: this.psnrSum / Math.max(1, this.n), physical: this.physical.result() };
   }
 }
 
@@ -104,12 +75,9 @@ export async function evaluateSuperResolution(
   if (!channels) throw new Error("super-resolution evaluation needs a field model (model.channels)");
   const [H, W] = high.size;
   const c = channels.length;
-  const rowWeight = high.latitudes
-    ? Float64Array.from(high.latitudes, (d) => Math.max(0, Math.cos((d * Math.PI) / 180)))
-    : null;
-  const model = new ErrorTally(channels, rowWeight);
-  const bilinear = new ErrorTally(channels, rowWeight);
-  const decodeThenBilinear = new ErrorTally(channels, rowWeight);
+  const model = new MethodTally(channels, high.latitudes);
+  const bilinear = new MethodTally(channels, high.latitudes);
+  const decodeThenBilinear = new MethodTally(channels, high.latitudes);
   const [h, w] = low.size;
   const kept: SuperResolutionReport["kept"] = [];
   const decode = createImageDecoder(cfg);

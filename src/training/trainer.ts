@@ -218,7 +218,7 @@ async function imageDriver(run: ResolvedImageRun | ResolvedFieldRun): Promise<Ta
     },
     gridScale: h < 64 ? 4 : 1,
     close() {
-      for (const ds of [trainDs, evalDs]) if ("close" in ds) (ds as { close(): void }).close();
+      for (const ds of [trainDs, evalDs]) (ds as Partial<FieldDataset>).close?.();
     },
   };
 }
