@@ -9,6 +9,7 @@
 import { readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../util/fs.js";
 import { f16ToF32 } from "../util/float16.js";
+import { numel } from "../util/shape.js";
 
 export { writeFileAtomic };
 
@@ -39,10 +40,6 @@ export class SafetensorsError extends Error {
 
 const DTYPE_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
 const MAX_HEADER = 100 * 1024 * 1024;
-
-function numel(shape: number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
 
 function decode(dtype: string, bytes: Uint8Array, n: number): Float32Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

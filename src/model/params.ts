@@ -9,6 +9,7 @@ import { generatedParams, mlpLayerShapes, patchCount, type Params } from "./mode
 import { sizeHW } from "./config.js";
 import type { HostTensor } from "../io/safetensors.js";
 import { Rng } from "../util/rng.js";
+import { numel } from "../util/shape.js";
 
 /** How a parameter is initialised (CONVENTIONS §9; same distributions as torch, not bit-identical). */
 export type Init =
@@ -126,10 +127,7 @@ export function paramSpecs(cfg: HyperNetworkConfig): ParamSpec[] {
   return specs;
 }
 
-/** Number of scalars in a tensor of this shape. */
-export function numel(shape: number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
+export { numel };
 
 /** Fresh host tensors with the reference's initial distributions. */
 export function initHostParams(cfg: HyperNetworkConfig, seed: number): Map<string, HostTensor> {
