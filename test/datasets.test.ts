@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { skipWithoutData } from "./fixtures.js";
 import { access, mkdir, mkdtemp, readFile, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -342,13 +343,11 @@ test("idx: wrong magic and truncated body fail naming the file and the field", a
 
 test("idx: the installed Fashion-MNIST, if present", async (t) => {
   const root = "/usr/share/datasets/fashion-mnist";
-  if (
-    !(await access(join(root, "t10k-images-idx3-ubyte.gz")).then(
-      () => true,
-      () => false,
-    ))
-  )
-    return t.skip(`${root} not installed`);
+  const present = await access(join(root, "t10k-images-idx3-ubyte.gz")).then(
+    () => true,
+    () => false,
+  );
+  if (skipWithoutData(t, present, `${root} (apt install dataset-fashion-mnist)`)) return;
   const ds = await openImageDataset({ kind: "idx", root, test_count: 100 }, "test");
   assert.equal(ds.length, 100);
   const img = await ds.get(0);

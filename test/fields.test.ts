@@ -5,6 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { skipWithoutData } from "./fixtures.js";
 import { mkdtemp, mkdir, readdir } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -757,10 +758,7 @@ test("fields: the CDS's NetCDF-4 files (written by netCDF-C) as datasets: gaps, 
 test("winds-demo preset on the real monthly winds (ferret-datasets), if installed", async (t) => {
   const run = resolveRunConfig(runPreset("winds-demo"));
   assert.ok(run.task === "field");
-  if (!existsSync(run.data.root)) {
-    t.skip(`${run.data.root} absent (apt install ferret-datasets)`);
-    return;
-  }
+  if (skipWithoutData(t, existsSync(run.data.root), `${run.data.root} (apt install ferret-datasets)`)) return;
   const ch = await fieldChannels(run.data);
   assert.deepEqual(
     ch.map((c) => [c.name, c.units]),
@@ -787,10 +785,8 @@ test("winds-demo preset on the real monthly winds (ferret-datasets), if installe
 });
 
 test("compare --preset winds: ANR, MLP and IPC on real fields, with RMSE columns (if ferret-datasets)", async (t) => {
-  if (!existsSync("/usr/share/ferret-vis/data/monthly_navy_winds.cdf")) {
-    t.skip("monthly_navy_winds.cdf absent (apt install ferret-datasets)");
-    return;
-  }
+  const winds = "/usr/share/ferret-vis/data/monthly_navy_winds.cdf";
+  if (skipWithoutData(t, existsSync(winds), `${winds} (apt install ferret-datasets)`)) return;
   const out = await mkdtemp(join(tmpdir(), "anr-compare-winds-"));
   const code = await main([
     "compare",

@@ -5,10 +5,8 @@ import sharp from "sharp";
 import { lookAtPose } from "../src/rendering/rays.js";
 import type { HyperNetworkConfigInput } from "../src/model/config.js";
 
-/** The golden directory: $ANR_GOLDEN or ../shared/golden beside the repository. */
-export const golden = resolve(
-  process.env.ANR_GOLDEN ?? join(import.meta.dirname, "..", "..", "shared", "golden"),
-);
+/** The golden directory: $ANR_GOLDEN, or the copy of the authors' reference output in test/golden. */
+export const golden = resolve(process.env.ANR_GOLDEN ?? join(import.meta.dirname, "golden"));
 
 /** A tiny model of each kind (16×16 images), fast enough for many steps in a test. */
 export function tinyConfig(kind: "ANR" | "HypoMlp" | "HypoMlpIPC" = "ANR"): HyperNetworkConfigInput {
@@ -90,4 +88,17 @@ export async function writeObject(
   }
   await writeFile(join(dir, "transforms.json"), JSON.stringify({ camera_angle_x: ANGLE, frames }));
   return mats;
+}
+
+/**
+ * Real-data tests: skip with a reason when `present` is false, except under ANR_REQUIRE_DATA=1 (CI),
+ * where missing data fails the test so that a green run never hides tests that did not run.
+ * Returns true when the caller should return (skipped).
+ */
+export function skipWithoutData(t: { skip(reason: string): void }, present: boolean, what: string): boolean {
+  if (present) return false;
+  if (process.env.ANR_REQUIRE_DATA === "1")
+    throw new Error(`${what} is missing, and ANR_REQUIRE_DATA=1 requires it`);
+  t.skip(`${what} is missing`);
+  return true;
 }

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { skipWithoutData } from "./fixtures.js";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { copyFile, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
@@ -651,8 +652,15 @@ const FERRET = [process.env.ANR_FERRET_DATA, "/usr/share/ferret-vis/data"].find(
 );
 
 test("real data: COADS climatology (ferret-datasets), NaN over land", async (t) => {
-  if (FERRET === undefined)
-    return t.skip("ferret-datasets not installed (apt install ferret-datasets, or set ANR_FERRET_DATA)");
+  if (
+    skipWithoutData(
+      t,
+      FERRET !== undefined,
+      "ferret-datasets (apt install ferret-datasets, or set ANR_FERRET_DATA)",
+    ) ||
+    FERRET === undefined
+  )
+    return;
   await withFile(join(FERRET, "coads_climatology.cdf"), async (nc) => {
     assert.equal(nc.format, "netcdf3-classic");
     assert.deepEqual(dimsOf(nc, "AIRT"), ["TIME=12*", "COADSY=90", "COADSX=180"]);
@@ -679,8 +687,15 @@ test("real data: COADS climatology (ferret-datasets), NaN over land", async (t) 
 });
 
 test("real data: monthly Navy winds (ferret-datasets), two record variables", async (t) => {
-  if (FERRET === undefined)
-    return t.skip("ferret-datasets not installed (apt install ferret-datasets, or set ANR_FERRET_DATA)");
+  if (
+    skipWithoutData(
+      t,
+      FERRET !== undefined,
+      "ferret-datasets (apt install ferret-datasets, or set ANR_FERRET_DATA)",
+    ) ||
+    FERRET === undefined
+  )
+    return;
   await withFile(join(FERRET, "monthly_navy_winds.cdf"), async (nc) => {
     assert.deepEqual(dimsOf(nc, "UWND"), ["TIME=132*", "FNOCY=73", "FNOCX=144"]);
     assert.deepEqual(dimsOf(nc, "VWND"), ["TIME=132*", "FNOCY=73", "FNOCX=144"]);

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { skipWithoutData } from "./fixtures.js";
 import { spawnSync } from "node:child_process";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -328,49 +329,47 @@ test("ssim: small images use the largest odd window that fits; bad shapes throw"
 const PY = "/usr/bin/python3";
 const haveSkimage = spawnSync(PY, ["-c", "import skimage.metrics, numpy"], { stdio: "ignore" }).status === 0;
 
-test(
-  "ssim: matches skimage structural_similarity(gaussian_weights=True, sigma=1.5, ...) to 1e-4",
-  { skip: haveSkimage ? false : "python3-skimage not importable by /usr/bin/python3" },
-  () => {
-    const cases: { a: Float32Array; b: Float32Array; shape: [number, number, number] }[] = [];
-    const u = mulberry32(7);
-    const rand = (n: number) => Float32Array.from({ length: n }, () => u());
-    const n = 3 * 32 * 32;
-    // Independent uniform noise, an image vs. a noisy clipped copy, and a structured pair.
-    cases.push({ a: rand(n), b: rand(n), shape: [3, 32, 32] });
-    const a2 = rand(n);
-    const g = gaussians(8, n);
-    cases.push({ a: a2, b: a2.map((v, i) => Math.min(1, Math.max(0, v + 0.1 * g[i]!))), shape: [3, 32, 32] });
-    const a3 = testImage(3, 32, 32, 9);
-    cases.push({ a: a3, b: a3.map((v, i) => 0.9 * v + 0.05 + 0.03 * g[i]!), shape: [3, 32, 32] });
-    // Non-square, to catch any h/w mix-up.
-    const a4 = testImage(3, 20, 27, 10);
-    cases.push({ a: a4, b: testImage(3, 20, 27, 11), shape: [3, 20, 27] });
+test("ssim: matches skimage structural_similarity(gaussian_weights=True, sigma=1.5, ...) to 1e-4", (t) => {
+  if (skipWithoutData(t, haveSkimage, "python3-skimage for /usr/bin/python3 (apt install python3-skimage)"))
+    return;
+  const cases: { a: Float32Array; b: Float32Array; shape: [number, number, number] }[] = [];
+  const u = mulberry32(7);
+  const rand = (n: number) => Float32Array.from({ length: n }, () => u());
+  const n = 3 * 32 * 32;
+  // Independent uniform noise, an image vs. a noisy clipped copy, and a structured pair.
+  cases.push({ a: rand(n), b: rand(n), shape: [3, 32, 32] });
+  const a2 = rand(n);
+  const g = gaussians(8, n);
+  cases.push({ a: a2, b: a2.map((v, i) => Math.min(1, Math.max(0, v + 0.1 * g[i]!))), shape: [3, 32, 32] });
+  const a3 = testImage(3, 32, 32, 9);
+  cases.push({ a: a3, b: a3.map((v, i) => 0.9 * v + 0.05 + 0.03 * g[i]!), shape: [3, 32, 32] });
+  // Non-square, to catch any h/w mix-up.
+  const a4 = testImage(3, 20, 27, 10);
+  cases.push({ a: a4, b: testImage(3, 20, 27, 11), shape: [3, 20, 27] });
 
-    const script = [
-      "import json, sys, numpy as np",
-      "from skimage.metrics import structural_similarity as ssim",
-      "out = []",
-      "for c in json.load(sys.stdin):",
-      "    a = np.asarray(c['a'], dtype=np.float64).reshape(c['shape'])",
-      "    b = np.asarray(c['b'], dtype=np.float64).reshape(c['shape'])",
-      "    out.append(float(ssim(a, b, channel_axis=0, gaussian_weights=True, sigma=1.5,",
-      "                          use_sample_covariance=False, data_range=1)))",
-      "print(json.dumps(out))",
-    ].join("\n");
-    const input = JSON.stringify(
-      cases.map((c) => ({ a: Array.from(c.a), b: Array.from(c.b), shape: c.shape })),
-    );
-    const r = spawnSync(PY, ["-c", script], { input, encoding: "utf8" });
-    assert.equal(r.status, 0, r.stderr);
-    const ref = JSON.parse(r.stdout) as number[];
-    let maxDiff = 0;
-    cases.forEach((c, i) => {
-      const ours = ssim(c.a, c.b, ...c.shape);
-      const d = Math.abs(ours - ref[i]!);
-      maxDiff = Math.max(maxDiff, d);
-      assert.ok(d < 1e-4, `case ${i}: ours ${ours} vs skimage ${ref[i]} (|Δ| = ${d})`);
-    });
-    console.log(`ssim vs skimage: ${cases.length} cases, max |Δ| = ${maxDiff.toExponential(2)}`);
-  },
-);
+  const script = [
+    "import json, sys, numpy as np",
+    "from skimage.metrics import structural_similarity as ssim",
+    "out = []",
+    "for c in json.load(sys.stdin):",
+    "    a = np.asarray(c['a'], dtype=np.float64).reshape(c['shape'])",
+    "    b = np.asarray(c['b'], dtype=np.float64).reshape(c['shape'])",
+    "    out.append(float(ssim(a, b, channel_axis=0, gaussian_weights=True, sigma=1.5,",
+    "                          use_sample_covariance=False, data_range=1)))",
+    "print(json.dumps(out))",
+  ].join("\n");
+  const input = JSON.stringify(
+    cases.map((c) => ({ a: Array.from(c.a), b: Array.from(c.b), shape: c.shape })),
+  );
+  const r = spawnSync(PY, ["-c", script], { input, encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const ref = JSON.parse(r.stdout) as number[];
+  let maxDiff = 0;
+  cases.forEach((c, i) => {
+    const ours = ssim(c.a, c.b, ...c.shape);
+    const d = Math.abs(ours - ref[i]!);
+    maxDiff = Math.max(maxDiff, d);
+    assert.ok(d < 1e-4, `case ${i}: ours ${ours} vs skimage ${ref[i]} (|Δ| = ${d})`);
+  });
+  console.log(`ssim vs skimage: ${cases.length} cases, max |Δ| = ${maxDiff.toExponential(2)}`);
+});
