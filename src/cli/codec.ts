@@ -1,6 +1,6 @@
 /** `anr eval`, `anr encode`, `anr decode`: use a trained image model. */
 import { parseArgs } from "node:util";
-import { mkdir, readFile, access } from "node:fs/promises";
+import { mkdir, readFile, stat } from "node:fs/promises";
 import { join, basename, extname } from "node:path";
 import sharp from "sharp";
 import { initBackend } from "../backend/index.js";
@@ -8,7 +8,7 @@ import { numpy as np } from "../backend/jax.js";
 import { fromInterleaved, hconcat, savePng, vconcat, type HostImage } from "../data/image.js";
 import { toBatchArray, type PhysicalError } from "../eval/evaluate.js";
 import { describePhysical, evaluateRun } from "../training/trainer.js";
-import { loadModel, type WeightsChoice, CONFIG_METADATA_KEY } from "../io/weights.js";
+import { loadModel, modelFileWeights, type WeightsChoice, CONFIG_METADATA_KEY } from "../io/weights.js";
 import { readSafetensors, writeSafetensors, writeFileAtomic, type HostTensor } from "../io/safetensors.js";
 import {
   parseHyperNetworkConfig,
@@ -37,19 +37,49 @@ export function representationSize(cfg: HyperNetworkConfig): number {
   return generatedParams(cfg).reduce((s, g) => s + g.shape[0] * g.shape[1], 0);
 }
 
-async function modelPath(p: string): Promise<string> {
-  // A run folder stands for its final model (or its checkpoint while it is still training).
-  for (const f of ["model.safetensors", "checkpoint.safetensors"]) {
-    const c = join(p, f);
-    if (
-      await access(c).then(
-        () => true,
-        () => false,
-      )
-    )
-      return c;
+async function isFile(p: string): Promise<boolean> {
+  return stat(p).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+}
+
+/**
+ * The model file and the weights to load from it for `--model`/RUN and `--weights`, the same for
+ * eval, encode and decode. A finished run folder holds one file per weight set (model.safetensors,
+ * model-ema.safetensors); a run still training holds both sets in checkpoint.safetensors. A model
+ * file given by name is loaded as it is: `--weights ema` on it is checked by {@link loadModel}
+ * (accepted for an EMA model file, refused for an online one).
+ */
+export async function resolveModelFile(
+  p: string,
+  weights: WeightsChoice,
+): Promise<{ path: string; weights: WeightsChoice }> {
+  if (
+    !(await stat(p).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  )
+    return { path: p, weights };
+  if (await isFile(join(p, "model.safetensors"))) {
+    if (weights === "online") return { path: join(p, "model.safetensors"), weights };
+    const ema = join(p, "model-ema.safetensors");
+    if (!(await isFile(ema)))
+      throw new UsageError(
+        `${p}: no model-ema.safetensors (the run was trained without EMA: train.ema is null); use --weights online`,
+      );
+    return { path: ema, weights };
   }
-  return p;
+  const checkpoint = join(p, "checkpoint.safetensors");
+  if (await isFile(checkpoint)) return { path: checkpoint, weights };
+  throw new UsageError(`${p}: not a run folder (no model.safetensors or checkpoint.safetensors)`);
+}
+
+function parseWeightsChoice(text: string | undefined): WeightsChoice {
+  if (text !== "online" && text !== "ema")
+    throw new UsageError(`--weights must be online or ema, not ${text}`);
+  return text;
 }
 
 export const EVAL_USAGE = `anr eval RUN_DIR [--split test|val] [--weights online|ema] [--max-images N] [--out DIR]
@@ -88,20 +118,17 @@ export async function cmdEval(argv: string[]): Promise<number> {
   const rawRun = JSON.parse(await readFile(configPath, "utf8")) as Record<string, unknown>;
   if (values["data-root"]) (rawRun.data as Record<string, unknown>).root = values["data-root"];
   const run = resolveRunConfig(rawRun, configPath);
-  const weights = values.weights as WeightsChoice;
-  if (weights !== "online" && weights !== "ema")
-    throw new UsageError(`--weights must be online or ema, not ${values.weights}`);
-  let mPath = values.model ?? (runDir ? await modelPath(runDir) : undefined);
-  if (!mPath) throw new UsageError(EVAL_USAGE);
-  if (weights === "ema" && runDir && !values.model && mPath.endsWith("model.safetensors"))
-    mPath = join(runDir, "model-ema.safetensors");
+  const source = values.model ?? runDir;
+  if (!source) throw new UsageError(EVAL_USAGE);
+  const chosen = await resolveModelFile(source, parseWeightsChoice(values.weights));
+  const mPath = chosen.path;
   const split = values.split as "val" | "test";
   run.eval.split = split;
   if (values["max-images"]) run.eval.max_images = Number(values["max-images"]);
   await initBackend();
-  const model = await loadModel(mPath, {
-    weights: mPath.endsWith("model-ema.safetensors") ? "online" : weights,
-  });
+  const model = await loadModel(mPath, { weights: chosen.weights });
+  // Reports name the weights evaluated: an EMA model file given by name is EMA.
+  const weights = modelFileWeights(model.metadata) === "ema" ? "ema" : chosen.weights;
   const P = toDevice(model.weights);
   if (values.size) {
     if (run.task !== "field") throw new UsageError("--size (super-resolution) is for field runs");
@@ -296,7 +323,7 @@ async function loadForModel(path: string, h: number, w: number): Promise<HostIma
   }
 }
 
-export const ENCODE_USAGE = `anr encode IMAGE... --model MODEL.safetensors --out tokens.safetensors
+export const ENCODE_USAGE = `anr encode IMAGE... --model MODEL.safetensors|RUN_DIR --out tokens.safetensors [--weights online|ema]
 anr encode FIELD.npy|FILE.nc... --model FIELD_MODEL.safetensors --out tokens.safetensors [--index 0,5,9]
            [--preprocess resize-crop|resize|none] [--select dim=index,...]
 
@@ -304,7 +331,8 @@ The compact representation of each image or field: its R-tokens (ANR) or generat
 (baselines). Images are resized (shorter side) and centre-cropped to the model's input size.
 Fields (models trained with task: field) are read in physical units from .npy files ((H, W) or
 (C, H, W)) or NetCDF files (the model's channel names are the variables; every time step, or
-those in --index), resized as in training (default resize-crop) and normalised by the model.`;
+those in --index), resized as in training (default resize-crop) and normalised by the model.
+--weights ema with a run folder uses its model-ema.safetensors (its checkpoint while it trains).`;
 
 export async function cmdEncode(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
@@ -323,7 +351,8 @@ export async function cmdEncode(argv: string[]): Promise<number> {
   if (values.help) throw new UsageError(ENCODE_USAGE, 0);
   if (!positionals.length || !values.model || !values.out) throw new UsageError(ENCODE_USAGE);
   await initBackend();
-  const model = await loadModel(await modelPath(values.model), { weights: values.weights as WeightsChoice });
+  const chosen = await resolveModelFile(values.model, parseWeightsChoice(values.weights));
+  const model = await loadModel(chosen.path, { weights: chosen.weights });
   const cfg = model.config;
   if (cfg.tokenizer.name !== "ImgTokenizer")
     throw new UsageError(`${values.model}: not an image model (tokenizer ${cfg.tokenizer.name})`);
@@ -354,13 +383,15 @@ export async function cmdEncode(argv: string[]): Promise<number> {
   return 0;
 }
 
-export const DECODE_USAGE = `anr decode tokens.safetensors --model MODEL.safetensors --size HxW [--out DIR] [--format npy|nc]
+export const DECODE_USAGE = `anr decode tokens.safetensors --model MODEL.safetensors|RUN_DIR --size HxW [--out DIR] [--format npy|nc]
+           [--weights online|ema]
 
 Decodes each encoded image at any resolution (super-resolution beyond the training size) and
 writes PNGs <name>.<H>x<W>.png. For field models: <name>.<H>x<W>.npy in physical units (float32,
 (H, W) for one channel, else (C, H, W)), or with --format nc a NetCDF-3 file with one variable
 per channel (its name and units, dims y, x), and a false-colour preview per channel,
-<name>.<H>x<W>[.<channel>].png.`;
+<name>.<H>x<W>[.<channel>].png. Decode with the weights that encoded (--weights ema for tokens made
+with --weights ema).`;
 
 export async function cmdDecode(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
@@ -381,7 +412,8 @@ export async function cmdDecode(argv: string[]): Promise<number> {
     throw new UsageError(`--format ${values.format}: expected npy or nc`);
   const [h, w] = parseSize(values.size);
   await initBackend();
-  const model = await loadModel(await modelPath(values.model), { weights: values.weights as WeightsChoice });
+  const chosen = await resolveModelFile(values.model, parseWeightsChoice(values.weights));
+  const model = await loadModel(chosen.path, { weights: chosen.weights });
   const file = await readSafetensors(positionals[0]!);
   const meta = file.metadata[TOKENS_METADATA_KEY];
   if (!meta)

@@ -130,6 +130,19 @@ export async function saveModel(
 /** Which weights of a training checkpoint to load. */
 export type WeightsChoice = "online" | "ema";
 
+/** Metadata key of a model saved by a training run: {step, name, weights?}. */
+const RUN_KEY = "anr.run";
+
+/** The weight set a model file holds: "ema" when its run metadata says so (model-ema.safetensors). */
+export function modelFileWeights(metadata: Record<string, string>): WeightsChoice {
+  try {
+    const run = JSON.parse(metadata[RUN_KEY] ?? "null") as { weights?: unknown } | null;
+    return run?.weights === "ema" ? "ema" : "online";
+  } catch {
+    return "online";
+  }
+}
+
 /**
  * Load a model saved by {@link saveModel}, or the model inside a training checkpoint (its
  * online or EMA weights): config from the metadata, weights validated against it.
@@ -158,10 +171,10 @@ export async function loadModel(path: string, opts: { weights?: WeightsChoice } 
       [...file.tensors].filter(([k]) => k.startsWith(group)).map(([k, v]) => [k.slice(group.length), v]),
     );
     if (tensors.size === 0)
-      throw new Error(`${path}: this checkpoint holds no ${opts.weights ?? "online"} weights`);
-  } else if (opts.weights === "ema") {
+      throw new Error(`${path}: no ${opts.weights ?? "online"} weights in this checkpoint`);
+  } else if (opts.weights === "ema" && modelFileWeights(file.metadata) !== "ema") {
     throw new Error(
-      `${path}: a model file holds one set of weights; EMA weights live in training checkpoints`,
+      `${path}: no EMA weights in this model file (it holds the online weights; a run keeps its EMA weights in model-ema.safetensors, or in checkpoint.safetensors while it trains)`,
     );
   }
   const weights = validateWeights(config, fromReferenceCheckpoint(tensors, path), path);
