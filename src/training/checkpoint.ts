@@ -21,6 +21,11 @@ export interface CheckpointState {
   loader: unknown;
   /** Host RNG state (coordinate noise). */
   rng: number[];
+  /**
+   * Sums of the steps since the last metrics line (loss, train PSNR, count), so that a resumed run
+   * logs the same averages; absent in older checkpoints (the window then restarts).
+   */
+  window?: { loss: number; psnr: number; n: number };
   /** The resolved run config. */
   run: unknown;
 }

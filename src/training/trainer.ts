@@ -490,6 +490,7 @@ async function runLoop<B>(
   let state: TrainState;
   let ema: Params | null = null;
   let emaCalls = 0;
+  let window = { loss: 0, psnr: 0, n: 0 };
   if (opts.resume && (await exists(ckptPath))) {
     const saved = await readFile(configPath, "utf8").catch(() => "");
     if (saved && saved !== resolvedJson) {
@@ -506,6 +507,7 @@ async function runLoop<B>(
     };
     ema = ck.tensors.ema ? toDevice(ck.tensors.ema) : null;
     emaCalls = ck.state.emaCalls;
+    window = ck.state.window ?? window;
     driver.restore(ck.state.loader);
     // Metrics logged after the checkpoint are redone: drop them.
     const lines = (await readFile(metricsPath, "utf8").catch(() => ""))
@@ -544,7 +546,7 @@ async function runLoop<B>(
         v: await toHost(state.v),
         ema: ema ? await toHost(ema) : null,
       },
-      { step: state.step, emaCalls, loader: driver.state(), rng: [], run },
+      { step: state.step, emaCalls, loader: driver.state(), rng: [], run, window },
     );
   const release = () => {
     driver.step.dispose();
@@ -562,7 +564,6 @@ async function runLoop<B>(
   }
   const progress = opts.verbose === false ? null : new Progress({ total: t.steps, label: "train" });
   const startStep = state.step;
-  let window = { loss: 0, psnr: 0, n: 0 };
   while (state.step < t.steps) {
     const micro: B[] = [];
     for (let g = 0; g < t.grad_accumulation; g++) micro.push(await driver.batch(state.step, g));
