@@ -3,10 +3,11 @@
  * torch), normalisation, splits, .npy folders, and a field run end to end — training, evaluation
  * in physical units, encode → decode to .npy — on temperature-like fields the test generates.
  */
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { skipWithoutData } from "./fixtures.js";
-import { mkdtemp, mkdir, readdir } from "node:fs/promises";
+import { mkdtemp, mkdir, readdir, readFile, readlink, realpath, rm } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,7 +21,7 @@ import {
 } from "../src/data/fields.js";
 import { readNpy, writeNpy } from "../src/data/npy.js";
 import { openNetcdf, writeNetcdf3 } from "../src/data/netcdf.js";
-import { resizeAntialiased, type HostImage } from "../src/data/image.js";
+import { crop, resizeAntialiased, type HostImage } from "../src/data/image.js";
 import { parseHyperNetworkConfig, ConfigError, type HyperNetworkConfigInput } from "../src/model/config.js";
 import { resolveRunConfig, type RunConfigInput } from "../src/training/run-config.js";
 import { train } from "../src/training/trainer.js";
@@ -28,10 +29,11 @@ import { runPreset } from "../src/training/run-presets.js";
 import { loadModel } from "../src/io/weights.js";
 import { main } from "../src/cli/main.js";
 import { initBackend, readF32 } from "../src/backend/index.js";
-import { evaluateImages } from "../src/eval/evaluate.js";
+import { evaluateImages, toBatchArray } from "../src/eval/evaluate.js";
 import { disposeParams, toDevice } from "../src/model/params.js";
 import { numpy as np } from "../src/backend/jax.js";
-import { sphereCoords } from "../src/model/model.js";
+import { hyperNetwork, sphereCoords } from "../src/model/model.js";
+import { createImageDecoder } from "../src/model/tasks.js";
 
 /**
  * A 2 m temperature-like field in kelvin on a (h, w) latitude/longitude grid, north up: warm
@@ -68,9 +70,16 @@ async function writeTimeGrid(
   });
 }
 
+/** A temporary folder, removed (with everything in it) when test `t` ends. */
+async function tempDir(t: TestContext, tag: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `anr-${tag}-`));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 /** A folder of n fields (h, w) as .npy, named by time step; optionally a second channel. */
-async function npyFolder(n: number, h: number, w: number, channels = 1): Promise<string> {
-  const root = await mkdtemp(join(tmpdir(), "anr-fields-"));
+async function npyFolder(t: TestContext, n: number, h: number, w: number, channels = 1): Promise<string> {
+  const root = await tempDir(t, "fields");
   for (let t = 0; t < n; t++) {
     const base = temperature(h, w, t);
     const data = new Float32Array(channels * h * w);
@@ -130,8 +139,8 @@ test("fields: resize-crop follows torchvision (short side, truncated long side, 
   );
 });
 
-test("fields: .npy folder — sorted contiguous split, normalisation, mean-std, errors naming the file", async () => {
-  const root = await npyFolder(20, 12, 24, 2);
+test("fields: .npy folder — sorted contiguous split, normalisation, mean-std, errors naming the file", async (t) => {
+  const root = await npyFolder(t, 20, 12, 24, 2);
   const spec = {
     kind: "npy" as const,
     root,
@@ -192,7 +201,7 @@ test("fields: .npy folder — sorted contiguous split, normalisation, mean-std, 
   const all = await openFieldDataset({ ...spec, split: { train: 1, val: 0, test: 0 } }, "train", chans);
   await assert.rejects(all.get(all.length - 1), /t999\.npy: field is 2×12×23, expected 2×12×24/);
   all.close();
-  const gap = await npyFolder(3, 4, 8);
+  const gap = await npyFolder(t, 3, 4, 8);
   const g = new Float32Array(32).fill(280);
   g[5] = NaN;
   await writeNpy(join(gap, "t001.npy"), { shape: [4, 8], data: g });
@@ -303,14 +312,74 @@ test("sphere coordinates: grid corners and centre land where latitude/longitude 
       assert.ok(Math.abs(out[i * 3 + k]! - expect[i]![k]!) < 1e-6, `point ${i} axis ${k}: ${out[i * 3 + k]}`);
 });
 
-/** A tiny one-channel field model on 16×32 grids. */
-function tinyFieldModel(sphere: boolean): HyperNetworkConfigInput {
+/** Debian's Python, where python3-netcdf4 is installed (not whatever `python3` is first on PATH). */
+const SYSTEM_PYTHON = "/usr/bin/python3";
+
+/** Whether SYSTEM_PYTHON exists and imports `module`. */
+function systemPythonHas(module: string): boolean {
+  return existsSync(SYSTEM_PYTHON) && spawnSync(SYSTEM_PYTHON, ["-c", `import ${module}`]).status === 0;
+}
+
+/** netCDF4-python: a variable's file format, dimensions, dtype and values (exact, as float64 JSON). */
+const PY_NC_VARIABLE = `
+import json, sys, netCDF4, numpy as np
+d = netCDF4.Dataset(sys.argv[1])
+v = d.variables[sys.argv[2]]
+v.set_auto_maskandscale(False)
+x = np.asarray(v[...])
+print(json.dumps({"format": d.data_model, "dims": [[k, len(d.dimensions[k])] for k in v.dimensions],
+                  "dtype": str(x.dtype), "values": x.astype(np.float64).ravel().tolist()}))
+`;
+
+/** One channel's row of physical errors in a report. */
+interface PhysicalRow {
+  rmse: number;
+  meanFieldRmse: number;
+  maxAbs: number;
+}
+
+/** Physical errors recomputed from per-field errors (one array per field, physical units). */
+function pooledErrors(fields: Float64Array[]): PhysicalRow {
+  let se = 0;
+  let n = 0;
+  let maxAbs = 0;
+  let rmseSum = 0;
+  for (const e of fields) {
+    let fse = 0;
+    for (const x of e) {
+      fse += x * x;
+      maxAbs = Math.max(maxAbs, Math.abs(x));
+    }
+    se += fse;
+    n += e.length;
+    rmseSum += Math.sqrt(fse / e.length);
+  }
+  return { rmse: Math.sqrt(se / n), meanFieldRmse: rmseSum / fields.length, maxAbs };
+}
+
+/**
+ * A reported row against errors recomputed here in kelvin. The evaluation works in normalised
+ * float32 units and the decode writes float32 kelvin (spacing 3.05e-5 K between 256 and 512 K), so
+ * one point's error moves by up to 1.5e-5 K: we measure at most 6e-6 K on the max |error| and
+ * 1.2e-7 K on the RMSEs (0.5 … 14 K), 20× below what replacing the pooled RMSE by the mean
+ * per-field RMSE changes in the runs below (2.3e-5 K).
+ */
+function assertErrorsMatch(got: PhysicalRow, want: PhysicalRow, what: string): void {
+  const close = (k: keyof PhysicalRow, tol: number) =>
+    assert.ok(Math.abs(got[k] - want[k]) < tol, `${what}: ${k} ${got[k]} vs ${want[k]} K recomputed`);
+  close("rmse", 1e-6);
+  close("meanFieldRmse", 1e-6);
+  close("maxAbs", 3e-5);
+}
+
+/** A tiny one-channel field model on 16×32 grids (or `inputSize`). */
+function tinyFieldModel(sphere: boolean, inputSize: [number, number] = [16, 32]): HyperNetworkConfigInput {
   const enc = { dim: 32, depth: 1, n_head: 2, head_dim: 8, ff_dim: 64 };
   return {
     direct_wtoken: true,
     tokenizer: {
       name: "ImgTokenizer",
-      args: { input_size: [16, 32], patch_size: 8, dim: 32, img_channels: 1 },
+      args: { input_size: inputSize, patch_size: 8, dim: 32, img_channels: 1 },
     },
     hyponet: {
       name: "ANR",
@@ -347,9 +416,9 @@ function tinyFieldModel(sphere: boolean): HyperNetworkConfigInput {
   };
 }
 
-test("field run: trains on .npy fields, reports kelvin errors that agree with PSNR, decodes to .npy", async () => {
-  const root = await npyFolder(24, 32, 64);
-  const out = await mkdtemp(join(tmpdir(), "anr-field-run-"));
+test("field run: trains on .npy fields, reports kelvin errors that agree with PSNR, decodes to .npy", async (t) => {
+  const root = await npyFolder(t, 24, 32, 64);
+  const out = await tempDir(t, "field-run");
   const cfg: RunConfigInput = {
     name: "field",
     task: "field",
@@ -375,9 +444,7 @@ test("field run: trains on .npy fields, reports kelvin errors that agree with PS
     eval: { split: "test", batch_size: 4 },
   };
   const r = await train(resolveRunConfig(cfg), { out, verbose: false });
-  const report = JSON.parse(
-    await (await import("node:fs/promises")).readFile(join(out, "eval.json"), "utf8"),
-  ) as {
+  const report = JSON.parse(await readFile(join(out, "eval.json"), "utf8")) as {
     physical: {
       name: string;
       units: string;
@@ -398,7 +465,6 @@ test("field run: trains on .npy fields, reports kelvin errors that agree with PS
       `${p.id}: PSNR and RMSE disagree`,
     );
   const ph = report.physical[0]!;
-  assert.ok(ph.rmse > 0 && ph.maxAbs >= ph.rmse, "max error ≥ RMSE");
   // The cos-latitude weighting, recomputed from the predictions: rows of the 16×32 resize of the
   // 32-row grid (first/last row centres at ±87.19°) lie at ±84.375, ±73.125, … ±5.625.
   const model0 = await loadModel(join(out, "model.safetensors"));
@@ -417,17 +483,39 @@ test("field run: trains on .npy fields, reports kelvin errors that agree with PS
   disposeParams(P);
   let wse = 0;
   let ws = 0;
-  for (const { input, pred } of all.kept)
+  // Pooled over every grid point of every field, the largest |error| anywhere, and per field.
+  let pse = 0;
+  let maxAbs = 0;
+  const fieldRmse: number[] = [];
+  assert.equal(all.kept.length, 6);
+  for (const { input, pred } of all.kept) {
+    let fse = 0;
+    let fmax = 0;
     for (let i = 0; i < 16 * 32; i++) {
+      const e = (pred.data[i]! - input.data[i]!) / 0.01;
       const wgt = Math.cos((testDs.latitudes![Math.floor(i / 32)]! * Math.PI) / 180);
-      wse += wgt * ((pred.data[i]! - input.data[i]!) / 0.01) ** 2;
+      wse += wgt * e ** 2;
       ws += wgt;
+      fse += e ** 2;
+      fmax = Math.max(fmax, Math.abs(e));
     }
+    pse += fse;
+    maxAbs = Math.max(maxAbs, fmax);
+    fieldRmse.push(Math.sqrt(fse / (16 * 32)));
+  }
   testDs.close();
   assert.ok(
     Math.abs(Math.sqrt(wse / ws) - ph.rmseLatWeighted!) < 1e-6 * ph.rmseLatWeighted!,
     "lat-weighted RMSE",
   );
+  const pooled = Math.sqrt(pse / (6 * 16 * 32));
+  const meanField = fieldRmse.reduce((a, b) => a + b, 0) / 6;
+  // The same predictions (same weights, same batches of 4): we measure equality to the last bit.
+  // The per-field RMSEs are close (13.51 … 13.57 K), so pooled and mean differ by only 1.8e-6
+  // relative; the field maxima differ more (28.4 … 29.6 K, the largest in the third field).
+  assert.ok(Math.abs(ph.rmse - pooled) < 1e-9 * pooled, `pooled RMSE ${ph.rmse} vs ${pooled}`);
+  assert.ok(Math.abs(ph.maxAbs - maxAbs) < 1e-9 * maxAbs, `max |error| ${ph.maxAbs} vs ${maxAbs}`);
+  assert.ok(Math.abs(ph.meanFieldRmse - meanField) < 1e-9 * meanField, "mean per-field RMSE");
   assert.ok(Math.abs(ph.meanFieldRmse - report.perImage.reduce((a, p) => a + p.rmse[0]!, 0) / 6) < 1e-9);
   assert.ok(Number.isFinite(r.final.psnr));
   // The model carries the channels: it decodes to kelvin.
@@ -438,9 +526,7 @@ test("field run: trains on .npy fields, reports kelvin errors that agree with PS
 
   // CLI eval: the same physical errors, written beside the run.
   assert.equal(await main(["eval", out]), 0);
-  const ev = JSON.parse(
-    await (await import("node:fs/promises")).readFile(join(out, "eval-test-online.json"), "utf8"),
-  ) as {
+  const ev = JSON.parse(await readFile(join(out, "eval-test-online.json"), "utf8")) as {
     physical: { rmse: number; rmseLatWeighted: number }[];
   };
   assert.ok(
@@ -450,14 +536,12 @@ test("field run: trains on .npy fields, reports kelvin errors that agree with PS
 
   // CLI eval --size: super-resolution against the data prepared at 2×, with the bilinear baselines.
   assert.equal(await main(["eval", out, "--size", "32x64"]), 0);
-  const sr = JSON.parse(
-    await (await import("node:fs/promises")).readFile(join(out, "eval-test-online-32x64.json"), "utf8"),
-  ) as {
+  const sr = JSON.parse(await readFile(join(out, "eval-test-online-32x64.json"), "utf8")) as {
     fields: number;
     size: number[];
-    model: { physical: { rmse: number }[] };
-    bilinear: { physical: { rmse: number }[] };
-    decodeThenBilinear: { physical: { rmse: number }[] };
+    model: { physical: PhysicalRow[] };
+    bilinear: { physical: PhysicalRow[] };
+    decodeThenBilinear: { physical: PhysicalRow[] };
   };
   assert.deepEqual([sr.fields, ...sr.size], [6, 32, 64]);
   // The bilinear baseline recomputed from the generated fields (test split: t018 … t023; stored at
@@ -473,7 +557,39 @@ test("field run: trains on .npy fields, reports kelvin errors that agree with PS
     Math.abs(sr.bilinear.physical[0]!.rmse - bilinearK) < 1e-3 * bilinearK,
     `${sr.bilinear.physical[0]!.rmse} vs ${bilinearK}`,
   );
-  assert.ok(sr.model.physical[0]!.rmse > 0 && sr.decodeThenBilinear.physical[0]!.rmse > 0);
+  // The model's rows recomputed from the CLI's decode of each test field (encode → decode, another
+  // path through the decoder than the evaluation's), at 32×64 and at 16×32 then upsampled.
+  const srDec = join(out, "sr-dec");
+  const srTok = join(out, "sr-tok.safetensors");
+  const testFields = [18, 19, 20, 21, 22, 23];
+  const npyOf = (k: number) => join(root, `t${String(k).padStart(3, "0")}.npy`);
+  const cli = [...testFields.map(npyOf), "--model", out, "--out", srTok, "--preprocess", "resize"];
+  assert.equal(await main(["encode", ...cli]), 0);
+  for (const size of ["32x64", "16x32"])
+    assert.equal(await main(["decode", srTok, "--model", out, "--size", size, "--out", srDec]), 0);
+  const modelErr: Float64Array[] = [];
+  const ownErr: Float64Array[] = [];
+  for (const k of testFields) {
+    const truth = temperature(32, 64, k);
+    const stem = join(srDec, `t${String(k).padStart(3, "0")}`);
+    const fine = (await readNpy(`${stem}.32x64.npy`)).data;
+    const own = resizeAntialiased(
+      { c: 1, h: 16, w: 32, data: (await readNpy(`${stem}.16x32.npy`)).data },
+      32,
+      64,
+    );
+    modelErr.push(Float64Array.from(truth, (v, i) => fine[i]! - v));
+    ownErr.push(Float64Array.from(truth, (v, i) => own.data[i]! - v));
+  }
+  const modelK = pooledErrors(modelErr);
+  const ownK = pooledErrors(ownErr);
+  assertErrorsMatch(sr.model.physical[0]!, modelK, "decoded at 32×64");
+  assertErrorsMatch(sr.decodeThenBilinear.physical[0]!, ownK, "decoded at 16×32, then bilinear");
+  // Not the baseline under another name: the model's error differs from the bilinear one.
+  assert.ok(
+    Math.abs(sr.model.physical[0]!.rmse - sr.bilinear.physical[0]!.rmse) > 0.05 * bilinearK,
+    `model ${sr.model.physical[0]!.rmse} K vs bilinear ${sr.bilinear.physical[0]!.rmse} K`,
+  );
   assert.ok(existsSync(join(out, "eval-test-online-32x64.png")));
 
   // CLI: encode the last (test) field from its .npy, decode at the training size and at 2×.
@@ -527,14 +643,118 @@ test("field run: trains on .npy fields, reports kelvin errors that agree with PS
   ]);
   assert.deepEqual([...(await ncOut.readSlice("c0", []))], [...d16.data]);
   ncOut.close();
+  // And as netCDF-C reads it (Debian's python3-netcdf4), not only our own reader.
+  if (
+    !skipWithoutData(
+      t,
+      systemPythonHas("netCDF4"),
+      `${SYSTEM_PYTHON} with netCDF4 (apt install python3-netcdf4)`,
+    )
+  ) {
+    const py = spawnSync(SYSTEM_PYTHON, ["-c", PY_NC_VARIABLE, join(decNc, "t023.16x32.nc"), "c0"], {
+      encoding: "utf8",
+    });
+    assert.equal(py.status, 0, py.stderr);
+    const read = JSON.parse(py.stdout) as {
+      format: string;
+      dims: [string, number][];
+      dtype: string;
+      values: number[];
+    };
+    assert.deepEqual(
+      [read.format, read.dims, read.dtype],
+      [
+        "NETCDF3_CLASSIC",
+        [
+          ["y", 16],
+          ["x", 32],
+        ],
+        "float32",
+      ],
+    );
+    assert.deepEqual(read.values, [...d16.data]);
+  }
   const d32 = await readNpy(join(dec, "t023.32x64.npy"));
   assert.deepEqual(d32.shape, [32, 64]);
   for (const v of d32.data) assert.ok(v > 150 && v < 350, `decoded value ${v} K is not a temperature`);
 });
 
-test("field run with sphere coordinates trains and its loss falls", async () => {
-  const root = await npyFolder(12, 16, 32);
-  const out = await mkdtemp(join(tmpdir(), "anr-field-sphere-"));
+test("field super-resolution with resize-crop (the ERA5 presets): both sizes cover the same region", async (t) => {
+  // Stored at 48×96. The model's input: shorter side to 20 (20×40), centre 16×16 crop at (2, 12).
+  // eval --size 32x32 (×2): shorter side to 40 (40×80), centre 32×32 crop at (4, 24) — the same
+  // region of the globe, now at twice the resolution.
+  const root = await npyFolder(t, 8, 48, 96);
+  const out = await tempDir(t, "field-sr-crop");
+  const cfg: RunConfigInput = {
+    name: "sr-crop",
+    task: "field",
+    data: {
+      kind: "npy",
+      root,
+      split: { train: 0.5, val: 0, test: 0.5 },
+      preprocess: { mode: "resize-crop", size: 16, resize: 20 },
+      normalize: { shift: -260, scale: 0.01 },
+    },
+    model: tinyFieldModel(false, [16, 16]),
+    train: {
+      steps: 2,
+      batch_size: 2,
+      lr: 1e-3,
+      eval_every: 0,
+      sample_every: 0,
+      checkpoint_every: 0,
+      log_every: 1,
+      ema: null,
+    },
+    eval: { split: "test", batch_size: 4 },
+  };
+  await train(resolveRunConfig(cfg), { out, verbose: false });
+  assert.equal(await main(["eval", out, "--size", "32x32"]), 0);
+  const sr = JSON.parse(await readFile(join(out, "eval-test-online-32x32.json"), "utf8")) as {
+    fields: number;
+    inputSize: number[];
+    size: number[];
+    model: { physical: PhysicalRow[] };
+    bilinear: { physical: PhysicalRow[] };
+  };
+  assert.deepEqual([sr.fields, ...sr.inputSize, ...sr.size], [4, 16, 16, 32, 32]);
+  // The test split is t004 … t007. Inputs and truths prepared here with the offsets worked out above.
+  const inputs: HostImage[] = [];
+  const bilinearErr: Float64Array[] = [];
+  const truths: Float32Array[] = [];
+  for (let k = 4; k < 8; k++) {
+    const field: HostImage = { c: 1, h: 48, w: 96, data: temperature(48, 96, k) };
+    const input = crop(resizeAntialiased(field, 20, 40), 2, 12, 16, 16);
+    const truth = crop(resizeAntialiased(field, 40, 80), 4, 24, 32, 32).data;
+    const up = resizeAntialiased(input, 32, 32).data;
+    inputs.push({ ...input, data: input.data.map((v) => 0.01 * (v - 260)) });
+    truths.push(truth);
+    bilinearErr.push(Float64Array.from(truth, (v, i) => up[i]! - v));
+  }
+  assertErrorsMatch(sr.bilinear.physical[0]!, pooledErrors(bilinearErr), "bilinear, resize-crop");
+  // The model decoded at 32×32 from those inputs, compared with those truths.
+  const model = await loadModel(join(out, "model.safetensors"));
+  await initBackend();
+  const P = toDevice(model.weights);
+  const decode = createImageDecoder(model.config);
+  let pred: Float32Array;
+  try {
+    const generated = hyperNetwork(P, model.config, toBatchArray(inputs).mul(2).sub(1));
+    pred = await decode(P, generated, 4, 32, 32);
+    disposeParams(generated);
+  } finally {
+    decode.dispose();
+    disposeParams(P);
+  }
+  const modelErr = truths.map((truth, j) =>
+    Float64Array.from(truth, (v, i) => (pred[j * 1024 + i]! + 1) / 2 / 0.01 + 260 - v),
+  );
+  assertErrorsMatch(sr.model.physical[0]!, pooledErrors(modelErr), "decoded at 32×32, resize-crop");
+});
+
+test("field run with sphere coordinates trains and its loss falls", async (t) => {
+  const root = await npyFolder(t, 12, 16, 32);
+  const out = await tempDir(t, "field-sphere");
   const cfg: RunConfigInput = {
     name: "sphere",
     task: "field",
@@ -552,7 +772,7 @@ test("field run with sphere coordinates trains and its loss falls", async () => 
     },
   };
   await train(resolveRunConfig(cfg), { out, verbose: false });
-  const lines = (await (await import("node:fs/promises")).readFile(join(out, "metrics.jsonl"), "utf8"))
+  const lines = (await readFile(join(out, "metrics.jsonl"), "utf8"))
     .split("\n")
     .filter(Boolean)
     .map((l) => JSON.parse(l) as { step: number; loss?: number; test_rmse_c0?: number });
@@ -561,8 +781,8 @@ test("field run with sphere coordinates trains and its loss falls", async () => 
   assert.ok(lines.at(-1)!.test_rmse_c0! > 0);
 });
 
-test("fields: NetCDF files — time steps as instances, channels, select, north-up, units, errors", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "anr-fields-nc-"));
+test("fields: NetCDF files — time steps as instances, channels, select, north-up, units, errors", async (t) => {
+  const dir = await tempDir(t, "fields-nc");
   const [nt, nl, h, w] = [5, 2, 6, 12];
   // Latitude increasing (south first), as some products store it: the dataset flips it north-up.
   const lat = Array.from({ length: h }, (_, i) => -75 + 30 * i);
@@ -787,7 +1007,7 @@ test("winds-demo preset on the real monthly winds (ferret-datasets), if installe
 test("compare --preset winds: ANR, MLP and IPC on real fields, with RMSE columns (if ferret-datasets)", async (t) => {
   const winds = "/usr/share/ferret-vis/data/monthly_navy_winds.cdf";
   if (skipWithoutData(t, existsSync(winds), `${winds} (apt install ferret-datasets)`)) return;
-  const out = await mkdtemp(join(tmpdir(), "anr-compare-winds-"));
+  const out = await tempDir(t, "compare-winds");
   const code = await main([
     "compare",
     "--preset",
@@ -802,7 +1022,7 @@ test("compare --preset winds: ANR, MLP and IPC on real fields, with RMSE columns
     out,
   ]);
   assert.equal(code, 0);
-  const md = await (await import("node:fs/promises")).readFile(join(out, "compare.md"), "utf8");
+  const md = await readFile(join(out, "compare.md"), "utf8");
   assert.match(md, /\| model \| test PSNR \(dB\) \| SSIM \| RMSE UWND \(M\/S\) \| RMSE VWND \(M\/S\) \|/);
   for (const m of ["ANR", "MLP \\(TransINR\\)", "IPC"])
     assert.match(md, new RegExp(`\\| ${m} \\| [\\d.]+ \\| [\\d.]+ \\| [\\d.]+ \\| [\\d.]+ \\|`));
@@ -816,8 +1036,8 @@ test("compare --preset winds: ANR, MLP and IPC on real fields, with RMSE columns
   ]);
 });
 
-test("field run: an interrupted and resumed run (mean-std normalisation) ends as an uninterrupted one", async () => {
-  const root = await npyFolder(10, 16, 32);
+test("field run: an interrupted and resumed run (mean-std normalisation) ends as an uninterrupted one", async (t) => {
+  const root = await npyFolder(t, 10, 16, 32);
   const cfg: RunConfigInput = {
     name: "resume",
     task: "field",
@@ -834,15 +1054,14 @@ test("field run: an interrupted and resumed run (mean-std normalisation) ends as
       ema: null,
     },
   };
-  const a = await mkdtemp(join(tmpdir(), "anr-field-a-"));
-  const b = await mkdtemp(join(tmpdir(), "anr-field-b-"));
+  const a = await tempDir(t, "field-a");
+  const b = await tempDir(t, "field-b");
   const whole = await train(resolveRunConfig(cfg), { out: a, verbose: false });
   const first = await train(resolveRunConfig(cfg), { out: b, verbose: false, stopAfter: 3 });
   assert.equal(first.interrupted, true);
   const rest = await train(resolveRunConfig(cfg), { out: b, verbose: false, resume: true });
   assert.equal(rest.steps, 6);
-  const read = async (d: string, f: string) =>
-    (await import("node:fs/promises")).readFile(join(d, f), "utf8");
+  const read = async (d: string, f: string) => readFile(join(d, f), "utf8");
   assert.equal(
     await read(b, "metrics.jsonl").then((t) => t.replace(/"seconds":[^,]+,"images_per_s":[^,}]+/g, "")),
     await read(a, "metrics.jsonl").then((t) => t.replace(/"seconds":[^,]+,"images_per_s":[^,}]+/g, "")),
@@ -851,7 +1070,7 @@ test("field run: an interrupted and resumed run (mean-std normalisation) ends as
   assert.equal(rest.final.psnr, whole.final.psnr);
   // The statistics are taken from the run's config on resume, not recomputed: changing a training
   // field in between does not make the resumed config differ from the saved one.
-  const c = await mkdtemp(join(tmpdir(), "anr-field-c-"));
+  const c = await tempDir(t, "field-c");
   await train(resolveRunConfig(cfg), { out: c, verbose: false, stopAfter: 3 });
   await writeNpy(join(root, "t000.npy"), {
     shape: [16, 32],
@@ -861,9 +1080,35 @@ test("field run: an interrupted and resumed run (mean-std normalisation) ends as
   assert.equal(resumed.steps, 6);
 });
 
-test("fields: a folder of many NetCDF files is read through a bounded set of open files, concurrently", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "anr-fields-many-"));
+/** How many files under `dir` this process holds open (Linux: the links in /proc/self/fd). */
+async function openFilesUnder(dir: string): Promise<number> {
+  let n = 0;
+  for (const fd of await readdir("/proc/self/fd")) {
+    const target = await readlink(join("/proc/self/fd", fd)).catch(() => "");
+    if (target.startsWith(`${dir}/`)) n++;
+  }
+  return n;
+}
+
+/**
+ * The open files under `dir` once they number at most `bound`, or after 2 s: FileHandle.close()
+ * completes asynchronously after an eviction, so a count taken at once can include files being closed.
+ */
+async function settledOpenFiles(dir: string, bound: number): Promise<number> {
+  const until = Date.now() + 2000;
+  for (;;) {
+    const n = await openFilesUnder(dir);
+    if (n <= bound || Date.now() > until) return n;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test("fields: a folder of many NetCDF files is read through a bounded set of open files, concurrently", async (t) => {
+  if (!existsSync("/proc/self/fd")) return t.skip("needs /proc/self/fd (Linux) to count open files");
+  const dir = await realpath(await tempDir(t, "fields-many"));
   const n = 20;
+  // The dataset keeps at most this many files open between reads (src/data/fields.ts).
+  const MAX_OPEN = 8;
   for (let k = 0; k < n; k++)
     await writeTimeGrid(
       join(dir, `h${String(k).padStart(3, "0")}.nc`),
@@ -884,20 +1129,31 @@ test("fields: a folder of many NetCDF files is read through a bounded set of ope
     null,
   );
   assert.equal(ds.length, 2 * n);
-  // Twice over every item, in a scrambled order, 16 at a time: files are evicted and reopened.
+  // The scan of the headers closed every file.
+  assert.equal(await settledOpenFiles(dir, 0), 0);
+  const check = (f: HostImage, i: number) => {
+    const [k, step] = [Math.floor(i / 2), i % 2];
+    assert.deepEqual(
+      [...f.data],
+      Array.from({ length: 12 }, (_, q) => 1000 * k + 12 * step + q),
+      `item ${i}`,
+    );
+  };
+  // One at a time through every file: the open files grow to the bound and stay there.
+  for (let i = 0; i < 2 * n; i += 2) {
+    check(await ds.get(i), i);
+    const files = i / 2 + 1;
+    assert.equal(await settledOpenFiles(dir, MAX_OPEN), Math.min(files, MAX_OPEN), `after ${files} files`);
+  }
+  // Twice over every item, in a scrambled order, 16 at a time: files in use are not closed under a
+  // read, and once the batch is done the cache is back within its bound.
   const order = [...Array(2 * n).keys(), ...Array(2 * n).keys()].map((i) => (i * 17) % (2 * n));
   for (let s = 0; s < order.length; s += 16) {
     const batch = order.slice(s, s + 16);
     const items = await Promise.all(batch.map((i) => ds.get(i)));
-    items.forEach((f, j) => {
-      const i = batch[j]!;
-      const [k, t] = [Math.floor(i / 2), i % 2];
-      assert.deepEqual(
-        [...f.data],
-        Array.from({ length: 12 }, (_, q) => 1000 * k + 12 * t + q),
-        `item ${i}`,
-      );
-    });
+    items.forEach((f, j) => check(f, batch[j]!));
+    assert.ok((await settledOpenFiles(dir, MAX_OPEN)) <= MAX_OPEN, `after the batch at ${s}`);
   }
   ds.close();
+  assert.equal(await settledOpenFiles(dir, 0), 0, "close() closes every file");
 });
