@@ -30,6 +30,8 @@ export {
   mlpHyponet,
   thresholdedSoftmax,
   foldAttention,
+  setAttentionForm,
+  type AttentionForm,
   transformerEncoder,
   transformerDecoder,
   weightHead,

@@ -3,12 +3,14 @@
  * `config.json` (constructor arguments + test settings), `weights.safetensors` (state_dict),
  * `io.safetensors` (inputs, intermediates, outputs, `grad.*`, `after_step.*`).
  *
- * Every key of `io.safetensors` that we know how to recompute is checked, with the tolerances
- * the golden READMEs justify:
+ * Every key of `io.safetensors` that we know how to recompute is checked. Without a tolerance
+ * table, the bounds are the uniform ones the golden READMEs suggest for any re-implementation:
  *   forward tensors  max|Δ| ≤ 1e-6 + c·max|ref|   (c from the README, 0.00049 images / 0.0025 NeRF)
  *   loss, psnr       relative 1e-5
  *   gradients        L2-relative 1e-2 per tensor
  *   Adam step        max|Δ| ≤ 1e-6, our Adam applied to the golden gradients
+ * A table (`RunGoldenOptions.tolerances`, e.g. test/golden/tolerances.json made by
+ * scripts/golden_tolerances.ts) replaces them key by key with bounds measured for this code.
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -42,6 +44,17 @@ export interface GoldenCheck {
   err: number;
   tol: number;
   ok: boolean;
+  /** max|ref| of a forward tensor: the scale that its uniform bound and float32 rounding follow. */
+  scale?: number;
+  /** Whether `tol` came from the tolerance table (false: the uniform default). */
+  tabled: boolean;
+}
+
+/** Per-key tolerances (io key → bound on the key's metric) that replace the uniform defaults. */
+export type GoldenTolerances = Readonly<Record<string, number>>;
+
+export interface RunGoldenOptions {
+  tolerances?: GoldenTolerances;
 }
 
 export interface GoldenReport {
@@ -95,7 +108,14 @@ class Checker {
   constructor(
     readonly io: Map<string, HostTensor>,
     readonly factor: number,
+    readonly table: GoldenTolerances = {},
   ) {}
+
+  private push(check: Omit<GoldenCheck, "ok" | "tabled">): void {
+    const tabled = Object.hasOwn(this.table, check.key);
+    const tol = tabled ? this.table[check.key]! : check.tol;
+    this.checks.push({ ...check, tol, tabled, ok: check.err <= tol });
+  }
 
   has(key: string): boolean {
     return this.io.has(key);
@@ -116,15 +136,15 @@ class Checker {
     let err = 0;
     for (let i = 0; i < ref.length; i++) err = Math.max(err, Math.abs(ours[i]! - ref[i]!));
     if (Number.isNaN(maxAbs(ours))) err = NaN;
-    const tol = absTol ?? 1e-6 + this.factor * maxAbs(ref);
-    this.checks.push({ key, metric: "max-abs", err, tol, ok: err <= tol });
+    const scale = maxAbs(ref);
+    this.push({ key, metric: "max-abs", err, tol: absTol ?? 1e-6 + this.factor * scale, scale });
   }
 
   rel(key: string, ours: number, tol: number): void {
     if (!this.has(key)) return;
     const ref = this.ref(key, 1)[0]!;
     const err = Math.abs(ours - ref) / Math.max(Math.abs(ref), 1e-30);
-    this.checks.push({ key, metric: "rel", err, tol, ok: err <= tol });
+    this.push({ key, metric: "rel", err, tol });
   }
 
   l2rel(key: string, ours: ArrayLike<number>, tol: number): void {
@@ -137,12 +157,12 @@ class Checker {
       den += ref[i]! ** 2;
     }
     const err = Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
-    this.checks.push({ key, metric: "l2-rel", err, tol, ok: err <= tol });
+    this.push({ key, metric: "l2-rel", err, tol });
   }
 
   bounds(key: string, err: number, tol: number): void {
     this.seen.add(key);
-    this.checks.push({ key, metric: "bounds", err, tol, ok: err <= tol });
+    this.push({ key, metric: "bounds", err, tol });
   }
 }
 
@@ -375,7 +395,7 @@ async function runNerf(c: Checker, P: Params, cfg: HyperNetworkConfig, gc: Golde
 }
 
 /** Run every check we can on a golden directory. */
-export async function runGolden(dir: string): Promise<GoldenReport> {
+export async function runGolden(dir: string, options: RunGoldenOptions = {}): Promise<GoldenReport> {
   const cfgPath = join(dir, "config.json");
   let gc: GoldenConfig;
   try {
@@ -387,7 +407,7 @@ export async function runGolden(dir: string): Promise<GoldenReport> {
   const kind = gc.kind ?? (cfg.tokenizer.name === "nvs_tokenizer" ? "nerf" : "image");
   const P = toDevice(await readWeights(join(dir, "weights.safetensors"), cfg));
   const io = (await readSafetensors(join(dir, "io.safetensors"))).tensors;
-  const c = new Checker(io, await forwardFactor(dir, kind));
+  const c = new Checker(io, await forwardFactor(dir, kind), options.tolerances);
   try {
     if (kind === "nerf") await runNerf(c, P, cfg, gc);
     else await runImage(c, P, cfg);

@@ -483,6 +483,22 @@ export function thresholdedSoftmax(logits: np.Array, tau: number | null, taps?: 
   return kept.ref.div(np.sum(kept, axis, { keepdims: true }));
 }
 
+/** Which form of the ANR attention to compute: the cheaper one ("auto"), or one forced. */
+export type AttentionForm = "auto" | "direct" | "folded";
+
+let attentionForm: AttentionForm = "auto";
+
+/**
+ * Forces a form of the ANR attention for every model built or traced afterwards (tests and
+ * benchmarks check both forms; they are the same function up to rounding). Returns the previous
+ * setting so that callers can restore it.
+ */
+export function setAttentionForm(form: AttentionForm): AttentionForm {
+  const previous = attentionForm;
+  attentionForm = form;
+  return previous;
+}
+
 /**
  * Whether the folded form of the attention is cheaper per coordinate: it costs 2·hidden·h·T
  * multiply-adds against 2·hidden·(h·d) + 2·T·(h·d) for projecting queries and values.
@@ -491,9 +507,7 @@ export function foldAttention(
   hidden: number,
   a: Pick<AnrArgs, "n_head" | "head_dim" | "token_len">,
 ): boolean {
-  // ANR_ATTENTION=direct|folded overrides the choice (tests and benchmarks check both forms).
-  const forced = typeof process !== "undefined" ? process.env.ANR_ATTENTION : undefined;
-  if (forced === "direct" || forced === "folded") return forced === "folded";
+  if (attentionForm !== "auto") return attentionForm === "folded";
   const inner = a.n_head * a.head_dim;
   return hidden * a.n_head * a.token_len < hidden * inner + a.token_len * inner;
 }
