@@ -428,8 +428,12 @@ test("writeNetcdf3: invalid specs are refused, naming the file and the variable"
   assert.deepEqual(await readdir(dir), []);
 });
 
-// netCDF4-python (netCDF-C) reading what we wrote: only where the fixture venv exists (not in CI).
-const NC_PYTHON = process.env.ANR_NETCDF_PYTHON ?? "/tmp/ncvenv/bin/python";
+// netCDF4-python (netCDF-C) reading what we wrote: Debian's python3-netcdf4, installed by CI's apt
+// step for the system Python (not whatever `python3` comes first on PATH); $ANR_NETCDF_PYTHON
+// names another interpreter.
+const NC_PYTHON = process.env.ANR_NETCDF_PYTHON ?? "/usr/bin/python3";
+const hasNetcdf4Python = () =>
+  existsSync(NC_PYTHON) && spawnSync(NC_PYTHON, ["-c", "import netCDF4"]).status === 0;
 const PY_DUMP = `
 import json, math, sys, netCDF4, numpy as np
 def clean(a): return [None if math.isnan(x) else x for x in a]
@@ -449,7 +453,8 @@ print(json.dumps(out))
 `;
 
 test("writeNetcdf3: netCDF4-python (netCDF-C) reads our files identically", async (t) => {
-  if (!existsSync(NC_PYTHON)) return t.skip(`no netCDF4-python at ${NC_PYTHON} (set ANR_NETCDF_PYTHON)`);
+  if (skipWithoutData(t, hasNetcdf4Python(), `netCDF4 for ${NC_PYTHON} (apt install python3-netcdf4)`))
+    return;
   const dir = await tmp("py");
   t.after(() => rm(dir, { recursive: true, force: true }));
   const path = join(dir, "out.nc");
