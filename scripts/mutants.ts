@@ -115,7 +115,7 @@ function runTests(
   pattern: string | undefined,
   timeoutS: number,
 ): Promise<{ code: number | null; timedOut: boolean; output: string }> {
-  const args = ["--import", "tsx", "--test", "--test-reporter=spec"];
+  const args = ["--import", "tsx", "--import", "./test/setup.ts", "--test", "--test-reporter=spec"];
   if (pattern) args.push(`--test-name-pattern=${pattern}`);
   args.push(...tests);
   return new Promise((done) => {
