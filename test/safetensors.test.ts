@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, writeFile, readdir } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -11,13 +11,20 @@ import {
   SafetensorsError,
 } from "../src/io/safetensors.js";
 
+/** A temporary folder removed when the test ends. */
+async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "anr-st-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 const sample = (): [string, { shape: number[]; data: Float32Array }][] => [
   ["a", { shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, -6.5]) }],
   ["s", { shape: [], data: Float32Array.from([0.25]) }],
 ];
 
-test("round-trips tensors and metadata", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "anr-st-"));
+test("round-trips tensors and metadata", async (t) => {
+  const dir = await tempDir(t);
   const path = join(dir, "x.safetensors");
   await writeSafetensors(path, sample(), { hello: "world" });
   const f = await readSafetensors(path);
@@ -60,7 +67,7 @@ function corrupt(mutate: (header: Record<string, unknown>) => void): Uint8Array 
   return out;
 }
 
-test("rejects malformed files with the file name and the problem", async () => {
+test("rejects malformed files with the file name and the problem", async (t) => {
   const good = serializeSafetensors(sample());
   const cases: [Uint8Array, RegExp][] = [
     [good.subarray(0, 5), /truncated/],
@@ -87,8 +94,101 @@ test("rejects malformed files with the file name and the problem", async () => {
       },
     );
   }
-  const dir = await mkdtemp(join(tmpdir(), "anr-st-"));
+  const dir = await tempDir(t);
   await writeFile(join(dir, "t.safetensors"), good.subarray(0, 30));
   await assert.rejects(readSafetensors(join(dir, "t.safetensors")), /t\.safetensors: truncated/);
   assert.ok((await readFile(join(dir, "t.safetensors"))).length === 30);
+});
+
+test("writes the format byte for byte: u64 header length, 8-byte aligned JSON header, little-endian F32 in order", () => {
+  const bytes = serializeSafetensors(sample(), { k: "v" });
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = Number(view.getBigUint64(0, true));
+  assert.equal(n % 8, 0, "the data block starts 8-byte aligned");
+  assert.equal(bytes.length, 8 + n + 4 * 7);
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, unknown>;
+  assert.deepEqual(header, {
+    __metadata__: { k: "v" },
+    a: { dtype: "F32", shape: [2, 3], data_offsets: [0, 24] },
+    s: { dtype: "F32", shape: [], data_offsets: [24, 28] },
+  });
+  const values = [1, 2, 3, 4, 5, -6.5, 0.25].map((_, i) => view.getFloat32(8 + n + 4 * i, true));
+  assert.deepEqual(values, [1, 2, 3, 4, 5, -6.5, 0.25]);
+  // No metadata: no __metadata__ entry at all.
+  const bare = serializeSafetensors(sample());
+  const m = Number(new DataView(bare.buffer).getBigUint64(0, true));
+  assert.ok(!("__metadata__" in JSON.parse(new TextDecoder().decode(bare.subarray(8, 8 + m)))));
+});
+
+test("F16 and BF16 special values: subnormals, signed zero, infinities, NaN", () => {
+  const f16 = [0x0001, 0x03ff, 0x8000, 0x7c00, 0xfc00, 0x7e00, 0x3555, 0xc400];
+  const bf16 = [0x3f80, 0xff80, 0x0001, 0xc0a0];
+  const header = JSON.stringify({
+    h: { dtype: "F16", shape: [f16.length], data_offsets: [0, 2 * f16.length] },
+    b: { dtype: "BF16", shape: [2, 2], data_offsets: [2 * f16.length, 2 * (f16.length + bf16.length)] },
+  });
+  const hb = new TextEncoder().encode(header);
+  const buf = new Uint8Array(8 + hb.length + 2 * (f16.length + bf16.length));
+  const dv = new DataView(buf.buffer);
+  dv.setBigUint64(0, BigInt(hb.length), true);
+  buf.set(hb, 8);
+  [...f16, ...bf16].forEach((bits, i) => dv.setUint16(8 + hb.length + 2 * i, bits, true));
+  const f = parseSafetensors(buf, "mem");
+  // By hand: 2^-24; (1023/1024)·2^-14; −0; ±∞; NaN; (1 + 341/1024)/4; −4.
+  const h = [...f.tensors.get("h")!.data];
+  assert.equal(h[0], 2 ** -24);
+  assert.equal(h[1], (1023 / 1024) * 2 ** -14);
+  assert.ok(Object.is(h[2], -0));
+  assert.deepEqual(h.slice(3, 5), [Infinity, -Infinity]);
+  assert.ok(Number.isNaN(h[5]));
+  assert.equal(h[6], Math.fround((1 + 341 / 1024) / 4));
+  assert.equal(h[7], -4);
+  // BF16 is the top half of an F32: 1, −∞, 2^-133 (the smallest subnormal above 0 in bf16), −5.
+  assert.deepEqual([...f.tensors.get("b")!.data], [1, -Infinity, 2 ** -133, -5]);
+  assert.deepEqual(f.tensors.get("b")!.shape, [2, 2]);
+});
+
+test("more malformations: metadata types, header kind and size, gaps; writer refuses bad input", () => {
+  const cases: [Uint8Array, RegExp][] = [
+    [corrupt((h) => (h.__metadata__ = { n: 3 })), /__metadata__\.n is number, expected a string/],
+    [corrupt((h) => (h.__metadata__ = ["x"])), /__metadata__ is not an object/],
+    [
+      corrupt((h) => ((h.a as { data_offsets: number[] }).data_offsets = [4, 28])),
+      /data_offsets span 24 bytes but F32\[2,3\] needs 24|begins at 4, expected 0/,
+    ],
+    [
+      corrupt((h) => ((h.a as { data_offsets: number[] }).data_offsets = [24, 0])),
+      /not \[begin, end\] with 0 ≤ begin ≤ end/,
+    ],
+    [corrupt((h) => (h.a = 5)), /tensor "a": (entry is not an object|dtype)/],
+  ];
+  const notObject = new TextEncoder().encode("[1, 2]  ");
+  const arr = new Uint8Array(8 + notObject.length);
+  new DataView(arr.buffer).setBigUint64(0, BigInt(notObject.length), true);
+  arr.set(notObject, 8);
+  cases.push([arr, /header is not a JSON object/]);
+  const huge = new Uint8Array(16);
+  new DataView(huge.buffer).setBigUint64(0, 2n ** 40n, true);
+  cases.push([huge, /header length 1099511627776 exceeds the 104857600-byte limit/]);
+  const gapped = serializeSafetensors(sample());
+  const longer = new Uint8Array(gapped.length + 4);
+  longer.set(gapped);
+  cases.push([longer, /data block has 32 bytes but the tensors cover 28/]);
+  for (const [bytes, re] of cases)
+    assert.throws(
+      () => parseSafetensors(bytes, "bad.safetensors"),
+      (e: unknown) =>
+        e instanceof SafetensorsError &&
+        /^bad\.safetensors: /.test((e as Error).message) &&
+        re.test((e as Error).message),
+      String(re),
+    );
+  assert.throws(
+    () => serializeSafetensors([["__metadata__", sample()[0]![1]]]),
+    /"__metadata__" is reserved/,
+  );
+  assert.throws(
+    () => serializeSafetensors([["x", { shape: [2, 2], data: new Float32Array(3) }]]),
+    /tensor "x": 3 values do not fill shape \[2,2\]/,
+  );
 });
