@@ -299,6 +299,21 @@ test("cli: train a tiny run, then eval (online, EMA, split, max-images, model+co
   assert.equal(r.code, 0, r.err);
   assert.deepEqual((await readPng(join(dir, "d-ema2", "p6.24x20.png"))).data, decoded.data);
 
+  // A run still training has only its checkpoint, holding both weight sets: --weights picks one.
+  const training = join(dir, "training");
+  await mkdir(training);
+  for (const f of ["config.json", "checkpoint.safetensors"])
+    await copyFile(join(runDir, f), join(training, f));
+  for (const [w, want] of [
+    ["ema", emaDirect],
+    ["online", await tok(tokens.online)],
+  ] as const) {
+    const path = join(dir, `ck-${w}.safetensors`);
+    r = await run(["encode", png, "--model", training, "--weights", w, "--out", path]);
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual((await tok(path)).data, want.data, `checkpoint, ${w} weights`);
+  }
+
   // The online model file asked for EMA weights: refused, pointing at model-ema.safetensors.
   for (const cmd of [
     ["encode", png, "--model", online, "--weights", "ema", "--out", join(dir, "x.safetensors")],
