@@ -45,8 +45,9 @@ function catmullRom(t: number): [number, number, number, number] {
 
 /**
  * Bicubic (Catmull-Rom) enlargement by an integer factor of CHW bytes, edges clamped: our own
- * bicubic, to check the demo's "bicubic ×4" column without asking sharp. Output pixel X samples the
- * source at X/f − 1/2, libvips's mapping when it enlarges (found by measurement on a random image:
+ * bicubic, to check the demo's "bicubic ×4" column without asking sharp. libvips enlarges with its
+ * bicubic interpolator (an affine transform), so output pixel X samples the source at X/f − 1/2
+ * (found by measurement on a random image:
  * this mapping gives at most 1.04 levels against sharp's "cubic", the centre-aligned
  * (X + 1/2)/f − 1/2 gives 45, and Mitchell or B-spline kernels over 190).
  */

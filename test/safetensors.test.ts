@@ -114,6 +114,13 @@ test("writes the format byte for byte: u64 header length, 8-byte aligned JSON he
   });
   const values = [1, 2, 3, 4, 5, -6.5, 0.25].map((_, i) => view.getFloat32(8 + n + 4 * i, true));
   assert.deepEqual(values, [1, 2, 3, 4, 5, -6.5, 0.25]);
+  // Headers of every length mod 8 (metadata values of 1–8 characters) are padded to a multiple of 8.
+  for (let k = 1; k <= 8; k++) {
+    const b = serializeSafetensors(sample(), { k: "v".repeat(k) });
+    const len = Number(new DataView(b.buffer).getBigUint64(0, true));
+    assert.equal(len % 8, 0, `header of metadata value length ${k}: ${len} bytes`);
+    assert.equal(parseSafetensors(b).metadata.k, "v".repeat(k));
+  }
   // No metadata: no __metadata__ entry at all.
   const bare = serializeSafetensors(sample());
   const m = Number(new DataView(bare.buffer).getBigUint64(0, true));
