@@ -98,8 +98,8 @@ test("folder: preprocess modes give the requested size; random-crop and flip onl
   const a = await rc.get(0);
   assert.deepEqual([a.c, a.h, a.w], [3, 20, 20]);
   // Centre crop of the 40-wide ramp: columns 10..29.
-  assert.ok(Math.abs(at(a, 0, 5, 0) - 60 / 255) < 1e-6);
-  assert.ok(Math.abs(at(a, 0, 5, 19) - 174 / 255) < 1e-6);
+  assert.ok(Math.abs(at(a, 0, 5, 0) - 60 / 255) < 1e-6, "Math.abs(at(a, 0, 5, 0) - 60 / 255) < 1e-6");
+  assert.ok(Math.abs(at(a, 0, 5, 19) - 174 / 255) < 1e-6, "Math.abs(at(a, 0, 5, 19) - 174 / 255) < 1e-6");
   const b = await cr.get(0);
   assert.deepEqual([b.h, b.w], [10, 10]);
   // Eval transform is deterministic and centred even in random-crop mode.
@@ -204,7 +204,10 @@ test("celeba: crop178 and resize-crop geometry", async () => {
       `resize-crop row ${y}: ${at(rc, 1, y, 10) * 217} vs ${src}`,
     );
   }
-  assert.ok(at(rc, 0, 64, 5) > 0.99 && at(rc, 2, 64, 122) > 0.99);
+  assert.ok(
+    at(rc, 0, 64, 5) > 0.99 && at(rc, 2, 64, 122) > 0.99,
+    "at(rc, 0, 64, 5) > 0.99 && at(rc, 2, 64, 122) > 0.99",
+  );
 });
 
 test("celeba: missing partition file, missing images and wrong root fail on open, naming the path", async () => {
@@ -299,8 +302,11 @@ test("idx: bilinear 28→32 matches PyTorch's align_corners=False on a ramp; gz 
   for (const [x, v] of expect)
     for (let c = 0; c < 3; c++) assert.ok(Math.abs(at(img, c, 16, x) - v / 255) < 1e-6, `x=${x}`);
   // Row 0 of item 3 carries +3; output row 0 samples source row 0 only (clamped), row 1 mixes rows 0 and 1.
-  assert.ok(Math.abs(at(img, 0, 0, 0) - 3 / 255) < 1e-6);
-  assert.ok(Math.abs(at(img, 0, 1, 0) - (3 * (1 - 0.8125)) / 255) < 1e-6);
+  assert.ok(Math.abs(at(img, 0, 0, 0) - 3 / 255) < 1e-6, "Math.abs(at(img, 0, 0, 0) - 3 / 255) < 1e-6");
+  assert.ok(
+    Math.abs(at(img, 0, 1, 0) - (3 * (1 - 0.8125)) / 255) < 1e-6,
+    "Math.abs(at(img, 0, 1, 0) - (3 * (1 - 0.8125)) / 255) < 1e-6",
+  );
   assert.equal(a.id(3), "train-images-idx3-ubyte.gz#3");
 });
 
@@ -538,7 +544,10 @@ test("loader: deterministic given the seed; shuffle and augment off", async () =
     ],
   );
   assert.deepEqual(Array.from(plain[1]!.data), [...Array(12).fill(2), ...Array(12).fill(3)]);
-  assert.ok(plainDs.calls.every((x) => !x.rng));
+  assert.ok(
+    plainDs.calls.every((x) => !x.rng),
+    "plainDs.calls.every((x) => !x.rng)",
+  );
 });
 
 test("loader: prefetch depth does not change the sequence", async () => {

@@ -199,7 +199,9 @@ test("fields: .npy folder — sorted contiguous split, normalisation, mean-std, 
     assert.ok(Math.abs(item.data[i]! - 0.01 * (phys.data[i]! - 260)) < 1e-6, `normalised value ${i}`);
   // Back to kelvin.
   const back = denormalizeField(item.data, chans, 6 * 12);
-  for (let i = 0; i < back.length; i++) assert.ok(Math.abs(back[i]! - phys.data[i]!) < 1e-3);
+  // (Messages given: without one, a failing assert.ok re-parses the transpiled file for its text.)
+  for (let i = 0; i < back.length; i++)
+    assert.ok(Math.abs(back[i]! - phys.data[i]!) < 1e-3, `kelvin ${i}: ${back[i]} vs ${phys.data[i]}`);
 
   // mean-std: computed over the preprocessed training split, network sees zero mean, unit variance.
   const ms = await fieldChannels({ ...spec, normalize: "mean-std" });
@@ -285,7 +287,7 @@ test("config: channels must match the network's channels; sphere needs in_dim 3"
   assert.throws(
     () => parseHyperNetworkConfig(base(1, { channels: [{ name: "u" }, { name: "v" }] })),
     (e: unknown) => {
-      assert.ok(e instanceof ConfigError);
+      assert.ok(e instanceof ConfigError, "e instanceof ConfigError");
       assert.match(e.message, /channels: 2 channel\(s\) listed but the hyponet's out_dim is 1/);
       return true;
     },
@@ -542,13 +544,16 @@ test("field run: trains on .npy fields, reports kelvin errors that agree with PS
   assert.ok(Math.abs(ph.rmse - pooled) < 1e-9 * pooled, `pooled RMSE ${ph.rmse} vs ${pooled}`);
   assert.ok(Math.abs(ph.maxAbs - maxAbs) < 1e-9 * maxAbs, `max |error| ${ph.maxAbs} vs ${maxAbs}`);
   assert.ok(Math.abs(ph.meanFieldRmse - meanField) < 1e-9 * meanField, "mean per-field RMSE");
-  assert.ok(Math.abs(ph.meanFieldRmse - report.perImage.reduce((a, p) => a + p.rmse[0]!, 0) / 6) < 1e-9);
-  assert.ok(Number.isFinite(r.final.psnr));
+  assert.ok(
+    Math.abs(ph.meanFieldRmse - report.perImage.reduce((a, p) => a + p.rmse[0]!, 0) / 6) < 1e-9,
+    "mean per-field RMSE against the per-image RMSEs",
+  );
+  assert.ok(Number.isFinite(r.final.psnr), "final PSNR");
   // The model carries the channels: it decodes to kelvin.
   const model = await loadModel(join(out, "model.safetensors"));
   assert.deepEqual(model.config.channels, [{ name: "c0", units: "", shift: -260, scale: 0.01 }]);
   const samples = await readdir(join(out, "samples"));
-  assert.ok(samples.includes("final.png"));
+  assert.ok(samples.includes("final.png"), 'samples.includes("final.png")');
 
   // CLI eval: the same physical errors, written beside the run.
   assert.equal(await main(["eval", out]), 0);
@@ -616,7 +621,10 @@ test("field run: trains on .npy fields, reports kelvin errors that agree with PS
     Math.abs(sr.model.physical[0]!.rmse - sr.bilinear.physical[0]!.rmse) > 0.05 * bilinearK,
     `model ${sr.model.physical[0]!.rmse} K vs bilinear ${sr.bilinear.physical[0]!.rmse} K`,
   );
-  assert.ok(existsSync(join(out, "eval-test-online-32x64.png")));
+  assert.ok(
+    existsSync(join(out, "eval-test-online-32x64.png")),
+    'existsSync(join(out, "eval-test-online-32x64.png"))',
+  );
 
   // CLI: encode the last (test) field from its .npy, decode at the training size and at 2×.
   const dec = join(out, "dec");
@@ -804,7 +812,7 @@ test("field run with sphere coordinates trains and its loss falls", async (t) =>
     .map((l) => JSON.parse(l) as { step: number; loss?: number; test_rmse_c0?: number });
   const losses = lines.filter((l) => l.loss !== undefined).map((l) => l.loss!);
   assert.ok(losses.at(-1)! < 0.5 * losses[0]!, `loss ${losses[0]} → ${losses.at(-1)}`);
-  assert.ok(lines.at(-1)!.test_rmse_c0! > 0);
+  assert.ok(lines.at(-1)!.test_rmse_c0! > 0, "test RMSE logged");
 });
 
 test("fields: NetCDF files — time steps as instances, channels, select, north-up, units, errors", async (t) => {
@@ -981,7 +989,7 @@ test("fields: the CDS's NetCDF-4 files (written by netCDF-C) as datasets: gaps, 
     [12, 22],
     [24, 44],
   ] as const)
-    assert.ok(Math.abs(ok.data[i * 45 + j]! - T(1, i, j)) < 1e-4);
+    assert.ok(Math.abs(ok.data[i * 45 + j]! - T(1, i, j)) < 1e-4, `t2m at (${i}, ${j})`);
   ds.close();
   const filled = await openFieldDataset({ ...spec, fill_missing: 273.15 }, "train", null);
   assert.equal((await filled.get(2)).data[1], Math.fround(273.15));
@@ -1003,7 +1011,7 @@ test("fields: the CDS's NetCDF-4 files (written by netCDF-C) as datasets: gaps, 
 
 test("winds-demo preset on the real monthly winds (ferret-datasets), if installed", async (t) => {
   const run = resolveRunConfig(runPreset("winds-demo"));
-  assert.ok(run.task === "field");
+  assert.ok(run.task === "field", 'run.task === "field"');
   if (skipWithoutData(t, existsSync(run.data.root), `${run.data.root} (apt install ferret-datasets)`)) return;
   const ch = await fieldChannels(run.data);
   assert.deepEqual(
@@ -1025,7 +1033,7 @@ test("winds-demo preset on the real monthly winds (ferret-datasets), if installe
   const f = await te.get(0);
   assert.deepEqual([f.c, f.h, f.w], [2, 32, 64]);
   // mean-std normalisation: the test months lie within a few training standard deviations.
-  for (const v of f.data) assert.ok(Number.isFinite(v) && Math.abs(2 * v - 1) < 8);
+  for (const v of f.data) assert.ok(Number.isFinite(v) && Math.abs(2 * v - 1) < 8, `normalised ${v}`);
   tr.close();
   te.close();
 });
@@ -1146,7 +1154,8 @@ test("fields: a folder of many NetCDF files is read through a bounded set of ope
     {
       kind: "netcdf",
       root: dir,
-      variables: ["v"],
+      // Two channels, so that each read awaits twice on its file: a file closed under a read fails.
+      variables: ["v", "v"],
       split: { train: 1, val: 0, test: 0 },
       preprocess: { mode: "none" },
       normalize: { shift: 0, scale: 1 },
@@ -1159,11 +1168,8 @@ test("fields: a folder of many NetCDF files is read through a bounded set of ope
   assert.equal(await settledOpenFiles(dir, 0), 0);
   const check = (f: HostImage, i: number) => {
     const [k, step] = [Math.floor(i / 2), i % 2];
-    assert.deepEqual(
-      [...f.data],
-      Array.from({ length: 12 }, (_, q) => 1000 * k + 12 * step + q),
-      `item ${i}`,
-    );
+    const values = Array.from({ length: 12 }, (_, q) => 1000 * k + 12 * step + q);
+    assert.deepEqual([...f.data], [...values, ...values], `item ${i}`);
   };
   // One at a time through every file: the open files grow to the bound and stay there.
   for (let i = 0; i < 2 * n; i += 2) {

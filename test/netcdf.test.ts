@@ -81,7 +81,7 @@ test("netcdf3: old-CDS 64-bit-offset file, int16 t2m packed with scale/offset an
     assert.deepEqual(Array.from(await nc.readAll("time")), [1078800, 1078806, 1078812]);
     // int16 over a ~64 K range: one packing step is ~0.001 K.
     const tol = (v.attrs.scale_factor as number) * 0.51 + 1e-4;
-    assert.ok(tol < 2e-3);
+    assert.ok(tol < 2e-3, "tol < 2e-3");
     const fills = new Set(["0,0,0", "1,3,7", "2,24,44"]);
     for (let t = 0; t < 3; t++) {
       const s = await nc.readSlice("t2m", [t]);
@@ -167,12 +167,15 @@ test("netcdf4: new-CDS file, float32 t2m zlib+shuffle chunked, NaN fill, int64 a
     assert.deepEqual(dimsOf(nc, "number"), []);
     assert.deepEqual(dimsOf(nc, "expver"), ["valid_time=3"]);
     const v = nc.variable("t2m");
-    assert.ok(Number.isNaN(v.attrs._FillValue));
+    assert.ok(Number.isNaN(v.attrs._FillValue), "Number.isNaN(v.attrs._FillValue)");
     assert.equal(v.attrs.GRIB_paramId, 167);
     assert.equal(v.attrs.coordinates, "number valid_time latitude longitude expver");
     // netCDF-C's bookkeeping attributes are hidden, as ncdump hides them.
-    assert.ok(!("DIMENSION_LIST" in v.attrs) && !("_Netcdf4Coordinates" in v.attrs));
-    assert.ok(!("_NCProperties" in nc.attrs));
+    assert.ok(
+      !("DIMENSION_LIST" in v.attrs) && !("_Netcdf4Coordinates" in v.attrs),
+      '!("DIMENSION_LIST" in v.attrs) && !("_Netcdf4Coordinates" in v.attrs)',
+    );
+    assert.ok(!("_NCProperties" in nc.attrs), '!("_NCProperties" in nc.attrs)');
     assert.equal(nc.attrs.institution, "European Centre for Medium-Range Weather Forecasts");
     assert.deepEqual(Array.from(await nc.readAll("number")), [0]);
     assert.deepEqual(Array.from(await nc.readAll("valid_time")), [1704067200, 1704070800, 1704074400]);
@@ -585,7 +588,7 @@ test("errors name the file: unknown variable, index out of range, rank < 2, wron
     );
     await assert.rejects(nc.readSlice("tp", [0]), /no variable "tp"/);
     await assert.rejects(nc.readSlice("t2m", [3]), (e: Error) => {
-      assert.ok(e.message.includes(path));
+      assert.ok(e.message.includes(path), "e.message.includes(path)");
       assert.match(e.message, /index 3 is out of range for dimension "time" \(size 3\)/);
       return true;
     });
@@ -684,7 +687,10 @@ test("real data: COADS climatology (ferret-datasets), NaN over land", async (t) 
     assert.equal(jul.filter(Number.isNaN).length, 7742);
     for (const s of [jan, jul]) {
       const finite = s.filter(Number.isFinite);
-      assert.ok(Math.min(...finite) > -50 && Math.max(...finite) < 40);
+      assert.ok(
+        Math.min(...finite) > -50 && Math.max(...finite) < 40,
+        "Math.min(...finite) > -50 && Math.max(...finite) < 40",
+      );
     }
     // SST of the last record: 21.232500076293945 (scipy, SST[11,30,120]).
     assert.equal((await nc.readSlice("SST", [11]))[30 * 180 + 120], 21.232500076293945);

@@ -305,7 +305,7 @@ test("npy: encodeNpy switches to version 2.0 only when the header exceeds 65535 
   const bytes = encodeNpy({ shape, data: new Float32Array([4.5]) });
   assert.equal(bytes[6], 2);
   const headerLen = new DataView(bytes.buffer).getUint32(8, true);
-  assert.ok(headerLen > 65535);
+  assert.ok(headerLen > 65535, "headerLen > 65535");
   assert.equal((12 + headerLen) % 64, 0);
   const r = parseNpy(bytes, "big.npy");
   assert.equal(r.version, "2.0");
