@@ -8,6 +8,7 @@
  *   npm run test:mutants -- --list             # print the list and exit
  *   npm run test:mutants -- --baseline         # first check that every selected test passes unmutated
  *   npm run test:mutants -- --json report.json # also write the report as JSON
+ *   npm run test:mutants -- --jobs 2           # mutations run side by side, each in its own copy
  *
  * Each entry: id, why (one line), file, find (exact text, must occur exactly once unless
  * `occurrence` picks one), replace, tests (test files), and optionally pattern (a
@@ -149,6 +150,28 @@ function firstFailure(output: string): string {
   return line ? line.trim().replace(/ \([0-9.]+m?s\)$/, "") : "(exit status only)";
 }
 
+/** Apply one mutation in `dir`, run its tests, restore the file. */
+async function runMutation(dir: string, m: Mutation): Promise<Outcome> {
+  const path = join(dir, m.file);
+  let original: string;
+  try {
+    original = readFileSync(path, "utf8");
+    writeFileSync(path, applyMutation(original, m));
+  } catch (e) {
+    return { id: m.id, file: m.file, result: "not-applied", seconds: 0, detail: (e as Error).message };
+  }
+  const t0 = Date.now();
+  try {
+    const r = await runTests(dir, m.tests, m.pattern, m.timeout_s);
+    const result = r.timedOut ? "timeout" : r.code === 0 ? "survived" : "caught";
+    const detail =
+      result === "caught" ? firstFailure(r.output) : result === "timeout" ? `> ${m.timeout_s} s` : "";
+    return { id: m.id, file: m.file, result, seconds: (Date.now() - t0) / 1000, detail };
+  } finally {
+    writeFileSync(path, original);
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -156,6 +179,7 @@ async function main(): Promise<void> {
       list: { type: "boolean", default: false },
       baseline: { type: "boolean", default: false },
       json: { type: "string" },
+      jobs: { type: "string", default: "1" },
     },
   });
   let mutations = loadMutations();
@@ -169,15 +193,17 @@ async function main(): Promise<void> {
     return;
   }
 
-  const dir = scratchCopy();
-  const outcomes: Outcome[] = [];
+  const jobs = Math.max(1, Number(values.jobs));
+  if (!Number.isInteger(jobs)) throw new Error(`--jobs ${values.jobs}: expected a whole number`);
+  const dirs = Array.from({ length: Math.min(jobs, mutations.length) }, () => scratchCopy());
+  const outcomes = new Map<string, Outcome>();
   const started = Date.now();
   try {
     if (values.baseline) {
       const groups = new Map<string, Mutation>();
       for (const m of mutations) groups.set(`${m.tests.join(" ")}|${m.pattern ?? ""}`, m);
       for (const m of groups.values()) {
-        const r = await runTests(dir, m.tests, m.pattern, m.timeout_s);
+        const r = await runTests(dirs[0]!, m.tests, m.pattern, m.timeout_s);
         if (r.code !== 0)
           throw new Error(
             `baseline: ${m.tests.join(" ")} ${m.pattern ? `(pattern ${m.pattern}) ` : ""}fails unmutated: ${firstFailure(r.output)}`,
@@ -185,50 +211,35 @@ async function main(): Promise<void> {
         console.log(`baseline ok  ${m.tests.join(" ")}${m.pattern ? `  /${m.pattern}/` : ""}`);
       }
     }
-    for (const m of mutations) {
-      const path = join(dir, m.file);
-      const t0 = Date.now();
-      let original: string;
-      try {
-        original = readFileSync(path, "utf8");
-        writeFileSync(path, applyMutation(original, m));
-      } catch (e) {
-        outcomes.push({
-          id: m.id,
-          file: m.file,
-          result: "not-applied",
-          seconds: 0,
-          detail: (e as Error).message,
-        });
-        console.log(`NOT APPLIED  ${m.id}: ${(e as Error).message}`);
-        continue;
-      }
-      try {
-        const r = await runTests(dir, m.tests, m.pattern, m.timeout_s);
-        const seconds = (Date.now() - t0) / 1000;
-        const result = r.timedOut ? "timeout" : r.code === 0 ? "survived" : "caught";
-        const detail =
-          result === "caught" ? firstFailure(r.output) : result === "timeout" ? `> ${m.timeout_s} s` : "";
-        outcomes.push({ id: m.id, file: m.file, result, seconds, detail });
-        console.log(`${result.toUpperCase().padEnd(11)}  ${m.id} (${seconds.toFixed(0)} s)  ${detail}`);
-      } finally {
-        writeFileSync(path, original);
-      }
-    }
+    // Each worker owns a scratch copy, so that mutations never meet.
+    const queue = [...mutations];
+    await Promise.all(
+      dirs.map(async (dir) => {
+        for (let m = queue.shift(); m; m = queue.shift()) {
+          const o = await runMutation(dir, m);
+          outcomes.set(m.id, o);
+          console.log(
+            `${o.result.toUpperCase().padEnd(11)}  ${m.id} (${o.seconds.toFixed(0)} s)  ${o.detail}`,
+          );
+        }
+      }),
+    );
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   }
+  const ordered = mutations.map((m) => outcomes.get(m.id)!);
 
-  const count = (r: Outcome["result"]) => outcomes.filter((o) => o.result === r).length;
+  const count = (r: Outcome["result"]) => ordered.filter((o) => o.result === r).length;
   const total = (Date.now() - started) / 1000;
   console.log(
-    `\n${outcomes.length} mutations: ${count("caught")} caught, ${count("timeout")} timed out, ` +
+    `\n${ordered.length} mutations (${jobs} at a time): ${count("caught")} caught, ${count("timeout")} timed out, ` +
       `${count("survived")} survived, ${count("not-applied")} not applied (${total.toFixed(0)} s)`,
   );
   console.log("\n| mutation | file | result | caught by |\n|---|---|---|---|");
-  for (const o of outcomes)
+  for (const o of ordered)
     console.log(`| ${o.id} | ${o.file} | ${o.result} | ${o.detail.replaceAll("|", "\\|")} |`);
-  if (values.json) writeFileSync(values.json, JSON.stringify({ seconds: total, outcomes }, null, 2) + "\n");
+  if (values.json)
+    writeFileSync(values.json, JSON.stringify({ seconds: total, outcomes: ordered }, null, 2) + "\n");
   if (count("survived") + count("not-applied") > 0) process.exitCode = 1;
 }
 
