@@ -122,8 +122,10 @@ test("cli: golden exits 1 when a weight is off, naming what failed", async (t) =
 });
 
 /** A run folder of 16×16 PNGs (exactly the model's size, so the inputs are the pixels themselves). */
-async function imageFolder(root: string): Promise<Record<"train" | "val" | "test", Float32Array[]>> {
-  const sets = { train: [0, 1, 2, 3], val: [4, 5], test: [6, 7, 8] } as const;
+async function imageFolder(
+  root: string,
+  sets: Record<string, readonly number[]> = { train: [0, 1, 2, 3], val: [4, 5], test: [6, 7, 8] },
+): Promise<Record<"train" | "val" | "test", Float32Array[]>> {
   const out: Record<string, Float32Array[]> = {};
   for (const [split, seeds] of Object.entries(sets)) {
     await mkdir(join(root, split), { recursive: true });
@@ -227,6 +229,19 @@ test("cli: train a tiny run, then eval (online, EMA, split, out, model+config) a
     ["val/p4.png", "val/p5.png"],
   );
   assert.ok(Math.abs(val.psnr - mean(await recomputedPsnr(online, imgs.val))) < PSNR_DB);
+
+  // --data-root: the same run evaluated on another folder's test images. (evaluateRun also opens
+  // the training split, and needs a batch of it: the folder has one.)
+  const other = await imageFolder(join(dir, "other"), { train: [11, 12], test: [9, 10] });
+  r = await run(["eval", runDir, "--data-root", join(dir, "other"), "--out", join(dir, "ev-other")]);
+  assert.equal(r.code, 0, r.err);
+  const elsewhere = await report(join(dir, "ev-other", "eval-test-online.json"));
+  assert.deepEqual(
+    elsewhere.perImage.map((p) => p.id),
+    ["test/p10.png", "test/p9.png"],
+  );
+  const otherPsnr = await recomputedPsnr(online, [other.test[1]!, other.test[0]!]);
+  assert.ok(Math.abs(elsewhere.psnr - mean(otherPsnr)) < PSNR_DB);
 
   // --model FILE --config FILE: the EMA model file evaluated by name reports as EMA.
   r = await run(["eval", "--model", ema, "--config", join(runDir, "config.json"), "--out", join(dir, "ev2")]);
