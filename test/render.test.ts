@@ -7,7 +7,7 @@ import { posesToRays } from "../src/rendering/rays.js";
 import { Rng } from "../src/util/rng.js";
 import { saveGif } from "../src/data/image.js";
 import sharp from "sharp";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -52,8 +52,9 @@ test("rays: centre pixel of a camera at the origin looks down −z; focal scales
   assert.deepEqual([...(await readF32(o)).slice(9, 12)], [0.5, -1, 4]);
 });
 
-test("saveGif: distinct frames become an animated, looping GIF", async () => {
+test("saveGif: distinct frames become an animated, looping GIF", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "anr-gif-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
   const frames = [0.1, 0.5, 0.9].map((v) => ({ c: 3, h: 6, w: 8, data: new Float32Array(3 * 48).fill(v) }));
   await saveGif(join(dir, "a.gif"), frames);
   const m = await sharp(join(dir, "a.gif"), { animated: true }).metadata();
