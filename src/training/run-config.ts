@@ -49,9 +49,10 @@ export const TrainArgs = z.strictObject({
   /** Write an input | reconstruction grid every n steps (0 = only at the end). */
   sample_every: z.number().int().nonnegative().default(500),
   /**
-   * A JSON file `{ "order": number[][] }` giving the training-set indices of every step's batch
-   * (step s uses order[s − 1]), e.g. shared/anchors/fashion-mnist-order.json, to see exactly the
-   * data another implementation saw. Overrides the shuffled loader (and batch_size).
+   * A JSON file `{ "order": number[][] }` giving the training-set indices of every micro-batch
+   * (micro-batch g of step s uses order[(s − 1)·grad_accumulation + g]), e.g.
+   * shared/anchors/fashion-mnist-order.json, to see exactly the data another implementation saw.
+   * Overrides the shuffled loader (and batch_size).
    */
   order_file: z.string().optional(),
   /** Skip unreadable images (counted and reported) instead of failing. */
