@@ -205,7 +205,7 @@ const orderPixel = (i: number, x: number, y: number, c: number) =>
 test("trainer: train.order_file with grad_accumulation 3: step s takes micro-batch g from order[3s + g]", async (t) => {
   const root = await mkdtemp(join(tmpdir(), "anr-order-"));
   t.after(() => rm(root, { recursive: true, force: true }));
-  // split "folders": train items are the files of imgs/train in sorted order, so index i is im0i.
+  // split "folders": train items are the files of imgs/train in sorted order, so index i is im{i}.png.
   for (const [split, n] of [
     ["train", 6],
     ["test", 2],
