@@ -55,7 +55,7 @@ Examples:
   anr eval runs/fmnist-anr --weights ema
   anr encode photo.jpg --model runs/fmnist-anr --out tokens.safetensors
   anr decode tokens.safetensors --model runs/fmnist-anr --size 256x256 --out sr/
-  anr golden ../shared/golden/*
+  anr golden test/golden/*
 
 Environment: ANR_THREADS (kernel threads, default all cores).
 Exit codes: 0 ok, 1 a check failed, 2 bad usage or input.`;
@@ -182,12 +182,12 @@ Example: anr demo --steps 300 --out runs/demo`,
 Rebuilds the model from DIR/config.json and DIR/weights.safetensors, recomputes every key of
 DIR/io.safetensors it knows (intermediates, predictions, loss, PSNR, gradients, one Adam step),
 prints max errors against the tolerances of the golden READMEs, exits 1 on any failure.
-Example: anr golden ../shared/golden/*`,
+Example: anr golden test/golden/*`,
   init: `anr init CONFIG --out MODEL.safetensors [--seed N]
 
 CONFIG: a model config (JSON/YAML), a golden config.json ("hn"), an authors' YAML config
 ("hyper_network") or a run config ("model").
-Example: anr init ../shared/golden/anr/config.json --out anr.safetensors`,
+Example: anr init test/golden/anr/config.json --out anr.safetensors`,
   info: `anr info FILE.safetensors
 
 Describes a model, checkpoint, token file or any safetensors file.
