@@ -230,6 +230,17 @@ test("cli: train a tiny run, then eval (online, EMA, split, out, model+config) a
   );
   assert.ok(Math.abs(val.psnr - mean(await recomputedPsnr(online, imgs.val))) < PSNR_DB);
 
+  // --max-images: the first N test images of the full evaluation, and their mean PSNR.
+  r = await run(["eval", runDir, "--max-images", "2", "--out", join(dir, "ev-max")]);
+  assert.equal(r.code, 0, r.err);
+  const firstTwo = await report(join(dir, "ev-max", "eval-test-online.json"));
+  assert.deepEqual(firstTwo.perImage, onlineReport.perImage.slice(0, 2));
+  assert.equal(firstTwo.images, 2);
+  assert.ok(Math.abs(firstTwo.psnr - mean(onlineReport.perImage.slice(0, 2).map((p) => p.psnr))) < PSNR_DB);
+  r = await run(["eval", runDir, "--max-images", "0", "--out", join(dir, "ev-max")]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--max-images 0: expected a whole number above 0/);
+
   // --data-root: the same run evaluated on another folder's test images. (evaluateRun also opens
   // the training split, and needs a batch of it: the folder has one.)
   const other = await imageFolder(join(dir, "other"), { train: [11, 12], test: [9, 10] });

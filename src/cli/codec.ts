@@ -124,7 +124,10 @@ export async function cmdEval(argv: string[]): Promise<number> {
   const mPath = chosen.path;
   const split = values.split as "val" | "test";
   run.eval.split = split;
-  if (values["max-images"]) run.eval.max_images = Number(values["max-images"]);
+  const maxImages = values["max-images"] === undefined ? undefined : Number(values["max-images"]);
+  if (maxImages !== undefined && !(Number.isInteger(maxImages) && maxImages > 0))
+    throw new UsageError(`--max-images ${values["max-images"]}: expected a whole number above 0`);
+  if (maxImages !== undefined) run.eval.max_images = maxImages;
   await initBackend();
   const model = await loadModel(mPath, { weights: chosen.weights });
   // Reports name the weights evaluated: an EMA model file given by name is EMA.
@@ -142,7 +145,7 @@ export async function cmdEval(argv: string[]): Promise<number> {
     }
   }
   const t0 = performance.now();
-  const r = await evaluateRun({ ...run, model: model.config } as typeof run, P);
+  const r = await evaluateRun({ ...run, model: model.config } as typeof run, P, { maxImages });
   disposeParams(P);
   const out = values.out ?? runDir ?? ".";
   await mkdir(out, { recursive: true });

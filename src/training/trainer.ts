@@ -137,8 +137,11 @@ interface TaskDriver<B> {
   /** Data position and RNG, for exact resumption. */
   state(): unknown;
   restore(s: unknown): void;
-  /** Evaluate (borrowed) parameters; `final` uses the whole split. */
-  evaluate(P: Params, final: boolean, grid: boolean): Promise<EvalOutcome>;
+  /**
+   * Evaluate (borrowed) parameters; `final` uses the whole split (images and fields) unless
+   * `maxImages` limits it.
+   */
+  evaluate(P: Params, final: boolean, grid: boolean, maxImages?: number): Promise<EvalOutcome>;
   /** Integer upscaling of sample grids. */
   gridScale: number;
   /** Release open files. */
@@ -191,10 +194,10 @@ async function imageDriver(run: ResolvedImageRun | ResolvedFieldRun): Promise<Ta
       loader.restore(st.loader);
       rng.state = st.rng;
     },
-    async evaluate(P, final, grid) {
+    async evaluate(P, final, grid, maxImages) {
       const r = await evaluateImages(P, cfg, evalDs, {
         batchSize: run.eval.batch_size,
-        maxImages: final ? undefined : run.eval.max_images,
+        maxImages: maxImages ?? (final ? undefined : run.eval.max_images),
         clamp: run.eval.clamp,
         keep: grid ? 8 : 0,
         channels,
@@ -336,12 +339,12 @@ async function nerfDriver(run: ResolvedNerfRun): Promise<TaskDriver<NerfBatch>> 
     },
     state: () => ({}),
     restore: () => undefined,
-    async evaluate(P, final, grid) {
+    async evaluate(P, final, grid, maxImages) {
       // TransINR protocol: per test object, random support/query draws over all its views; the
       // whole query view is rendered (deterministic depths) and compared at full resolution.
       const n = Math.min(
         evalDs.length,
-        final ? (run.eval.max_images ?? Infinity) : (run.eval.max_images ?? 8),
+        maxImages ?? (final ? (run.eval.max_images ?? Infinity) : (run.eval.max_images ?? 8)),
       );
       const render = createViewRenderer(cfg, { chunk: nf.chunk, nSamples: nf.n_samples, near, far });
       const per: { id: string; psnr: number; ssim: number }[] = [];
@@ -405,12 +408,19 @@ async function nerfDriver(run: ResolvedNerfRun): Promise<TaskDriver<NerfBatch>> 
   };
 }
 
-/** Evaluate (borrowed) parameters on the run's eval split, the whole split, with a grid. */
-export async function evaluateRun(run: ResolvedRunConfig, P: Params): Promise<EvalOutcome> {
+/**
+ * Evaluate (borrowed) parameters on the run's eval split, with a grid: the whole split, or its
+ * first `maxImages` items.
+ */
+export async function evaluateRun(
+  run: ResolvedRunConfig,
+  P: Params,
+  options: { maxImages?: number } = {},
+): Promise<EvalOutcome> {
   await initBackend();
   const driver = run.task === "nerf" ? await nerfDriver(run) : await imageDriver(run);
   try {
-    return await driver.evaluate(P, true, true);
+    return await driver.evaluate(P, true, true, options.maxImages);
   } finally {
     driver.step.dispose();
     driver.close?.();
