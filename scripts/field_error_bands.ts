@@ -6,13 +6,15 @@
  *
  *   npx tsx scripts/field_error_bands.ts RUN_DIR... [--weights online|ema] [--band 2]
  */
+// First: the Node worker pool must exist before jax-js is evaluated (see src/backend/install-worker.ts).
+import "../src/backend/install-worker.js";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { initBackend } from "../src/backend/index.js";
 import { openFieldDataset } from "../src/data/fields.js";
 import { evaluateImages } from "../src/eval/evaluate.js";
-import { loadModel } from "../src/io/weights.js";
+import { loadModel } from "../src/io/files.js";
 import { disposeParams, toDevice } from "../src/model/params.js";
 import { resolveRunConfig } from "../src/training/run-config.js";
 

@@ -1,11 +1,15 @@
 /**
  * anr — attention-based implicit neural representations (ANR, ECCV 2024) in TypeScript.
  *
- * Library entry. Typical use:
+ * The portable core: model configs and presets, the model family, its tasks (image decoding at
+ * any resolution, view rendering), the optimiser and training steps, and model files as bytes.
+ * It imports no Node built-in and no native package, so it runs unchanged in Node and in a
+ * browser (jax-js on wasm or WebGPU). Files, datasets, the trainer and the CLI's pieces are in
+ * "anr/node" (src/node.ts), which also re-exports all of this.
  *
- *   import { initBackend, loadModel, toDevice, hyperNetwork, createImageDecoder } from "anr";
+ *   import { initBackend, modelFromBytes, toDevice, hyperNetwork, createImageDecoder } from "anr";
  *   await initBackend();                                   // jax-js on wasm (or webgpu)
- *   const { config, weights } = await loadModel("model.safetensors");
+ *   const { config, weights } = modelFromBytes(bytes);     // bytes of a .safetensors model file
  *   const P = toDevice(weights);
  *   const tokens = hyperNetwork(P, config, images);        // R-tokens, (B, T, hidden)
  *   const rgb = await createImageDecoder(config)(P, tokens, B, 512, 512);
@@ -74,93 +78,7 @@ export * from "./training/optim.js";
 export * from "./training/step.js";
 export * from "./io/safetensors.js";
 export * from "./io/weights.js";
-export { runGolden, formatReport, type GoldenCheck, type GoldenReport } from "./golden/golden.js";
-export { Rng } from "./util/rng.js";
-export {
-  train,
-  evaluateRun,
-  type TrainOptions,
-  type TrainResult,
-  type EvalOutcome,
-} from "./training/trainer.js";
-export {
-  RunConfig,
-  TrainArgs,
-  EvalArgs,
-  resolveRunConfig,
-  readRunConfig,
-  type ResolvedRunConfig,
-  type RunConfigInput,
-} from "./training/run-config.js";
-export { RUN_PRESETS, runPreset, applyOverride } from "./training/run-presets.js";
 export { MODEL_PRESETS, modelPreset } from "./training/presets.js";
-export {
-  saveCheckpoint,
-  loadCheckpoint,
-  type CheckpointState,
-  type CheckpointTensors,
-} from "./training/checkpoint.js";
-export {
-  openImageDataset,
-  parseDatasetSpec,
-  DatasetSpec,
-  type ImageDataset,
-  type Split,
-  type DatasetSpecInput,
-} from "./data/datasets.js";
-export { BatchLoader, type LoaderState, type Batch } from "./data/loader.js";
-export { readIdx, writeIdx } from "./data/idx.js";
-export {
-  loadImage,
-  savePng,
-  crop,
-  randomCrop,
-  resizeImage,
-  resizeBilinear,
-  resizeAntialiased,
-  type HostImage,
-} from "./data/image.js";
-export { evaluateImages, toBatchArray, type EvalReport, type EvaluateArgs } from "./eval/evaluate.js";
+export { Rng } from "./util/rng.js";
 export { ssim } from "./eval/ssim.js";
-export { writeLinePlot, svgLinePlot } from "./util/plot.js";
-export { Progress } from "./util/progress.js";
-export {
-  openLearnitDataset,
-  openLearnitObject,
-  sampleViews,
-  stackViews,
-  LearnitSpec,
-  type MultiViewDataset,
-  type MultiViewObject,
-  type PosedView,
-} from "./data/learnit.js";
-export { saveGif } from "./data/image.js";
-export {
-  FieldSpec,
-  FieldPreprocess,
-  Normalize,
-  openFieldDataset,
-  fieldChannels,
-  preprocessField,
-  normalizeField,
-  denormalizeField,
-  type FieldDataset,
-  type FieldSpecInput,
-} from "./data/fields.js";
-export { parseNpy, readNpy, encodeNpy, writeNpy, type NdArray, type NpyInfo } from "./data/npy.js";
-export {
-  openNetcdf,
-  writeNetcdf3,
-  type NetcdfFile,
-  type NcVariable,
-  type NcDimension,
-} from "./data/netcdf.js";
-export { viridis, falseColour, finiteRange } from "./util/colormap.js";
 export { sphereCoords } from "./model/model.js";
-export { withFieldChannels } from "./training/trainer.js";
-export type { PhysicalError } from "./eval/evaluate.js";
-export {
-  evaluateSuperResolution,
-  type SuperResolutionReport,
-  type MethodErrors,
-} from "./eval/super-resolution.js";

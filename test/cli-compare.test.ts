@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { initBackend } from "../src/backend/index.js";
-import { loadModel } from "../src/io/weights.js";
+import { loadModel } from "../src/io/files.js";
 import { countParams } from "../src/model/params.js";
 import { DEBIAN_FASHION_MNIST } from "../src/training/run-presets.js";
 import { skipWithoutData } from "./fixtures.js";

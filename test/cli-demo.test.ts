@@ -8,7 +8,7 @@ import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import sharp from "sharp";
 import { initBackend } from "../src/backend/index.js";
-import { loadModel } from "../src/io/weights.js";
+import { loadModel } from "../src/io/files.js";
 import { EMBEDDED_PHOTOS } from "../src/training/run-presets.js";
 import { decodeWith, encodeWith, levelsOff, readPng, runCli, tempDir } from "./cli-helpers.js";
 

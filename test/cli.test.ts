@@ -8,8 +8,8 @@ import assert from "node:assert/strict";
 import { mkdir, writeFile, readFile, copyFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { initBackend } from "../src/backend/index.js";
-import { readSafetensors, serializeSafetensors, type HostTensor } from "../src/io/safetensors.js";
-import { loadModel } from "../src/io/weights.js";
+import { serializeSafetensors, type HostTensor } from "../src/io/safetensors.js";
+import { readSafetensors, loadModel } from "../src/io/files.js";
 import { psnrUnit } from "../src/data/image.js";
 import { golden, tinyConfig } from "./fixtures.js";
 import {

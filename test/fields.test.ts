@@ -26,7 +26,7 @@ import { parseHyperNetworkConfig, ConfigError, type HyperNetworkConfigInput } fr
 import { resolveRunConfig, type RunConfigInput } from "../src/training/run-config.js";
 import { train } from "../src/training/trainer.js";
 import { runPreset } from "../src/training/run-presets.js";
-import { loadModel } from "../src/io/weights.js";
+import { loadModel } from "../src/io/files.js";
 import { main } from "../src/cli/main.js";
 import { initBackend, readF32 } from "../src/backend/index.js";
 import { evaluateImages, toBatchArray } from "../src/eval/evaluate.js";

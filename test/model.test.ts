@@ -9,7 +9,8 @@ import { parseHyperNetworkConfig, ConfigError } from "../src/model/config.js";
 import { initHostParams, paramSpecs, toDevice, countParams, disposeParams } from "../src/model/params.js";
 import { encodingLayout, hyperNetwork, hyponet } from "../src/model/model.js";
 import { imageObjective } from "../src/model/tasks.js";
-import { saveModel, loadModel, readWeights, WeightsMismatchError } from "../src/io/weights.js";
+import { WeightsMismatchError } from "../src/io/weights.js";
+import { saveModel, loadModel, readWeights } from "../src/io/files.js";
 import { serializeSafetensors, SafetensorsError } from "../src/io/safetensors.js";
 import { tinyConfig, golden } from "./fixtures.js";
 

@@ -3,13 +3,8 @@ import assert from "node:assert/strict";
 import { mkdtemp, readFile, writeFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  parseSafetensors,
-  serializeSafetensors,
-  writeSafetensors,
-  readSafetensors,
-  SafetensorsError,
-} from "../src/io/safetensors.js";
+import { parseSafetensors, serializeSafetensors, SafetensorsError } from "../src/io/safetensors.js";
+import { writeSafetensors, readSafetensors } from "../src/io/files.js";
 
 /** A temporary folder removed when the test ends. */
 async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {

@@ -1,8 +1,11 @@
 /**
- * Loaded before every test process (package.json: node --import ./test/setup.ts): each process
- * gets its own temporary root as TMPDIR, removed when it exits, so a test that fails half-way, or
- * a CLI run that writes scratch files, leaves nothing behind in the system's temporary folder.
+ * Loaded before every test process (package.json: node --import ./test/setup.ts). It installs the
+ * Node worker pool for jax-js, as the Node entry does, and gives each process its own temporary
+ * root as TMPDIR, removed when it exits, so that a test that fails half-way, or a CLI run that
+ * writes scratch files, leaves nothing behind in the system's temporary folder.
  */
+// First: the Node worker pool must exist before jax-js is evaluated (see src/backend/install-worker.ts).
+import "../src/backend/install-worker.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

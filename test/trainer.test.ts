@@ -9,7 +9,8 @@ import { applyOverride, runPreset, RUN_PRESETS } from "../src/training/run-prese
 import { MODEL_PRESETS } from "../src/training/presets.js";
 import { parseHyperNetworkConfig, ConfigError } from "../src/model/config.js";
 import { train } from "../src/training/trainer.js";
-import { readSafetensors, type HostTensor } from "../src/io/safetensors.js";
+import { type HostTensor } from "../src/io/safetensors.js";
+import { readSafetensors } from "../src/io/files.js";
 import { loadCheckpoint } from "../src/training/checkpoint.js";
 import { tinyConfig } from "./fixtures.js";
 import { initBackend } from "../src/backend/index.js";

@@ -2,7 +2,7 @@
  * All compute-backend set-up lives here: which jax-js device runs the model and how many kernel
  * threads it uses. Call {@link initBackend} once at start-up.
  */
-import { requestedThreads, wasmMemories } from "./install-worker.js";
+import { wasmMemories } from "./heap.js";
 import { init, defaultDevice, type Device } from "./jax.js";
 
 /** Options of {@link initBackend}. */
@@ -15,7 +15,10 @@ export interface BackendArgs {
 export interface BackendInfo {
   /** The device new arrays are placed on. */
   device: Device;
-  /** Kernel threads (wasm only; set by the ANR_THREADS environment variable, default all cores). */
+  /**
+   * Kernel threads (wasm only): the platform's count, which the Node entry sets from ANR_THREADS
+   * (default all cores); 1 without a Worker or shared memory.
+   */
   threads: number;
 }
 
@@ -43,7 +46,9 @@ export async function initBackend(args: BackendArgs = {}): Promise<BackendInfo> 
   const shared =
     typeof SharedArrayBuffer !== "undefined" &&
     typeof (globalThis as Record<string, unknown>).Worker !== "undefined";
-  active = { device, threads: device === "wasm" && shared ? requestedThreads : 1 };
+  const cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
+    ?.hardwareConcurrency;
+  active = { device, threads: device === "wasm" && shared ? (cores ?? 1) : 1 };
   return active;
 }
 

@@ -1,30 +1,15 @@
 /**
- * Side-effect module: must run before "@jax-js/jax" is first evaluated, because jax-js builds
- * its wasm backend (shared memory + worker pool, or neither) at import time. It installs a Web
- * `Worker` for Node and sets the worker count from `ANR_THREADS` (default: all cores).
- * `ANR_THREADS=1` keeps everything on the main thread.
+ * Node only. Side-effect module: must run before "@jax-js/jax" is first evaluated, because jax-js
+ * builds its wasm backend (shared memory + worker pool, or neither) at import time. It installs a
+ * Web `Worker` for Node and sets the worker count from `ANR_THREADS` (default: all cores).
+ * `ANR_THREADS=1` keeps everything on the main thread. The Node entry (src/node.ts), the CLI and
+ * the test set-up import it first; without it, jax-js runs its kernels on the main thread.
  */
 import { availableParallelism } from "node:os";
 import { NodeWebWorker } from "./node-worker.js";
 
 const g = globalThis as Record<string, unknown>;
 const isNode = typeof process !== "undefined" && !!process.versions?.node;
-
-/**
- * Every WebAssembly.Memory created from here on (jax-js creates one for its wasm backend at
- * import), so that its heap size can be reported: the one exact measure of device memory.
- */
-export const wasmMemories: WebAssembly.Memory[] = [];
-{
-  const Original = WebAssembly.Memory;
-  const Tracked = function (this: unknown, desc: WebAssembly.MemoryDescriptor) {
-    const mem = new Original(desc);
-    wasmMemories.push(mem);
-    return mem;
-  } as unknown as typeof WebAssembly.Memory;
-  Tracked.prototype = Original.prototype;
-  (WebAssembly as { Memory: typeof WebAssembly.Memory }).Memory = Tracked;
-}
 
 /** Kernel threads requested for this process. */
 export const requestedThreads: number = (() => {

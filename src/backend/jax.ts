@@ -1,6 +1,7 @@
 /**
  * The one import point for jax-js in this package. Importing through here guarantees that the
- * Node worker set-up runs before jax-js creates its wasm backend.
+ * device-heap tracking is in place before jax-js creates its wasm backend. (In Node, the worker
+ * pool is installed by importing ./install-worker.js before this module: see src/node.ts.)
  */
-import "./install-worker.js";
+import "./heap.js";
 export * from "@jax-js/jax";

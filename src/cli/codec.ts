@@ -8,8 +8,10 @@ import { numpy as np } from "../backend/jax.js";
 import { fromInterleaved, hconcat, savePng, vconcat, type HostImage } from "../data/image.js";
 import { toBatchArray, type PhysicalError } from "../eval/evaluate.js";
 import { describePhysical, evaluateRun } from "../training/trainer.js";
-import { loadModel, modelFileWeights, type WeightsChoice, CONFIG_METADATA_KEY } from "../io/weights.js";
-import { readSafetensors, writeSafetensors, writeFileAtomic, type HostTensor } from "../io/safetensors.js";
+import { modelFileWeights, type WeightsChoice, CONFIG_METADATA_KEY } from "../io/weights.js";
+import { loadModel } from "../io/files.js";
+import { type HostTensor } from "../io/safetensors.js";
+import { readSafetensors, writeSafetensors, writeFileAtomic } from "../io/files.js";
 import {
   parseHyperNetworkConfig,
   sizeHW,

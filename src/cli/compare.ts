@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { mkdir, readFile } from "node:fs/promises";
-import { writeFileAtomic } from "../io/safetensors.js";
+import { writeFileAtomic } from "../io/files.js";
 import { resolveRunConfig } from "../training/run-config.js";
 import { applyOverride, runPreset } from "../training/run-presets.js";
 import { train, type TrainResult } from "../training/trainer.js";

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { initBackend } from "../backend/index.js";
 import { loadImage, crop, hconcat, vconcat, savePng, resizeImage, type HostImage } from "../data/image.js";
 import { toBatchArray } from "../eval/evaluate.js";
-import { loadModel } from "../io/weights.js";
+import { loadModel } from "../io/files.js";
 import { hyperNetwork } from "../model/model.js";
 import { disposeParams, toDevice } from "../model/params.js";
 import { createImageDecoder } from "../model/tasks.js";

@@ -4,8 +4,7 @@
 import { parseArgs } from "node:util";
 import { initBackend } from "../backend/index.js";
 import { runGolden, formatReport } from "../golden/golden.js";
-import { loadModel, saveModel } from "../io/weights.js";
-import { readSafetensors } from "../io/safetensors.js";
+import { loadModel, saveModel, readSafetensors } from "../io/files.js";
 import { parseHyperNetworkConfig } from "../model/config.js";
 import { countParams, initHostParams, numel } from "../model/params.js";
 import { readFile } from "node:fs/promises";

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { initBackend } from "../backend/index.js";
 import { openLearnitObject, stackViews } from "../data/learnit.js";
 import { hconcat, saveGif, savePng, type HostImage } from "../data/image.js";
-import { loadModel } from "../io/weights.js";
+import { loadModel } from "../io/files.js";
 import { sizeHW } from "../model/config.js";
 import { hyperNetwork } from "../model/model.js";
 import { disposeParams, toDevice } from "../model/params.js";

@@ -1,4 +1,6 @@
 /** The `anr` executable: run the command line and set the exit code. */
+// First: the Node worker pool must exist before jax-js is evaluated (see src/backend/install-worker.ts).
+import "../backend/install-worker.js";
 import { main } from "./main.js";
 import { setAttentionForm } from "../model/model.js";
 

@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { gunzip, gzip } from "node:zlib";
 import { promisify } from "node:util";
-import { writeFileAtomic } from "../io/safetensors.js";
+import { writeFileAtomic } from "../util/fs.js";
 
 const UBYTE = 0x08;
 

@@ -3,7 +3,7 @@
  * resampling (PyTorch's bilinear, antialiased bilinear), crops, and PNG output.
  */
 import sharp from "sharp";
-import { writeFileAtomic } from "../io/safetensors.js";
+import { writeFileAtomic } from "../util/fs.js";
 import type { Rng } from "../util/rng.js";
 
 /** A host image: channel-major float data in [0, 1]. */

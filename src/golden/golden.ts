@@ -16,8 +16,8 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { numpy as np, jit, valueAndGrad } from "../backend/jax.js";
 import { readF32 } from "../backend/index.js";
-import { readSafetensors, type HostTensor } from "../io/safetensors.js";
-import { readWeights } from "../io/weights.js";
+import { type HostTensor } from "../io/safetensors.js";
+import { readSafetensors, readWeights } from "../io/files.js";
 import { parseHyperNetworkConfig, type HyperNetworkConfig } from "../model/config.js";
 import {
   coordGrid,

@@ -5,13 +5,11 @@
  * `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__"?: {string: string}}`,
  * then the data block; offsets are relative to the data block. Tensors are little-endian, C order.
  * F32, F16 and BF16 are read (converted to Float32Array); everything is written as F32.
+ *
+ * Portable: bytes in, bytes out. Reading and writing files is in ./files.ts (Node).
  */
-import { readFile } from "node:fs/promises";
-import { writeFileAtomic } from "../util/fs.js";
 import { f16ToF32 } from "../util/float16.js";
 import { numel } from "../util/shape.js";
-
-export { writeFileAtomic };
 
 /** A host-side tensor: float32 data in C order plus its shape. */
 export interface HostTensor {
@@ -148,17 +146,6 @@ export function parseSafetensors(buf: Uint8Array, file = "<buffer>"): Safetensor
   return { tensors, metadata };
 }
 
-/** Read a safetensors file from disk. */
-export async function readSafetensors(path: string): Promise<SafetensorsFile> {
-  let buf: Buffer;
-  try {
-    buf = await readFile(path);
-  } catch (e) {
-    throw new SafetensorsError(path, `cannot read (${(e as Error).message})`);
-  }
-  return parseSafetensors(buf, path);
-}
-
 /** Serialise tensors (as F32) and string metadata to safetensors bytes. */
 export function serializeSafetensors(
   tensors: Iterable<[string, HostTensor]>,
@@ -193,13 +180,4 @@ export function serializeSafetensors(
     pos += 4 * t.data.length;
   }
   return out;
-}
-
-/** Write tensors and metadata as a safetensors file, atomically. */
-export async function writeSafetensors(
-  path: string,
-  tensors: Iterable<[string, HostTensor]>,
-  metadata: Record<string, string> = {},
-): Promise<void> {
-  await writeFileAtomic(path, serializeSafetensors(tensors, metadata));
 }

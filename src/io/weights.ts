@@ -1,11 +1,14 @@
 /**
- * Model weights on disk: safetensors with the reference's state_dict key names. A model file
+ * Model weights as safetensors bytes, with the reference's state_dict key names. A model file
  * carries its full config in the metadata, so one file rebuilds the model.
+ *
+ * Portable: bytes in, bytes out. The file versions (loadModel, saveModel, readWeights) are in
+ * ./files.ts (Node).
  */
 import type { HyperNetworkConfig } from "../model/config.js";
 import { parseHyperNetworkConfig, ConfigError } from "../model/config.js";
 import { paramSpecs } from "../model/params.js";
-import { readSafetensors, writeSafetensors, type HostTensor } from "./safetensors.js";
+import { parseSafetensors, serializeSafetensors, type HostTensor } from "./safetensors.js";
 
 /** Metadata key holding the JSON model config. */
 export const CONFIG_METADATA_KEY = "anr.config";
@@ -97,10 +100,17 @@ export function validateWeights(
   return out;
 }
 
-/** Read weights for a known config from a safetensors file (plain or authors' checkpoint keys). */
-export async function readWeights(path: string, cfg: HyperNetworkConfig): Promise<Map<string, HostTensor>> {
-  const file = await readSafetensors(path);
-  return validateWeights(cfg, fromReferenceCheckpoint(file.tensors, path), path);
+/**
+ * Weights for a known config from safetensors bytes (plain or authors' checkpoint keys); `source`
+ * names the bytes in errors.
+ */
+export function weightsFromBytes(
+  bytes: Uint8Array,
+  cfg: HyperNetworkConfig,
+  source = "<buffer>",
+): Map<string, HostTensor> {
+  const file = parseSafetensors(bytes, source);
+  return validateWeights(cfg, fromReferenceCheckpoint(file.tensors, source), source);
 }
 
 /** A model: its config and host weights. */
@@ -111,16 +121,16 @@ export interface ModelFile {
   metadata: Record<string, string>;
 }
 
-/** Save a model (config in the metadata), atomically. */
-export async function saveModel(
-  path: string,
+/** A model as safetensors bytes (config in the metadata); `source` names it in errors. */
+export function modelToBytes(
   config: HyperNetworkConfig,
   weights: Map<string, HostTensor>,
   extra: Record<string, string> = {},
-): Promise<void> {
-  validateWeights(config, weights, path);
+  source = "<model>",
+): Uint8Array {
+  validateWeights(config, weights, source);
   const ordered = paramSpecs(config).map((s) => [s.key, weights.get(s.key)!] as [string, HostTensor]);
-  await writeSafetensors(path, ordered, {
+  return serializeSafetensors(ordered, {
     ...extra,
     [FORMAT_KEY]: FORMAT,
     [CONFIG_METADATA_KEY]: JSON.stringify(config),
@@ -144,11 +154,16 @@ export function modelFileWeights(metadata: Record<string, string>): WeightsChoic
 }
 
 /**
- * Load a model saved by {@link saveModel}, or the model inside a training checkpoint (its
- * online or EMA weights): config from the metadata, weights validated against it.
+ * A model from the bytes of a model file ({@link modelToBytes}) or of a training checkpoint (its
+ * online or EMA weights): config from the metadata, weights validated against it. `path` names
+ * the bytes in errors.
  */
-export async function loadModel(path: string, opts: { weights?: WeightsChoice } = {}): Promise<ModelFile> {
-  const file = await readSafetensors(path);
+export function modelFromBytes(
+  bytes: Uint8Array,
+  path = "<buffer>",
+  opts: { weights?: WeightsChoice } = {},
+): ModelFile {
+  const file = parseSafetensors(bytes, path);
   const raw = file.metadata[CONFIG_METADATA_KEY];
   if (raw === undefined) {
     throw new ConfigError(path, [

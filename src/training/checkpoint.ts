@@ -4,7 +4,7 @@
  * resolved run config) in its metadata. Written atomically.
  */
 import type { HostTensor } from "../io/safetensors.js";
-import { readSafetensors, writeSafetensors } from "../io/safetensors.js";
+import { readSafetensors, writeSafetensors } from "../io/files.js";
 import { CONFIG_METADATA_KEY } from "../io/weights.js";
 import type { HyperNetworkConfig } from "../model/config.js";
 
