@@ -2,8 +2,45 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 import globals from "globals";
 
+/**
+ * The layers of src/, lowest first: a module imports only from its own layer or lower ones
+ * (model and rendering share a layer). A new upward import fails lint.
+ */
+const LAYERS = [
+  ["util"],
+  ["backend"],
+  ["model", "rendering"],
+  ["io"],
+  ["data"],
+  ["eval"],
+  ["training"],
+  ["golden"],
+  ["cli"],
+];
+const layerRules = LAYERS.map((layer, i) => {
+  const above = LAYERS.slice(i + 1).flat();
+  return {
+    files: layer.map((dir) => `src/${dir}/**/*.ts`),
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: above.length
+            ? [
+                {
+                  group: above.map((dir) => `**/${dir}/*`),
+                  message: `src/${layer.join(", src/")} may import only from lower layers (${LAYERS.map((l) => l.join("/")).join(" → ")})`,
+                },
+              ]
+            : [],
+        },
+      ],
+    },
+  };
+});
+
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", "runs/**", "bin/**"] },
+  { ignores: ["dist/**", "node_modules/**", "runs/**", "bin/**", "reports/**", ".stryker-tmp/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { languageOptions: { globals: { ...globals.node } } },
@@ -13,4 +50,5 @@ export default tseslint.config(
       "@typescript-eslint/no-non-null-assertion": "off",
     },
   },
+  ...layerRules,
 );

@@ -29,6 +29,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import YAML from "yaml";
+import { transformSync } from "esbuild";
 import { z } from "zod";
 
 const Mutation = z.object({
@@ -156,7 +157,16 @@ async function runMutation(dir: string, m: Mutation): Promise<Outcome> {
   let original: string;
   try {
     original = readFileSync(path, "utf8");
-    writeFileSync(path, applyMutation(original, m));
+    const mutated = applyMutation(original, m);
+    // A mutant that does not parse would be "caught" by any test: refuse it instead.
+    if (/\.[cm]?ts$/.test(m.file)) {
+      try {
+        transformSync(mutated, { loader: "ts", format: "esm" });
+      } catch (e) {
+        throw new Error(`the mutated ${m.file} does not parse: ${(e as Error).message.split("\n")[1] ?? ""}`);
+      }
+    }
+    writeFileSync(path, mutated);
   } catch (e) {
     return { id: m.id, file: m.file, result: "not-applied", seconds: 0, detail: (e as Error).message };
   }

@@ -65,6 +65,7 @@ export {
   imageObjective,
   predictImage,
   createImageDecoder,
+  createImageEvalStep,
   createViewRenderer,
   nerfObjective,
   renderRays,

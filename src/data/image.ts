@@ -5,15 +5,10 @@
 import sharp from "sharp";
 import { writeFileAtomic } from "../util/fs.js";
 import type { Rng } from "../util/rng.js";
+import type { HostImage } from "../util/host.js";
 
 /** A host image: channel-major float data in [0, 1]. */
-export interface HostImage {
-  c: number;
-  h: number;
-  w: number;
-  /** (c, h, w) C order. */
-  data: Float32Array;
-}
+export type { HostImage };
 
 /** Decode any image sharp reads (PNG, JPEG, WebP, …) to RGB; grayscale becomes 3 channels. */
 export async function loadImage(path: string): Promise<HostImage> {

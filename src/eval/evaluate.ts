@@ -12,7 +12,7 @@ import type { FieldDataset } from "../data/fields.js";
 import { psnrUnit, stackImages, type HostImage } from "../data/image.js";
 import type { ChannelArgs, HyperNetworkConfig } from "../model/config.js";
 import type { Params } from "../model/model.js";
-import { createImageEvalStep } from "../training/step.js";
+import { createImageEvalStep } from "../model/tasks.js";
 import { ssim } from "./ssim.js";
 
 /** Options of {@link evaluateImages}. */

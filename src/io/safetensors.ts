@@ -10,14 +10,9 @@
  */
 import { f16ToF32 } from "../util/float16.js";
 import { numel } from "../util/shape.js";
+import type { HostTensor } from "../util/host.js";
 
-/** A host-side tensor: float32 data in C order plus its shape. */
-export interface HostTensor {
-  /** Dimensions; `[]` for a scalar. */
-  shape: number[];
-  /** Values in C (row-major) order; length = product of `shape`. */
-  data: Float32Array;
-}
+export type { HostTensor };
 
 /** A parsed safetensors file: tensors by name, in file order, and the string metadata. */
 export interface SafetensorsFile {

@@ -7,7 +7,7 @@ import { readF32 } from "../backend/index.js";
 import type { HyperNetworkConfig } from "./config.js";
 import { generatedParams, mlpLayerShapes, patchCount, type Params } from "./model.js";
 import { sizeHW } from "./config.js";
-import type { HostTensor } from "../io/safetensors.js";
+import type { HostTensor } from "../util/host.js";
 import { Rng } from "../util/rng.js";
 import { numel } from "../util/shape.js";
 

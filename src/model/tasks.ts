@@ -4,7 +4,7 @@
  * As in model.ts, `P` is borrowed and array arguments are consumed.
  */
 import { numpy as np, jit } from "../backend/jax.js";
-import { readF32 } from "../backend/index.js";
+import { readF32, readScalar } from "../backend/index.js";
 import { disposeParams, refParams } from "./params.js";
 import type { HyperNetworkConfig } from "./config.js";
 import {
@@ -277,4 +277,21 @@ export function nerfObjective(
   const loss = np.mean(mseB.ref);
   const psnr = np.mean(np.log10(mseB).mul(-10));
   return { loss, psnr, pred: rgb };
+}
+
+/** Jitted evaluation: loss, PSNR ([-1,1] convention) and the raw prediction of a batch. Borrows `P`. */
+export function createImageEvalStep(cfg: HyperNetworkConfig) {
+  const f = jit((P: Params, imgs: np.Array) => {
+    const out = imageObjective(P, cfg, imgs);
+    disposeParams(P);
+    return out;
+  });
+  const evalStep = async (P: Params, imgs: np.Array) => {
+    const out = f(refParams(P), imgs);
+    const loss = await readScalar(out.loss);
+    const psnr = await readScalar(out.psnr);
+    return { loss, psnr, pred: out.pred };
+  };
+  evalStep.dispose = () => f.dispose();
+  return evalStep;
 }

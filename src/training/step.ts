@@ -197,20 +197,3 @@ export function queryRays(b: NerfBatch): [RayBatch, np.Array] {
   b.rayIds.dispose();
   return [rays, gt];
 }
-
-/** Jitted evaluation: loss, PSNR ([-1,1] convention) and the raw prediction of a batch. Borrows `P`. */
-export function createImageEvalStep(cfg: HyperNetworkConfig) {
-  const f = jit((P: Params, imgs: np.Array) => {
-    const out = imageObjective(P, cfg, imgs);
-    disposeParams(P);
-    return out;
-  });
-  const evalStep = async (P: Params, imgs: np.Array) => {
-    const out = f(refParams(P), imgs);
-    const loss = await readScalar(out.loss);
-    const psnr = await readScalar(out.psnr);
-    return { loss, psnr, pred: out.pred };
-  };
-  evalStep.dispose = () => f.dispose();
-  return evalStep;
-}

@@ -2,7 +2,7 @@
  * False colour for scalar fields: values → RGB through viridis (perceptually uniform, readable in
  * grey and by colour-blind readers), over an explicit range so that several panels share a scale.
  */
-import type { HostImage } from "../data/image.js";
+import type { HostImage } from "./host.js";
 
 // Viridis as a degree-6 polynomial per channel (max error < 0.01 against matplotlib's table).
 const C: [number, number, number][] = [
