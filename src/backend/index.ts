@@ -5,6 +5,9 @@
 import { wasmMemories } from "./heap.js";
 import { init, defaultDevice, type Device } from "./jax.js";
 
+/** The jax-js devices anr runs on (jax-js also has "webgl", which anr does not support). */
+export const DEVICES = ["wasm", "webgpu", "cpu"] as const;
+
 /** Options of {@link initBackend}. */
 export interface BackendArgs {
   /** jax-js device: "wasm" (default; CPU, multi-threaded), "webgpu" (browser or Deno) or "cpu" (slow; for debugging). */

@@ -2,7 +2,7 @@
  * The `anr` command line. Exit codes: 0 success, 1 a check failed, 2 bad usage or input.
  */
 import { parseArgs } from "node:util";
-import { initBackend } from "../backend/index.js";
+import { DEVICES, initBackend } from "../backend/index.js";
 import { runGolden, formatReport } from "../golden/golden.js";
 import { loadModel, saveModel, readSafetensors } from "../io/files.js";
 import { parseHyperNetworkConfig } from "../model/config.js";
@@ -56,7 +56,8 @@ Examples:
   anr decode tokens.safetensors --model runs/fmnist-anr --size 256x256 --out sr/
   anr golden test/golden/*
 
-Environment: ANR_THREADS (kernel threads, default all cores).
+Global option: --device wasm|webgpu|cpu   where the model runs (default wasm; ANR_DEVICE also sets it).
+Environment: ANR_DEVICE, ANR_THREADS (kernel threads, default all cores).
 Exit codes: 0 ok, 1 a check failed, 2 bad usage or input.`;
 
 async function cmdGolden(args: string[]): Promise<number> {
@@ -196,7 +197,43 @@ Example: anr info runs/demo/model.safetensors`,
 Lists the run presets (anr train --preset NAME) and model presets (model: { preset: NAME }).`,
 };
 
-export async function main(argv: string[]): Promise<number> {
+/**
+ * The device, from `--device NAME` (or `--device=NAME`) anywhere on the line, else ANR_DEVICE:
+ * read once here, so that every command runs on it. Returns the line without the option.
+ */
+function takeDevice(argv: string[]): { argv: string[]; device: (typeof DEVICES)[number] | undefined } {
+  const rest: string[] = [];
+  let value = process.env.ANR_DEVICE || undefined;
+  let from = "ANR_DEVICE";
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--device" || a.startsWith("--device=")) {
+      value = a === "--device" ? argv[++i] : a.slice("--device=".length);
+      from = "--device";
+      if (value === undefined) throw new UsageError(`--device: expected one of ${DEVICES.join(", ")}`);
+    } else rest.push(a);
+  }
+  if (value !== undefined && !(DEVICES as readonly string[]).includes(value))
+    throw new UsageError(`${from} ${value}: expected one of ${DEVICES.join(", ")}`);
+  return { argv: rest, device: value as (typeof DEVICES)[number] | undefined };
+}
+
+export async function main(argvWithDevice: string[]): Promise<number> {
+  let argv: string[];
+  try {
+    const taken = takeDevice(argvWithDevice);
+    argv = taken.argv;
+    if (taken.device) {
+      try {
+        await initBackend({ device: taken.device });
+      } catch (e) {
+        throw new UsageError(`--device ${taken.device}: ${(e as Error).message}`);
+      }
+    }
+  } catch (e) {
+    console.error(`anr: ${(e as Error).message}`);
+    return 2;
+  }
   const [cmd, ...rest] = argv;
   if (cmd && COMMAND_USAGE[cmd] && (rest.includes("--help") || rest.includes("-h"))) {
     console.log(COMMAND_USAGE[cmd]);
