@@ -8,7 +8,7 @@ Measures, for the fixed benchmark configuration that mirrors the TypeScript benc
     at --decode-size x --decode-size pixel-centre coordinates, in pixels/s over the batch;
   * peak RSS and parameter count.
 
-The model is written from /work/shared/golden/CONVENTIONS.md (sections 2-6, 9, 10): ImgTokenizer ->
+The model is written from docs/conventions.md (§2–§7, §10, §11): ImgTokenizer ->
 TInrEncoder (shortcut_every=0) -> TInrDecoder -> direct R-tokens -> ANR hyponet (Fourier PE,
 thresholded-softmax cross-attention to the R-tokens, ReLU MLP). Loss is the l2 image loss on the
 [-1,1] image with coordinate noise (section 7) on.
@@ -137,7 +137,7 @@ class AnrHyponet(nn.Module):
 
 class AnrModel(nn.Module):
     def __init__(self, a):
-        super().__init__()  # creation order follows CONVENTIONS section 9
+        super().__init__()  # creation order follows docs/conventions.md §10.2
         self.hyponet = AnrHyponet(a.hidden, a.pe_dim, a.pe_sigma, a.anr_depth, a.att_threshold)
         self.tokenizer = ImgTokenizer(a.img_size, a.patch, a.padding, a.dim)
         self.encoder = TInrEncoder(a.dim, a.enc_depth, a.n_head, a.head_dim, a.ff_dim)

@@ -133,7 +133,7 @@ async function main(): Promise<void> {
     "  three times ours, if larger). Our gradients agree with float64 arithmetic better than the",
     "  reference does: the error we see is the reference's own rounding, which these files fix.",
     "- **One Adam step** (`after_step.*`, not listed): 1e-6 absolute, our optimiser on the golden",
-    "  gradients. **Coordinate noise:** its bound, half a pixel.",
+    "  gradients. **Coordinate noise:** its bound, 0.5/s in coordinate units (a quarter of the 2/s pixel spacing).",
     "",
   );
   for (const v of variants) {

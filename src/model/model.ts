@@ -1,5 +1,5 @@
 /**
- * The ANR model family, written to read like the paper and CONVENTIONS.md.
+ * The ANR model family, written to read like the paper and docs/conventions.md.
  *
  *   tokens   = Tokenizer(x)                                  (ImgTokenizer | NvsTokenizer)
  *   encoded  = TInrEncoder(tokens)
@@ -45,7 +45,7 @@ function p(P: Params, key: string): np.Array {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Coordinates and positional encoding (CONVENTIONS §2, §3, §7)
+// Coordinates and positional encoding (docs/conventions.md §2, §3, §12)
 
 /** Pixel-centre grid over (−1, 1): `grid[i, j] = (y_i, x_j)`, row coordinate first, shape (H, W, 2). */
 export function coordGrid(h: number, w: number): Float32Array {

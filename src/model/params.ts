@@ -11,7 +11,7 @@ import type { HostTensor } from "../util/host.js";
 import { Rng } from "../util/rng.js";
 import { numel } from "../util/shape.js";
 
-/** How a parameter is initialised (CONVENTIONS §9; same distributions as torch, not bit-identical). */
+/** How a parameter is initialised (docs/conventions.md §10; same distributions as torch, not bit-identical). */
 export type Init =
   { kind: "uniform"; bound: number } | { kind: "normal" } | { kind: "ones" } | { kind: "zeros" };
 

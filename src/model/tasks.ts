@@ -1,6 +1,6 @@
 /**
  * The two tasks of the paper as pure functions of (params, batch): image reconstruction and
- * novel-view synthesis. They mirror the reference's `ModelMangager` (CONVENTIONS §1, §6, §8).
+ * novel-view synthesis. They mirror the reference's `ModelMangager` (docs/conventions.md §2, §8, §9).
  * As in model.ts, `P` is borrowed and array arguments are consumed.
  */
 import { numpy as np, jit } from "../backend/jax.js";

@@ -1,5 +1,5 @@
 /**
- * Camera rays (CONVENTIONS §8): OpenGL/Blender cameras (x right, y up, looking along −z),
+ * Camera rays (docs/conventions.md §9.1): OpenGL/Blender cameras (x right, y up, looking along −z),
  * pixel-centre offsets, directions NOT normalised (so depth z is along the camera axis).
  */
 import { numpy as np } from "../backend/jax.js";

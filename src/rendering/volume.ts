@@ -1,5 +1,5 @@
 /**
- * Volume rendering as the reference (learnit) does it, quirks included (CONVENTIONS §8, §11.12):
+ * Volume rendering as the reference (learnit) does it, quirks included (docs/conventions.md §9.2, §9.3, §13.12):
  * last δ = 1e-3, unnormalised directions, transmittance Π min(1 − α + 1e-10, 1), white background.
  */
 import { numpy as np, nn } from "../backend/jax.js";

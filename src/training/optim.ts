@@ -1,6 +1,6 @@
 /**
  * Adam with PyTorch's semantics and operation order, global gradient-norm clipping as
- * `clip_grad_norm_`, and the EMA rule of ema-pytorch 0.4.2 (CONVENTIONS §10).
+ * `clip_grad_norm_`, and the EMA rule of ema-pytorch 0.4.2 (docs/conventions.md §11).
  * Pure functions over parameter records; they consume their array arguments.
  */
 import { numpy as np } from "../backend/jax.js";

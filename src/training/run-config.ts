@@ -84,7 +84,7 @@ const common = {
   eval: EvalArgs.default({ split: "test", batch_size: 16, clamp: true }),
 };
 
-/** Novel-view synthesis settings (CONVENTIONS §6, §8; the ANR ShapeNet config). */
+/** Novel-view synthesis settings (docs/conventions.md §8.2, §9; the ANR ShapeNet config). */
 export const NerfArgs = z.strictObject({
   /** Support views per object (ANR: 3, TransINR: 1). */
   n_support: z.number().int().positive().default(3),

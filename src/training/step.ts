@@ -153,7 +153,7 @@ export function createImageTrainStep(cfg: HyperNetworkConfig, args: TrainStepArg
   return trainStep;
 }
 
-/** A view-synthesis batch (CONVENTIONS §6, §8): support views, a query view, chosen rays. */
+/** A view-synthesis batch (docs/conventions.md §8.2, §9): support views, a query view, chosen rays. */
 export type NerfBatch = {
   /** Support views (B, n, 3, H, W) in [0, 1]. */
   supportImgs: np.Array;
