@@ -22,7 +22,7 @@ import { createImageDecoder } from "../src/model/tasks.js";
 import { adamInit, REFERENCE_ADAM } from "../src/training/optim.js";
 import { createImageTrainStep, type TrainState } from "../src/training/step.js";
 import { Rng } from "../src/util/rng.js";
-import { modelPreset } from "../src/training/presets.js";
+import { modelPreset } from "../src/model/presets.js";
 
 /** The benchmark model: the `small32-anr` preset (the Fashion-MNIST anchor's ANR at 32×32). */
 export const BENCH_MODEL = modelPreset("small32-anr");

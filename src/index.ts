@@ -79,7 +79,7 @@ export * from "./training/optim.js";
 export * from "./training/step.js";
 export * from "./io/safetensors.js";
 export * from "./io/weights.js";
-export { MODEL_PRESETS, modelPreset } from "./training/presets.js";
+export { MODEL_PRESETS, modelPreset } from "./model/presets.js";
 export { Rng } from "./util/rng.js";
 export { ssim } from "./eval/ssim.js";
 export { sphereCoords } from "./model/model.js";

@@ -14,7 +14,7 @@ import { WeightsMismatchError, CONFIG_METADATA_KEY } from "../src/io/weights.js"
 import { readWeights } from "../src/io/files.js";
 import { parseHyperNetworkConfig, type HyperNetworkConfig } from "../src/model/config.js";
 import { countParams, paramSpecs } from "../src/model/params.js";
-import { modelPreset } from "../src/training/presets.js";
+import { modelPreset } from "../src/model/presets.js";
 import { golden } from "./fixtures.js";
 import { runCli, tempDir, writePhoto } from "./cli-helpers.js";
 

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { resolveRunConfig, readRunConfig, type RunConfigInput } from "../src/training/run-config.js";
 import { applyOverride, runPreset, RUN_PRESETS } from "../src/training/run-presets.js";
-import { MODEL_PRESETS } from "../src/training/presets.js";
+import { MODEL_PRESETS } from "../src/model/presets.js";
 import { parseHyperNetworkConfig, ConfigError } from "../src/model/config.js";
 import { train } from "../src/training/trainer.js";
 import { type HostTensor } from "../src/io/safetensors.js";

@@ -13,7 +13,7 @@ import { train, type TrainResult } from "../training/trainer.js";
 import { writeLinePlot } from "../util/plot.js";
 import { countParams } from "../model/params.js";
 import { representationSize } from "./codec.js";
-import { globe32x64 } from "../training/presets.js";
+import { globe32x64 } from "../model/presets.js";
 import type { HyperNetworkConfigInput } from "../model/config.js";
 import type { PhysicalError } from "../eval/evaluate.js";
 import { UsageError } from "./usage.js";

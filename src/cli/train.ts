@@ -5,7 +5,7 @@ import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { resolveRunConfig, type ResolvedRunConfig } from "../training/run-config.js";
 import { applyOverride, runPreset, RUN_PRESETS } from "../training/run-presets.js";
-import { MODEL_PRESETS } from "../training/presets.js";
+import { MODEL_PRESETS } from "../model/presets.js";
 import { train, type TrainResult } from "../training/trainer.js";
 import { UsageError } from "./usage.js";
 

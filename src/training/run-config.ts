@@ -10,7 +10,7 @@ import { DatasetSpec } from "../data/datasets.js";
 import { FieldSpec } from "../data/fields.js";
 import { LearnitSpec } from "../data/learnit.js";
 import { HyperNetworkConfig, ConfigError } from "../model/config.js";
-import { modelPreset } from "./presets.js";
+import { modelPreset } from "../model/presets.js";
 
 export const TrainArgs = z.strictObject({
   /** Optimiser steps. */

@@ -5,7 +5,7 @@
 import { resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RunConfigInput } from "./run-config.js";
-import { globe32x64 } from "./presets.js";
+import { globe32x64 } from "../model/presets.js";
 
 /** The repository's embedded photos (data/photos/{train,test}). */
 export const EMBEDDED_PHOTOS = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "data", "photos");

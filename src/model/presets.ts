@@ -2,7 +2,7 @@
  * Model presets: the paper's settings (the authors' configs, verbatim in our schema) and small
  * CPU-sized versions of each. A run config names one with `model: { preset: NAME }`.
  */
-import type { HyperNetworkConfigInput } from "../model/config.js";
+import type { HyperNetworkConfigInput } from "./config.js";
 
 type Hyponet = HyperNetworkConfigInput["hyponet"];
 type Head = Partial<Pick<HyperNetworkConfigInput, "direct_wtoken" | "grouping_mode">>;
