@@ -1,6 +1,6 @@
 /** Shared test fixtures: small model configs and the golden data location. */
 import { join, resolve } from "node:path";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import sharp from "sharp";
 import { lookAtPose } from "../src/rendering/rays.js";
 import type { HyperNetworkConfigInput } from "../src/model/config.js";
@@ -101,4 +101,19 @@ export function skipWithoutData(t: { skip(reason: string): void }, present: bool
     throw new Error(`${what} is missing, and ANR_REQUIRE_DATA=1 requires it`);
   t.skip(`${what} is missing`);
   return true;
+}
+
+/** Fields of metrics.jsonl that measure time, so differ between identical runs. */
+const volatileMetrics = new Set(["seconds", "images_per_s"]);
+
+/** The lines of a run's metrics.jsonl, without the timing fields, for comparing runs. */
+export async function readMetrics(dir: string): Promise<Record<string, number>[]> {
+  return (await readFile(join(dir, "metrics.jsonl"), "utf8"))
+    .split("\n")
+    .filter(Boolean)
+    .map((l) =>
+      Object.fromEntries(
+        Object.entries(JSON.parse(l) as Record<string, number>).filter(([k]) => !volatileMetrics.has(k)),
+      ),
+    );
 }

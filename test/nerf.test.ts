@@ -18,7 +18,7 @@ import { adamInit } from "../src/training/optim.js";
 import { createNerfTrainStep, type NerfBatch, type TrainState } from "../src/training/step.js";
 import { jitterDepths, sampleDepths } from "../src/rendering/volume.js";
 import { Rng } from "../src/util/rng.js";
-import { golden, writeObject } from "./fixtures.js";
+import { golden, readMetrics, writeObject } from "./fixtures.js";
 import { resolveRunConfig } from "../src/training/run-config.js";
 import { train, evaluateRun } from "../src/training/trainer.js";
 import { main } from "../src/cli/main.js";
@@ -85,18 +85,6 @@ test("view synthesis: the jitted NeRF step reproduces the golden loss, then fits
   step.dispose();
   for (const P of [state.params, state.m, state.v]) disposeParams(P);
 });
-
-const volatile = new Set(["seconds", "images_per_s"]);
-async function metrics(dir: string): Promise<Record<string, number>[]> {
-  return (await readFile(join(dir, "metrics.jsonl"), "utf8"))
-    .split("\n")
-    .filter(Boolean)
-    .map((l) =>
-      Object.fromEntries(
-        Object.entries(JSON.parse(l) as Record<string, number>).filter(([k]) => !volatile.has(k)),
-      ),
-    );
-}
 
 /** PSNR (peak 1) of `pred` against `truth`, computed here rather than by src. */
 function psnr(pred: ArrayLike<number>, truth: ArrayLike<number>): number {
@@ -237,8 +225,8 @@ test("view-synthesis runs: train on a learnit-layout dataset, resume exactly, ev
   const b = await train(run, { out: join(root, "b"), verbose: false, resume: true });
   assert.equal(b.final.psnr, a.final.psnr, "resumed run ends identically");
   assert.deepEqual(
-    await metrics(join(root, "b")),
-    await metrics(join(root, "a")),
+    await readMetrics(join(root, "b")),
+    await readMetrics(join(root, "a")),
     "same metrics, step by step",
   );
   const files = await readdir(join(root, "a"));

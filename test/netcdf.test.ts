@@ -655,21 +655,21 @@ test("errors name the file: truncated NetCDF-3, not NetCDF at all, missing file"
 
 // ---------------------------------------------------------------- real data (Debian ferret-datasets)
 
-const FERRET = [process.env.ANR_FERRET_DATA, "/usr/share/ferret-vis/data"].find(
+const FERRET_DIR = [process.env.ANR_FERRET_DATA, "/usr/share/ferret-vis/data"].find(
   (d) => d !== undefined && existsSync(join(d, "coads_climatology.cdf")),
 );
 
+/** The ferret-datasets folder, or undefined when the test skipped for its absence. */
+function ferretOrSkip(t: { skip(reason: string): void }): string | undefined {
+  const present = FERRET_DIR !== undefined;
+  const what = "ferret-datasets (apt install ferret-datasets, or set ANR_FERRET_DATA)";
+  return skipWithoutData(t, present, what) ? undefined : FERRET_DIR;
+}
+
 test("real data: COADS climatology (ferret-datasets), NaN over land", async (t) => {
-  if (
-    skipWithoutData(
-      t,
-      FERRET !== undefined,
-      "ferret-datasets (apt install ferret-datasets, or set ANR_FERRET_DATA)",
-    ) ||
-    FERRET === undefined
-  )
-    return;
-  await withFile(join(FERRET, "coads_climatology.cdf"), async (nc) => {
+  const ferret = ferretOrSkip(t);
+  if (ferret === undefined) return;
+  await withFile(join(ferret, "coads_climatology.cdf"), async (nc) => {
     assert.equal(nc.format, "netcdf3-classic");
     assert.deepEqual(dimsOf(nc, "AIRT"), ["TIME=12*", "COADSY=90", "COADSX=180"]);
     assert.equal(nc.variable("AIRT").attrs.units, "DEG C");
@@ -693,7 +693,7 @@ v = netCDF4.Dataset(sys.argv[1]).variables["AIRT"]
 rows = [np.ma.filled(v[m].astype(np.float64), np.nan).ravel().tolist() for m in (0, 6)]
 print(json.dumps([[None if x != x else x for x in r] for r in rows]))
 `;
-      const r = spawnSync(NC_PYTHON, ["-c", script, join(FERRET, "coads_climatology.cdf")], {
+      const r = spawnSync(NC_PYTHON, ["-c", script, join(ferret, "coads_climatology.cdf")], {
         encoding: "utf8",
         maxBuffer: 1 << 26,
       });
@@ -710,16 +710,9 @@ print(json.dumps([[None if x != x else x for x in r] for r in rows]))
 });
 
 test("real data: monthly Navy winds (ferret-datasets), two record variables", async (t) => {
-  if (
-    skipWithoutData(
-      t,
-      FERRET !== undefined,
-      "ferret-datasets (apt install ferret-datasets, or set ANR_FERRET_DATA)",
-    ) ||
-    FERRET === undefined
-  )
-    return;
-  await withFile(join(FERRET, "monthly_navy_winds.cdf"), async (nc) => {
+  const ferret = ferretOrSkip(t);
+  if (ferret === undefined) return;
+  await withFile(join(ferret, "monthly_navy_winds.cdf"), async (nc) => {
     assert.deepEqual(dimsOf(nc, "UWND"), ["TIME=132*", "FNOCY=73", "FNOCX=144"]);
     assert.deepEqual(dimsOf(nc, "VWND"), ["TIME=132*", "FNOCY=73", "FNOCX=144"]);
     const y = await nc.readAll("FNOCY");

@@ -12,7 +12,7 @@ import { train } from "../src/training/trainer.js";
 import { type HostTensor } from "../src/io/safetensors.js";
 import { readSafetensors } from "../src/io/files.js";
 import { loadCheckpoint } from "../src/training/checkpoint.js";
-import { tinyConfig } from "./fixtures.js";
+import { readMetrics, tinyConfig } from "./fixtures.js";
 import { initBackend } from "../src/backend/index.js";
 import { numpy as np } from "../src/backend/jax.js";
 import { initHostParams, toDevice, toHost, disposeParams } from "../src/model/params.js";
@@ -63,18 +63,6 @@ function runConfig(root: string, steps: number, train: Record<string, unknown> =
     },
     eval: { split: "test", batch_size: 4, clamp: true },
   };
-}
-
-const volatile = new Set(["seconds", "images_per_s"]);
-async function metrics(dir: string): Promise<Record<string, number>[]> {
-  return (await readFile(join(dir, "metrics.jsonl"), "utf8"))
-    .split("\n")
-    .filter(Boolean)
-    .map((l) =>
-      Object.fromEntries(
-        Object.entries(JSON.parse(l) as Record<string, number>).filter(([k]) => !volatile.has(k)),
-      ),
-    );
 }
 
 /** max |a − b| over every tensor of `a` (which `b` must also hold). */
@@ -131,12 +119,12 @@ test("trainer: a run resumed after a crash (metrics logged past its checkpoint) 
   // The crash: the process died after step 5, having logged step 4, its last checkpoint being step 3's
   // (the regular checkpoint_every 3). This is the folder such a crash leaves behind.
   await copyFile(join(root, "step3.safetensors"), ckpt);
-  const logged = (await metrics(b)).map((r) => r.step!);
+  const logged = (await readMetrics(b)).map((r) => r.step!);
   assert.ok(logged.includes(4), `a metrics line past the checkpoint: steps ${logged}`);
   const rb = await train(run, { out: b, verbose: false, resume: true });
   assert.ok(!rb.interrupted && rb.steps === 6);
 
-  assert.deepEqual(await metrics(b), await metrics(a), "same metrics, step by step, each step once");
+  assert.deepEqual(await readMetrics(b), await readMetrics(a), "same metrics, step by step, each step once");
   for (const f of ["model.safetensors", "model-ema.safetensors"]) {
     const [ta, tb] = [
       (await readSafetensors(join(a, f))).tensors,
@@ -292,7 +280,7 @@ test("trainer: train.order_file with grad_accumulation 3: step s takes micro-bat
   // Same kernels on the same inputs: measured bit-identical.
   assert.equal(maxDiff(replayed, trained), 0, "the trained weights are the replay's");
   assert.deepEqual(
-    (await metrics(out)).filter((r) => r.loss !== undefined).map((r) => r.loss),
+    (await readMetrics(out)).filter((r) => r.loss !== undefined).map((r) => r.loss),
     losses,
     "logged loss: mean over the 3 micro-batches",
   );
