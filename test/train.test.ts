@@ -278,3 +278,48 @@ test("EMA follows ema-pytorch 0.4.2: every 10th call, copy until 100, then warm-
   const ema = emaUpdate({ w: np.array([0]) }, { w: np.array([1]) }, REFERENCE_EMA, 110);
   assert.ok(Math.abs((await readScalar(ema.w!)) - 11 ** (-2 / 3)) < 1e-6);
 });
+
+test("EMA with other settings: warm-up epoch / inv_gamma, copy and skip calls of emaUpdate", async () => {
+  // ema-pytorch 0.4.2 update(): act on calls with calls % update_every == 0; copy while
+  // calls <= update_after_step; else decay = clamp(1 − (1 + epoch / inv_gamma)^−power, 0, β) with
+  // epoch = (calls + 1) − update_after_step − 1 (its step counter is already incremented).
+  const args = { beta: 0.9, updateEvery: 5, updateAfterStep: 20, invGamma: 4, power: 0.5 };
+  const decay = (calls: number) => Math.min(0.9, 1 - (1 + (calls - 20) / 4) ** -0.5);
+  assert.deepEqual(emaAction(args, 21), { kind: "skip" });
+  assert.deepEqual(emaAction(args, 20), { kind: "copy" });
+  for (const calls of [25, 60]) {
+    const a = emaAction(args, calls) as { kind: string; decay: number };
+    assert.equal(a.kind, "lerp");
+    // 1/3 at 25 and 1 − 11^−½ = 0.698 at 60: below β, so the inv_gamma term decides.
+    assert.ok(a.decay < 0.9 && Math.abs(a.decay - decay(calls)) < 1e-12, `${calls}: ${a.decay}`);
+  }
+  assert.equal((emaAction(args, 2000) as { decay: number }).decay, 0.9);
+
+  await initBackend();
+  const online = (): Params => ({ w: np.array([1, 2]), b: np.array([3]) });
+  const read = async (p: Params) => ({ w: [...(await readF32(p.w!))], b: [...(await readF32(p.b!))] });
+  // Copy (calls 0 and 20): every entry becomes the online weights.
+  for (const calls of [0, 20]) {
+    const P = online();
+    const ema = emaUpdate({ w: np.array([0, 0]), b: np.array([5]) }, P, args, calls);
+    assert.deepEqual(await read(ema), { w: [1, 2], b: [3] });
+    disposeParams(P);
+  }
+  // Skip (call 21): unchanged.
+  {
+    const P = online();
+    const ema = emaUpdate({ w: np.array([0, 0]), b: np.array([5]) }, P, args, 21);
+    assert.deepEqual(await read(ema), { w: [0, 0], b: [5] });
+    disposeParams(P);
+  }
+  // Lerp (call 60): e + (θ − e)(1 − decay) for every entry; float32, measured ≤ 3e-8.
+  const P = online();
+  const got = await read(emaUpdate({ w: np.array([0, 0]), b: np.array([5]) }, P, args, 60));
+  disposeParams(P);
+  const k = 1 - decay(60);
+  const want = { w: [k, 2 * k], b: [5 + (3 - 5) * k] };
+  for (const key of ["w", "b"] as const)
+    want[key].forEach((x, i) =>
+      assert.ok(Math.abs(got[key][i]! - x) < 1e-6, `${key}[${i}]: ${got[key][i]} vs ${x}`),
+    );
+});

@@ -374,3 +374,35 @@ test("ssim: matches skimage structural_similarity(gaussian_weights=True, sigma=1
   });
   console.log(`ssim vs skimage: ${cases.length} cases, max |Δ| = ${maxDiff.toExponential(2)}`);
 });
+
+test("ssim: each bad size is refused on its own, by name: zero, negative or fractional dims, either input's length", () => {
+  const x = testImage(2, 5, 6, 7);
+  const y = x.map((v) => 1 - v);
+  const empty = new Float32Array(0);
+  // Sizes whose product still matches the data (or is 0 with empty data), so that only the
+  // positive-integer check can refuse them.
+  for (const [c, h, w, a, b, name, got] of [
+    [0, 5, 6, empty, empty, "c", "0"],
+    [2, 0, 6, empty, empty, "h", "0"],
+    [2, 5, 0, empty, empty, "w", "0"],
+    [-2, -5, 6, x, y, "c", "-2"],
+    [2, 7.5, 4, x, y, "h", "7.5"],
+  ] as const)
+    assert.throws(
+      () => ssim(a, b, c, h, w),
+      (e: unknown) =>
+        e instanceof RangeError && e.message === `ssim: ${name} must be a positive integer, got ${got}`,
+      `${c}×${h}×${w}`,
+    );
+  // One input of the wrong length is enough, whichever it is.
+  const short = x.subarray(0, 59);
+  for (const [a, b, la, lb] of [
+    [short, y, 59, 60],
+    [x, short, 60, 59],
+  ] as const)
+    assert.throws(
+      () => ssim(a, b, 2, 5, 6),
+      (e: unknown) =>
+        e instanceof RangeError && e.message === `ssim: expected 2×5×6 = 60 values, got ${la} and ${lb}`,
+    );
+});
