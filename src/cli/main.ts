@@ -7,7 +7,6 @@ import { runGolden, formatReport } from "../golden/golden.js";
 import { loadModel, saveModel, readSafetensors } from "../io/files.js";
 import { parseHyperNetworkConfig } from "../model/config.js";
 import { countParams, initHostParams, numel } from "../model/params.js";
-import { readFile } from "node:fs/promises";
 import { runDemo } from "./demo.js";
 import { UsageError } from "./usage.js";
 import { cmdTrain, cmdPresets, TRAIN_USAGE } from "./train.js";
@@ -23,7 +22,7 @@ import {
 } from "./codec.js";
 import { cmdCompare, COMPARE_USAGE } from "./compare.js";
 import { cmdRender, RENDER_USAGE } from "./render.js";
-import { parse as parseYaml } from "yaml";
+import { readConfigFile } from "../io/config-file.js";
 
 const USAGE = `anr — attention-based implicit neural representations
 
@@ -78,14 +77,9 @@ async function cmdGolden(args: string[]): Promise<number> {
   return ok ? 0 : 1;
 }
 
-async function readConfigFile(path: string): Promise<unknown> {
-  let raw: unknown;
-  try {
-    const text = await readFile(path, "utf8");
-    raw = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
-  } catch (e) {
-    throw new UsageError(`${path}: cannot read (${(e as Error).message})`);
-  }
+/** The model config inside a config file, whichever of the known layouts it has. */
+async function modelConfigOf(path: string): Promise<unknown> {
+  const raw = await readConfigFile(path, "model config");
   if (typeof raw !== "object" || raw === null) return raw;
   // A golden config nests the constructor arguments under "hn"; the authors' YAML configs hold
   // them in hyper_network: ["HyperNetwork", {...}]; our run configs under "model".
@@ -104,7 +98,7 @@ async function cmdInit(args: string[]): Promise<number> {
   });
   if (positionals.length !== 1 || !values.out)
     throw new UsageError("anr init CONFIG.json --out MODEL.safetensors");
-  const cfg = parseHyperNetworkConfig(await readConfigFile(positionals[0]!), positionals[0]!);
+  const cfg = parseHyperNetworkConfig(await modelConfigOf(positionals[0]!), positionals[0]!);
   await saveModel(values.out, cfg, initHostParams(cfg, Number(values.seed)));
   console.log(
     `wrote ${values.out}: ${cfg.hyponet.name} model, ${countParams(cfg).toLocaleString("en")} parameters`,

@@ -1,8 +1,7 @@
 /** `anr train`, `anr presets`. */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { readFile } from "node:fs/promises";
-import { parse as parseYaml } from "yaml";
+import { readConfigFile } from "../io/config-file.js";
 import { resolveRunConfig, type ResolvedRunConfig } from "../training/run-config.js";
 import { applyOverride, runPreset, RUN_PRESETS } from "../training/run-presets.js";
 import { MODEL_PRESETS } from "../model/presets.js";
@@ -53,10 +52,7 @@ export async function runConfigFromArgs(
     source = `preset ${values.preset}`;
   } else if (positionals.length === 1) {
     source = positionals[0]!;
-    const text = await readFile(source, "utf8").catch((e: Error) => {
-      throw new UsageError(`${source}: cannot read (${e.message})`);
-    });
-    raw = (/\.ya?ml$/i.test(source) ? parseYaml(text) : JSON.parse(text)) as Record<string, unknown>;
+    raw = (await readConfigFile(source, "run config")) as Record<string, unknown>;
   } else throw new UsageError(`anr train: give a config file or --preset\n\n${TRAIN_USAGE}`);
   if (values["data-root"]) applyOverride(raw, `data.root=${JSON.stringify(values["data-root"])}`);
   if (values.steps) applyOverride(raw, `train.steps=${values.steps}`);

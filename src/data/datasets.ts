@@ -9,6 +9,7 @@ import { basename, join } from "node:path";
 import sharp from "sharp";
 import { z } from "zod";
 import { Rng } from "../util/rng.js";
+import { ConfigError, zodIssueLines } from "../model/config.js";
 import { flipHorizontal, fromInterleaved, resizeBilinear, type HostImage } from "./image.js";
 import { readIdx } from "./idx.js";
 
@@ -166,8 +167,7 @@ export type Split = "train" | "val" | "test";
 export function parseDatasetSpec(raw: unknown, source = "dataset"): DatasetSpec {
   const r = DatasetSpec.safeParse(raw);
   if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
-    throw new Error(`${source}: invalid dataset spec:\n  ${issues.join("\n  ")}`);
+    throw new ConfigError(source, zodIssueLines(r.error), "dataset spec");
   }
   return r.data;
 }

@@ -12,6 +12,7 @@ import { z } from "zod";
 import { expectDirectory, type Split } from "./datasets.js";
 import type { HostImage } from "./image.js";
 import type { Rng } from "../util/rng.js";
+import { ConfigError, zodIssueLines } from "../model/config.js";
 
 /** A learnit ShapeNet category (e.g. cars, chairs, lamps). */
 export const LearnitSpec = z
@@ -77,8 +78,7 @@ export interface MultiViewDataset {
 function parseLearnitSpec(raw: unknown): LearnitSpec {
   const r = LearnitSpec.safeParse(raw);
   if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
-    throw new Error(`learnit: invalid dataset spec:\n  ${issues.join("\n  ")}`);
+    throw new ConfigError("learnit", zodIssueLines(r.error), "dataset spec");
   }
   return r.data;
 }

@@ -304,25 +304,34 @@ export type HyperNetworkConfig = z.infer<typeof HyperNetworkConfig>;
 /** What a user may write: defaults filled in on parsing. */
 export type HyperNetworkConfigInput = z.input<typeof HyperNetworkConfig>;
 
-/** Raised for an invalid config; the message lists every problem with its field path. */
+/**
+ * Raised for an invalid config; the message names the source (a file, a preset) and what it is
+ * ("model config", "run config", "dataset spec"), then lists every problem with its field path.
+ */
 export class ConfigError extends Error {
   constructor(
     readonly source: string,
     readonly issues: string[],
+    readonly what = "model config",
+    /** Replaces "invalid <what>" when the problem is the file itself (e.g. it cannot be read). */
+    summary?: string,
   ) {
-    super(`${source}: invalid model config:\n  ${issues.join("\n  ")}`);
+    const lines = issues.map((i) => `\n  ${i}`).join("");
+    super(`${source}: ${summary ?? `invalid ${what}`}${issues.length ? ":" : ""}${lines}`);
     this.name = "ConfigError";
   }
+}
+
+/** zod's issues as lines "field.path: message", the form every config error lists. */
+export function zodIssueLines(e: z.ZodError): string[] {
+  return e.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
 }
 
 /** Validate a model config (e.g. the `hn` block of a golden config.json), filling defaults. */
 export function parseHyperNetworkConfig(raw: unknown, source = "config"): HyperNetworkConfig {
   const r = HyperNetworkConfig.safeParse(raw);
   if (!r.success) {
-    throw new ConfigError(
-      source,
-      r.error.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`),
-    );
+    throw new ConfigError(source, zodIssueLines(r.error));
   }
   return r.data;
 }

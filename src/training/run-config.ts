@@ -3,13 +3,12 @@
  * optimisation and bookkeeping. Validated with zod; every error names the field. The resolved
  * config (preset expanded, defaults filled) is saved beside every run.
  */
-import { readFile } from "node:fs/promises";
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { DatasetSpec } from "../data/datasets.js";
 import { FieldSpec } from "../data/fields.js";
 import { LearnitSpec } from "../data/learnit.js";
-import { HyperNetworkConfig, ConfigError } from "../model/config.js";
+import { HyperNetworkConfig, ConfigError, zodIssueLines } from "../model/config.js";
+import { readConfigFile } from "../io/config-file.js";
 import { modelPreset } from "../model/presets.js";
 
 export const TrainArgs = z.strictObject({
@@ -155,43 +154,28 @@ export type ResolvedImageRun = Extract<ResolvedRunConfig, { task: "image" }>;
 export type ResolvedNerfRun = Extract<ResolvedRunConfig, { task: "nerf" }>;
 export type ResolvedFieldRun = Extract<ResolvedRunConfig, { task: "field" }>;
 
-function issuesOf(e: z.ZodError): string[] {
-  return e.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
-}
-
 /** Validate a run config and expand its model preset. */
 export function resolveRunConfig(raw: unknown, source = "run config"): ResolvedRunConfig {
   const r = RunConfig.safeParse(raw);
-  if (!r.success) throw new ConfigError(source, issuesOf(r.error));
+  if (!r.success) throw new ConfigError(source, zodIssueLines(r.error), "run config");
   const m = r.data.model;
   let model: HyperNetworkConfig;
   if ("preset" in m) {
     const p = HyperNetworkConfig.safeParse(modelPreset(m.preset));
-    if (!p.success) throw new ConfigError(`${source} (model preset ${m.preset})`, issuesOf(p.error));
+    if (!p.success) throw new ConfigError(`${source} (model preset ${m.preset})`, zodIssueLines(p.error));
     model = p.data;
   } else model = m;
   if (r.data.task === "field" && r.data.eval.clamp)
-    throw new ConfigError(source, [
-      "eval.clamp: fields have no fixed range; set clamp: false (the default for fields)",
-    ]);
+    throw new ConfigError(
+      source,
+      ["eval.clamp: fields have no fixed range; set clamp: false (the default for fields)"],
+      "run config",
+    );
   return { ...r.data, model } as ResolvedRunConfig;
 }
 
 /** Read a run config from a .yaml/.yml/.json file. */
 export async function readRunConfig(path: string): Promise<ResolvedRunConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (e) {
-    throw new ConfigError(path, [`cannot read (${(e as Error).message})`]);
-  }
-  let raw: unknown;
-  try {
-    raw = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(path, [
-      `not valid ${/\.ya?ml$/i.test(path) ? "YAML" : "JSON"} (${(e as Error).message})`,
-    ]);
-  }
+  const raw = await readConfigFile(path, "run config");
   return resolveRunConfig(raw, path);
 }
