@@ -40,7 +40,17 @@ const layerRules = LAYERS.map((layer, i) => {
 });
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", "runs/**", "bin/**", "reports/**", ".stryker-tmp/**"] },
+  {
+    ignores: [
+      "dist/**",
+      "docs/api/**",
+      "node_modules/**",
+      "runs/**",
+      "bin/**",
+      "reports/**",
+      ".stryker-tmp/**",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { languageOptions: { globals: { ...globals.node } } },
