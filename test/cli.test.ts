@@ -154,6 +154,31 @@ async function recomputedPsnr(path: string, imgs: Float32Array[]): Promise<numbe
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /**
+ * DIR/run.json: a tiny model of `kind` on the folder DIR/imgs (train/val/test subfolders, 16×16
+ * crops), batch 2, no periodic evaluation, checkpoints or samples; `train` adds to that. Returns
+ * the config written.
+ */
+async function writeRunConfig(
+  dir: string,
+  kind: "ANR" | "HypoMlp" | "HypoMlpIPC",
+  train: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  const cfg = {
+    name: "cli",
+    data: {
+      kind: "folder",
+      root: join(dir, "imgs"),
+      split: "folders",
+      preprocess: { mode: "resize-crop", size: 16 },
+    },
+    model: tinyConfig(kind),
+    train: { batch_size: 2, eval_every: 0, checkpoint_every: 0, sample_every: 0, ...train },
+  };
+  await writeFile(join(dir, "run.json"), JSON.stringify(cfg));
+  return cfg;
+}
+
+/**
  * eval computes PSNR with the jit evaluation step, we with predictImage and psnrUnit; measured
  * difference 0 dB (online, EMA and val reports). 1e-6 dB leaves room only for summation order.
  */
@@ -163,28 +188,13 @@ test("cli: train a tiny run, then eval (online, EMA, split, out, model+config) a
   await initBackend();
   const dir = await tempDir(t, "cli-train");
   const imgs = await imageFolder(join(dir, "imgs"));
-  const cfg = {
-    name: "cli",
-    data: {
-      kind: "folder",
-      root: join(dir, "imgs"),
-      split: "folders",
-      preprocess: { mode: "resize-crop", size: 16 },
-    },
-    model: tinyConfig("ANR"),
-    // EMA copies the online weights at its first call (after step 1) and skips the next nine, so
-    // after 4 steps at a large learning rate the two weight sets clearly differ.
-    train: {
-      steps: 4,
-      batch_size: 2,
-      lr: 1e-2,
-      eval_every: 0,
-      checkpoint_every: 0,
-      sample_every: 0,
-      ema: { beta: 0.9, update_every: 10, update_after_step: 0 },
-    },
-  };
-  await writeFile(join(dir, "run.json"), JSON.stringify(cfg));
+  // EMA copies the online weights at its first call (after step 1) and skips the next nine, so
+  // after 4 steps at a large learning rate the two weight sets clearly differ.
+  await writeRunConfig(dir, "ANR", {
+    steps: 4,
+    lr: 1e-2,
+    ema: { beta: 0.9, update_every: 10, update_after_step: 0 },
+  });
   const runDir = join(dir, "run");
   let r = await run(["train", join(dir, "run.json"), "--out", runDir]);
   assert.equal(r.code, 0, r.err);
@@ -357,18 +367,7 @@ test("cli: train a tiny run, then eval (online, EMA, split, out, model+config) a
 test("cli: a run trained without EMA has no EMA weights; usage errors exit 2", async (t) => {
   const dir = await tempDir(t, "cli-noema");
   await imageFolder(join(dir, "imgs"));
-  const cfg = {
-    name: "cli",
-    data: {
-      kind: "folder",
-      root: join(dir, "imgs"),
-      split: "folders",
-      preprocess: { mode: "resize-crop", size: 16 },
-    },
-    model: tinyConfig("HypoMlpIPC"),
-    train: { steps: 1, batch_size: 2, eval_every: 0, checkpoint_every: 0, sample_every: 0, ema: null },
-  };
-  await writeFile(join(dir, "run.json"), JSON.stringify(cfg));
+  const cfg = await writeRunConfig(dir, "HypoMlpIPC", { steps: 1, ema: null });
   let r = await run(["train", join(dir, "run.json"), "--out", join(dir, "run")]);
   assert.equal(r.code, 0, r.err);
   r = await run(["eval", join(dir, "run")]);
