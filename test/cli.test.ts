@@ -121,6 +121,36 @@ test("cli: golden exits 1 when a weight is off, naming what failed", async (t) =
   assert.match(r.out, /GOLDEN CHECKS FAILED/);
 });
 
+test("cli: golden applies the measured per-key bounds, which catch what the uniform ones miss", async (t) => {
+  let r = await run(["golden", join(golden, "ipc")]);
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /per-key bounds from .*tolerances\.json/);
+  // One reference prediction moved by 2e-5: inside the uniform bound on pred32_raw (6.9e-5 for
+  // anr_clip) but twice the measured one (1.1e-5).
+  const dir = await tempDir(t, "cli-golden-tight");
+  const variant = join(dir, "anr_clip_off");
+  await mkdir(variant);
+  for (const f of ["config.json", "weights.safetensors"])
+    await copyFile(join(golden, "anr_clip", f), join(variant, f));
+  const io = await readSafetensors(join(golden, "anr_clip", "io.safetensors"));
+  io.tensors.get("pred32_raw")!.data[0]! += 2e-5;
+  await writeFile(join(variant, "io.safetensors"), serializeSafetensors([...io.tensors], io.metadata));
+  r = await run(["golden", variant]);
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /\(uniform bounds\)/);
+  const table = JSON.parse(await readFile(join(golden, "tolerances.json"), "utf8")) as Record<
+    string,
+    unknown
+  >;
+  await writeFile(join(dir, "bounds.json"), JSON.stringify({ anr_clip_off: table.anr_clip }));
+  r = await run(["golden", variant, "--tolerances", join(dir, "bounds.json")]);
+  assert.equal(r.code, 1, r.out);
+  assert.match(r.out, /pred32_raw .* FAIL/);
+  r = await run(["golden", join(golden, "ipc"), "--tolerances", join(dir, "bounds.json")]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /no bounds for "ipc"/);
+});
+
 /** A run folder of 16×16 PNGs (exactly the model's size, so the inputs are the pixels themselves). */
 async function imageFolder(
   root: string,

@@ -1,9 +1,11 @@
 /**
  * The `anr` command line. Exit codes: 0 success, 1 a check failed, 2 bad usage or input.
  */
+import { existsSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DEVICES, initBackend } from "../backend/index.js";
-import { runGolden, formatReport } from "../golden/golden.js";
+import { runGolden, formatReport, readToleranceTable } from "../golden/golden.js";
 import { loadModel, saveModel, readSafetensors } from "../io/files.js";
 import { parseHyperNetworkConfig } from "../model/config.js";
 import { countParams, initHostParams, numel } from "../model/params.js";
@@ -63,13 +65,21 @@ async function cmdGolden(args: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args,
     allowPositionals: true,
-    options: { all: { type: "boolean" } },
+    options: { all: { type: "boolean" }, tolerances: { type: "string" } },
   });
   if (positionals.length === 0) throw new UsageError("anr golden: give at least one golden directory");
   await initBackend();
   let ok = true;
   for (const dir of positionals) {
-    const r = await runGolden(dir);
+    // Measured per-key bounds: --tolerances FILE, else a tolerances.json beside the variant
+    // folders (test/golden has one); the uniform bounds otherwise.
+    const file = values.tolerances ?? join(dirname(resolve(dir)), "tolerances.json");
+    const table = values.tolerances || existsSync(file) ? await readToleranceTable(file) : undefined;
+    const tolerances = table?.get(basename(resolve(dir)));
+    if (values.tolerances && !tolerances)
+      throw new UsageError(`--tolerances ${file}: no bounds for "${basename(resolve(dir))}"`);
+    console.log(tolerances ? `(per-key bounds from ${file})` : "(uniform bounds)");
+    const r = await runGolden(dir, { tolerances });
     console.log(formatReport(r, values.all));
     ok &&= r.ok;
   }
@@ -171,11 +181,13 @@ const COMMAND_USAGE: Record<string, string> = {
 The main job: trains the "demo" run preset (a small ANR on the embedded photos), evaluates on the
 held-out photos and writes a 4× super-resolution next to bicubic upsampling.
 Example: anr demo --steps 300 --out runs/demo`,
-  golden: `anr golden DIR... [--all]
+  golden: `anr golden DIR... [--all] [--tolerances FILE]
 
 Rebuilds the model from DIR/config.json and DIR/weights.safetensors, recomputes every key of
 DIR/io.safetensors it knows (intermediates, predictions, loss, PSNR, gradients, one Adam step),
-prints max errors against the tolerances of the golden READMEs, exits 1 on any failure.
+prints max errors against the tolerances, exits 1 on any failure. The tolerances are the measured
+per-key bounds of FILE, or of a tolerances.json beside DIR (test/golden/tolerances.json, made by
+scripts/golden_tolerances.ts); without one, the uniform bounds of the golden notes.
 Example: anr golden test/golden/*`,
   init: `anr init CONFIG --out MODEL.safetensors [--seed N]
 

@@ -18,7 +18,7 @@ import { numpy as np, jit, valueAndGrad } from "../backend/jax.js";
 import { readF32 } from "../backend/index.js";
 import { type HostTensor } from "../io/safetensors.js";
 import { readSafetensors, readWeights } from "../io/files.js";
-import { parseHyperNetworkConfig, type HyperNetworkConfig } from "../model/config.js";
+import { ConfigError, parseHyperNetworkConfig, type HyperNetworkConfig } from "../model/config.js";
 import {
   coordGrid,
   peFrequencies,
@@ -55,6 +55,31 @@ export type GoldenTolerances = Readonly<Record<string, number>>;
 
 export interface RunGoldenOptions {
   tolerances?: GoldenTolerances;
+}
+
+/**
+ * A tolerance table as scripts/golden_tolerances.ts writes it ({variant: {key: {tol, …}}}), as
+ * per-variant bounds; errors name the file.
+ */
+export async function readToleranceTable(path: string): Promise<Map<string, GoldenTolerances>> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(path, "utf8"));
+  } catch (e) {
+    throw new ConfigError(path, [], "tolerance table", `cannot read (${(e as Error).message})`);
+  }
+  const table = new Map<string, GoldenTolerances>();
+  const problems: string[] = [];
+  for (const [variant, keys] of Object.entries((raw ?? {}) as Record<string, unknown>)) {
+    const bounds: Record<string, number> = {};
+    for (const [key, entry] of Object.entries((keys ?? {}) as Record<string, { tol?: unknown }>)) {
+      if (typeof entry?.tol === "number" && entry.tol >= 0) bounds[key] = entry.tol;
+      else problems.push(`${variant}.${key}.tol: expected a number ≥ 0`);
+    }
+    table.set(variant, bounds);
+  }
+  if (problems.length) throw new ConfigError(path, problems, "tolerance table");
+  return table;
 }
 
 export interface GoldenReport {
