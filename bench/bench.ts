@@ -7,8 +7,8 @@
  * Flags: --steps N (timed steps, default 10), --warmup N (3), --threads-torch N (1),
  *        --no-torch, --decode-size S (128).
  */
-// First: the Node worker pool must exist before jax-js is evaluated (see src/backend/install-worker.ts).
-import "../src/backend/install-worker.js";
+// First: the worker pool and the environment switches (ANR_ATTENTION), as for the CLI.
+import "../src/node-startup.js";
 import { parseArgs } from "node:util";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";

@@ -6,8 +6,8 @@
  *   await initBackend();                                   // jax-js on wasm, all cores
  *   const { config, weights } = await loadModel("model.safetensors");
  */
-// First: the Node worker pool must exist before jax-js is evaluated (see backend/install-worker.ts).
-import "./backend/install-worker.js";
+// First: the worker pool and the environment switches (node-startup.ts).
+import "./node-startup.js";
 
 export * from "./index.js";
 export * from "./io/files.js";

@@ -1,7 +1,7 @@
 /**
  * The one import point for jax-js in this package. Importing through here guarantees that the
  * device-heap tracking is in place before jax-js creates its wasm backend. (In Node, the worker
- * pool is installed by importing ./install-worker.js before this module: see src/node.ts.)
+ * pool is installed by importing ./install-worker.js before this module: see src/node-startup.ts.)
  */
 import "./heap.js";
 export * from "@jax-js/jax";
