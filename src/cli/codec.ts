@@ -9,9 +9,8 @@ import { fromInterleaved, hconcat, savePng, vconcat, type HostImage } from "../d
 import { toBatchArray, type PhysicalError } from "../eval/evaluate.js";
 import { describePhysical, evaluateRun } from "../training/trainer.js";
 import { modelFileWeights, type WeightsChoice, CONFIG_METADATA_KEY } from "../io/weights.js";
-import { loadModel } from "../io/files.js";
+import { loadModel, readSafetensors, writeSafetensors, writeFileAtomic } from "../io/files.js";
 import { type HostTensor } from "../io/safetensors.js";
-import { readSafetensors, writeSafetensors, writeFileAtomic } from "../io/files.js";
 import {
   parseHyperNetworkConfig,
   sizeHW,
@@ -39,10 +38,11 @@ export function representationSize(cfg: HyperNetworkConfig): number {
   return generatedParams(cfg).reduce((s, g) => s + g.shape[0] * g.shape[1], 0);
 }
 
-async function isFile(p: string): Promise<boolean> {
+/** What is at `p`: a file, a folder, or nothing (or something unreadable). */
+async function pathKind(p: string): Promise<"file" | "folder" | null> {
   return stat(p).then(
-    (s) => s.isFile(),
-    () => false,
+    (s) => (s.isFile() ? "file" : s.isDirectory() ? "folder" : null),
+    () => null,
   );
 }
 
@@ -57,24 +57,18 @@ export async function resolveModelFile(
   p: string,
   weights: WeightsChoice,
 ): Promise<{ path: string; weights: WeightsChoice }> {
-  if (
-    !(await stat(p).then(
-      (s) => s.isDirectory(),
-      () => false,
-    ))
-  )
-    return { path: p, weights };
-  if (await isFile(join(p, "model.safetensors"))) {
+  if ((await pathKind(p)) !== "folder") return { path: p, weights };
+  if ((await pathKind(join(p, "model.safetensors"))) === "file") {
     if (weights === "online") return { path: join(p, "model.safetensors"), weights };
     const ema = join(p, "model-ema.safetensors");
-    if (!(await isFile(ema)))
+    if ((await pathKind(ema)) !== "file")
       throw new UsageError(
         `${p}: no model-ema.safetensors (the run was trained without EMA: train.ema is null); use --weights online`,
       );
     return { path: ema, weights };
   }
   const checkpoint = join(p, "checkpoint.safetensors");
-  if (await isFile(checkpoint)) return { path: checkpoint, weights };
+  if ((await pathKind(checkpoint)) === "file") return { path: checkpoint, weights };
   throw new UsageError(`${p}: not a run folder (no model.safetensors or checkpoint.safetensors)`);
 }
 
