@@ -1,5 +1,5 @@
 /**
- * The `anr` command line. Exit codes: 0 success, 1 a check failed, 2 bad usage or input.
+ * The `anr` command line. Exit codes: 0 success, 1 a check failed, 2 bad usage or input, 70 a bug in anr.
  */
 import { existsSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
@@ -10,7 +10,7 @@ import { loadModel, saveModel, readSafetensors } from "../io/files.js";
 import { parseHyperNetworkConfig } from "../model/config.js";
 import { countParams, initHostParams, numel } from "../model/params.js";
 import { runDemo } from "./demo.js";
-import { UsageError } from "./usage.js";
+import { AnrError, UsageError, isFileSystemError } from "../util/errors.js";
 import { cmdTrain, cmdPresets, TRAIN_USAGE } from "./train.js";
 import {
   cmdEval,
@@ -59,7 +59,7 @@ Examples:
 
 Global option: --device wasm|webgpu|cpu   where the model runs (default wasm; ANR_DEVICE also sets it).
 Environment: ANR_DEVICE, ANR_THREADS (kernel threads, default all cores).
-Exit codes: 0 ok, 1 a check failed, 2 bad usage or input.`;
+Exit codes: 0 ok, 1 a check failed, 2 bad usage or input, 70 a bug in anr (ANR_DEBUG=1 prints its stack).`;
 
 async function cmdGolden(args: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
@@ -158,14 +158,6 @@ async function cmdInfo(args: string[]): Promise<number> {
     console.log(`  meta ${k}: ${v.length > 200 ? v.slice(0, 200) + "…" : v}`);
   for (const [k, t] of file.tensors) console.log(`  ${k} [${t.shape.join(", ")}] (${numel(t.shape)})`);
   return 0;
-}
-
-/** Errors about the user's files and settings (they name a path or field), as opposed to bugs. */
-function isUserError(e: unknown): boolean {
-  return (
-    e instanceof Error &&
-    /^(\/|\.|[A-Za-z]:|unknown (run|model) preset)|: (cannot|not |no |invalid|expected|empty)/.test(e.message)
-  );
 }
 
 /** `anr CMD --help`: each command's usage, with examples. */
@@ -280,19 +272,41 @@ export async function main(argvWithDevice: string[]): Promise<number> {
         throw new UsageError(`unknown command "${cmd}"`);
     }
   } catch (e) {
-    if (e instanceof UsageError && e.exitCode === 0) {
-      console.log(e.message);
-      return 0;
-    }
-    if (
-      e instanceof UsageError ||
-      (e instanceof Error && /Error$/.test(e.name) && e.name !== "Error") ||
-      isUserError(e)
-    ) {
-      console.error(`anr: ${(e as Error).message}`);
-      if (e instanceof UsageError) console.error(`(anr help for usage)`);
-      return 2;
-    }
-    throw e;
+    return reportError(e);
   }
+}
+
+/**
+ * Print an error the way its kind asks for and return the exit code: an `AnrError` by its own
+ * message and code, a file-system error (a missing file, a read-only folder) as an input error,
+ * and anything else as a bug, in one line, with the stack only under ANR_DEBUG=1.
+ */
+export function reportError(e: unknown): number {
+  if (e instanceof UsageError && e.exitCode === 0) {
+    console.log(e.message);
+    return 0;
+  }
+  if (e instanceof AnrError) {
+    console.error(`anr: ${e.message}`);
+    if (e instanceof UsageError) console.error(`(anr help for usage)`);
+    return e.exitCode;
+  }
+  if (isFileSystemError(e)) {
+    console.error(`anr: ${e.message}`);
+    return 2;
+  }
+  // TRANSITIONAL (removed once every user-facing throw is typed): plain Errors that look like
+  // messages about the user's files.
+  if (
+    e instanceof Error &&
+    /^(\/|\.|[A-Za-z]:|unknown (run|model) preset)|: (cannot|not |no |invalid|expected|empty)/.test(e.message)
+  ) {
+    console.error(`anr: ${e.message}`);
+    return 2;
+  }
+  const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  console.error(`anr: internal error (a bug in anr, please report it): ${what}`);
+  if (process.env.ANR_DEBUG === "1" && e instanceof Error) console.error(e.stack);
+  else console.error(`(run with ANR_DEBUG=1 for the stack trace)`);
+  return 70;
 }

@@ -19,6 +19,7 @@
 import { readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../util/fs.js";
 import { f16ToF32 } from "../util/float16.js";
+import { InputError } from "../util/errors.js";
 
 /** A dense float32 array in C (row-major) order. */
 export interface NdArray {
@@ -39,12 +40,9 @@ export interface NpyInfo {
 }
 
 /** Raised for anything that is not a readable `.npy` file; the message starts with the source. */
-export class NpyError extends Error {
-  constructor(
-    readonly source: string,
-    detail: string,
-  ) {
-    super(`${source}: ${detail}`);
+export class NpyError extends InputError {
+  constructor(source: string, detail: string) {
+    super(source, detail);
     this.name = "NpyError";
   }
 }

@@ -10,6 +10,7 @@
  */
 import { f16ToF32 } from "../util/float16.js";
 import { numel } from "../util/shape.js";
+import { InputError } from "../util/errors.js";
 import type { HostTensor } from "../util/host.js";
 
 export type { HostTensor };
@@ -21,12 +22,12 @@ export interface SafetensorsFile {
 }
 
 /** Raised for any file that is not a valid safetensors file; the message names the file. */
-export class SafetensorsError extends Error {
+export class SafetensorsError extends InputError {
   constructor(
     readonly file: string,
     detail: string,
   ) {
-    super(`${file}: ${detail}`);
+    super(file, detail);
     this.name = "SafetensorsError";
   }
 }

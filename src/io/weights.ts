@@ -9,6 +9,7 @@ import type { HyperNetworkConfig } from "../model/config.js";
 import { parseHyperNetworkConfig, ConfigError } from "../model/config.js";
 import { paramSpecs } from "../model/params.js";
 import { parseSafetensors, serializeSafetensors, type HostTensor } from "./safetensors.js";
+import { InputError } from "../util/errors.js";
 
 /** Metadata key holding the JSON model config. */
 export const CONFIG_METADATA_KEY = "anr.config";
@@ -18,9 +19,9 @@ const FORMAT = "anr-model/1";
 const CHECKPOINT_KEY = "anr.checkpoint";
 
 /** Raised when a weight set does not match the model; lists every mismatch. */
-export class WeightsMismatchError extends Error {
+export class WeightsMismatchError extends InputError {
   constructor(
-    readonly source: string,
+    source: string,
     readonly missing: string[],
     readonly unexpected: string[],
     readonly wrongShape: string[],
@@ -29,7 +30,7 @@ export class WeightsMismatchError extends Error {
     if (missing.length) parts.push(`missing ${missing.length}: ${missing.join(", ")}`);
     if (unexpected.length) parts.push(`unexpected ${unexpected.length}: ${unexpected.join(", ")}`);
     if (wrongShape.length) parts.push(`wrong shape ${wrongShape.length}: ${wrongShape.join(", ")}`);
-    super(`${source}: weights do not match the model config:\n  ${parts.join("\n  ")}`);
+    super(source, `weights do not match the model config:\n  ${parts.join("\n  ")}`);
     this.name = "WeightsMismatchError";
   }
 }

@@ -4,6 +4,7 @@
  * `config.json` files load unchanged. Validated with zod; every error names the field.
  */
 import { z } from "zod";
+import { InputError } from "../util/errors.js";
 
 /** Fields shared by the tokenizers. */
 const tokenizerCommon = {
@@ -308,16 +309,16 @@ export type HyperNetworkConfigInput = z.input<typeof HyperNetworkConfig>;
  * Raised for an invalid config; the message names the source (a file, a preset) and what it is
  * ("model config", "run config", "dataset spec"), then lists every problem with its field path.
  */
-export class ConfigError extends Error {
+export class ConfigError extends InputError {
   constructor(
-    readonly source: string,
+    source: string,
     readonly issues: string[],
     readonly what = "model config",
     /** Replaces "invalid <what>" when the problem is the file itself (e.g. it cannot be read). */
     summary?: string,
   ) {
     const lines = issues.map((i) => `\n  ${i}`).join("");
-    super(`${source}: ${summary ?? `invalid ${what}`}${issues.length ? ":" : ""}${lines}`);
+    super(source, `${summary ?? `invalid ${what}`}${issues.length ? ":" : ""}${lines}`);
     this.name = "ConfigError";
   }
 }
