@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, writeFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { crc32 } from "node:zlib";
 import { join } from "node:path";
 import { parseSafetensors, serializeSafetensors, SafetensorsError } from "../src/io/safetensors.js";
 import { writeSafetensors, readSafetensors } from "../src/io/files.js";
@@ -49,8 +50,12 @@ test("reads F16 and BF16", () => {
   assert.equal(f.tensors.get("b")!.data[0], 3.140625);
 });
 
-function corrupt(mutate: (header: Record<string, unknown>) => void): Uint8Array {
-  const good = serializeSafetensors(sample());
+/** A file we wrote, with its JSON header changed by `mutate` (the data block kept as is). */
+function corrupt(
+  mutate: (header: Record<string, unknown>) => void,
+  tensors: [string, { shape: number[]; data: Float32Array }][] = sample(),
+): Uint8Array {
+  const good = serializeSafetensors(tensors);
   const n = Number(new DataView(good.buffer).getBigUint64(0, true));
   const header = JSON.parse(new TextDecoder().decode(good.subarray(8, 8 + n)));
   mutate(header);
@@ -102,8 +107,12 @@ test("writes the format byte for byte: u64 header length, 8-byte aligned JSON he
   assert.equal(n % 8, 0, "the data block starts 8-byte aligned");
   assert.equal(bytes.length, 8 + n + 4 * 7);
   const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, unknown>;
+  // The checksum, recomputed with zlib's CRC-32 (an implementation independent of ours): each
+  // tensor's name, a NUL, then its little-endian F32 bytes, in name order.
+  const data = bytes.subarray(8 + n);
+  const crc = crc32(data.subarray(24, 28), crc32("s\0", crc32(data.subarray(0, 24), crc32("a\0"))));
   assert.deepEqual(header, {
-    __metadata__: { k: "v" },
+    __metadata__: { k: "v", "anr.checksum": `crc32:${crc.toString(16).padStart(8, "0")}` },
     a: { dtype: "F32", shape: [2, 3], data_offsets: [0, 24] },
     s: { dtype: "F32", shape: [], data_offsets: [24, 28] },
   });
@@ -116,10 +125,34 @@ test("writes the format byte for byte: u64 header length, 8-byte aligned JSON he
     assert.equal(len % 8, 0, `header of metadata value length ${k}: ${len} bytes`);
     assert.equal(parseSafetensors(b).metadata.k, "v".repeat(k));
   }
-  // No metadata: no __metadata__ entry at all.
-  const bare = serializeSafetensors(sample());
-  const m = Number(new DataView(bare.buffer).getBigUint64(0, true));
-  assert.ok(!("__metadata__" in JSON.parse(new TextDecoder().decode(bare.subarray(8, 8 + m)))));
+  // The checksum is not handed back as user metadata.
+  assert.deepEqual(parseSafetensors(bytes).metadata, { k: "v" });
+});
+
+test("the checksum catches swapped same-shape tensors and flipped bits; files without one still load", () => {
+  const tensors: [string, { shape: number[]; data: Float32Array }][] = [
+    ["a", { shape: [2], data: Float32Array.from([1, 2]) }],
+    ["s", { shape: [2], data: Float32Array.from([3, 4]) }],
+  ];
+  const swapped = corrupt((h) => {
+    const a = h.a as { data_offsets: number[] };
+    const s = h.s as { data_offsets: number[] };
+    [a.data_offsets, s.data_offsets] = [s.data_offsets, a.data_offsets];
+  }, tensors);
+  assert.throws(
+    () => parseSafetensors(swapped, "swapped.safetensors"),
+    (e: unknown) => {
+      assert.ok(e instanceof SafetensorsError);
+      assert.match((e as Error).message, /^swapped\.safetensors: checksum mismatch/);
+      return true;
+    },
+  );
+  const flipped = serializeSafetensors(tensors);
+  flipped[flipped.length - 1]! ^= 0x01;
+  assert.throws(() => parseSafetensors(flipped, "f.safetensors"), /f\.safetensors: checksum mismatch/);
+  // A file written elsewhere (no checksum in its metadata) is not refused for lacking one.
+  const foreign = corrupt((h) => delete (h.__metadata__ as Record<string, string>)["anr.checksum"]);
+  assert.deepEqual([...parseSafetensors(foreign).tensors.keys()], ["a", "s"]);
 });
 
 test("F16 and BF16 special values: subnormals, signed zero, infinities, NaN", () => {

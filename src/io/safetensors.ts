@@ -11,6 +11,7 @@
 import { f16ToF32 } from "../util/float16.js";
 import { numel } from "../util/shape.js";
 import { InputError } from "../util/errors.js";
+import { crc32 } from "../util/crc32.js";
 import type { HostTensor } from "../util/host.js";
 
 export type { HostTensor };
@@ -30,6 +31,23 @@ export class SafetensorsError extends InputError {
     super(file, detail);
     this.name = "SafetensorsError";
   }
+}
+
+/**
+ * Metadata key of the checksum anr writes into every safetensors file: CRC-32 over each tensor's
+ * name and bytes, in name order. It binds names to data, so it also catches two same-shape tensors
+ * whose offsets were swapped, which the format's own rules cannot see. Verified on load when
+ * present; files from elsewhere do not carry it.
+ */
+export const CHECKSUM_METADATA_KEY = "anr.checksum";
+
+/** The checksum of tensors given as (name, raw little-endian bytes), as stored in the metadata. */
+function tensorChecksum(entries: Iterable<[string, Uint8Array]>): string {
+  const enc = new TextEncoder();
+  const sorted = [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  let crc = 0;
+  for (const [name, bytes] of sorted) crc = crc32(bytes, crc32(enc.encode(name + "\0"), crc));
+  return `crc32:${crc.toString(16).padStart(8, "0")}`;
 }
 
 const DTYPE_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
@@ -134,22 +152,41 @@ export function parseSafetensors(buf: Uint8Array, file = "<buffer>"): Safetensor
   }
   if (cursor !== dataLen)
     fail(`data block has ${dataLen} bytes but the tensors cover ${cursor} (trailing bytes or truncation)`);
-  const tensors = new Map<string, HostTensor>();
-  for (const e of entries) {
-    const bytes = buf.subarray(dataStart + e.begin, dataStart + e.end);
-    tensors.set(e.name, { shape: e.shape, data: decode(e.dtype, bytes, numel(e.shape)) });
+  const raw = (e: (typeof entries)[number]) => buf.subarray(dataStart + e.begin, dataStart + e.end);
+  const stored = metadata[CHECKSUM_METADATA_KEY];
+  if (stored !== undefined) {
+    const actual = tensorChecksum(entries.map((e) => [e.name, raw(e)]));
+    if (actual !== stored)
+      fail(
+        `checksum mismatch (metadata ${CHECKSUM_METADATA_KEY} says ${stored}, the tensors give ${actual}): the file was altered or corrupted after it was written`,
+      );
+    metadata = { ...metadata };
+    delete metadata[CHECKSUM_METADATA_KEY];
   }
+  const tensors = new Map<string, HostTensor>();
+  for (const e of entries)
+    tensors.set(e.name, { shape: e.shape, data: decode(e.dtype, raw(e), numel(e.shape)) });
   return { tensors, metadata };
 }
 
-/** Serialise tensors (as F32) and string metadata to safetensors bytes. */
+/**
+ * Serialise tensors (as F32) and string metadata to safetensors bytes; the metadata also gets
+ * the checksum ({@link CHECKSUM_METADATA_KEY}).
+ */
 export function serializeSafetensors(
   tensors: Iterable<[string, HostTensor]>,
   metadata: Record<string, string> = {},
 ): Uint8Array {
-  const header: Record<string, unknown> = {};
-  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   const list = [...tensors];
+  const data = list.map(([, t]) => new Uint8Array(Float32Array.from(t.data).buffer));
+  if (!new Uint8Array(new Uint16Array([1]).buffer)[0])
+    throw new Error("big-endian hosts are not supported (safetensors is little-endian)");
+  const header: Record<string, unknown> = {
+    __metadata__: {
+      ...metadata,
+      [CHECKSUM_METADATA_KEY]: tensorChecksum(list.map(([n], i) => [n, data[i]!])),
+    },
+  };
   let offset = 0;
   for (const [name, t] of list) {
     if (name === "__metadata__") throw new Error(`tensor name "__metadata__" is reserved`);
@@ -171,9 +208,9 @@ export function serializeSafetensors(
   view.setBigUint64(0, BigInt(headerBytes.length), true);
   out.set(headerBytes, 8);
   let pos = 8 + headerBytes.length;
-  for (const [, t] of list) {
-    for (let i = 0; i < t.data.length; i++) view.setFloat32(pos + 4 * i, t.data[i]!, true);
-    pos += 4 * t.data.length;
+  for (const bytes of data) {
+    out.set(bytes, pos);
+    pos += bytes.length;
   }
   return out;
 }

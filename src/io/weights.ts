@@ -36,6 +36,36 @@ export class WeightsMismatchError extends InputError {
 }
 
 /**
+ * Raised for weights holding NaN or ±Infinity (a diverged training run): such weights are never
+ * written and never loaded, since they decode every input to garbage without any other sign.
+ */
+export class NonFiniteWeightsError extends InputError {
+  constructor(
+    source: string,
+    /** Each bad tensor with how many of its values are not finite. */
+    readonly tensors: { key: string; nonFinite: number; size: number }[],
+  ) {
+    const list = tensors.map((t) => `${t.key} (${t.nonFinite} of ${t.size})`).join(", ");
+    super(
+      source,
+      `non-finite weights (NaN or ±Infinity) in ${tensors.length} tensor${tensors.length === 1 ? "" : "s"}: ${list}; the model is unusable (a diverged training run?)`,
+    );
+    this.name = "NonFiniteWeightsError";
+  }
+}
+
+/** Throw {@link NonFiniteWeightsError} if any tensor holds NaN or ±Infinity. */
+export function assertFiniteWeights(tensors: Map<string, HostTensor>, source: string): void {
+  const bad: { key: string; nonFinite: number; size: number }[] = [];
+  for (const [key, t] of tensors) {
+    let nonFinite = 0;
+    for (let i = 0; i < t.data.length; i++) if (!Number.isFinite(t.data[i]!)) nonFinite++;
+    if (nonFinite) bad.push({ key, nonFinite, size: t.data.length });
+  }
+  if (bad.length) throw new NonFiniteWeightsError(source, bad);
+}
+
+/**
  * Normalise the key names of an authors' training checkpoint (its `model` or `ema` state dict
  * exported to safetensors) to HyperNetwork keys: strip `model.`/`ema_model.`/`online_model.`
  * and `hypernet.` prefixes and drop the duplicated `hypo_model.*` copies of the hyponet, after
@@ -76,7 +106,10 @@ export function fromReferenceCheckpoint(
   return stripped;
 }
 
-/** Check a weight set against the config's parameter list; throws listing every problem. */
+/**
+ * Check a weight set against the config's parameter list, and that every value is finite; throws
+ * listing every problem.
+ */
 export function validateWeights(
   cfg: HyperNetworkConfig,
   tensors: Map<string, HostTensor>,
@@ -98,6 +131,7 @@ export function validateWeights(
   if (missing.length || unexpected.length || wrongShape.length) {
     throw new WeightsMismatchError(source, missing, unexpected, wrongShape);
   }
+  assertFiniteWeights(out, source);
   return out;
 }
 
@@ -187,10 +221,11 @@ export function modelFromBytes(
       [...file.tensors].filter(([k]) => k.startsWith(group)).map(([k, v]) => [k.slice(group.length), v]),
     );
     if (tensors.size === 0)
-      throw new Error(`${path}: no ${opts.weights ?? "online"} weights in this checkpoint`);
+      throw new InputError(path, `no ${opts.weights ?? "online"} weights in this checkpoint`);
   } else if (opts.weights === "ema" && modelFileWeights(file.metadata) !== "ema") {
-    throw new Error(
-      `${path}: no EMA weights in this model file (it holds the online weights; a run keeps its EMA weights in model-ema.safetensors, or in checkpoint.safetensors while it trains)`,
+    throw new InputError(
+      path,
+      `no EMA weights in this model file (it holds the online weights; a run keeps its EMA weights in model-ema.safetensors, or in checkpoint.safetensors while it trains)`,
     );
   }
   const weights = validateWeights(config, fromReferenceCheckpoint(tensors, path), path);

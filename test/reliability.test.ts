@@ -1,0 +1,124 @@
+/**
+ * Fault injection: each test is one way a careless or hostile user (or a crash) could lose data or
+ * get a silently wrong result, and asserts the guarded behaviour (issue 10's cases, named by their
+ * ids: W3, N3, W2, …).
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { parseHyperNetworkConfig } from "../src/model/config.js";
+import { MODEL_PRESETS } from "../src/model/presets.js";
+import { initHostParams } from "../src/model/params.js";
+import { serializeSafetensors } from "../src/io/safetensors.js";
+import {
+  CONFIG_METADATA_KEY,
+  NonFiniteWeightsError,
+  modelFromBytes,
+  modelToBytes,
+} from "../src/io/weights.js";
+import { loadModel, saveModel } from "../src/io/files.js";
+import { runCli, tempDir, writePhoto } from "./cli-helpers.js";
+
+const config = parseHyperNetworkConfig(MODEL_PRESETS["tiny32-anr"]!.config, "tiny32-anr");
+
+/** Good weights with `count` values of tensor number `which` (in file order) set to `value`. */
+function poisoned(which: number, count: number, value: number) {
+  const weights = initHostParams(config, 1);
+  const [key, t] = [...weights][which]!;
+  for (let i = 0; i < count; i++) t.data[i * 3] = value;
+  return { weights, key };
+}
+
+/** Model-file bytes written without our writer's checks, as another tool could. */
+function rawModelBytes(weights: Map<string, { shape: number[]; data: Float32Array }>): Uint8Array {
+  return serializeSafetensors(weights, { [CONFIG_METADATA_KEY]: JSON.stringify(config) });
+}
+
+test("N3: non-finite weights are never written, and the old model file stays", async (t) => {
+  const dir = await tempDir(t, "nan-save");
+  const path = join(dir, "model.safetensors");
+  await saveModel(path, config, initHostParams(config, 1));
+  const { weights, key } = poisoned(2, 4, Number.NaN);
+  assert.throws(
+    () => modelToBytes(config, weights, {}, "m.safetensors"),
+    (e: unknown) =>
+      e instanceof NonFiniteWeightsError &&
+      e.exitCode === 2 &&
+      e.message.startsWith("m.safetensors: non-finite weights") &&
+      e.message.includes(`${key} (4 of `),
+  );
+  await assert.rejects(saveModel(path, config, weights), NonFiniteWeightsError);
+  const kept = await loadModel(path);
+  assert.ok(
+    [...kept.weights.values()].every((w) => w.data.every(Number.isFinite)),
+    "the good model is intact",
+  );
+  assert.deepEqual(await readdir(dir), ["model.safetensors"], "no temporary file left");
+});
+
+test("W3: a model file holding NaN or Infinity is refused at load, naming each bad tensor", async (t) => {
+  const nan = poisoned(0, 2, Number.NaN);
+  const inf = poisoned(5, 1, Number.POSITIVE_INFINITY);
+  const both = nan.weights;
+  both.set(inf.key, inf.weights.get(inf.key)!);
+  assert.throws(
+    () => modelFromBytes(rawModelBytes(both), "bad.safetensors"),
+    (e: unknown) => {
+      assert.ok(e instanceof NonFiniteWeightsError);
+      assert.deepEqual(
+        e.tensors.map((b) => [b.key, b.nonFinite]),
+        [
+          [nan.key, 2],
+          [inf.key, 1],
+        ],
+      );
+      return true;
+    },
+  );
+  // Through the CLI: encode stops with exit 2 and writes nothing (it used to write black images).
+  const dir = await tempDir(t, "nan-encode");
+  await writeFile(join(dir, "bad.safetensors"), rawModelBytes(both));
+  await writePhoto(join(dir, "photo.png"), 32, 32);
+  const r = await runCli([
+    "encode",
+    join(dir, "photo.png"),
+    "--model",
+    join(dir, "bad.safetensors"),
+    "--out",
+    join(dir, "tokens.safetensors"),
+  ]);
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, /bad\.safetensors: non-finite weights .* in 2 tensors/);
+  assert.ok(r.err.includes(nan.key) && r.err.includes(inf.key), r.err);
+  assert.deepEqual((await readdir(dir)).sort(), ["bad.safetensors", "photo.png"]);
+});
+
+test("W2: two same-shape tensors whose data were swapped in a model file are refused", () => {
+  const weights = initHostParams(config, 1);
+  const bytes = modelToBytes(config, weights);
+  // Swap the data of the first two tensors of equal shape, keeping the header: the file stays
+  // valid by the format's rules, and only the checksum can tell.
+  const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<
+    string,
+    { shape?: number[]; data_offsets?: [number, number] }
+  >;
+  const entries = Object.entries(header).filter(([k]) => k !== "__metadata__");
+  const [a, b] = (() => {
+    for (const [i, [, x]] of entries.entries())
+      for (const [, y] of entries.slice(i + 1))
+        if (JSON.stringify(x.shape) === JSON.stringify(y.shape)) return [x, y];
+    throw new Error("the preset has no two tensors of equal shape");
+  })();
+  const swapped = bytes.slice();
+  const base = 8 + n;
+  const [a0, a1] = a.data_offsets!;
+  const [b0, b1] = b.data_offsets!;
+  swapped.set(bytes.subarray(base + b0, base + b1), base + a0);
+  swapped.set(bytes.subarray(base + a0, base + a1), base + b0);
+  assert.throws(
+    () => modelFromBytes(swapped, "swapped.safetensors"),
+    /^SafetensorsError: swapped\.safetensors: checksum mismatch/,
+  );
+});
