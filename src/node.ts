@@ -44,7 +44,7 @@ export {
   type DatasetSpecInput,
 } from "./data/datasets.js";
 export { BatchLoader, type LoaderState, type Batch } from "./data/loader.js";
-export { readIdx, writeIdx } from "./data/idx.js";
+export { readIdx, writeIdx } from "./io/array-files.js";
 export {
   loadImage,
   savePng,
@@ -81,14 +81,9 @@ export {
   type FieldDataset,
   type FieldSpecInput,
 } from "./data/fields.js";
-export { parseNpy, readNpy, encodeNpy, writeNpy, type NdArray, type NpyInfo } from "./data/npy.js";
-export {
-  openNetcdf,
-  writeNetcdf3,
-  type NetcdfFile,
-  type NcVariable,
-  type NcDimension,
-} from "./data/netcdf.js";
+export { parseNpy, encodeNpy, type NdArray, type NpyInfo } from "./io/npy.js";
+export { readNpy, writeNpy, openNetcdf, writeNetcdf3 } from "./io/array-files.js";
+export { type NetcdfFile, type NcVariable, type NcDimension } from "./io/netcdf.js";
 export { viridis, falseColour, finiteRange } from "./util/colormap.js";
 export { withFieldChannels } from "./training/trainer.js";
 export type { PhysicalError } from "./eval/evaluate.js";

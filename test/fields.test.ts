@@ -19,8 +19,7 @@ import {
   FieldPreprocess,
   type FieldSpecInput,
 } from "../src/data/fields.js";
-import { readNpy, writeNpy } from "../src/data/npy.js";
-import { openNetcdf, writeNetcdf3 } from "../src/data/netcdf.js";
+import { openNetcdf, readNpy, writeNetcdf3, writeNpy } from "../src/io/array-files.js";
 import { crop, resizeAntialiased, type HostImage } from "../src/data/image.js";
 import { parseHyperNetworkConfig, ConfigError, type HyperNetworkConfigInput } from "../src/model/config.js";
 import { resolveRunConfig, type RunConfigInput } from "../src/training/run-config.js";

@@ -8,7 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inflateSync } from "node:zlib";
 import h5wasm from "h5wasm/node";
-import { openNetcdf, writeNetcdf3, type NetcdfFile, type Nc3WriteSpec } from "../src/data/netcdf.js";
+import { openNetcdf, writeNetcdf3 } from "../src/io/array-files.js";
+import { bytesSource, NetcdfError, type NetcdfFile } from "../src/io/netcdf.js";
+import { openNetcdf3 } from "../src/io/netcdf3-reader.js";
+import type { Nc3WriteSpec } from "../src/io/netcdf3-writer.js";
 
 // Fixtures written by netCDF-C through netCDF4-python: scripts/make_netcdf_fixtures.py.
 const FIX = join(import.meta.dirname, "fixtures", "netcdf");
@@ -155,6 +158,32 @@ test("netcdf3: the single-record-variable case (short, odd record size) has unpa
 });
 
 // ---------------------------------------------------------------- NetCDF-4 fixtures (netCDF-C)
+
+test("netcdf3: the portable reader reads bytes in memory as the file reader reads the file", async () => {
+  for (const name of ["era5_old_cds.nc", "nc3_classic_4d.nc", "nc3_single_record.nc"]) {
+    const bytes = await readFile(fixture(name));
+    const mem = await openNetcdf3(bytesSource(bytes, name));
+    await withFile(fixture(name), async (disk) => {
+      assert.equal(mem.format, disk.format);
+      assert.deepEqual(mem.dimensions, disk.dimensions);
+      assert.deepEqual(mem.variables, disk.variables);
+      for (const v of disk.variables) {
+        if (v.dtype === "char") continue;
+        assert.deepEqual(await mem.readAll(v.name), await disk.readAll(v.name), `${name}: ${v.name}`);
+        if (v.dims.length >= 2) {
+          const lead = v.dims.slice(0, -2).map((d) => d.size - 1);
+          assert.deepEqual(await mem.readSlice(v.name, lead), await disk.readSlice(v.name, lead), v.name);
+        }
+      }
+    });
+    mem.close();
+    // A prefix of the file is a truncated file, named as the source.
+    await assert.rejects(
+      openNetcdf3(bytesSource(bytes.subarray(0, bytes.length - 100), name)),
+      (e: Error) => e instanceof NetcdfError && e.message.startsWith(`${name}: truncated NetCDF-3 file`),
+    );
+  }
+});
 
 test("netcdf4: new-CDS file, float32 t2m zlib+shuffle chunked, NaN fill, int64 and string variables", async () => {
   await withFile(fixture("era5_new_cds.nc"), async (nc) => {

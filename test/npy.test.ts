@@ -4,7 +4,8 @@ import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { NpyError, encodeNpy, parseNpy, readNpy, writeNpy, type NdArray } from "../src/data/npy.js";
+import { NpyError, encodeNpy, parseNpy, type NdArray } from "../src/io/npy.js";
+import { readNpy, writeNpy } from "../src/io/array-files.js";
 
 // Files written by NumPy 1.24 through scripts/make_npy_fixtures.py; the formulas below repeat the
 // script's, so the expected values are computed here rather than stored.

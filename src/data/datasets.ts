@@ -11,7 +11,7 @@ import { z } from "zod";
 import { Rng } from "../util/rng.js";
 import { ConfigError, zodIssueLines } from "../model/config.js";
 import { flipHorizontal, fromInterleaved, resizeBilinear, type HostImage } from "./image.js";
-import { readIdx } from "./idx.js";
+import { readIdx } from "../io/array-files.js";
 
 /** An indexable set of preprocessed, equally sized RGB images. */
 export interface ImageDataset {

@@ -24,8 +24,8 @@ import {
   type Split,
 } from "./datasets.js";
 import { crop, resizeAntialiased, resizeBilinear, type HostImage } from "./image.js";
-import { readNpy } from "./npy.js";
-import { openNetcdf, type NetcdfFile } from "./netcdf.js";
+import { openNetcdf, readNpy } from "../io/array-files.js";
+import type { NetcdfFile } from "../io/netcdf.js";
 
 const Side = z.number().int().positive();
 

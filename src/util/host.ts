@@ -16,3 +16,6 @@ export interface HostImage {
   /** (c, h, w) C order. */
   data: Float32Array;
 }
+
+/** Whether this machine stores numbers little-endian, as typed arrays then do. */
+export const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
