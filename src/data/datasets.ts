@@ -9,6 +9,7 @@ import { basename, join } from "node:path";
 import sharp from "sharp";
 import { z } from "zod";
 import { Rng } from "../util/rng.js";
+import { InputError } from "../util/errors.js";
 import { ConfigError, zodIssueLines } from "../model/config.js";
 import { flipHorizontal, fromInterleaved, resizeBilinear, type HostImage } from "./image.js";
 import { readIdx } from "../io/array-files.js";
@@ -267,7 +268,7 @@ export async function decodeTransformed(path: string, t: Transform, rng?: Rng): 
       flipHorizontal(item);
     return item;
   } catch (e) {
-    throw new Error(`${path}: cannot read image (${(e as Error).message})`);
+    throw new InputError(path, `cannot read image (${(e as Error).message})`);
   }
 }
 
@@ -315,7 +316,7 @@ export async function listFiles(root: string, ext: RegExp, what: string): Promis
     }
   };
   await walk(root, "");
-  if (out.length === 0) throw new Error(`${root}: no ${what} found (searched recursively)`);
+  if (out.length === 0) throw new InputError(root, `no ${what} found (searched recursively)`);
   return out.sort(byCodeUnits);
 }
 
@@ -333,8 +334,8 @@ async function isFile(path: string): Promise<boolean> {
 /** Fail with the path and what was expected unless `path` is a directory. */
 export async function expectDirectory(path: string, expected: string): Promise<void> {
   const s = await stat(path).catch(() => null);
-  if (s === null) throw new Error(`${path}: no such directory (expected ${expected})`);
-  if (!s.isDirectory()) throw new Error(`${path}: not a directory (expected ${expected})`);
+  if (s === null) throw new InputError(path, `no such directory (expected ${expected})`);
+  if (!s.isDirectory()) throw new InputError(path, `not a directory (expected ${expected})`);
 }
 
 /**
@@ -346,8 +347,9 @@ export function splitRange(n: number, f: SplitFractions, split: Split, root: str
   const cut2 = Math.round(n * (f.train + f.val));
   const [lo, hi] = split === "train" ? [0, cut1] : split === "val" ? [cut1, cut2] : [cut2, n];
   if (hi <= lo) {
-    throw new Error(
-      `${root}: the ${split} split is empty (${n} ${what}, fractions train ${f.train} / val ${f.val} / test ${f.test})`,
+    throw new InputError(
+      root,
+      `the ${split} split is empty (${n} ${what}, fractions train ${f.train} / val ${f.val} / test ${f.test})`,
     );
   }
   return [lo, hi];
@@ -369,22 +371,23 @@ async function celebaFiles(root: string, split: Split): Promise<string[]> {
   await expectDirectory(imgDir, "the aligned CelebA images, 000001.jpg …");
   const listPath = join(root, "list_eval_partition.txt");
   const text = await readFile(listPath, "utf8").catch(() => {
-    throw new Error(`${listPath}: cannot read (expected CelebA's official partition, lines "000001.jpg 0")`);
+    throw new InputError(listPath, `cannot read (expected CelebA's official partition, lines "000001.jpg 0")`);
   });
   const files: string[] = [];
   text.split(/\r?\n/).forEach((line, k) => {
     if (line.trim() === "") return;
     const m = /^\s*(\S+)\s+([012])\s*$/.exec(line);
-    if (!m) throw new Error(`${listPath}:${k + 1}: expected "<file> <0|1|2>", got "${line}"`);
+    if (!m) throw new InputError(`${listPath}:${k + 1}`, `expected "<file> <0|1|2>", got "${line}"`);
     if (m[2] === CELEBA_PARTS[split]) files.push(m[1]!);
   });
   if (files.length === 0)
-    throw new Error(`${listPath}: no image is in the ${split} partition (${CELEBA_PARTS[split]})`);
+    throw new InputError(listPath, `no image is in the ${split} partition (${CELEBA_PARTS[split]})`);
   const present = new Set(await readdir(imgDir));
   const missing = files.filter((f) => !present.has(f));
   if (missing.length > 0) {
-    throw new Error(
-      `${imgDir}: ${missing.length} of the ${files.length} ${split} images listed in list_eval_partition.txt are missing (first: ${missing[0]})`,
+    throw new InputError(
+      imgDir,
+      `${missing.length} of the ${files.length} ${split} images listed in list_eval_partition.txt are missing (first: ${missing[0]})`,
     );
   }
   return files.map((f) => `img_align_celeba/${f}`);
@@ -416,16 +419,17 @@ async function idxDataset(name: string, s: z.infer<typeof IdxSpec>, split: Split
     count = s.test_count ?? total;
   } else {
     const available = total - s.val_count;
-    if (available < 0) throw new Error(`${file}: val_count ${s.val_count} exceeds the ${total} images`);
+    if (available < 0) throw new InputError(file, `val_count ${s.val_count} exceeds the ${total} images`);
     if (s.train_count !== undefined && s.train_count > available) {
-      throw new Error(
-        `${file}: train_count ${s.train_count} + val_count ${s.val_count} exceed the ${total} images`,
+      throw new InputError(
+        file,
+        `train_count ${s.train_count} + val_count ${s.val_count} exceed the ${total} images`,
       );
     }
     [first, count] = split === "train" ? [0, s.train_count ?? available] : [available, s.val_count];
   }
-  if (count > total) throw new Error(`${file}: test_count ${count} exceeds the ${total} images`);
-  if (count === 0) throw new Error(`${file}: the ${split} split is empty (set val_count to hold out images)`);
+  if (count > total) throw new InputError(file, `test_count ${count} exceeds the ${total} images`);
+  if (count === 0) throw new InputError(file, `the ${split} split is empty (set val_count to hold out images)`);
   const ids = Array.from({ length: count }, (_, i) => `${basename(file)}#${first + i}`);
   const load = async (i: number): Promise<HostImage> => {
     const px = data.subarray((first + i) * h * w, (first + i + 1) * h * w);
@@ -446,7 +450,7 @@ function fromGray(g: HostImage): HostImage {
 async function findIdx(root: string, base: string): Promise<string> {
   await expectDirectory(root, `MNIST / Fashion-MNIST IDX files (${base}[.gz])`);
   for (const f of [base, `${base}.gz`]) if (await isFile(join(root, f))) return join(root, f);
-  throw new Error(`${root}: neither ${base} nor ${base}.gz found (expected MNIST / Fashion-MNIST IDX files)`);
+  throw new InputError(root, `neither ${base} nor ${base}.gz found (expected MNIST / Fashion-MNIST IDX files)`);
 }
 
 /** A dataset over identified items with a loader; optionally passes over unreadable ones. */
@@ -500,7 +504,7 @@ class Items implements ImageDataset {
         }
       }
     }
-    throw new Error(`${this.name}: none of the ${this.length} items is readable`);
+    throw new InputError(this.name, `none of the ${this.length} items is readable`);
   }
 
   #check(i: number): void {

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { sizeHW, type ChannelArgs } from "../model/config.js";
 import { Rng } from "../util/rng.js";
+import { InputError } from "../util/errors.js";
 import {
   centred,
   listFiles,
@@ -176,7 +177,7 @@ interface RawSource {
 /** The files of a source: `root` itself if it is a file, else the sorted matching files under it. */
 async function sourceFiles(root: string, ext: RegExp, what: string): Promise<{ files: string[]; pathOf(f: string): string }> {
   const st = await stat(root).catch(() => null);
-  if (st === null) throw new Error(`${root}: no such file or directory (expected one of the ${what} or a folder of them)`);
+  if (st === null) throw new InputError(root, `no such file or directory (expected one of the ${what} or a folder of them)`);
   return st.isFile()
     ? { files: [root.split("/").pop()!], pathOf: () => root }
     : { files: await listFiles(root, ext, what), pathOf: (f) => join(root, f) };
@@ -187,9 +188,9 @@ async function npySource(s: z.infer<typeof NpyFieldSpec>, root: string): Promise
   const first = await readField(pathOf(files[0]!), s.layout);
   const c = first.c;
   if (s.names && s.names.length !== c)
-    throw new Error(`${pathOf(files[0]!)}: ${c} channel(s) but names lists ${s.names.length}`);
+    throw new InputError(pathOf(files[0]!), `${c} channel(s) but names lists ${s.names.length}`);
   if (s.units && s.units.length !== c)
-    throw new Error(`${pathOf(files[0]!)}: ${c} channel(s) but units lists ${s.units.length}`);
+    throw new InputError(pathOf(files[0]!), `${c} channel(s) but units lists ${s.units.length}`);
   return {
     name: "npy",
     ids: files,
@@ -201,8 +202,9 @@ async function npySource(s: z.infer<typeof NpyFieldSpec>, root: string): Promise
       const path = pathOf(files[i]!);
       const f = await readField(path, s.layout);
       if (f.c !== c || f.h !== first.h || f.w !== first.w)
-        throw new Error(
-          `${path}: field is ${f.c}×${f.h}×${f.w}, expected ${c}×${first.h}×${first.w} like ${files[0]}`,
+        throw new InputError(
+          path,
+          `field is ${f.c}×${f.h}×${f.w}, expected ${c}×${first.h}×${first.w} like ${files[0]}`,
         );
       return f;
     },
@@ -215,8 +217,9 @@ async function readField(path: string, layout: "chw" | "hwc"): Promise<HostImage
   const a = await readNpy(path);
   if (a.shape.length === 2) return { c: 1, h: a.shape[0]!, w: a.shape[1]!, data: a.data };
   if (a.shape.length !== 3)
-    throw new Error(
-      `${path}: a field must be 2-D (H, W) or 3-D (${layout === "chw" ? "C, H, W" : "H, W, C"}), got shape (${a.shape.join(", ")})`,
+    throw new InputError(
+      path,
+      `a field must be 2-D (H, W) or 3-D (${layout === "chw" ? "C, H, W" : "H, W, C"}), got shape (${a.shape.join(", ")})`,
     );
   if (layout === "chw") return { c: a.shape[0]!, h: a.shape[1]!, w: a.shape[2]!, data: a.data };
   const [h, w, c] = a.shape as [number, number, number];
@@ -244,12 +247,13 @@ async function netcdfSource(s: z.infer<typeof NetcdfFieldSpec>, root: string): P
       for (const v of vars.slice(1)) {
         const same = v.dims.length === dims.length && v.dims.every((d, k) => d.name === dims[k]!.name && d.size === dims[k]!.size);
         if (!same)
-          throw new Error(
-            `${nc.path}: variable ${v.name} has dimensions (${v.dims.map((d) => `${d.name}=${d.size}`).join(", ")}) but ${vars[0]!.name} has (${dims.map((d) => `${d.name}=${d.size}`).join(", ")}); channels must share their grid`,
+          throw new InputError(
+            nc.path,
+            `variable ${v.name} has dimensions (${v.dims.map((d) => `${d.name}=${d.size}`).join(", ")}) but ${vars[0]!.name} has (${dims.map((d) => `${d.name}=${d.size}`).join(", ")}); channels must share their grid`,
           );
       }
       if (dims.length < 2)
-        throw new Error(`${nc.path}: variable ${vars[0]!.name} has ${dims.length} dimension(s); a field needs at least 2`);
+        throw new InputError(nc.path, `variable ${vars[0]!.name} has ${dims.length} dimension(s); a field needs at least 2`);
       const g: [number, number] = [dims.at(-2)!.size, dims.at(-1)!.size];
       if (grid === null) {
         grid = g;
@@ -258,22 +262,24 @@ async function netcdfSource(s: z.infer<typeof NetcdfFieldSpec>, root: string): P
         flip = s.north_up && lat !== null && lat.length > 1 && lat[lat.length - 1]! > lat[0]!;
         if (flip) lat!.reverse();
       } else if (g[0] !== grid[0] || g[1] !== grid[1])
-        throw new Error(`${nc.path}: grid is ${g[0]}×${g[1]}, expected ${grid[0]}×${grid[1]} as in ${pathOf(files[0]!)}`);
+        throw new InputError(nc.path, `grid is ${g[0]}×${g[1]}, expected ${grid[0]}×${grid[1]} as in ${pathOf(files[0]!)}`);
       // Leading dimensions: the first is iterated, the others are fixed by `select`.
       const lead = dims.slice(0, -2);
       const fixed = lead.slice(1).map((d) => {
         const k = s.select[d.name];
         if (k === undefined)
-          throw new Error(
-            `${nc.path}: variable ${vars[0]!.name} has dimension ${d.name} (size ${d.size}) besides the time and grid; choose one with select: { ${d.name}: <index> }`,
+          throw new InputError(
+            nc.path,
+            `variable ${vars[0]!.name} has dimension ${d.name} (size ${d.size}) besides the time and grid; choose one with select: { ${d.name}: <index> }`,
           );
-        if (k >= d.size) throw new Error(`${nc.path}: select.${d.name} = ${k} is out of range (size ${d.size})`);
+        if (k >= d.size) throw new InputError(nc.path, `select.${d.name} = ${k} is out of range (size ${d.size})`);
         return k;
       });
       for (const name of Object.keys(s.select))
         if (!lead.slice(1).some((d) => d.name === name))
-          throw new Error(
-            `${nc.path}: select names dimension ${name}, which ${vars[0]!.name} does not have besides its first and grid dimensions (${dims.map((d) => d.name).join(", ")})`,
+          throw new InputError(
+            nc.path,
+            `select names dimension ${name}, which ${vars[0]!.name} does not have besides its first and grid dimensions (${dims.map((d) => d.name).join(", ")})`,
           );
       const steps = lead.length === 0 ? 1 : lead[0]!.size;
       const stamps = lead.length === 0 ? null : await cfTimes(nc, lead[0]!.name);
@@ -286,7 +292,7 @@ async function netcdfSource(s: z.infer<typeof NetcdfFieldSpec>, root: string): P
       nc.close();
     }
   }
-  if (ids.length === 0) throw new Error(`${root}: the NetCDF files hold no time steps of ${s.variables.join(", ")}`);
+  if (ids.length === 0) throw new InputError(root, `the NetCDF files hold no time steps of ${s.variables.join(", ")}`);
   const [h, w] = grid!;
   const handles = new FileCache((fi) => openNetcdf(pathOf(files[fi]!)), 8);
   return {
@@ -454,12 +460,12 @@ export function preprocessField(f: HostImage, p: FieldPreprocess): HostImage {
 function withNormalization(names: string[], units: string[], shift: number[], scale: number[], source: string): ChannelArgs[] {
   const pick = (a: number[], k: number, what: string) => {
     if (a.length !== 1 && a.length !== names.length)
-      throw new Error(`${source}: normalize.${what} lists ${a.length} values for ${names.length} channel(s)`);
+      throw new InputError(source, `normalize.${what} lists ${a.length} values for ${names.length} channel(s)`);
     return a.length === 1 ? a[0]! : a[k]!;
   };
   return names.map((name, k) => {
     const sc = pick(scale, k, "scale");
-    if (sc === 0 || !Number.isFinite(sc)) throw new Error(`${source}: normalize.scale must be finite and non-zero`);
+    if (sc === 0 || !Number.isFinite(sc)) throw new InputError(source, `normalize.scale must be finite and non-zero`);
     return { name, units: units[k] ?? "", shift: pick(shift, k, "shift"), scale: sc };
   });
 }
@@ -549,8 +555,9 @@ async function openFields(
     const idx = splitIndices(s, src.ids.length, split, s.root);
     const chans = channels ?? withNormalization(src.names, src.units, [0], [1], s.root);
     if (chans.length !== src.names.length)
-      throw new Error(
-        `${s.root}: the data has ${src.names.length} channel(s) (${src.names.join(", ")}) but the model has ${chans.length} (${chans.map((c) => c.name).join(", ")})`,
+      throw new InputError(
+        s.root,
+        `the data has ${src.names.length} channel(s) (${src.names.join(", ")}) but the model has ${chans.length} (${chans.map((c) => c.name).join(", ")})`,
       );
     const size = outputSize(s.preprocess, src.grid);
     const lat = src.lat && src.lat.length === src.grid[0] ? outputLatitudes(src.lat, s.preprocess, src.grid[1]) : null;
@@ -599,8 +606,9 @@ class Fields implements FieldDataset {
         else raw.data[k] = this.spec.fill_missing;
       }
     if (missing > 0)
-      throw new Error(
-        `${this.spec.root}: ${this.id(i)} has ${missing} missing value(s) (NaN or _FillValue) of ${raw.data.length}; set fill_missing or choose a complete variable`,
+      throw new InputError(
+        this.spec.root,
+        `${this.id(i)} has ${missing} missing value(s) (NaN or _FillValue) of ${raw.data.length}; set fill_missing or choose a complete variable`,
       );
     return normalizeField(preprocessField(raw, this.spec.preprocess), this.channels);
   }

@@ -4,6 +4,7 @@
  */
 import sharp from "sharp";
 import { writeFileAtomic } from "../util/fs.js";
+import { InputError } from "../util/errors.js";
 import type { Rng } from "../util/rng.js";
 import type { HostImage } from "../util/host.js";
 
@@ -16,7 +17,7 @@ export async function loadImage(path: string): Promise<HostImage> {
   try {
     out = await sharp(path).removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
   } catch (e) {
-    throw new Error(`${path}: cannot decode image (${(e as Error).message})`);
+    throw new InputError(path, `cannot decode image (${(e as Error).message})`);
   }
   return fromInterleaved(out.data, out.info.height, out.info.width, out.info.channels);
 }

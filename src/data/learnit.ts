@@ -13,6 +13,7 @@ import { expectDirectory, type Split } from "./datasets.js";
 import type { HostImage } from "./image.js";
 import type { Rng } from "../util/rng.js";
 import { ConfigError, zodIssueLines } from "../model/config.js";
+import { InputError } from "../util/errors.js";
 
 /** A learnit ShapeNet category (e.g. cars, chairs, lamps). */
 export const LearnitSpec = z
@@ -135,8 +136,9 @@ export async function openLearnitDataset(
 
   if (objects.length === 0) {
     const first = broken[0];
-    throw new Error(
-      `${catDir}: none of the ${ids.length} objects of the ${split} split is usable` +
+    throw new InputError(
+      catDir,
+      `none of the ${ids.length} objects of the ${split} split is usable` +
         (first ? ` (first: ${first.id}: ${first.reason})` : ""),
     );
   }
@@ -186,13 +188,15 @@ export async function openLearnitDataset(
         const ref = await reference(i);
         const own = v === 0 ? ref : await headerSize(path);
         if (own.w !== ref.w || own.h !== ref.h) {
-          throw new Error(
-            `${path}: ${own.w}×${own.h}, but view 0 of object ${o.id} (${o.files[0]}) is ${ref.w}×${ref.h}; all views of an object must have the same size`,
+          throw new InputError(
+            path,
+            `${own.w}×${own.h}, but view 0 of object ${o.id} (${o.files[0]}) is ${ref.w}×${ref.h}; all views of an object must have the same size`,
           );
         }
         if (s.size === undefined && (own.h !== size[0] || own.w !== size[1])) {
-          throw new Error(
-            `${path}: ${own.w}×${own.h}, but the dataset's views are ${size[1]}×${size[0]} (from ${sizeSource}); set size to resize every view`,
+          throw new InputError(
+            path,
+            `${own.w}×${own.h}, but the dataset's views are ${size[1]}×${size[0]} (from ${sizeSource}); set size to resize every view`,
           );
         }
         return loadView(o, v, own, s.size);
@@ -223,7 +227,7 @@ async function loadView(
  */
 export async function openLearnitObject(dir: string, size?: number): Promise<MultiViewObject> {
   const entry = await checkObject(dirname(dir), basename(dir));
-  if ("reason" in entry) throw new Error(`${dir}: ${entry.reason}`);
+  if ("reason" in entry) throw new InputError(dir, entry.reason);
   return {
     id: entry.id,
     nViews: entry.files.length,
@@ -239,28 +243,29 @@ export async function openLearnitObject(dir: string, size?: number): Promise<Mul
 async function readSplit(path: string, split: Split): Promise<string[]> {
   const expected = `expected {"train": [object ids], "test": [object ids]}, optionally "val"`;
   const text = await readFile(path, "utf8").catch(() => {
-    throw new Error(`${path}: cannot read the splits file (${expected})`);
+    throw new InputError(path, `cannot read the splits file (${expected})`);
   });
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${path}: invalid JSON (${(e as Error).message}; ${expected})`);
+    throw new InputError(path, `invalid JSON (${(e as Error).message}; ${expected})`);
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
-    throw new Error(`${path}: not a JSON object (${expected})`);
+    throw new InputError(path, `not a JSON object (${expected})`);
   }
   const table = json as Record<string, unknown>;
   if (!(split in table)) {
-    throw new Error(
-      `${path}: no "${split}" split (has ${Object.keys(table).join(", ") || "no keys"}; ${expected})`,
+    throw new InputError(
+      path,
+      `no "${split}" split (has ${Object.keys(table).join(", ") || "no keys"}; ${expected})`,
     );
   }
   const ids = table[split];
   if (!Array.isArray(ids) || !ids.every((x): x is string => typeof x === "string" && x.length > 0)) {
-    throw new Error(`${path}: "${split}" is not a list of object id strings (${expected})`);
+    throw new InputError(path, `"${split}" is not a list of object id strings (${expected})`);
   }
-  if (ids.length === 0) throw new Error(`${path}: the "${split}" split lists no objects`);
+  if (ids.length === 0) throw new InputError(path, `the "${split}" split lists no objects`);
   return ids;
 }
 
@@ -335,7 +340,7 @@ async function headerSize(path: string): Promise<{ w: number; h: number }> {
     if (!width || !height) throw new Error("no image dimensions in the header");
     return { w: width, h: height };
   } catch (e) {
-    throw new Error(`${path}: cannot read image (${(e as Error).message})`);
+    throw new InputError(path, `cannot read image (${(e as Error).message})`);
   }
 }
 
@@ -353,7 +358,7 @@ async function decodeComposited(path: string, size: number | undefined): Promise
     if (out.info.channels !== 4)
       throw new Error(`expected 4 channels after decoding, got ${out.info.channels}`);
   } catch (e) {
-    throw new Error(`${path}: cannot read image (${(e as Error).message})`);
+    throw new InputError(path, `cannot read image (${(e as Error).message})`);
   }
   const { width: w, height: h } = out.info;
   const n = w * h;

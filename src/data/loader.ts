@@ -4,6 +4,7 @@
  * results, and a position is all a checkpoint needs to resume the exact sequence.
  */
 import { Rng } from "../util/rng.js";
+import { InputError } from "../util/errors.js";
 import type { ImageDataset } from "./datasets.js";
 import { stackImages } from "./image.js";
 
@@ -66,7 +67,7 @@ export class BatchLoader {
     if (!Number.isInteger(seed)) throw new Error(`seed ${seed}: an integer expected`);
     this.batchesPerEpoch = Math.floor(ds.length / batchSize);
     if (this.batchesPerEpoch === 0) {
-      throw new Error(`${ds.name}: ${ds.length} items, fewer than one batch of ${batchSize}`);
+      throw new InputError(ds.name, `${ds.length} items, fewer than one batch of ${batchSize}`);
     }
     this.#ds = ds;
     this.#batchSize = batchSize;
