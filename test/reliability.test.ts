@@ -5,8 +5,11 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readdir, writeFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { parseHyperNetworkConfig } from "../src/model/config.js";
 import { MODEL_PRESETS } from "../src/model/presets.js";
 import { initHostParams } from "../src/model/params.js";
@@ -18,6 +21,8 @@ import {
   modelToBytes,
 } from "../src/io/weights.js";
 import { loadModel, saveModel } from "../src/io/files.js";
+import { FolderLockedError, LOCK_FILE, lockFolder } from "../src/util/lock.js";
+import { removeStaleTemporaries } from "../src/util/fs.js";
 import { runCli, tempDir, writePhoto } from "./cli-helpers.js";
 
 const config = parseHyperNetworkConfig(MODEL_PRESETS["tiny32-anr"]!.config, "tiny32-anr");
@@ -121,4 +126,55 @@ test("W2: two same-shape tensors whose data were swapped in a model file are ref
     () => modelFromBytes(swapped, "swapped.safetensors"),
     /^SafetensorsError: swapped\.safetensors: checksum mismatch/,
   );
+});
+
+test("R9: a folder lock admits one holder; a dead holder's lock is taken over at once; another host's never", async (t) => {
+  const dir = await tempDir(t, "lock");
+  const first = await lockFolder(dir, "anr train");
+  await assert.rejects(lockFolder(dir, "anr train"), (e: unknown) => {
+    assert.ok(e instanceof FolderLockedError);
+    assert.equal(e.exitCode, 2);
+    assert.match(e.message, new RegExp(`in use by anr train \\(pid ${process.pid} on `));
+    assert.ok(e.message.includes(join(dir, LOCK_FILE)), "says which file to delete");
+    return true;
+  });
+  await first.release();
+  await first.release();
+  const second = await lockFolder(dir, "anr train");
+  await second.release();
+  assert.deepEqual(await readdir(dir), [], "released: no lock or temporary file left");
+
+  // A holder killed with -9 leaves its lock behind; its pid no longer runs.
+  const child = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]);
+  const deadPid = Number(child.stdout.toString());
+  const holder = (pid: number, host: string) =>
+    JSON.stringify({ pid, host, since: "2026-01-01T00:00:00.000Z", purpose: "anr train" });
+  await writeFile(join(dir, LOCK_FILE), holder(deadPid, hostname()));
+  const taken = await lockFolder(dir, "anr train");
+  assert.equal(JSON.parse(await readFile(join(dir, LOCK_FILE), "utf8")).pid, process.pid);
+  await taken.release();
+  await writeFile(join(dir, LOCK_FILE), holder(deadPid, "another-host"));
+  await assert.rejects(lockFolder(dir, "anr train"), /in use by anr train \(pid \d+ on another-host/);
+});
+
+test("R9: a process that exits without releasing its lock leaves none behind", async (t) => {
+  const dir = await tempDir(t, "lock-exit");
+  const script = `import("${pathToFileURL(join(import.meta.dirname, "../src/util/lock.ts")).href}").then((m) => m.lockFolder(process.argv[1], "x")).then(() => process.exit(0));`;
+  const r = spawnSync(process.execPath, ["--import", "tsx", "-e", script, dir], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(await readdir(dir), []);
+});
+
+test("R2: temporaries of writes killed midway are found and removed; other files are kept", async (t) => {
+  const dir = await tempDir(t, "tmp");
+  const names = [
+    ".checkpoint.safetensors.4242.1764000000000.tmp",
+    ".metrics.jsonl.1.2.tmp",
+    "model.safetensors",
+    "notes.tmp",
+    ".hidden",
+  ];
+  for (const n of names) await writeFile(join(dir, n), "x");
+  assert.deepEqual((await removeStaleTemporaries(dir)).sort(), names.slice(0, 2).sort());
+  assert.deepEqual((await readdir(dir)).sort(), [".hidden", "model.safetensors", "notes.tmp"]);
 });

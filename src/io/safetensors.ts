@@ -50,6 +50,7 @@ function tensorChecksum(entries: Iterable<[string, Uint8Array]>): string {
   return `crc32:${crc.toString(16).padStart(8, "0")}`;
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const DTYPE_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
 const MAX_HEADER = 100 * 1024 * 1024;
 
@@ -57,7 +58,10 @@ function decode(dtype: string, bytes: Uint8Array, n: number): Float32Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(n);
   if (dtype === "F32") {
-    for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
+    // Little-endian hosts (all that run JavaScript in practice) copy the bytes as they are (the
+    // input may be a view at any offset into a shared buffer, e.g. a Node Buffer).
+    if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(bytes);
+    else for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
   } else if (dtype === "F16") {
     for (let i = 0; i < n; i++) out[i] = f16ToF32(view.getUint16(2 * i, true));
   } else {
@@ -179,8 +183,7 @@ export function serializeSafetensors(
 ): Uint8Array {
   const list = [...tensors];
   const data = list.map(([, t]) => new Uint8Array(Float32Array.from(t.data).buffer));
-  if (!new Uint8Array(new Uint16Array([1]).buffer)[0])
-    throw new Error("big-endian hosts are not supported (safetensors is little-endian)");
+  if (!LITTLE_ENDIAN) throw new Error("writing safetensors on a big-endian host is not supported");
   const header: Record<string, unknown> = {
     __metadata__: {
       ...metadata,

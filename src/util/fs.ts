@@ -1,10 +1,16 @@
 /** File-system helpers shared by every writer: nothing half-written is ever left behind. */
-import { writeFile, rename, unlink } from "node:fs/promises";
+import { writeFile, rename, unlink, readdir } from "node:fs/promises";
 import { dirname, basename, join } from "node:path";
+
+/** The temporary name {@link writeFileAtomic} writes `path` under before renaming it. */
+function temporaryName(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+}
+const TEMPORARY_NAME = /^\..+\.\d+\.\d+\.tmp$/;
 
 /** Write a file atomically: a temporary file beside it, then a rename. */
 export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+  const tmp = temporaryName(path);
   try {
     await writeFile(tmp, bytes);
     await rename(tmp, path);
@@ -12,4 +18,15 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array | string):
     await unlink(tmp).catch(() => undefined);
     throw e;
   }
+}
+
+/**
+ * Remove the temporary files that {@link writeFileAtomic} left in `folder` when a process was
+ * killed mid-write, and return their names. Call it only while holding the folder's lock (see
+ * ./lock.ts): then no other process can be writing one of them.
+ */
+export async function removeStaleTemporaries(folder: string): Promise<string[]> {
+  const stale = (await readdir(folder)).filter((name) => TEMPORARY_NAME.test(name));
+  await Promise.all(stale.map((name) => unlink(join(folder, name)).catch(() => undefined)));
+  return stale;
 }
