@@ -7,8 +7,10 @@
  *   θ_i      = head(t)                                       (R-tokens | TransINR "mlp" | IPC "mlp_mod")
  *   signal   = Hyponet(coords; θ_i)                          (ANR | HypoMlp | HypoMlpIPC)
  *
- * Parameters are a flat record keyed by the reference's state_dict names, so authors'
- * weights load by name. Ownership (jax-js arrays are reference-counted): every function here
+ * The hyponet kinds, each with its head, live in src/model/hyponets/, the building blocks in
+ * layers.ts. Each part declares its parameters beside the forward that reads them; params.ts puts
+ * the declarations in order. Parameters are a flat record keyed by the reference's state_dict
+ * names, so authors' weights load by name. Ownership (jax-js arrays are reference-counted): every function here
  * BORROWS `P` (it takes `.ref`s of what it reads) and CONSUMES its array arguments.
  */
 import { numpy as np } from "../backend/jax.js";
@@ -319,6 +321,7 @@ export function hyponetOf(cfg: HyperNetworkConfig): Hyponet {
   }
 }
 
+/** The positional-encoding layout of the hyponet of `cfg`. */
 export function encodingLayout(cfg: HyperNetworkConfig): EncodingLayout {
   return hyponetOf(cfg).encoding;
 }

@@ -2,9 +2,11 @@
  * Model presets: the paper's settings (the authors' configs, verbatim in our schema) and small
  * CPU-sized versions of each. A run config names one with `model: { preset: NAME }`.
  */
-import type { HyperNetworkConfigInput } from "./config.js";
+import type { HyperNetworkConfigInput, HyponetKind } from "./config.js";
+import { unhandledKind } from "./hyponets/hyponet.js";
+import { InputError } from "../util/errors.js";
 
-type Hyponet = HyperNetworkConfigInput["hyponet"];
+type HyponetBlock = HyperNetworkConfigInput["hyponet"];
 type Head = Partial<Pick<HyperNetworkConfigInput, "direct_wtoken" | "grouping_mode">>;
 
 /** An image hyper-network family: tokenizer and transformer fixed, hyponet and head chosen. */
@@ -22,7 +24,7 @@ function imageFamily(a: {
   groups: number;
 }) {
   const t = { dim: a.dim, depth: a.depth, n_head: a.nHead, head_dim: a.headDim, ff_dim: a.ff };
-  return (hyponet: Hyponet, head: Head): HyperNetworkConfigInput => ({
+  return (hyponet: HyponetBlock, head: Head): HyperNetworkConfigInput => ({
     n_groups: a.groups,
     ...head,
     tokenizer: {
@@ -103,31 +105,36 @@ function globe32x64Family(channels: number) {
  * grid: ANR (64 R-tokens, hidden 128, depth 3), plain or sphere coordinates, or one of the
  * baselines with the same hyper-network (64 groups, hidden 128, depth 3; plain grid).
  */
-export function globe32x64(
-  kind: "ANR" | "HypoMlp" | "HypoMlpIPC",
-  channels: number,
-  sphere = false,
-): HyperNetworkConfigInput {
+export function globe32x64(kind: HyponetKind, channels: number, sphere = false): HyperNetworkConfigInput {
   const family = globe32x64Family(channels);
   const common = { out_dim: channels, out_bias: 0, use_pe: true, depth: 3, hidden_dim: 128, pe_sigma: 256 };
-  if (kind === "HypoMlp")
-    return family({ name: "HypoMlp", args: { ...common, in_dim: 2, pe_dim: 64 } }, { grouping_mode: "mlp" });
-  if (kind === "HypoMlpIPC")
-    return family(
-      { name: "HypoMlpIPC", args: { ...common, in_dim: 2, pe_dim: 64, modulated_layer_id: 1 } },
-      { grouping_mode: "mlp_mod" },
-    );
-  const anr = { ...common, token_len: 64, att_threshold: 0.006 };
-  return family(
-    {
-      name: "ANR",
-      args: sphere
-        ? // 3-D unit vectors: hidden // 3 = 42 features (21 frequencies) per axis, 2 zero-padded.
-          { ...anr, in_dim: 3, pe_dim: 42, adaptive_idim: true, sphere: {} }
-        : { ...anr, in_dim: 2, pe_dim: 64 },
-    },
-    { direct_wtoken: true },
-  );
+  switch (kind) {
+    case "ANR": {
+      const anr = { ...common, token_len: 64, att_threshold: 0.006 };
+      return family(
+        {
+          name: "ANR",
+          args: sphere
+            ? // 3-D unit vectors: hidden // 3 = 42 features (21 frequencies) per axis, 2 zero-padded.
+              { ...anr, in_dim: 3, pe_dim: 42, adaptive_idim: true, sphere: {} }
+            : { ...anr, in_dim: 2, pe_dim: 64 },
+        },
+        { direct_wtoken: true },
+      );
+    }
+    case "HypoMlp":
+      return family(
+        { name: "HypoMlp", args: { ...common, in_dim: 2, pe_dim: 64 } },
+        { grouping_mode: "mlp" },
+      );
+    case "HypoMlpIPC":
+      return family(
+        { name: "HypoMlpIPC", args: { ...common, in_dim: 2, pe_dim: 64, modulated_layer_id: 1 } },
+        { grouping_mode: "mlp_mod" },
+      );
+    default:
+      return unhandledKind(kind);
+  }
 }
 
 const celeba128Transformer = { dim: 512, depth: 6, n_head: 6, head_dim: 64, ff_dim: 3072 };
@@ -312,9 +319,13 @@ export const MODEL_PRESETS: Record<string, { description: string; config: HyperN
   },
 };
 
-/** The model config of a preset, or an error listing the known names. */
+/** The model config of a preset; an `InputError` (on `model.preset`) listing the known names otherwise. */
 export function modelPreset(name: string): HyperNetworkConfigInput {
   const p = MODEL_PRESETS[name];
-  if (!p) throw new Error(`unknown model preset "${name}" (known: ${Object.keys(MODEL_PRESETS).join(", ")})`);
+  if (!p)
+    throw new InputError(
+      "model.preset",
+      `unknown model preset "${name}" (known: ${Object.keys(MODEL_PRESETS).join(", ")})`,
+    );
   return structuredClone(p.config);
 }
