@@ -24,6 +24,11 @@ test("config files: unreadable, unparsable and invalid files are named, with the
   await bad(join(dir, "missing.yaml"), /missing\.yaml: cannot read \(ENOENT.*\); expected a run config$/);
   await writeFile(join(dir, "broken.yaml"), "train: [steps: 3\n");
   await bad(join(dir, "broken.yaml"), /broken\.yaml: invalid run config:\n {2}not valid YAML/);
+  // C10: an empty file (YAML parses it to null) and blank JSON are named as empty.
+  await writeFile(join(dir, "empty.yaml"), "");
+  await bad(join(dir, "empty.yaml"), /empty\.yaml: empty; expected a run config$/);
+  await writeFile(join(dir, "blank.json"), "null\n");
+  await bad(join(dir, "blank.json"), /blank\.json: empty; expected a run config$/);
   await writeFile(join(dir, "broken.json"), '{"train": ');
   await bad(join(dir, "broken.json"), /broken\.json: invalid run config:\n {2}not valid JSON/);
   await writeFile(
