@@ -13,6 +13,7 @@ import { readIdx, readNpy, writeIdx } from "../src/io/array-files.js";
 import { BatchLoader, type Batch } from "../src/data/loader.js";
 import type { HostImage } from "../src/data/image.js";
 import { Rng } from "../src/util/rng.js";
+import { InputError } from "../src/util/errors.js";
 
 type Pixel = (x: number, y: number) => [number, number, number];
 
@@ -341,7 +342,9 @@ test("idx: wrong magic and truncated body fail naming the file and the field", a
   await writeIdx(labels, [10], new Uint8Array(10));
   await assert.rejects(
     openImageDataset({ kind: "idx", root }, "train"),
-    (e: Error) => e.message === `${labels}: magic 0x00000803 expected for images, found 0x00000801`,
+    (e: Error) =>
+      e instanceof InputError &&
+      e.message === `${labels}: magic 0x00000803 expected for images, found 0x00000801`,
   );
   const t10k = join(root, "t10k-images-idx3-ubyte.gz");
   await writeIdx(t10k, [10, 28, 28], idxImages());
@@ -349,11 +352,15 @@ test("idx: wrong magic and truncated body fail naming the file and the field", a
   await assert.rejects(
     openImageDataset({ kind: "idx", root }, "test"),
     (e: Error) =>
+      e instanceof InputError &&
       e.message === `${t10k}: header says 10 images of 28×28 (7840 bytes) but the file has only 5000 bytes`,
   );
   const empty = await tmp("idx-none");
-  await assert.rejects(openImageDataset({ kind: "idx", root: empty }, "train"), (e: Error) =>
-    e.message.startsWith(`${empty}: neither train-images-idx3-ubyte nor train-images-idx3-ubyte.gz found`),
+  await assert.rejects(
+    openImageDataset({ kind: "idx", root: empty }, "train"),
+    (e: Error) =>
+      e instanceof InputError &&
+      e.message.startsWith(`${empty}: neither train-images-idx3-ubyte nor train-images-idx3-ubyte.gz found`),
   );
 });
 
