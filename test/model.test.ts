@@ -5,9 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { initBackend, readF32 } from "../src/backend/index.js";
 import { numpy as np } from "../src/backend/jax.js";
-import { parseHyperNetworkConfig, ConfigError } from "../src/model/config.js";
+import { parseHyperNetworkConfig, ConfigError, type HyponetKind } from "../src/model/config.js";
 import { initHostParams, paramSpecs, toDevice, countParams, disposeParams } from "../src/model/params.js";
-import { encodingLayout, hyperNetwork, hyponet } from "../src/model/model.js";
+import { encodingLayout, generatedParams, hyperNetwork, hyponet, type Params } from "../src/model/model.js";
 import { imageObjective } from "../src/model/tasks.js";
 import { WeightsMismatchError } from "../src/io/weights.js";
 import { saveModel, loadModel, readWeights } from "../src/io/files.js";
@@ -174,4 +174,35 @@ test("hyper-network: batch elements are independent (no cross-talk through the b
   const half = both.slice(both.length / 2);
   assert.ok(half.every((v, i) => Math.abs(v - second[i]!) < 1e-5));
   disposeParams(P);
+});
+
+// A Record over the union: a new hyponet kind does not compile here until it is listed.
+const HYPONET_KINDS: Record<HyponetKind, true> = { ANR: true, HypoMlp: true, HypoMlpIPC: true };
+
+test("hyponet kinds: each one's declared parameters are exactly those its forward reads, and the shapes follow", async () => {
+  await initBackend();
+  for (const kind of Object.keys(HYPONET_KINDS) as HyponetKind[]) {
+    const cfg = parseHyperNetworkConfig(tinyConfig(kind), kind);
+    const declared = paramSpecs(cfg).map((s) => s.key);
+    assert.equal(new Set(declared).size, declared.length, `${kind}: a parameter is declared twice`);
+    const read = new Set<string>();
+    const P = new Proxy(toDevice(initHostParams(cfg, 0)), {
+      get(target, key) {
+        if (typeof key === "string") read.add(key);
+        return target[key as string];
+      },
+    }) as Params;
+    const imgs = np.array(
+      new Float32Array(2 * 3 * 16 * 16).map((_, i) => Math.cos(i)),
+      { shape: [2, 3, 16, 16] },
+    );
+    const generated = hyperNetwork(P, cfg, imgs);
+    for (const g of generatedParams(cfg))
+      assert.deepEqual(generated[g.name]!.shape, [2, ...g.shape], `${kind}: generated ${g.name}`);
+    const out = hyponet(P, cfg, np.zeros([2, 5, cfg.hyponet.args.in_dim]), generated);
+    assert.deepEqual(out.shape, [2, 5, cfg.hyponet.args.out_dim], kind);
+    assert.ok((await readF32(out)).every(Number.isFinite), kind);
+    assert.deepEqual([...read].sort(), [...declared].sort(), `${kind}: declared vs read parameters`);
+    disposeParams(P);
+  }
 });
