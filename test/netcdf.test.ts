@@ -191,8 +191,9 @@ test("netcdf3: corrupted headers and truncations fail with a NetcdfError, never 
   let refused = 0;
   for (const name of ["era5_old_cds.nc", "nc3_classic_4d.nc", "nc3_single_record.nc"]) {
     const bytes = await readFile(fixture(name));
-    for (let trial = 0; trial < 200; trial++) {
-      // A few random bytes in the header, and sometimes a truncation.
+    for (let trial = 0; trial < 40; trial++) {
+      // A few random bytes in the header, and sometimes a truncation (netcdfjs takes up to ~0.3 s to
+      // refuse some corrupt headers, hence few trials).
       const bad = new Uint8Array(bytes);
       for (let k = 1 + rng.int(4); k > 0; k--) bad[rng.int(Math.min(600, bad.length))] = rng.int(256);
       const src = bytesSource(rng.uniform() < 0.2 ? bad.subarray(0, rng.int(bad.length)) : bad, name);
@@ -219,7 +220,7 @@ test("netcdf3: corrupted headers and truncations fail with a NetcdfError, never 
         });
     }
   }
-  assert.ok(refused > 100, `only ${refused} corruptions were refused`);
+  assert.ok(refused > 20, `only ${refused} corruptions were refused`);
 });
 
 test("netcdf4: new-CDS file, float32 t2m zlib+shuffle chunked, NaN fill, int64 and string variables", async () => {
