@@ -73,7 +73,11 @@ export async function openNetcdf(path: string): Promise<NetcdfFile> {
   return openNetcdf4(path);
 }
 
-/** Write a classic NetCDF-3 file atomically (see {@link encodeNetcdf3}). */
+/**
+ * Write a classic NetCDF-3 file atomically (a temporary file, then a rename): CDF-1, or CDF-2 (64-bit
+ * offsets) when a variable would start beyond 2 GiB. The whole file is built in memory, so this is
+ * for files of modest size.
+ */
 export async function writeNetcdf3(path: string, spec: Nc3WriteSpec): Promise<void> {
   await writeFileAtomic(path, encodeNetcdf3(spec, path));
 }
