@@ -48,6 +48,22 @@ test("config: every problem is listed with its field path", () => {
   );
 });
 
+test("config: TransINR's groups must divide every generated layer's outputs, named on n_groups", () => {
+  const c = tinyConfig("HypoMlp");
+  c.n_groups = 12; // 12 groups do not tile the 32 hidden outputs (the 3 outputs get 3 groups)
+  assert.throws(
+    () => parseHyperNetworkConfig(c, "m.yaml"),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(
+        (e as Error).message,
+        /^m\.yaml: invalid model config:\n {2}n_groups: 12 groups do not divide the 32 outputs of layer wb0$/,
+      );
+      return true;
+    },
+  );
+});
+
 test("config: ANR with adaptive_idim pads the encoding even when hidden // in_dim is odd (a reference crash)", async () => {
   await initBackend();
   const c = tinyConfig();

@@ -51,7 +51,7 @@ export function hypoMlp(a: HypoMlpArgs, nGroups: number): Hyponet {
     encoding: mlpEncodingLayout(a),
     generated: mlpGenerated(mlpLayerShapes(a), allLayers(a), nGroups),
     params: [], // every layer is generated
-    headParams: (g) => [{ key: baseKey(g), shape: [...g.shape], init: uniformInit(g.shape[0] - 1) }],
+    headParams: (g) => [{ key: baseKey(g), shape: [...g.shape], init: uniformInit(layerInputs(g)) }],
     postfcWidth: layerInputs,
     head: groupedModulationHead,
     forward: (_P, x, generated) => mlpHyponet(a, x, generated),
