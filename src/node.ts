@@ -12,13 +12,9 @@ import "./node-startup.js";
 export * from "./index.js";
 export * from "./io/files.js";
 export { runGolden, formatReport, type GoldenCheck, type GoldenReport } from "./golden/golden.js";
-export {
-  train,
-  evaluateRun,
-  type TrainOptions,
-  type TrainResult,
-  type EvalOutcome,
-} from "./training/trainer.js";
+export { train, evaluateRun } from "./training/trainer.js";
+export type { TrainOptions, TrainResult } from "./training/loop.js";
+export type { EvalOutcome } from "./eval/evaluate.js";
 export {
   RunConfig,
   TrainArgs,
@@ -85,7 +81,7 @@ export { parseNpy, encodeNpy, type NdArray, type NpyInfo } from "./io/npy.js";
 export { readNpy, writeNpy, openNetcdf, writeNetcdf3 } from "./io/array-files.js";
 export { type NetcdfFile, type NcVariable, type NcDimension } from "./io/netcdf.js";
 export { viridis, falseColour, finiteRange } from "./util/colormap.js";
-export { withFieldChannels } from "./training/trainer.js";
+export { resolveFieldChannels, runWithModel } from "./training/run-config.js";
 export type { PhysicalError } from "./eval/evaluate.js";
 export {
   evaluateSuperResolution,

@@ -19,7 +19,7 @@ import { createNerfTrainStep, type NerfBatch, type TrainState } from "../src/tra
 import { jitterDepths, sampleDepths } from "../src/rendering/volume.js";
 import { Rng } from "../src/util/rng.js";
 import { golden, readMetrics, writeObject } from "./fixtures.js";
-import { resolveRunConfig } from "../src/training/run-config.js";
+import { resolveRunConfig, runWithModel } from "../src/training/run-config.js";
 import { train, evaluateRun } from "../src/training/trainer.js";
 import { main } from "../src/cli/main.js";
 import sharp from "sharp";
@@ -272,23 +272,27 @@ test("NeRF protocols (anr: strided pixels; transinr: whole view): each PSNR reco
   await writeFile(join(root, "cars_splits.json"), JSON.stringify({ train: ["a"], test: ["c"] }));
   const model = await denseModel();
   const runOf = (protocol: "anr" | "transinr") =>
-    resolveRunConfig({
-      task: "nerf",
-      data: { kind: "learnit", root, category: "cars", size: 32 },
-      model: model.cfg,
-      train: { steps: 1 },
-      eval: { split: "test", batch_size: 1, clamp: true },
-      nerf: {
-        n_support: 2,
-        n_query: 1,
-        view_range: [0, 3],
-        n_samples: 8,
-        chunk: 256,
-        eval_protocol: protocol,
-        eval_downsample: 2,
-        eval_pairs: 6,
-      },
-    });
+    runWithModel(
+      resolveRunConfig({
+        task: "nerf",
+        data: { kind: "learnit", root, category: "cars", size: 32 },
+        model: model.cfg,
+        train: { steps: 1 },
+        eval: { split: "test", batch_size: 1, clamp: true },
+        nerf: {
+          n_support: 2,
+          n_query: 1,
+          view_range: [0, 3],
+          n_samples: 8,
+          chunk: 256,
+          eval_protocol: protocol,
+          eval_downsample: 2,
+          eval_pairs: 6,
+        },
+      }),
+      model.cfg,
+      "the protocol test's run",
+    );
   const obj = await openLearnitObject(join(root, "cars", "c"), 32);
   const views = await Promise.all([0, 1, 2].map((v) => obj.view(v)));
   const full = new Map<string, Float32Array>();

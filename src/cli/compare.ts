@@ -5,18 +5,19 @@
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { writeFileAtomic } from "../io/files.js";
 import { resolveRunConfig } from "../training/run-config.js";
 import { applyOverride, runPreset } from "../training/run-presets.js";
-import { train, type TrainResult } from "../training/trainer.js";
+import type { TrainResult } from "../training/loop.js";
+import { train } from "../training/trainer.js";
 import { writeLinePlot } from "../util/plot.js";
 import { countParams } from "../model/params.js";
-import { representationSize } from "./codec.js";
+import { representationSize } from "../io/tokens.js";
 import { globe32x64 } from "../model/presets.js";
 import type { HyperNetworkConfigInput } from "../model/config.js";
 import type { PhysicalError } from "../eval/evaluate.js";
-import { UsageError } from "./usage.js";
+import { UsageError } from "../util/errors.js";
 
 export const COMPARE_USAGE = `anr compare --preset fmnist|demo|winds [--steps N] [--set KEY=VALUE] [--out DIR]
 
@@ -77,16 +78,13 @@ export async function cmdCompare(argv: string[]): Promise<number> {
     const run = resolveRunConfig(raw, `compare ${label}`);
     console.log(`\n== ${label} (${modelPreset})`);
     const result = await train(run, { out: join(out, modelPreset) });
-    const evalJson = JSON.parse(await readFile(join(out, modelPreset, "eval.json"), "utf8")) as {
-      physical?: PhysicalError[];
-    };
     rows.push({
       model: label,
       preset: modelPreset,
       result,
       params: countParams(run.model),
       repr: representationSize(run.model),
-      physical: evalJson.physical ?? [],
+      physical: result.final.physical ?? [],
     });
   }
   const steps = rows[0]!.result.steps;

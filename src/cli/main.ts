@@ -12,16 +12,10 @@ import { countParams, initHostParams, numel } from "../model/params.js";
 import { runDemo } from "./demo.js";
 import { AnrError, UsageError, isFileSystemError } from "../util/errors.js";
 import { cmdTrain, cmdPresets, TRAIN_USAGE } from "./train.js";
-import {
-  cmdEval,
-  cmdEncode,
-  cmdDecode,
-  TOKENS_METADATA_KEY,
-  representationSize,
-  EVAL_USAGE,
-  ENCODE_USAGE,
-  DECODE_USAGE,
-} from "./codec.js";
+import { cmdEval, EVAL_USAGE } from "./eval.js";
+import { cmdEncode, ENCODE_USAGE } from "./encode.js";
+import { cmdDecode, DECODE_USAGE } from "./decode.js";
+import { TOKENS_METADATA_KEY, representationSize } from "../io/tokens.js";
 import { cmdCompare, COMPARE_USAGE } from "./compare.js";
 import { cmdRender, RENDER_USAGE } from "./render.js";
 import { readConfigFile } from "../io/config-file.js";

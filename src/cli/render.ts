@@ -15,7 +15,7 @@ import { hyperNetwork } from "../model/model.js";
 import { disposeParams, toDevice } from "../model/params.js";
 import { createViewRenderer, viewsToDevice } from "../model/tasks.js";
 import { lookAtPose } from "../rendering/rays.js";
-import { UsageError } from "./usage.js";
+import { UsageError } from "../util/errors.js";
 
 export const RENDER_USAGE = `anr render --model MODEL --views OBJECT_DIR [options]
 

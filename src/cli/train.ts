@@ -2,11 +2,12 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { readConfigFile } from "../io/config-file.js";
-import { resolveRunConfig, type ResolvedRunConfig } from "../training/run-config.js";
+import { resolveRunConfig, type ValidatedRunConfig } from "../training/run-config.js";
 import { applyOverride, runPreset, RUN_PRESETS } from "../training/run-presets.js";
 import { MODEL_PRESETS } from "../model/presets.js";
-import { train, type TrainResult } from "../training/trainer.js";
-import { UsageError } from "./usage.js";
+import type { TrainResult } from "../training/loop.js";
+import { train } from "../training/trainer.js";
+import { UsageError } from "../util/errors.js";
 
 export const TRAIN_USAGE = `anr train CONFIG.yaml|CONFIG.json [options]
 anr train --preset NAME [options]
@@ -29,7 +30,7 @@ Examples:
 /** Build the resolved run config from the command line. */
 export async function runConfigFromArgs(
   argv: string[],
-): Promise<{ run: ResolvedRunConfig; out: string; resume: boolean }> {
+): Promise<{ run: ValidatedRunConfig; out: string; resume: boolean }> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,

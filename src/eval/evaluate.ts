@@ -13,6 +13,7 @@ import { psnrUnit, stackImages, type HostImage } from "../data/image.js";
 import type { ChannelArgs, HyperNetworkConfig } from "../model/config.js";
 import type { Params } from "../model/model.js";
 import { createImageEvalStep } from "../model/tasks.js";
+import { fieldGrid, imageGrid, type KeptPair } from "./grids.js";
 import { ssim } from "./ssim.js";
 
 /** Options of {@link evaluateImages}. */
@@ -62,6 +63,26 @@ export interface EvalReport {
   perImage: { id: string; time?: string; psnr: number; ssim: number; rmse?: number[] }[];
   /** Per channel, for fields. */
   physical?: PhysicalError[];
+}
+
+/** One line per channel for logs: RMSE, latitude-weighted RMSE when known, largest error. */
+export function describePhysical(
+  p: Omit<PhysicalError, "meanFieldRmse"> & { meanFieldRmse?: number },
+): string {
+  const u = p.units ? ` ${p.units}` : "";
+  const lw = p.rmseLatWeighted !== undefined ? `, lat-weighted ${p.rmseLatWeighted.toPrecision(4)}${u}` : "";
+  const mf = p.meanFieldRmse !== undefined ? ` (mean per field ${p.meanFieldRmse.toPrecision(4)})` : "";
+  return `${p.name}: RMSE ${p.rmse.toPrecision(4)}${u}${lw}${mf}, max |error| ${p.maxAbs.toPrecision(4)}${u}`;
+}
+
+/** One evaluation of a run's eval split, whatever the task: metrics, a JSON report and an optional picture. */
+export interface EvalOutcome {
+  psnr: number;
+  ssim: number;
+  images: number;
+  /** What eval.json and `anr eval` write: the split, the protocol, the metrics and per-item results. */
+  report: Record<string, unknown>;
+  grid: HostImage | null;
 }
 
 /**
@@ -137,11 +158,11 @@ export async function evaluateImages(
   cfg: HyperNetworkConfig,
   ds: ImageDataset,
   args: EvaluateArgs,
-): Promise<EvalReport & { kept: { input: HostImage; pred: HostImage }[] }> {
+): Promise<EvalReport & { kept: KeptPair[] }> {
   const n = Math.min(ds.length, args.maxImages ?? Infinity);
   const evalStep = createImageEvalStep(cfg);
   const perImage: EvalReport["perImage"] = [];
-  const kept: { input: HostImage; pred: HostImage }[] = [];
+  const kept: KeptPair[] = [];
   let lossSum = 0;
   const tally = args.channels ? new PhysicalTally(args.channels, args.latitudes ?? null) : null;
   try {
@@ -184,5 +205,36 @@ export async function evaluateImages(
     perImage,
     kept,
     ...(tally ? { physical: tally.result() } : {}),
+  };
+}
+
+/**
+ * {@link evaluateImages} as an {@link EvalOutcome}: the report names the split and the protocol
+ * (and the channels of fields), and with `grid` the first 8 items make a picture (fields in false
+ * colour).
+ */
+export async function evaluateImageSplit(
+  P: Params,
+  cfg: HyperNetworkConfig,
+  ds: ImageDataset,
+  args: Omit<EvaluateArgs, "keep"> & { grid: boolean },
+): Promise<EvalOutcome> {
+  const { grid, ...evalArgs } = args;
+  const channels = args.channels ?? null;
+  const r = await evaluateImages(P, cfg, ds, { ...evalArgs, keep: grid ? 8 : 0 });
+  const { kept, ...report } = r;
+  return {
+    psnr: r.psnr,
+    ssim: r.ssim,
+    images: r.images,
+    report: {
+      split: ds.name,
+      protocol: channels
+        ? "PSNR per field in normalised units (peak 1, as the reference), averaged over the split; physical errors per channel"
+        : "PSNR per image in [0,1] averaged over the split",
+      ...(channels ? { channels } : {}),
+      ...report,
+    },
+    grid: kept.length ? (channels ? fieldGrid(kept, channels.length) : imageGrid(kept)) : null,
   };
 }

@@ -6,9 +6,11 @@
  * the input itself, and bilinear upsampling of the model's own decode at the input size — the
  * second isolates what decoding on the finer grid adds beyond the reconstruction error.
  */
-import type { FieldDataset } from "../data/fields.js";
+import type { Split } from "../data/datasets.js";
+import { openFieldDataset, type FieldDataset, type FieldSpec } from "../data/fields.js";
 import { psnrUnit, resizeAntialiased, type HostImage } from "../data/image.js";
-import type { ChannelArgs, HyperNetworkConfig } from "../model/config.js";
+import { sizeHW, type ChannelArgs, type HyperNetworkConfig } from "../model/config.js";
+import { InputError } from "../util/errors.js";
 import { hyperNetwork, type Params } from "../model/model.js";
 import { createImageDecoder } from "../model/tasks.js";
 import { disposeParams } from "../model/params.js";
@@ -120,4 +122,49 @@ export async function evaluateSuperResolution(
     decodeThenBilinear: decodeThenBilinear.result(),
     kept,
   };
+}
+
+/**
+ * Super-resolution on a split of field data (`cfg` a field model, `data` the spec it was trained
+ * on): each field, prepared as in training, is decoded at `size` and compared with the same field
+ * prepared at `size` from the original data. The data must be resized to the model's size
+ * (preprocess mode resize or resize-crop; with resize-crop both sides grow by the same factor).
+ */
+export async function evaluateFieldSuperResolution(
+  P: Params,
+  cfg: HyperNetworkConfig,
+  data: FieldSpec,
+  split: Split,
+  size: [number, number],
+  o: { batchSize: number; maxFields?: number; keep?: number },
+): Promise<SuperResolutionReport & { split: string }> {
+  const [H, W] = size;
+  const p = data.preprocess;
+  if (p.mode === "none")
+    throw new InputError(
+      `size ${H}x${W}`,
+      "super-resolution needs data.preprocess.mode resize or resize-crop (the data is used as stored)",
+    );
+  const [h, w] = sizeHW(cfg.tokenizer.args.input_size);
+  const factor = H / h;
+  if (p.mode === "resize-crop" && Math.abs(W / w - factor) > 1e-9)
+    throw new InputError(
+      `size ${H}x${W}`,
+      `with data.preprocess.mode resize-crop both sides must grow by the same factor (${h}x${w} → ×${factor})`,
+    );
+  const highSpec = {
+    ...data,
+    preprocess: { ...p, size, resize: p.resize ? Math.round(p.resize * factor) : undefined },
+  };
+  const low = await openFieldDataset(data, split, cfg.channels);
+  try {
+    const high = await openFieldDataset(highSpec, split, cfg.channels);
+    try {
+      return { split: low.name, ...(await evaluateSuperResolution(P, cfg, low, high, o)) };
+    } finally {
+      high.close();
+    }
+  } finally {
+    low.close();
+  }
 }

@@ -3,11 +3,20 @@
  * optimisation and bookkeeping. Validated with zod; every error names the field. The resolved
  * config (preset expanded, defaults filled) is saved beside every run.
  */
+import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { DatasetSpec } from "../data/datasets.js";
-import { FieldSpec } from "../data/fields.js";
+import { fieldChannels, FieldSpec } from "../data/fields.js";
 import { LearnitSpec } from "../data/learnit.js";
-import { HyperNetworkConfig, ConfigError, zodIssueLines } from "../model/config.js";
+import {
+  HyperNetworkConfig,
+  ConfigError,
+  parseHyperNetworkConfig,
+  zodIssueLines,
+  type ChannelArgs,
+} from "../model/config.js";
+import { InputError } from "../util/errors.js";
+import { Progress } from "../util/progress.js";
 import { readConfigFile } from "../io/config-file.js";
 import { modelPreset } from "../model/presets.js";
 
@@ -121,8 +130,9 @@ const NerfRun = z.strictObject({
 
 /**
  * Gridded physical fields (ERA5 and the like): the image pipeline on normalised values, with the
- * channels' units and normalisation written into the model config (`model.channels`) at the start
- * of training, so that evaluation reports physical errors and decoding returns physical units.
+ * channels' units and normalisation written into the model config (`model.channels`) when the run
+ * is resolved ({@link resolveFieldChannels}), so that evaluation reports physical errors and
+ * decoding returns physical units.
  */
 const FieldRun = z.strictObject({
   ...common,
@@ -144,18 +154,32 @@ export type RunConfigInput =
   | z.input<typeof FieldRun>
   | Omit<z.input<typeof ImageRun>, "task">;
 type Parsed = z.infer<typeof ImageRun> | z.infer<typeof NerfRun> | z.infer<typeof FieldRun>;
-/** A run config with the model resolved to a full, validated model config. */
-export type ResolvedRunConfig = Parsed extends infer P
+/**
+ * A validated run config with its model preset expanded ({@link resolveRunConfig}). A field run's
+ * model may not list its channels yet: {@link resolveFieldChannels} takes them from the data.
+ */
+export type ValidatedRunConfig = Parsed extends infer P
   ? P extends Parsed
     ? Omit<P, "model"> & { model: HyperNetworkConfig }
     : never
   : never;
-export type ResolvedImageRun = Extract<ResolvedRunConfig, { task: "image" }>;
-export type ResolvedNerfRun = Extract<ResolvedRunConfig, { task: "nerf" }>;
-export type ResolvedFieldRun = Extract<ResolvedRunConfig, { task: "field" }>;
+export type ValidatedFieldRun = Extract<ValidatedRunConfig, { task: "field" }>;
+/** A field model: one that carries the units and normalisation of its channels. */
+export type FieldModelConfig = HyperNetworkConfig & { channels: ChannelArgs[] };
+export type ResolvedImageRun = Extract<ValidatedRunConfig, { task: "image" }>;
+export type ResolvedNerfRun = Extract<ValidatedRunConfig, { task: "nerf" }>;
+export type ResolvedFieldRun = Omit<ValidatedFieldRun, "model"> & { model: FieldModelConfig };
+/**
+ * A run config fully resolved: validated, the model preset expanded, and a field run's channels
+ * known. What training uses and saves as config.json.
+ */
+export type ResolvedRunConfig = ResolvedImageRun | ResolvedNerfRun | ResolvedFieldRun;
 
-/** Validate a run config and expand its model preset. */
-export function resolveRunConfig(raw: unknown, source = "run config"): ResolvedRunConfig {
+/**
+ * Validate a run config and expand its model preset. Image and view-synthesis runs are then
+ * resolved; a field run whose model lists no channels still needs {@link resolveFieldChannels}.
+ */
+export function resolveRunConfig(raw: unknown, source = "run config"): ValidatedRunConfig {
   const r = RunConfig.safeParse(raw);
   if (!r.success) throw new ConfigError(source, zodIssueLines(r.error), "run config");
   const m = r.data.model;
@@ -171,11 +195,63 @@ export function resolveRunConfig(raw: unknown, source = "run config"): ResolvedR
       ["eval.clamp: fields have no fixed range; set clamp: false (the default for fields)"],
       "run config",
     );
-  return { ...r.data, model } as ResolvedRunConfig;
+  return { ...r.data, model } as ValidatedRunConfig;
+}
+
+/**
+ * The run with `model` as its model (e.g. the config inside a trained model file, `source`): a
+ * field run needs a model that lists its channels.
+ */
+export function runWithModel(
+  run: ValidatedRunConfig,
+  model: HyperNetworkConfig,
+  source: string,
+): ResolvedRunConfig {
+  if (run.task !== "field") return { ...run, model };
+  const { channels } = model;
+  if (channels === null)
+    throw new InputError(
+      source,
+      `model.channels: a field run needs a model that lists its channels (names, units, normalisation), found none`,
+    );
+  return { ...run, model: { ...model, channels } };
+}
+
+/**
+ * The fully resolved run: a field run's model gets its channels from the data (names and units
+ * from the files, normalisation from data.normalize, with mean/std computed on the training
+ * split), unless its model config lists them already (e.g. fine-tuning a trained model). A resumed
+ * run (`resumeFrom`: its config.json) takes the channels it started with instead of recomputing the
+ * statistics.
+ */
+export async function resolveFieldChannels(
+  run: ValidatedRunConfig,
+  opts: { verbose?: boolean; resumeFrom?: string } = {},
+): Promise<ResolvedRunConfig> {
+  if (run.task !== "field" || run.model.channels !== null)
+    return runWithModel(run, run.model, `run ${run.name}`);
+  const saved = opts.resumeFrom
+    ? await readFile(opts.resumeFrom, "utf8").then(
+        (t) => (JSON.parse(t) as { model?: { channels?: ChannelArgs[] | null } }).model?.channels ?? null,
+        () => null,
+      )
+    : null;
+  let progress: Progress | null = null;
+  const onProgress = (done: number, total: number) => {
+    progress ??= new Progress({ total, label: "mean/std of the training split" });
+    progress.update(done);
+  };
+  const channels = saved ?? (await fieldChannels(run.data, opts.verbose === false ? undefined : onProgress));
+  (progress as Progress | null)?.done();
+  const model = parseHyperNetworkConfig(
+    { ...run.model, channels },
+    `run ${run.name} (model with the data's ${channels.length} channel(s))`,
+  );
+  return runWithModel(run, model, `run ${run.name}`);
 }
 
 /** Read a run config from a .yaml/.yml/.json file. */
-export async function readRunConfig(path: string): Promise<ResolvedRunConfig> {
+export async function readRunConfig(path: string): Promise<ValidatedRunConfig> {
   const raw = await readConfigFile(path, "run config");
   return resolveRunConfig(raw, path);
 }

@@ -6,6 +6,7 @@ import { resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RunConfigInput } from "./run-config.js";
 import { globe32x64 } from "../model/presets.js";
+import { InputError } from "../util/errors.js";
 
 /** The repository's embedded photos (data/photos/{train,test}). */
 export const EMBEDDED_PHOTOS = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "data", "photos");
@@ -316,14 +317,18 @@ export const RUN_PRESETS: Record<string, { description: string; config: RunConfi
 
 export function runPreset(name: string): RunConfigInput {
   const p = RUN_PRESETS[name];
-  if (!p) throw new Error(`unknown run preset "${name}" (known: ${Object.keys(RUN_PRESETS).join(", ")})`);
+  if (!p)
+    throw new InputError(
+      `preset "${name}"`,
+      `unknown run preset (known: ${Object.keys(RUN_PRESETS).join(", ")})`,
+    );
   return structuredClone(p.config);
 }
 
 /** Apply `a.b.c=value` (value parsed as JSON when it parses, else a string) to a config object. */
 export function applyOverride(config: Record<string, unknown>, assignment: string): void {
   const eq = assignment.indexOf("=");
-  if (eq <= 0) throw new Error(`--set ${assignment}: expected key.path=value`);
+  if (eq <= 0) throw new InputError(`--set ${assignment}`, "expected key.path=value");
   const path = assignment.slice(0, eq).split(".");
   const text = assignment.slice(eq + 1);
   let value: unknown;

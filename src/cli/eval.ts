@@ -1,0 +1,145 @@
+/** `anr eval`: PSNR/SSIM of a trained model on its run's eval split, or super-resolution of fields. */
+import { parseArgs } from "node:util";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { initBackend } from "../backend/index.js";
+import { savePng } from "../data/image.js";
+import { describePhysical, type PhysicalError } from "../eval/evaluate.js";
+import { superResolutionGrid } from "../eval/grids.js";
+import { evaluateFieldSuperResolution } from "../eval/super-resolution.js";
+import { readConfigFile } from "../io/config-file.js";
+import { loadModel, writeFileAtomic } from "../io/files.js";
+import { representationSize } from "../io/tokens.js";
+import { modelFileWeights } from "../io/weights.js";
+import type { Params } from "../model/model.js";
+import { countParams, disposeParams, toDevice } from "../model/params.js";
+import { resolveRunConfig, runWithModel, type ResolvedFieldRun } from "../training/run-config.js";
+import { applyOverride } from "../training/run-presets.js";
+import { evaluateRun } from "../training/trainer.js";
+import { UsageError } from "../util/errors.js";
+import { parseSize, parseWeightsChoice, resolveModelFile } from "./common.js";
+
+export const EVAL_USAGE = `anr eval RUN_DIR [--split test|val] [--weights online|ema] [--max-images N] [--out DIR]
+anr eval --model MODEL.safetensors --config RUN.yaml [...]
+
+PSNR per image (in [0,1], averaged over the split: the TransINR/IPC protocol) and SSIM; writes
+eval-<split>-<weights>.json and eval-<split>-<weights>.png (inputs over reconstructions).
+Field runs: PSNR in normalised units (as the reference), and per channel the RMSE and largest
+absolute error in physical units (e.g. K); the picture is in false colour.
+
+--size HxW (field runs): super-resolution. Each field is encoded at the model's size, decoded at
+HxW and compared with the same field prepared at HxW from the original data, next to bilinear
+upsampling of the input; writes eval-<split>-<weights>-<H>x<W>.json and .png (input | bilinear |
+decoded | truth).`;
+
+export async function cmdEval(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      model: { type: "string" },
+      config: { type: "string" },
+      split: { type: "string", default: "test" },
+      weights: { type: "string", default: "online" },
+      "max-images": { type: "string" },
+      "data-root": { type: "string" },
+      out: { type: "string" },
+      size: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) throw new UsageError(EVAL_USAGE, 0);
+  const runDir = positionals[0];
+  const configPath = values.config ?? (runDir ? join(runDir, "config.json") : undefined);
+  if (!configPath) throw new UsageError(EVAL_USAGE);
+  const source = values.model ?? runDir;
+  if (!source) throw new UsageError(EVAL_USAGE);
+  const split = values.split;
+  if (split !== "test" && split !== "val") throw new UsageError(`--split ${split}: expected test or val`);
+  const maxImages = values["max-images"] === undefined ? undefined : Number(values["max-images"]);
+  if (maxImages !== undefined && !(Number.isInteger(maxImages) && maxImages > 0))
+    throw new UsageError(`--max-images ${values["max-images"]}: expected a whole number above 0`);
+  const size = values.size === undefined ? null : parseSize(values.size);
+  const rawRun = (await readConfigFile(configPath, "run config")) as Record<string, unknown>;
+  if (values["data-root"]) applyOverride(rawRun, `data.root=${JSON.stringify(values["data-root"])}`);
+  const validated = resolveRunConfig(rawRun, configPath);
+  const chosen = await resolveModelFile(source, parseWeightsChoice(values.weights));
+  await initBackend();
+  const model = await loadModel(chosen.path, { weights: chosen.weights });
+  // The model file's config is the one evaluated (a field model carries its channels).
+  const run = runWithModel(validated, model.config, chosen.path);
+  run.eval.split = split;
+  if (maxImages !== undefined) run.eval.max_images = maxImages;
+  // Reports name the weights evaluated: an EMA model file given by name is EMA.
+  const weights = modelFileWeights(model.metadata) === "ema" ? "ema" : chosen.weights;
+  const out = values.out ?? runDir ?? ".";
+  const stem = `eval-${split}-${weights}`;
+  if (size) {
+    if (run.task !== "field") throw new UsageError("--size (super-resolution) is for field runs");
+    const P = toDevice(model.weights);
+    try {
+      return await superResolution(run, P, size, { out, stem });
+    } finally {
+      disposeParams(P);
+    }
+  }
+  const t0 = performance.now();
+  const P = toDevice(model.weights);
+  const r = await evaluateRun(run, P, { maxImages }).finally(() => disposeParams(P));
+  await mkdir(out, { recursive: true });
+  const summary = {
+    model: chosen.path,
+    weights,
+    ...r.report,
+    representation_floats_per_instance: representationSize(model.config),
+    model_parameters: countParams(model.config),
+    model_bytes_f32: 4 * countParams(model.config),
+    seconds: (performance.now() - t0) / 1000,
+  };
+  await writeFileAtomic(join(out, `${stem}.json`), JSON.stringify(summary, null, 2) + "\n");
+  if (r.grid) await savePng(join(out, `${stem}.png`), r.grid, r.grid.h < 100 ? 4 : 1);
+  console.log(
+    `${String(r.report.split)}: PSNR ${r.psnr.toFixed(3)} dB, SSIM ${r.ssim.toFixed(4)} over ${r.images} ${model.config.channels ? "fields" : "images"} (${weights} weights)`,
+  );
+  for (const p of (r.report.physical as PhysicalError[] | undefined) ?? [])
+    console.log(`  ${describePhysical(p)}`);
+  console.log(
+    `representation ${summary.representation_floats_per_instance.toLocaleString("en")} floats per instance; model ${summary.model_parameters.toLocaleString("en")} parameters`,
+  );
+  console.log(`wrote ${join(out, stem)}.json and .png`);
+  return 0;
+}
+
+/** `anr eval --size`: decode above the training resolution and compare with real high-resolution data. */
+async function superResolution(
+  run: ResolvedFieldRun,
+  P: Params,
+  [H, W]: [number, number],
+  o: { out: string; stem: string },
+): Promise<number> {
+  const r = await evaluateFieldSuperResolution(P, run.model, run.data, run.eval.split, [H, W], {
+    batchSize: run.eval.batch_size,
+    maxFields: run.eval.max_images,
+    keep: 4,
+  });
+  const { kept, ...report } = r;
+  const [h, w] = r.inputSize;
+  const stem = join(o.out, `${o.stem}-${H}x${W}`);
+  await mkdir(o.out, { recursive: true });
+  await writeFileAtomic(`${stem}.json`, JSON.stringify(report, null, 2) + "\n");
+  const grid = superResolutionGrid(kept);
+  if (grid) await savePng(`${stem}.png`, grid, H < 100 ? 2 : 1);
+  console.log(
+    `${r.split}: ${r.fields} fields encoded at ${h}×${w}, decoded at ${H}×${W} (×${(H / h).toFixed(2)})`,
+  );
+  for (const [name, m] of [
+    [`decoded at ${H}×${W}`, r.model],
+    [`decoded at ${h}×${w}, then bilinear`, r.decodeThenBilinear],
+    ["bilinear upsampling of the input", r.bilinear],
+  ] as const) {
+    console.log(`  ${name}: PSNR ${m.psnr.toFixed(3)} dB (normalised units)`);
+    for (const ph of m.physical) console.log(`    ${describePhysical(ph)}`);
+  }
+  console.log(`wrote ${stem}.json and .png`);
+  return 0;
+}

@@ -1,1 +1,0 @@
-export { UsageError } from "../util/errors.js";
