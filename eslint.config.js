@@ -39,6 +39,29 @@ const layerRules = LAYERS.map((layer, i) => {
   };
 });
 
+/**
+ * Within src/cli, a command file imports no other command: what commands share lives in
+ * cli/common.ts. Only the dispatcher (main.ts) and the entry point (run.ts) import commands.
+ */
+const cliCommandRule = {
+  files: ["src/cli/**/*.ts"],
+  ignores: ["src/cli/main.ts", "src/cli/run.ts"],
+  rules: {
+    "no-restricted-imports": [
+      "error",
+      {
+        patterns: [
+          {
+            group: ["./*", "!./common.js"],
+            message:
+              "a src/cli command imports no other command file; shared CLI helpers go in src/cli/common.ts",
+          },
+        ],
+      },
+    ],
+  },
+};
+
 export default tseslint.config(
   {
     ignores: [
@@ -61,4 +84,5 @@ export default tseslint.config(
     },
   },
   ...layerRules,
+  cliCommandRule,
 );
