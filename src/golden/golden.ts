@@ -35,6 +35,7 @@ import { imageObjective, predictImage, nerfObjective, renderRays, type RayBatch 
 import { posesToRays } from "../rendering/rays.js";
 import { sampleDepths } from "../rendering/volume.js";
 import { adamScalars, adamUpdate, globalNorm } from "../training/optim.js";
+import { InputError } from "../util/errors.js";
 
 /** One comparison. */
 export interface GoldenCheck {
@@ -131,6 +132,8 @@ class Checker {
   checks: GoldenCheck[] = [];
   seen = new Set<string>();
   constructor(
+    /** The golden io.safetensors file (errors name it) and its tensors. */
+    readonly ioPath: string,
     readonly io: Map<string, HostTensor>,
     readonly factor: number,
     readonly table: GoldenTolerances = {},
@@ -150,7 +153,10 @@ class Checker {
     const r = this.io.get(key)!;
     this.seen.add(key);
     if (r.data.length !== n)
-      throw new Error(`golden ${key}: ${r.data.length} values (shape [${r.shape}]) but we computed ${n}`);
+      throw new InputError(
+        this.ioPath,
+        `tensor "${key}" has ${r.data.length} values (shape [${r.shape}]) but the model computes ${n}`,
+      );
     return r.data;
   }
 
@@ -339,7 +345,7 @@ async function runNerf(c: Checker, P: Params, cfg: HyperNetworkConfig, gc: Golde
   const io = c.io;
   const get = (k: string) => {
     const t = io.get(k);
-    if (!t) throw new Error(`golden io lacks "${k}", needed for a NeRF check`);
+    if (!t) throw new InputError(c.ioPath, `no tensor "${k}", which a NeRF check needs`);
     c.seen.add(k);
     return t;
   };
@@ -426,13 +432,14 @@ export async function runGolden(dir: string, options: RunGoldenOptions = {}): Pr
   try {
     gc = JSON.parse(await readFile(cfgPath, "utf8")) as GoldenConfig;
   } catch (e) {
-    throw new Error(`${cfgPath}: cannot read golden config (${(e as Error).message})`);
+    throw new InputError(cfgPath, `cannot read golden config (${(e as Error).message})`);
   }
   const cfg = parseHyperNetworkConfig(gc.hn, `${cfgPath} (field "hn")`);
   const kind = gc.kind ?? (cfg.tokenizer.name === "nvs_tokenizer" ? "nerf" : "image");
   const P = toDevice(await readWeights(join(dir, "weights.safetensors"), cfg));
-  const io = (await readSafetensors(join(dir, "io.safetensors"))).tensors;
-  const c = new Checker(io, await forwardFactor(dir, kind), options.tolerances);
+  const ioPath = join(dir, "io.safetensors");
+  const io = (await readSafetensors(ioPath)).tensors;
+  const c = new Checker(ioPath, io, await forwardFactor(dir, kind), options.tolerances);
   try {
     if (kind === "nerf") await runNerf(c, P, cfg, gc);
     else await runImage(c, P, cfg);

@@ -7,6 +7,7 @@ import type { HostTensor } from "../io/safetensors.js";
 import { readSafetensors, writeSafetensors } from "../io/files.js";
 import { CONFIG_METADATA_KEY } from "../io/weights.js";
 import type { HyperNetworkConfig } from "../model/config.js";
+import { InputError } from "../util/errors.js";
 
 /** Metadata key of a checkpoint's training state (io/weights.ts recognises it). */
 export const CHECKPOINT_METADATA_KEY = "anr.checkpoint";
@@ -66,17 +67,20 @@ export async function loadCheckpoint(
   const file = await readSafetensors(path);
   const raw = file.metadata[CHECKPOINT_METADATA_KEY];
   if (raw === undefined)
-    throw new Error(`${path}: not a training checkpoint (no "${CHECKPOINT_METADATA_KEY}" metadata)`);
-  const state = JSON.parse(raw) as CheckpointState;
+    throw new InputError(path, `not a training checkpoint (no "${CHECKPOINT_METADATA_KEY}" metadata)`);
+  const state = metadataJson(path, CHECKPOINT_METADATA_KEY, raw) as CheckpointState;
   const groups: Record<string, Map<string, HostTensor>> = {};
   for (const [k, v] of file.tensors) {
     const slash = k.indexOf("/");
     const g = k.slice(0, slash);
     if (!(GROUPS as readonly string[]).includes(g))
-      throw new Error(`${path}: unexpected tensor "${k}" in a checkpoint`);
+      throw new InputError(
+        path,
+        `unexpected tensor "${k}" in a checkpoint (expected ${GROUPS.map((g) => `${g}/…`).join(", ")})`,
+      );
     (groups[g] ??= new Map()).set(k.slice(slash + 1), v);
   }
-  if (!groups.params) throw new Error(`${path}: checkpoint has no parameters`);
+  if (!groups.params) throw new InputError(path, `checkpoint has no parameters (no "params/…" tensors)`);
   return {
     tensors: {
       params: groups.params,
@@ -85,6 +89,14 @@ export async function loadCheckpoint(
       ema: groups.ema ?? null,
     },
     state,
-    model: JSON.parse(file.metadata[CONFIG_METADATA_KEY] ?? "null"),
+    model: metadataJson(path, CONFIG_METADATA_KEY, file.metadata[CONFIG_METADATA_KEY] ?? "null"),
   };
+}
+
+function metadataJson(path: string, key: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new InputError(path, `metadata "${key}" is not valid JSON (${(e as Error).message})`);
+  }
 }
