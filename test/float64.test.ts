@@ -1,0 +1,183 @@
+/**
+ * Our float32 results (jax-js, wasm) against a float64 computation of the same function
+ * (test/float64-reference.ts) on the same float32 weights and inputs, for the image task and the
+ * view-synthesis task at several sizes and seeds. The golden test compares with the authors' float32
+ * numbers at one size each; this file sees how our own rounding error grows with the sizes, so a
+ * size-dependent error shows up here first.
+ *
+ * Every bound is a multiple (about 3–4×) of the worst error measured over a sweep of sizes and seeds
+ * (docs/golden-tolerances.md, "Float32 error against float64"); the test scenes are part of that sweep.
+ */
+import { test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { initBackend, readF32 } from "../src/backend/index.js";
+import { numpy as np } from "../src/backend/jax.js";
+import { composite } from "../src/rendering/volume.js";
+import { golden } from "./fixtures.js";
+import {
+  goldenNerfScene,
+  image64,
+  imageOurs,
+  nerf64,
+  nerfOurs,
+  randomImageScene,
+  randomNerfScene,
+  type ImageScene,
+  type NerfScene,
+} from "./float32-error.js";
+import { composite64 } from "./float64-reference.js";
+
+const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
+function maxAbs(a: ArrayLike<number>, b?: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - (b ? b[i]! : 0)));
+  return m;
+}
+
+function within(t: TestContext, what: string, err: number, bound: number): void {
+  t.diagnostic(`${what}: ${err.toExponential(2)} (bound ${bound.toExponential(1)})`);
+  assert.ok(err <= bound, `${what}: ${err.toExponential(3)} > ${bound.toExponential(2)}`);
+}
+
+/** Our composite of the float32 raw output, against the float64 composite of the same numbers. */
+async function renderingError(raw: Float32Array, z: Float32Array): Promise<number> {
+  const nRays = raw.length / (4 * z.length);
+  const out = composite(np.array(raw, { shape: [1, nRays, z.length, 4] }), np.array(z));
+  out.weights.dispose();
+  return maxAbs(await readF32(out.rgb), composite64(raw, z));
+}
+
+test("the float64 yardstick reproduces the authors' float32 NeRF output (golden anr_nerf)", async () => {
+  await initBackend();
+  const s = await goldenNerfScene(join(golden, "anr_nerf"));
+  const exact = nerf64(s);
+  // The reference is float32 too: measured 2.3e-7 (loss), 2.0e-7 (PSNR), 4.7e-7 (colours); a
+  // mistake in the formulas would show as 1e-4 or more.
+  assert.ok(rel(s.torch.loss, exact.loss) < 1e-6, `loss ${s.torch.loss} vs ${exact.loss}`);
+  assert.ok(rel(s.torch.psnr, exact.psnr) < 1e-6, `psnr ${s.torch.psnr} vs ${exact.psnr}`);
+  assert.ok(maxAbs(s.torch.pred, exact.pred) < 2e-6, `pred ${maxAbs(s.torch.pred, exact.pred)}`);
+});
+
+// View synthesis. What the sweep measured, at 16–64 samples per ray P:
+// - raw hyponet output: up to 4.4e-5·max|raw|, nearly all of it the float32 rounding of the sample
+//   points o + d·z before the encoding (1 ulp of |pts| ≤ 6 is 4.8e-7, times π·w with w up to 512):
+//   float64 at our float32 points is as far from float64 as we are. At our points, the float32
+//   product c·w of the phase accounts for 4–6e-6·max|raw|; with both, float64 lands within
+//   4.3e-7·max|raw| of ours (the network's float32 arithmetic).
+// - rendering (composite, same raw): up to 0.9e-6·P, growing with P. This is not float32 noise:
+//   float64 with every rendering operation rounded to float32 stays within 8e-8. jax-js 0.1.25's
+//   wasm log has an absolute error of up to 1.25e-5 for arguments just below a power of two, and
+//   the transmittance takes log(1 − α + 1e-10) of values just below 1 at every sample.
+// - loss and PSNR follow the rendered colours: up to 3e-6·P relative.
+const nerfScenes: NerfScene[] = [
+  await goldenNerfScene(join(golden, "anr_nerf")),
+  // The sizes of the golden set that first showed the loss error.
+  randomNerfScene({ seed: 8, image: 40, patch: 10, hidden: 104, tokens: 24, tau: 0.03 }),
+  randomNerfScene({ seed: 1, image: 40, patch: 10, hidden: 104, tokens: 24, tau: 0.03, nSamples: 64 }),
+  // Denser samples than at initialisation (α up to about 0.9).
+  randomNerfScene({
+    seed: 12,
+    image: 32,
+    patch: 8,
+    hidden: 80,
+    tokens: 16,
+    tau: 0.05,
+    nSamples: 32,
+    outScale: 30,
+  }),
+];
+
+/** Both computations of a scene, once per process (the todo test below reuses them). */
+const measured = new Map<NerfScene, ReturnType<typeof measure>>();
+async function measure(s: NerfScene) {
+  await initBackend();
+  const ours = await nerfOurs(s);
+  return { ours, exact: nerf64(s), rendering: await renderingError(ours.raw, ours.z) };
+}
+function measureOnce(s: NerfScene): ReturnType<typeof measure> {
+  if (!measured.has(s)) measured.set(s, measure(s));
+  return measured.get(s)!;
+}
+
+for (const s of nerfScenes) {
+  test(`view synthesis in float32 against float64: ${s.name}`, async (t) => {
+    const { ours, exact, rendering } = await measureOnce(s);
+    const p = s.nSamples;
+    const density = exact.raw.filter((v, i) => i % 4 === 3 && v > 0).length / (exact.raw.length / 4);
+    assert.ok(density > 0.5, `only ${density} of the samples have density: pick another seed`);
+    const scale = maxAbs(exact.raw);
+    within(t, "raw output, max |Δ| / max|raw|", maxAbs(ours.raw, exact.raw) / scale, 1.5e-4);
+    // At our float32 points, with the phase c·w rounded to float32 as ours: the rest is the
+    // network's own float32 arithmetic.
+    const atOurPoints = nerf64(s, { points: ours.pts, float32: { peArgument: true } });
+    within(
+      t,
+      "raw output, float64 at our points and phases",
+      maxAbs(ours.raw, atOurPoints.raw) / scale,
+      1.5e-6,
+    );
+    within(t, "rendering alone, max |Δ|", rendering, 3e-6 * p);
+    within(t, "colours, max |Δ|", maxAbs(ours.pred, exact.pred), 3e-6 * p);
+    within(t, "loss, relative", rel(ours.loss, exact.loss), 6e-6 * p);
+    within(t, "PSNR, relative", rel(ours.psnr, exact.psnr), 6e-6 * p);
+  });
+}
+
+test(
+  "volume rendering within float32 rounding of float64",
+  {
+    todo: "src/rendering/volume.ts composite takes jax-js's log of values just below 1 (docs/golden-tolerances.md)",
+  },
+  async (t) => {
+    for (const s of nerfScenes) {
+      const { ours, exact, rendering } = await measureOnce(s);
+      // Measured with log keep = clip(−σδ, ln 1e-10, 0) and α = −expm1(−σδ) in composite: rendering
+      // ≤ 2.8e-7 (≤ 1e-7 at initial densities), loss and PSNR ≤ 3.5e-7 relative.
+      within(t, `${s.name}: rendering alone`, rendering, 1e-6);
+      within(t, `${s.name}: loss, relative`, rel(ours.loss, exact.loss), 1.5e-6);
+      within(t, `${s.name}: PSNR, relative`, rel(ours.psnr, exact.psnr), 1.5e-6);
+    }
+  },
+);
+
+// Images. Measured: ANR colours up to 1.0e-6, loss 6.9e-7, PSNR 3.3e-7; the MLP hyponets, which
+// have no attention to average the encoding's rounding, colours up to 2.7e-5 (the float32 product
+// c·w of the phase, c < 1 and w up to 1024), loss 2.1e-6, PSNR 4.3e-7.
+const imageScenes: [ImageScene, { pred: number; loss: number; psnr: number }][] = [
+  [
+    randomImageScene({ seed: 8, image: 40, patch: 10, hidden: 64, tokens: 24, tau: 0.03 }),
+    { pred: 4e-6, loss: 3e-6, psnr: 1.5e-6 },
+  ],
+  [
+    randomImageScene({ seed: 6, image: 24, patch: 6, hidden: 96, tokens: 32, tau: 0.02 }),
+    { pred: 4e-6, loss: 3e-6, psnr: 1.5e-6 },
+  ],
+  [
+    randomImageScene({
+      seed: 8,
+      image: 32,
+      patch: 8,
+      padding: 1,
+      hidden: 64,
+      tokens: 16,
+      hyponet: "HypoMlp",
+    }),
+    { pred: 1e-4, loss: 8e-6, psnr: 2e-6 },
+  ],
+  [
+    randomImageScene({ seed: 10, image: 24, patch: 8, hidden: 48, tokens: 16, hyponet: "HypoMlpIPC" }),
+    { pred: 1e-4, loss: 8e-6, psnr: 2e-6 },
+  ],
+];
+
+for (const [s, bound] of imageScenes) {
+  test(`image reconstruction in float32 against float64: ${s.name}`, async (t) => {
+    await initBackend();
+    const ours = await imageOurs(s);
+    const exact = image64(s);
+    within(t, "prediction, max |Δ|", maxAbs(ours.pred, exact.pred), bound.pred);
+    within(t, "loss, relative", rel(ours.loss, exact.loss), bound.loss);
+    within(t, "PSNR, relative", rel(ours.psnr, exact.psnr), bound.psnr);
+  });
+}
