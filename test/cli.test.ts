@@ -102,6 +102,14 @@ test("cli: init → info → encode → decode: tokens and pictures equal the li
   r = await run(["decode", join(dir, "short.safetensors"), "--model", model, "--size", "8"]);
   assert.equal(r.code, 2);
   assert.match(r.err, /short\.safetensors: tensor "dtoken" should be \[B, 16,64\], found nothing/);
+  // And one whose metadata is not JSON: an input error naming the file and the key, not a crash.
+  await writeFile(
+    join(dir, "garbled.safetensors"),
+    serializeSafetensors([...file.tensors], { ...file.metadata, "anr.tokens": "{" }),
+  );
+  r = await run(["decode", join(dir, "garbled.safetensors"), "--model", model, "--size", "8"]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /garbled\.safetensors: metadata "anr\.tokens" is not valid JSON/);
   r = await run(["decode", tokens, "--model", model, "--size", "8by8"]);
   assert.equal(r.code, 2);
   assert.match(r.err, /--size 8by8: expected HxW/);
