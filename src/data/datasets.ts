@@ -342,7 +342,13 @@ export async function expectDirectory(path: string, expected: string): Promise<v
  * The [lo, hi) positions of `split` among n items cut at the cumulative fractions (rounded); an
  * empty split is an error naming `root` and the `what` being split.
  */
-export function splitRange(n: number, f: SplitFractions, split: Split, root: string, what: string): [number, number] {
+export function splitRange(
+  n: number,
+  f: SplitFractions,
+  split: Split,
+  root: string,
+  what: string,
+): [number, number] {
   const cut1 = Math.round(n * f.train);
   const cut2 = Math.round(n * (f.train + f.val));
   const [lo, hi] = split === "train" ? [0, cut1] : split === "val" ? [cut1, cut2] : [cut2, n];
@@ -371,7 +377,10 @@ async function celebaFiles(root: string, split: Split): Promise<string[]> {
   await expectDirectory(imgDir, "the aligned CelebA images, 000001.jpg …");
   const listPath = join(root, "list_eval_partition.txt");
   const text = await readFile(listPath, "utf8").catch(() => {
-    throw new InputError(listPath, `cannot read (expected CelebA's official partition, lines "000001.jpg 0")`);
+    throw new InputError(
+      listPath,
+      `cannot read (expected CelebA's official partition, lines "000001.jpg 0")`,
+    );
   });
   const files: string[] = [];
   text.split(/\r?\n/).forEach((line, k) => {
@@ -429,7 +438,8 @@ async function idxDataset(name: string, s: z.infer<typeof IdxSpec>, split: Split
     [first, count] = split === "train" ? [0, s.train_count ?? available] : [available, s.val_count];
   }
   if (count > total) throw new InputError(file, `test_count ${count} exceeds the ${total} images`);
-  if (count === 0) throw new InputError(file, `the ${split} split is empty (set val_count to hold out images)`);
+  if (count === 0)
+    throw new InputError(file, `the ${split} split is empty (set val_count to hold out images)`);
   const ids = Array.from({ length: count }, (_, i) => `${basename(file)}#${first + i}`);
   const load = async (i: number): Promise<HostImage> => {
     const px = data.subarray((first + i) * h * w, (first + i + 1) * h * w);
@@ -450,7 +460,10 @@ function fromGray(g: HostImage): HostImage {
 async function findIdx(root: string, base: string): Promise<string> {
   await expectDirectory(root, `MNIST / Fashion-MNIST IDX files (${base}[.gz])`);
   for (const f of [base, `${base}.gz`]) if (await isFile(join(root, f))) return join(root, f);
-  throw new InputError(root, `neither ${base} nor ${base}.gz found (expected MNIST / Fashion-MNIST IDX files)`);
+  throw new InputError(
+    root,
+    `neither ${base} nor ${base}.gz found (expected MNIST / Fashion-MNIST IDX files)`,
+  );
 }
 
 /** A dataset over identified items with a loader; optionally passes over unreadable ones. */

@@ -49,10 +49,13 @@ export const FieldPreprocess = z
      */
     antialias: z.boolean().default(true),
   })
-  .refine((p) => p.mode !== "resize-crop" || p.resize === undefined || p.resize >= Math.max(...sizeHW(p.size)), {
-    message: "resize must be at least the output size",
-    path: ["resize"],
-  });
+  .refine(
+    (p) => p.mode !== "resize-crop" || p.resize === undefined || p.resize >= Math.max(...sizeHW(p.size)),
+    {
+      message: "resize must be at least the output size",
+      path: ["resize"],
+    },
+  );
 export type FieldPreprocess = z.infer<typeof FieldPreprocess>;
 
 /**
@@ -175,9 +178,14 @@ interface RawSource {
 }
 
 /** The files of a source: `root` itself if it is a file, else the sorted matching files under it. */
-async function sourceFiles(root: string, ext: RegExp, what: string): Promise<{ files: string[]; pathOf(f: string): string }> {
+async function sourceFiles(
+  root: string,
+  ext: RegExp,
+  what: string,
+): Promise<{ files: string[]; pathOf(f: string): string }> {
   const st = await stat(root).catch(() => null);
-  if (st === null) throw new InputError(root, `no such file or directory (expected one of the ${what} or a folder of them)`);
+  if (st === null)
+    throw new InputError(root, `no such file or directory (expected one of the ${what} or a folder of them)`);
   return st.isFile()
     ? { files: [root.split("/").pop()!], pathOf: () => root }
     : { files: await listFiles(root, ext, what), pathOf: (f) => join(root, f) };
@@ -229,7 +237,11 @@ async function readField(path: string, layout: "chw" | "hwc"): Promise<HostImage
 }
 
 async function netcdfSource(s: z.infer<typeof NetcdfFieldSpec>, root: string): Promise<RawSource> {
-  const { files, pathOf } = await sourceFiles(root, /\.(nc|nc4|cdf|netcdf)$/i, "NetCDF files (.nc, .nc4, .cdf)");
+  const { files, pathOf } = await sourceFiles(
+    root,
+    /\.(nc|nc4|cdf|netcdf)$/i,
+    "NetCDF files (.nc, .nc4, .cdf)",
+  );
   const ids: string[] = [];
   const at: { file: number; lead: number[] }[] = [];
   const times: (string | null)[] = [];
@@ -245,7 +257,9 @@ async function netcdfSource(s: z.infer<typeof NetcdfFieldSpec>, root: string): P
       const vars = s.variables.map((v) => nc.variable(v));
       const dims = vars[0]!.dims;
       for (const v of vars.slice(1)) {
-        const same = v.dims.length === dims.length && v.dims.every((d, k) => d.name === dims[k]!.name && d.size === dims[k]!.size);
+        const same =
+          v.dims.length === dims.length &&
+          v.dims.every((d, k) => d.name === dims[k]!.name && d.size === dims[k]!.size);
         if (!same)
           throw new InputError(
             nc.path,
@@ -253,7 +267,10 @@ async function netcdfSource(s: z.infer<typeof NetcdfFieldSpec>, root: string): P
           );
       }
       if (dims.length < 2)
-        throw new InputError(nc.path, `variable ${vars[0]!.name} has ${dims.length} dimension(s); a field needs at least 2`);
+        throw new InputError(
+          nc.path,
+          `variable ${vars[0]!.name} has ${dims.length} dimension(s); a field needs at least 2`,
+        );
       const g: [number, number] = [dims.at(-2)!.size, dims.at(-1)!.size];
       if (grid === null) {
         grid = g;
@@ -262,7 +279,10 @@ async function netcdfSource(s: z.infer<typeof NetcdfFieldSpec>, root: string): P
         flip = s.north_up && lat !== null && lat.length > 1 && lat[lat.length - 1]! > lat[0]!;
         if (flip) lat!.reverse();
       } else if (g[0] !== grid[0] || g[1] !== grid[1])
-        throw new InputError(nc.path, `grid is ${g[0]}×${g[1]}, expected ${grid[0]}×${grid[1]} as in ${pathOf(files[0]!)}`);
+        throw new InputError(
+          nc.path,
+          `grid is ${g[0]}×${g[1]}, expected ${grid[0]}×${grid[1]} as in ${pathOf(files[0]!)}`,
+        );
       // Leading dimensions: the first is iterated, the others are fixed by `select`.
       const lead = dims.slice(0, -2);
       const fixed = lead.slice(1).map((d) => {
@@ -272,7 +292,8 @@ async function netcdfSource(s: z.infer<typeof NetcdfFieldSpec>, root: string): P
             nc.path,
             `variable ${vars[0]!.name} has dimension ${d.name} (size ${d.size}) besides the time and grid; choose one with select: { ${d.name}: <index> }`,
           );
-        if (k >= d.size) throw new InputError(nc.path, `select.${d.name} = ${k} is out of range (size ${d.size})`);
+        if (k >= d.size)
+          throw new InputError(nc.path, `select.${d.name} = ${k} is out of range (size ${d.size})`);
         return k;
       });
       for (const name of Object.keys(s.select))
@@ -292,7 +313,8 @@ async function netcdfSource(s: z.infer<typeof NetcdfFieldSpec>, root: string): P
       nc.close();
     }
   }
-  if (ids.length === 0) throw new InputError(root, `the NetCDF files hold no time steps of ${s.variables.join(", ")}`);
+  if (ids.length === 0)
+    throw new InputError(root, `the NetCDF files hold no time steps of ${s.variables.join(", ")}`);
   const [h, w] = grid!;
   const handles = new FileCache((fi) => openNetcdf(pathOf(files[fi]!)), 8);
   return {
@@ -330,7 +352,8 @@ class FileCache {
 
   async use<T>(i: number, f: (nc: NetcdfFile) => Promise<T>): Promise<T> {
     let e = this.#open.get(i);
-    if (e) this.#open.delete(i); // re-inserted below: Map order is the recency order
+    if (e)
+      this.#open.delete(i); // re-inserted below: Map order is the recency order
     else e = { file: this.opener(i), busy: 0 };
     this.#open.set(i, e);
     e.busy++;
@@ -347,12 +370,19 @@ class FileCache {
       if (this.#open.size <= this.max) return;
       if (e.busy > 0) continue;
       this.#open.delete(i);
-      void e.file.then((nc) => nc.close(), () => undefined);
+      void e.file.then(
+        (nc) => nc.close(),
+        () => undefined,
+      );
     }
   }
 
   closeAll(): void {
-    for (const e of this.#open.values()) void e.file.then((nc) => nc.close(), () => undefined);
+    for (const e of this.#open.values())
+      void e.file.then(
+        (nc) => nc.close(),
+        () => undefined,
+      );
     this.#open.clear();
   }
 }
@@ -367,9 +397,10 @@ const CF_UNIT_MS: Record<string, number> = { second: 1e3, minute: 6e4, hour: 3.6
 async function cfTimes(nc: NetcdfFile, dim: string): Promise<string[] | null> {
   const v = nc.variables.find((x) => x.name === dim && x.dims.length === 1);
   const units = typeof v?.attrs.units === "string" ? v.attrs.units : "";
-  const m = /^\s*(second|minute|hour|day)s?\s+since\s+(-?\d{1,4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2}(?:\.\d*)?))?)?\s*(?:Z|UTC|[+-]00:?00)?\s*$/i.exec(
-    units,
-  );
+  const m =
+    /^\s*(second|minute|hour|day)s?\s+since\s+(-?\d{1,4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2}(?:\.\d*)?))?)?\s*(?:Z|UTC|[+-]00:?00)?\s*$/i.exec(
+      units,
+    );
   const calendar = typeof v?.attrs.calendar === "string" ? v.attrs.calendar.toLowerCase() : "standard";
   if (!v || !m || !["standard", "gregorian", "proleptic_gregorian"].includes(calendar)) return null;
   const epoch = new Date(0);
@@ -389,7 +420,9 @@ async function latitudeCoordinate(nc: NetcdfFile, dim: string): Promise<Float64A
   if (!v) return null;
   const units = typeof v.attrs.units === "string" ? v.attrs.units.toLowerCase() : "";
   const isLat =
-    /^degrees?_?n(orth)?$/.test(units) || v.attrs.standard_name === "latitude" || /^lat(itude)?$/i.test(v.name);
+    /^degrees?_?n(orth)?$/.test(units) ||
+    v.attrs.standard_name === "latitude" ||
+    /^lat(itude)?$/i.test(v.name);
   return isLat ? nc.readAll(v.name) : null;
 }
 
@@ -457,15 +490,25 @@ export function preprocessField(f: HostImage, p: FieldPreprocess): HostImage {
 // Normalisation
 
 /** The channels of a dataset with a given normalisation (shift/scale broadcast over channels). */
-function withNormalization(names: string[], units: string[], shift: number[], scale: number[], source: string): ChannelArgs[] {
+function withNormalization(
+  names: string[],
+  units: string[],
+  shift: number[],
+  scale: number[],
+  source: string,
+): ChannelArgs[] {
   const pick = (a: number[], k: number, what: string) => {
     if (a.length !== 1 && a.length !== names.length)
-      throw new InputError(source, `normalize.${what} lists ${a.length} values for ${names.length} channel(s)`);
+      throw new InputError(
+        source,
+        `normalize.${what} lists ${a.length} values for ${names.length} channel(s)`,
+      );
     return a.length === 1 ? a[0]! : a[k]!;
   };
   return names.map((name, k) => {
     const sc = pick(scale, k, "scale");
-    if (sc === 0 || !Number.isFinite(sc)) throw new InputError(source, `normalize.scale must be finite and non-zero`);
+    if (sc === 0 || !Number.isFinite(sc))
+      throw new InputError(source, `normalize.scale must be finite and non-zero`);
     return { name, units: units[k] ?? "", shift: pick(shift, k, "shift"), scale: sc };
   });
 }
@@ -494,7 +537,10 @@ export function denormalizeField(data: Float32Array, channels: ChannelArgs[], hw
  * The dataset's channels: names and units from the files, normalisation from the spec, or for
  * "mean-std" computed once over the preprocessed training split (float64 sums, deterministic).
  */
-export async function fieldChannels(spec: FieldSpecInput, onProgress?: (done: number, total: number) => void): Promise<ChannelArgs[]> {
+export async function fieldChannels(
+  spec: FieldSpecInput,
+  onProgress?: (done: number, total: number) => void,
+): Promise<ChannelArgs[]> {
   const s = FieldSpec.parse(spec);
   if (s.normalize !== "mean-std") {
     const src = await openSource(s, s.split === "folders" ? "train" : "all");
@@ -545,11 +591,7 @@ export async function openFieldDataset(
   return openFields(FieldSpec.parse(spec), split, channels);
 }
 
-async function openFields(
-  s: FieldSpec,
-  split: Split,
-  channels: ChannelArgs[] | null,
-): Promise<FieldDataset> {
+async function openFields(s: FieldSpec, split: Split, channels: ChannelArgs[] | null): Promise<FieldDataset> {
   const src = await openSource(s, split);
   try {
     const idx = splitIndices(s, src.ids.length, split, s.root);
@@ -560,7 +602,8 @@ async function openFields(
         `the data has ${src.names.length} channel(s) (${src.names.join(", ")}) but the model has ${chans.length} (${chans.map((c) => c.name).join(", ")})`,
       );
     const size = outputSize(s.preprocess, src.grid);
-    const lat = src.lat && src.lat.length === src.grid[0] ? outputLatitudes(src.lat, s.preprocess, src.grid[1]) : null;
+    const lat =
+      src.lat && src.lat.length === src.grid[0] ? outputLatitudes(src.lat, s.preprocess, src.grid[1]) : null;
     return new Fields(`${s.kind}:${split}`, size, idx, src, s, chans, lat);
   } catch (e) {
     src.close();

@@ -105,7 +105,8 @@ export function resizeAntialiased(img: HostImage, h: number, w: number): HostIma
       const t = ys[y]!;
       for (let x = 0; x < w; x++) {
         let acc = 0;
-        for (let k = 0; k < t.weights.length; k++) acc += t.weights[k]! * tmp[(c * img.h + t.first + k) * w + x]!;
+        for (let k = 0; k < t.weights.length; k++)
+          acc += t.weights[k]! * tmp[(c * img.h + t.first + k) * w + x]!;
         data[(c * h + y) * w + x] = acc;
       }
     }
