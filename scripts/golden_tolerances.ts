@@ -12,7 +12,10 @@
  *   PE features      the uniform bound 1e-6 + c·max|ref| (float32 rounding of phases of thousands
  *                    of radians, far above our other errors)
  *   loss, psnr, grad_total_norm
- *                    max(10 × measured, the reference's float32-vs-float64 relative difference, 1e-7)
+ *                    max(10 × measured, the reference's float32-vs-float64 relative difference, 1e-7);
+ *                    for view synthesis, loss and psnr are also floored by the float32 noise that the
+ *                    float64 computation of test/float64-reference.ts measures on the variant itself:
+ *                    |reference − float64| + |float64 with our float32 roundings − float64|
  *   gradients        max(2 × the variant's worst float32-vs-float64 L2-relative gradient
  *                    difference, 3 × measured): what we measure is the reference's own rounding
  *   Adam, bounds     unchanged (1e-6 absolute; the coordinate-noise bound)
@@ -25,6 +28,7 @@ import { initBackend } from "../src/backend/index.js";
 import { runGolden, type GoldenCheck } from "../src/golden/golden.js";
 import { setAttentionForm } from "../src/model/model.js";
 import { writeFileAtomic } from "../src/util/fs.js";
+import { goldenNerfScene, nerf64, nerfOurs } from "../test/float32-error.js";
 
 const root = resolve(import.meta.dirname, "..");
 const goldenDir = join(root, "test", "golden");
@@ -51,7 +55,34 @@ export interface ToleranceEntry {
 
 const isPe = (key: string) => /^pe\d+$/.test(key) || key === "anr.attn_in";
 
-function entry(check: GoldenCheck, measured: number, summary: Summary["variants"][string]): ToleranceEntry {
+/** Relative float32 noise of loss and PSNR of a view-synthesis variant, and our error, against float64. */
+interface NerfNoise {
+  /** |reference − float64|, relative: the authors' float32 result. */
+  reference: Record<"loss" | "psnr", number>;
+  /** float64 with our float32 roundings (sample points, phase argument, sequential rendering). */
+  float32: Record<"loss" | "psnr", number>;
+  /** Our jax-js result against float64. */
+  ours: Record<"loss" | "psnr", number>;
+}
+
+async function nerfNoise(dir: string): Promise<NerfNoise> {
+  const scene = await goldenNerfScene(dir);
+  const exact = nerf64(scene);
+  const rounded = nerf64(scene, { float32: { coords: true, peArgument: true, rendering: true } });
+  const ours = await nerfOurs(scene);
+  const rel = (x: { loss: number; psnr: number }) => ({
+    loss: Math.abs(x.loss - exact.loss) / Math.abs(exact.loss),
+    psnr: Math.abs(x.psnr - exact.psnr) / Math.abs(exact.psnr),
+  });
+  return { reference: rel(scene.torch), float32: rel(rounded), ours: rel(ours) };
+}
+
+function entry(
+  check: GoldenCheck,
+  measured: number,
+  summary: Summary["variants"][string],
+  noise?: NerfNoise,
+): ToleranceEntry {
   const ref = summary.f32_vs_f64[check.key];
   const { key, metric } = check;
   if (metric === "bounds") return { metric, measured, floor: 0, tol: check.tol, rule: "bounds" };
@@ -61,7 +92,8 @@ function entry(check: GoldenCheck, measured: number, summary: Summary["variants"
     return { metric, measured, floor, tol: Math.max(10 * measured, floor), rule: "forward" };
   }
   if (metric === "rel") {
-    const floor = Math.max(ref?.max_rel_to_maxabs ?? 0, 1e-7);
+    const f64 = noise && (key === "loss" || key === "psnr") ? noise.reference[key] + noise.float32[key] : 0;
+    const floor = Math.max(ref?.max_rel_to_maxabs ?? 0, 1e-7, f64);
     return { metric, measured, floor, tol: Math.max(10 * measured, floor), rule: "scalar" };
   }
   const floor = 2 * summary.f32_vs_f64_grad_worst_l2_rel;
@@ -83,7 +115,12 @@ async function main(): Promise<void> {
     .sort();
   const table: Record<string, Record<string, ToleranceEntry>> = {};
   const md: string[] = [];
+  const noises = new Map<string, NerfNoise>();
   for (const v of variants) {
+    const kind = (JSON.parse(readFileSync(join(goldenDir, v, "config.json"), "utf8")) as { kind?: string })
+      .kind;
+    const noise = kind === "nerf" ? await nerfNoise(join(goldenDir, v)) : undefined;
+    if (noise) noises.set(v, noise);
     const forms = v.startsWith("anr") ? (["folded", "direct"] as const) : (["auto"] as const);
     const worst = new Map<string, GoldenCheck & { err: number }>();
     for (const form of forms) {
@@ -102,7 +139,7 @@ async function main(): Promise<void> {
     }
     table[v] = {};
     for (const [key, c] of [...worst].sort(([a], [b]) => a.localeCompare(b))) {
-      const e = entry(c, c.err, summary.variants[v]!);
+      const e = entry(c, c.err, summary.variants[v]!, noise);
       table[v][key] = { ...e, tol: roundUp(e.tol) };
     }
   }
@@ -128,7 +165,8 @@ async function main(): Promise<void> {
     "  thousands of radians, where float32 spacing is 1e-4 to 1e-3, so their error is rounding, not",
     "  logic.",
     "- **Loss, PSNR and the gradient norm:** ten times what we measure, at least the reference's own",
-    "  float32 relative error.",
+    "  float32 relative error. For view synthesis, loss and PSNR are also floored by the float32 noise",
+    "  of the variant measured against a float64 computation of the same pipeline (below).",
     "- **Gradients:** twice the variant's worst float32-vs-float64 L2-relative gradient difference (or",
     "  three times ours, if larger). Our gradients agree with float64 arithmetic better than the",
     "  reference does: the error we see is the reference's own rounding, which these files fix.",
@@ -136,6 +174,7 @@ async function main(): Promise<void> {
     "  gradients. **Coordinate noise:** its bound, 0.5/s in coordinate units (a quarter of the 2/s pixel spacing).",
     "",
   );
+  md.push(...nerfSection(noises));
   for (const v of variants) {
     md.push(
       `## ${v}`,
@@ -154,6 +193,58 @@ async function main(): Promise<void> {
   }
   await writeFileAtomic(join(root, "docs", "golden-tolerances.md"), md.join("\n"));
   console.log(`wrote test/golden/tolerances.json and docs/golden-tolerances.md`);
+}
+
+/** The float64 evidence on view synthesis: what was seen, what float64 showed, the resulting floor. */
+function nerfSection(noises: Map<string, NerfNoise>): string[] {
+  const f = (x: number) => x.toExponential(1);
+  const lines = [
+    "## Float32 error against float64 (view synthesis)",
+    "",
+    "A golden NeRF set with other sizes (image 40, patch 10, T = 24, τ = 0.03, hidden 104, seed 8) once",
+    "failed on loss and PSNR only: relative errors 5.1e-5 and 2.5e-5 against the reference, while the",
+    "rendered colours agreed to 1.5e-5. `test/float64-reference.ts` computes the same pipeline in float64",
+    "on the same float32 weights and inputs, with single stages switchable back to float32 rounding, and",
+    "`test/float64.test.ts` compares our float32 results with it at several sizes and seeds:",
+    "",
+    "- **Not float32 noise.** Two correct float32 pipelines stay within about 3e-7 (loss) of float64 at",
+    "  initial densities, and within 2e-6 on denser scenes (α up to 0.9): the reference itself (2.2e-7",
+    "  on `anr_nerf`), and float64 with our float32 roundings switched on. Ours was 10–600 times further",
+    "  off, growing with the samples per ray P: up to 3.2e-5 at P = 16 and 1.9e-4 at P = 64 on the sizes",
+    "  above.",
+    "- **Not the positional encoding, not the summation order.** The float32 sample points o + d·z",
+    "  explain our whole error in the hyponet's raw output (3–4e-5 of its scale; at our points, the",
+    "  float32 phase product c·w adds 4–6e-6 and the network's arithmetic 4e-7), and their effect on",
+    "  the loss stays below 3e-7 (1.2e-6 on the denser scenes). Rendering with every operation rounded",
+    "  to float32 and sums in sequence stays within 8e-8 of float64 (3.6e-7 on the denser scenes).",
+    "- **The logarithm in the transmittance.** Our `composite` alone, on our own raw output, is",
+    "  off by up to 0.9e-6·P. jax-js 0.1.25's wasm `log` has an absolute error of up to 1.25e-5 for",
+    "  arguments just below a power of two, and the transmittance takes log((1 − α) + 1e-10) of values",
+    "  just below 1 at every sample. With log keep = clip(−σδ, ln 1e-10, 0) (the same value: 1 − α is",
+    "  exp(−σδ)) and α = −expm1(−σδ), the rendering lands within 1e-7 of float64 (2.8e-7 on a denser",
+    "  scene), the loss within 3.5e-7 on every test scene, and the golden `anr_nerf` comparison gets",
+    "  better on 87 keys and stays identical on the other 16, in both forms of the attention (colours",
+    "  1.3e-6 → 3.6e-7, loss 2.4e-6 → 3.1e-7, PSNR 1.8e-6 → 1.8e-7, gradient norm 5.4e-5 → 2.0e-7,",
+    "  worst gradient 7.3e-5 → 4.3e-5). That change to `src/rendering/volume.ts` is pending;",
+    "  `test/float64.test.ts` holds it as a todo test.",
+    "- **PSNR** takes the same `log` of mse_b (log10 = log·log10 e): up to 5.4e-5 dB when mse_b falls",
+    "  just below a power of two, a relative 1e-5 at 5 dB, in both tasks. One Newton step on jax-js's",
+    "  value, y + x·exp(−y) − 1 with y = log x, is within 1.2e-7 to 1e-6 of the true log on [1e-4, 400].",
+    "",
+    "So the loss and PSNR bounds are **not** widened to the error seen: the floor below is the float32",
+    "noise that the float64 computation measures on each NeRF variant (the reference's own error plus",
+    "that of float64 with our roundings), and the rest is ours to fix. Per variant, relative to float64:",
+    "",
+    "| variant | key | reference | float32 roundings | floor | ours (jax-js) |",
+    "|---|---|---|---|---|---|",
+  ];
+  for (const [v, n] of noises)
+    for (const k of ["loss", "psnr"] as const)
+      lines.push(
+        `| ${v} | \`${k}\` | ${f(n.reference[k])} | ${f(n.float32[k])} | ${f(n.reference[k] + n.float32[k])} | ${f(n.ours[k])} |`,
+      );
+  lines.push("");
+  return lines;
 }
 
 function row(key: string, e: ToleranceEntry): string {
