@@ -354,3 +354,26 @@ export function randomImageScene(z: ImageSizes): ImageScene {
     b,
   };
 }
+
+/** A shipped golden image variant as a scene, with the authors' float32 loss, PSNR and raw prediction. */
+export async function goldenImageScene(
+  dir: string,
+): Promise<ImageScene & { torch: { loss: number; psnr: number; pred: Float32Array } }> {
+  const gc = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as { hn: unknown };
+  const cfg = parseHyperNetworkConfig(gc.hn);
+  const io = (await readSafetensors(join(dir, "io.safetensors"))).tensors;
+  const images = io.get("images")!;
+  const h = images.shape[2]!;
+  return {
+    name: `golden ${dir.split(/[\\/]/).pop()}`,
+    cfg,
+    weights: await readWeights(join(dir, "weights.safetensors"), cfg),
+    imgs: images.data,
+    b: images.shape[0]!,
+    torch: {
+      loss: io.get("loss")!.data[0]!,
+      psnr: io.get("psnr")!.data[0]!,
+      pred: io.get(`pred${h}_raw`)!.data,
+    },
+  };
+}
