@@ -1,5 +1,6 @@
 /**
- * Image datasets for training and evaluation: a validated spec (folder, CelebA, Imagenette, LSUN, IDX)
+ * Image datasets for training and evaluation: a validated spec (folder, CelebA, Imagenette, LSUN, IDX,
+ * SVG folders and Twemoji)
  * opened into an indexable `ImageDataset` of equally sized RGB items. File lists are sorted by
  * relative path before any seeded shuffle so that splits agree across machines and filesystems;
  * every problem with the data on disk is reported when the dataset is opened, before training starts.
@@ -13,6 +14,15 @@ import { InputError } from "../util/errors.js";
 import { ConfigError, zodIssueLines } from "../model/config.js";
 import { flipHorizontal, fromInterleaved, resizeBilinear, type HostImage } from "./image.js";
 import { readIdx } from "../io/array-files.js";
+import {
+  checkLibrsvg,
+  hashSplit,
+  LIBRSVG_VERSION,
+  renderSvgFiles,
+  SVG_FILE,
+  twemojiRoot,
+  twemojiSplitKey,
+} from "./svg.js";
 
 /** An indexable set of preprocessed, equally sized RGB images. */
 export interface ImageDataset {
@@ -149,6 +159,51 @@ export const IdxSpec = z.strictObject({
   val_count: z.number().int().nonnegative().default(0),
 });
 
+const svgFields = {
+  /** Output side in pixels: each file is rasterised so that its longer side fills it, centred. */
+  size: Side.default(32),
+  /** Colour under the transparent parts, "#rrggbb" (Twemoji are drawn on transparency). */
+  background: z
+    .string()
+    .regex(/^#[0-9a-fA-F]{6}$/, 'expected a colour "#rrggbb"')
+    .default("#ffffff"),
+  /**
+   * Fractions of the files given to train, val and test, by a hash of each file's name (see
+   * `hashSplit` in src/data/svg.ts): adding files moves none between splits.
+   */
+  split: SplitFractions.default({ train: 0.9, val: 0.05, test: 0.05 }),
+  /**
+   * The librsvg version the pixels come from; default: the one sharp carries. It is recorded in the
+   * resolved config, and opening fails when sharp's differs, since another librsvg may draw
+   * different pixels.
+   */
+  librsvg: z
+    .string()
+    .min(1)
+    .default(() => LIBRSVG_VERSION ?? "none"),
+};
+
+/** A folder of SVG files, rasterised at `size` onto `background`, split by a hash of the file path. */
+export const SvgSpec = z.strictObject({
+  /** SVG files. */
+  kind: z.literal("svg"),
+  /** Directory searched recursively for .svg files (extension in any case). */
+  root: z.string().min(1),
+  ...svgFields,
+});
+
+/**
+ * Twemoji (the `@twemoji/svg` package: graphics CC-BY 4.0 by Twitter, Inc. and other contributors),
+ * rasterised as `svg`; an emoji's skin tones share its split (see `twemojiSplitKey`).
+ */
+export const TwemojiSpec = z.strictObject({
+  /** Twemoji. */
+  kind: z.literal("twemoji"),
+  /** A folder of the package's SVG files; default: the installed package, found as Node resolves imports. */
+  root: z.string().min(1).optional(),
+  ...svgFields,
+});
+
 /** Where a dataset lives and how its items are prepared; discriminated by `kind`. */
 export const DatasetSpec = z.discriminatedUnion("kind", [
   FolderSpec,
@@ -156,6 +211,8 @@ export const DatasetSpec = z.discriminatedUnion("kind", [
   CelebaSpec,
   ImagenetteSpec,
   IdxSpec,
+  SvgSpec,
+  TwemojiSpec,
 ]);
 export type DatasetSpec = z.infer<typeof DatasetSpec>;
 /** What a user may write: defaults filled in on parsing. */
@@ -213,6 +270,10 @@ export async function openImageDataset(
     }
     case "idx":
       return idxDataset(name, s, split);
+    case "svg":
+      return svgDataset(name, s.root, s, split, (file) => file, skipCorrupt);
+    case "twemoji":
+      return svgDataset(name, s.root ?? twemojiRoot(), s, split, twemojiSplitKey, skipCorrupt);
   }
 }
 
@@ -466,18 +527,50 @@ async function findIdx(root: string, base: string): Promise<string> {
   );
 }
 
+/**
+ * The files of one split of an SVG folder (by {@link hashSplit} of `splitKey(path)`), all rendered
+ * now; with `skipCorrupt`, unrenderable files are left out and listed in `skippedIds`.
+ */
+async function svgDataset(
+  name: string,
+  root: string,
+  s: z.infer<typeof SvgSpec> | z.infer<typeof TwemojiSpec>,
+  split: Split,
+  splitKey: (file: string) => string,
+  skipCorrupt: boolean,
+): Promise<ImageDataset> {
+  checkLibrsvg(root, s.librsvg);
+  const all = await listFiles(root, SVG_FILE, ".svg files");
+  const files = all.filter((f) => hashSplit(splitKey(f), s.split) === split);
+  if (files.length === 0) {
+    throw new InputError(
+      root,
+      `the ${split} split is empty (${all.length} SVG files, fractions train ${s.split.train} / val ${s.split.val} / test ${s.split.test} by name hash)`,
+    );
+  }
+  const r = await renderSvgFiles(root, files, s.size, s.background, skipCorrupt);
+  if (r.files.length === 0) throw new InputError(name, `none of the ${files.length} SVG files renders`);
+  const load = (i: number): Promise<HostImage> =>
+    Promise.resolve(fromInterleaved(r.pixels[i]!, s.size, s.size, 3));
+  return new Items(name, [s.size, s.size], r.files, load, false, r.skipped);
+}
+
 /** A dataset over identified items with a loader; optionally passes over unreadable ones. */
 class Items implements ImageDataset {
   readonly #skipped = new Set<number>();
-  readonly #skippedIds: string[] = [];
+  readonly #skippedIds: string[];
 
+  /** `skippedAtOpen`: ids of unreadable items already left out of `ids` when the dataset opened. */
   constructor(
     readonly name: string,
     readonly size: [number, number],
     readonly ids: readonly string[],
     readonly load: (i: number, rng?: Rng) => Promise<HostImage>,
     readonly skipCorrupt: boolean,
-  ) {}
+    skippedAtOpen: readonly string[] = [],
+  ) {
+    this.#skippedIds = [...skippedAtOpen];
+  }
 
   get length(): number {
     return this.ids.length;
