@@ -6,7 +6,12 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import sharp from "sharp";
-import { openImageDataset, parseDatasetSpec, type ImageDataset } from "../src/data/datasets.js";
+import {
+  openImageDataset,
+  parseDatasetSpec,
+  type DatasetSpec,
+  type ImageDataset,
+} from "../src/data/datasets.js";
 import {
   fnv1a32,
   hashSplit,
@@ -17,6 +22,8 @@ import {
 } from "../src/data/svg.js";
 import { InputError } from "../src/util/errors.js";
 import { ConfigError } from "../src/model/config.js";
+import { resolveRunConfig } from "../src/training/run-config.js";
+import { runPreset } from "../src/training/run-presets.js";
 
 /** Temporary folders, all removed once this file's tests are done. */
 const made: string[] = [];
@@ -253,4 +260,18 @@ test("twemoji: the package is found by Node's module resolution; a missing packa
   const digest = createHash("sha256");
   for (const id of ids(test).slice(0, 10)) digest.update(await renderSvg(join(root, id), 32, "#ffffff"));
   assert.equal(digest.digest("hex"), "07832959ea849e85dc78cfb20e6568ce1862600e5498371fee510eac060d70c3");
+});
+
+test("run preset twemoji32-anr: Twemoji at 32² from the installed package, with the renderer recorded", async () => {
+  const run = resolveRunConfig(runPreset("twemoji32-anr"), "twemoji32-anr");
+  assert.equal(run.task, "image");
+  assert.deepEqual(run.data, {
+    kind: "twemoji",
+    size: 32,
+    background: "#ffffff",
+    split: { train: 0.9, val: 0.05, test: 0.05 },
+    librsvg: sharp.versions.rsvg,
+  });
+  const ds = await openImageDataset(run.data as DatasetSpec, run.eval.split);
+  assert.deepEqual([ds.name, ds.length, ds.size], ["twemoji:test", 199, [32, 32]]);
 });
