@@ -4,7 +4,7 @@
  * As in model.ts, `P` is borrowed and array arguments are consumed.
  */
 import { numpy as np, jit } from "../backend/jax.js";
-import { readF32, readScalar } from "../backend/index.js";
+import { preciseLog10, readF32, readScalar } from "../backend/index.js";
 import { disposeParams, refParams } from "./params.js";
 import type { HyperNetworkConfig } from "./config.js";
 import {
@@ -111,7 +111,7 @@ export function imageObjective(
   const sq = np.square(pred.ref.sub(x));
   const mseB = np.mean(sq.reshape([b, -1]), 1);
   const loss = np.mean(mseB.ref);
-  const psnr = np.mean(np.log10(np.reciprocal(mseB).mul(4)).mul(10));
+  const psnr = np.mean(preciseLog10(np.reciprocal(mseB).mul(4)).mul(10));
   return { loss, psnr, pred };
 }
 
@@ -275,7 +275,7 @@ export function nerfObjective(
   const b = rgb.shape[0]!;
   const mseB = np.mean(np.square(rgb.ref.sub(gt)).reshape([b, -1]), 1);
   const loss = np.mean(mseB.ref);
-  const psnr = np.mean(np.log10(mseB).mul(-10));
+  const psnr = np.mean(preciseLog10(mseB).mul(-10));
   return { loss, psnr, pred: rgb };
 }
 

@@ -52,7 +52,8 @@ export interface Composite {
 /**
  * raw (B, R, P, 4) = [r, g, b, σ] before activations; z (R, P) or (P) sample depths.
  * rgb = sigmoid, σ = relu, δ_k = z_{k+1} − z_k (δ_{P−1} = 1e-3), α = 1 − exp(−σδ),
- * T_k = Π_{j<k} min(1 − α_j + 1e-10, 1), w = αT, colour = Σ w·rgb + (1 − Σ w).
+ * T_k = Π_{j<k} min(1 − α_j + 1e-10, 1), w = αT, colour = Σ w·rgb + (1 − Σ w);
+ * log T_k is computed as Σ_{j<k} max(−σ_j δ_j, log 1e-10), the same up to float32 rounding.
  */
 export function composite(raw: np.Array, z: np.Array): Composite {
   const [b, r, nS] = raw.shape as [number, number, number, number];
@@ -62,10 +63,15 @@ export function composite(raw: np.Array, z: np.Array): Composite {
   const z2 = z.ndim === 1 ? z.reshape([1, nS]) : z;
   const [head, tail] = [z2.ref.slice([], [1, nS]), z2.slice([], [0, nS - 1])];
   const delta = np.concatenate([head.sub(tail), np.full([z2.shape[0]!, 1], 1e-3)], -1); // (1|R, P)
-  const alpha = np.exp(sigma.mul(delta).neg()).neg().add(1);
-  // Exclusive cumulative product via a cumulative sum of logs (differentiable and stable).
-  // (1 − α) + 1e-10 in this order, as torch: 1 + 1e-10 would round to 1 in float32.
-  const logKeep = np.log(np.minimum(alpha.ref.neg().add(1).add(1e-10), 1));
+  const depth = sigma.mul(delta);
+  // α = −expm1(−σδ): exact for small σδ, where 1 − exp(−σδ) would cancel.
+  const alpha = np.expm1(depth.ref.neg()).neg();
+  // The exclusive cumulative product of (1 − α_j) + 1e-10 as a cumulative sum of logs. Since
+  // 1 − α = exp(−σδ), its log is −σδ, floored where the 1e-10 takes over; computing it as
+  // log((1 − α) + 1e-10) would feed arguments just below 1 to jax-js's log, whose error there
+  // (up to 1.3e-5 absolute) accumulated along the ray to 1e-4 in the loss
+  // (docs/golden-tolerances.md, "NeRF loss").
+  const logKeep = np.clip(depth.neg(), Math.log(1e-10), 0);
   const transmittance = np.exp(np.cumsum(logKeep.ref, -1).sub(logKeep));
   const weights = alpha.mul(transmittance);
   const color = np.sum(weights.ref.reshape([b, r, nS, 1]).mul(rgb), 2);
