@@ -300,15 +300,15 @@ export const RUN_PRESETS: Record<string, { description: string; config: RunConfi
   },
   "twemoji32-anr": {
     description:
-      "the zoo's Twemoji model: tiny32-anr on Twemoji at 32×32 (npm @twemoji/svg, graphics CC-BY 4.0 by Twitter, Inc. and contributors), 6,000 steps of 16 (≈2 h on 2 cores)",
+      "the zoo's Twemoji model: tiny32-anr on Twemoji at 32×32 (npm @twemoji/svg, graphics CC-BY 4.0 by Twitter, Inc. and contributors), 10,000 steps of 16 (≈2 h on 2 cores)",
     config: {
       name: "twemoji32-anr",
       data: { kind: "twemoji", size: 32 },
       model: { preset: "tiny32-anr" },
       train: {
-        // From a 100-step pilot on 2 busy cores (0.87 steps/s): about 2 hours; a checkpoint
-        // about every 5 minutes, so a stopped run loses little when resumed.
-        steps: 6000,
+        // About 2 hours at the 1.5 steps/s measured on 2 shared cores (models/training/README.md);
+        // a checkpoint every 3 minutes or so, so a stopped run loses little when resumed.
+        steps: 10000,
         batch_size: 16,
         lr: 3e-4,
         betas: [0.9, 0.99],
