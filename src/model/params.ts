@@ -2,7 +2,7 @@
  * The parameter list of a model (reference state_dict names, shapes, initialisation) and the
  * conversions between host tensors and device parameters.
  */
-import { numpy as np } from "../backend/jax.js";
+import { numpy as np, tree } from "../backend/jax.js";
 import { readF32 } from "../backend/index.js";
 import type { HyperNetworkConfig } from "./config.js";
 import type { ParamSpec } from "./layers.js";
@@ -84,14 +84,14 @@ export async function toHost(P: Params): Promise<Map<string, HostTensor>> {
   return out;
 }
 
-/** Release every array of a parameter tree. */
+/** Release every array of a parameter tree (jax-js's tree.dispose, typed for parameter records). */
 export function disposeParams(P: Record<string, np.Array>): void {
-  for (const a of Object.values(P)) a.dispose();
+  tree.dispose(P);
 }
 
-/** A second reference to every array (for passing a tree that the callee consumes). */
+/** A second reference to every array, for passing a tree that the callee consumes (jax-js's tree.ref). */
 export function refParams<T extends Record<string, np.Array>>(P: T): T {
-  return Object.fromEntries(Object.entries(P).map(([k, v]) => [k, v.ref])) as T;
+  return tree.ref(P);
 }
 
 /** Total number of scalars in the model. */
