@@ -17,8 +17,15 @@ Options:
   --data-root PATH     set data.root (a folder, or a .npy/.nc file for field data)
   --steps N            set train.steps
   --set KEY=VALUE      set any field, e.g. --set train.lr=1e-4 --set model.preset=small32-ipc
-  --out DIR            run folder (default runs/<name>)
-  --resume             continue the run in --out from its checkpoint (same config required)
+  --out DIR            run folder (default runs/<name>); a folder holding a run is refused
+                       unless --resume or --overwrite
+  --resume             continue the run in --out from its checkpoint, with the config stored there
+                       (only train.steps and the log/eval/sample/checkpoint cadence may change)
+  --overwrite          replace the run in --out (the old one is deleted only once the new one has
+                       written its first checkpoint)
+
+Ctrl-C (SIGINT) or SIGTERM stops after the current step with a checkpoint (exit 130); --resume
+continues it.
 
 Examples:
   anr train --preset fmnist-anr --out runs/fmnist-anr
@@ -30,7 +37,7 @@ Examples:
 /** Build the resolved run config from the command line. */
 export async function runConfigFromArgs(
   argv: string[],
-): Promise<{ run: ValidatedRunConfig; out: string; resume: boolean }> {
+): Promise<{ run: ValidatedRunConfig; out: string; resume: boolean; overwrite: boolean }> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -41,6 +48,7 @@ export async function runConfigFromArgs(
       set: { type: "string", multiple: true },
       out: { type: "string" },
       resume: { type: "boolean", default: false },
+      overwrite: { type: "boolean", default: false },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -55,16 +63,32 @@ export async function runConfigFromArgs(
     source = positionals[0]!;
     raw = (await readConfigFile(source, "run config")) as Record<string, unknown>;
   } else throw new UsageError(`anr train: give a config file or --preset\n\n${TRAIN_USAGE}`);
-  if (values["data-root"]) applyOverride(raw, `data.root=${JSON.stringify(values["data-root"])}`);
+  if (values["data-root"] === "") throw new UsageError("--data-root: expected a path, got an empty string");
+  if (values.resume && values.overwrite) throw new UsageError("--resume and --overwrite exclude each other");
+  if (values["data-root"] !== undefined)
+    applyOverride(raw, `data.root=${JSON.stringify(values["data-root"])}`);
   if (values.steps) applyOverride(raw, `train.steps=${values.steps}`);
   for (const s of values.set ?? []) applyOverride(raw, s);
   const run = resolveRunConfig(raw, source);
-  return { run, out: values.out ?? join("runs", run.name), resume: values.resume };
+  if (values.out === "") throw new UsageError("--out: expected a folder, got an empty string");
+  return {
+    run,
+    out: values.out ?? join("runs", run.name),
+    resume: values.resume,
+    overwrite: values.overwrite,
+  };
+}
+
+/** The command line that continues the run `argv` started: the same with --resume, without --overwrite. */
+function resumeCommand(argv: string[]): string {
+  const args = argv.filter((a) => a !== "--overwrite" && a !== "--resume");
+  const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`);
+  return ["anr", "train", ...args, "--resume"].map(quote).join(" ");
 }
 
 export async function cmdTrain(argv: string[]): Promise<TrainResult> {
-  const { run, out, resume } = await runConfigFromArgs(argv);
-  return train(run, { out, resume });
+  const { run, out, resume, overwrite } = await runConfigFromArgs(argv);
+  return train(run, { out, resume, overwrite, resumeCommand: resumeCommand(argv) });
 }
 
 export function cmdPresets(): number {

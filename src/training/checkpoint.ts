@@ -5,7 +5,7 @@
  */
 import type { HostTensor } from "../io/safetensors.js";
 import { readSafetensors, writeSafetensors } from "../io/files.js";
-import { CONFIG_METADATA_KEY } from "../io/weights.js";
+import { assertFiniteWeights, CONFIG_METADATA_KEY } from "../io/weights.js";
 import type { HyperNetworkConfig } from "../model/config.js";
 import { InputError } from "../util/errors.js";
 
@@ -27,8 +27,20 @@ export interface CheckpointState {
    * logs the same averages; absent in older checkpoints (the window then restarts).
    */
   window?: { loss: number; psnr: number; n: number };
-  /** The resolved run config. */
+  /** Steps skipped so far for a non-finite loss or gradient norm; absent in older checkpoints (0). */
+  skippedSteps?: number;
+  /** Of those, how many in a row up to this step; absent in older checkpoints (0). */
+  badStreak?: number;
+  /** The resolved run config (what a resumed run continues with). */
   run: unknown;
+}
+
+/** A checkpoint as read back. */
+export interface LoadedCheckpoint {
+  tensors: CheckpointTensors;
+  state: CheckpointState;
+  /** The model config of its metadata. */
+  model: unknown;
 }
 
 /** Tensor groups of a checkpoint. */
@@ -41,6 +53,10 @@ export interface CheckpointTensors {
 
 const GROUPS = ["params", "adam_m", "adam_v", "ema"] as const;
 
+/**
+ * Write a checkpoint atomically. Non-finite values are refused (NonFiniteWeightsError, io/weights.ts),
+ * and the previous checkpoint then stays as it was.
+ */
 export async function saveCheckpoint(
   path: string,
   model: HyperNetworkConfig,
@@ -55,15 +71,15 @@ export async function saveCheckpoint(
   add("adam_m", t.m);
   add("adam_v", t.v);
   add("ema", t.ema);
+  assertFiniteWeights(new Map(entries), path);
   await writeSafetensors(path, entries, {
     [CHECKPOINT_METADATA_KEY]: JSON.stringify(state),
     [CONFIG_METADATA_KEY]: JSON.stringify(model),
   });
 }
 
-export async function loadCheckpoint(
-  path: string,
-): Promise<{ tensors: CheckpointTensors; state: CheckpointState; model: unknown }> {
+/** Read a checkpoint written by {@link saveCheckpoint}; errors name the file and what is wrong. */
+export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {
   const file = await readSafetensors(path);
   const raw = file.metadata[CHECKPOINT_METADATA_KEY];
   if (raw === undefined)

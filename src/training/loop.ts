@@ -14,7 +14,7 @@
  *   psnr.png               PSNR vs step
  *   eval.json              final evaluation report
  */
-import { mkdir, readFile, writeFile, appendFile, access } from "node:fs/promises";
+import { readFile, appendFile } from "node:fs/promises";
 import { join } from "node:path";
 import { initBackend } from "../backend/index.js";
 import { savePng, type HostImage } from "../data/image.js";
@@ -22,25 +22,62 @@ import { describePhysical, type EvalOutcome, type EvalReport, type PhysicalError
 import { saveModel } from "../io/files.js";
 import type { Params } from "../model/model.js";
 import { initHostParams, toDevice, toHost, countParams, disposeParams, refParams } from "../model/params.js";
-import { InputError } from "../util/errors.js";
+import { AnrError, CheckFailed, InputError, UsageError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/fs.js";
 import { writeLinePlot } from "../util/plot.js";
 import { Progress } from "../util/progress.js";
-import { loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
+import { loadCheckpoint, saveCheckpoint, type LoadedCheckpoint } from "./checkpoint.js";
 import { adamInit, emaUpdate, type EmaArgs } from "./optim.js";
 import type { ResolvedRunConfig } from "./run-config.js";
+import { claimRunFolder, type FolderMode, type RunFolderClaim } from "./run-folder.js";
 import type { StepMetrics, TrainState } from "./step.js";
 
 /** Options of a training run. */
 export interface TrainOptions {
   /** Run folder. */
   out: string;
-  /** Continue from `out/checkpoint.safetensors`. */
+  /** Continue from `out/checkpoint.safetensors` (an error if there is none). */
   resume?: boolean;
+  /**
+   * Replace the run in `out`. The old run is set aside and deleted only once the new one has
+   * written its first checkpoint; without this (or `resume`), a run folder is never reused.
+   */
+  overwrite?: boolean;
   /** Print progress (default true). */
   verbose?: boolean;
   /** Stop (with a checkpoint) once this step is reached, as an interruption would; resume later. */
   stopAfter?: number;
+  /** The command that continues this run, printed when a signal interrupts it. */
+  resumeCommand?: string;
+}
+
+/** How a run uses its folder, from its options. */
+export function folderMode(opts: TrainOptions): FolderMode {
+  if (opts.resume && opts.overwrite) throw new UsageError("--resume and --overwrite exclude each other");
+  return opts.resume ? "resume" : opts.overwrite ? "overwrite" : "new";
+}
+
+/**
+ * SIGINT or SIGTERM stopped the run after it wrote a checkpoint; exit 130, as a shell reports a
+ * command stopped by Ctrl-C.
+ */
+export class TrainingInterrupted extends AnrError {
+  readonly exitCode = 130;
+  constructor(message: string) {
+    super(message);
+    this.name = "TrainingInterrupted";
+  }
+}
+
+/**
+ * `train.max_bad_steps` steps in a row had a non-finite loss or gradient norm. Exit 1 (a check
+ * failed), not 2: each input was valid on its own, and the run ran; its finiteness check failed.
+ */
+export class TrainingDiverged extends CheckFailed {
+  constructor(message: string) {
+    super(message);
+    this.name = "TrainingDiverged";
+  }
 }
 
 /** What a finished run reports. */
@@ -83,6 +120,8 @@ export interface TaskDriver<B> extends RunEvaluator {
   /** Data position and RNG, for exact resumption. */
   state(): unknown;
   restore(s: unknown): void;
+  /** Identifiers of the unreadable items passed over so far (`train.skip_corrupt`). */
+  skippedItems?(): readonly string[];
 }
 
 function emaArgs(run: ResolvedRunConfig): EmaArgs | null {
@@ -98,11 +137,43 @@ function emaArgs(run: ResolvedRunConfig): EmaArgs | null {
     : null;
 }
 
-async function exists(p: string): Promise<boolean> {
-  return access(p).then(
-    () => true,
-    () => false,
-  );
+/** A metrics record: the step, and what was measured at it. */
+type MetricsRecord = { step: number; test_psnr?: number; line: string };
+
+/**
+ * The records of a run's metrics.jsonl up to step `upTo` (those after the checkpoint are redone
+ * by the resumed run). A torn last line (the process was killed while appending it) is dropped
+ * with a warning; any other line that is not a record is an error naming the file and line.
+ */
+async function metricsUpTo(path: string, upTo: number, warn: (s: string) => void): Promise<MetricsRecord[]> {
+  const text = await readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "ENOENT") return "";
+    throw e;
+  });
+  const lines = text.split("\n");
+  let last = lines.length - 1;
+  while (last >= 0 && lines[last]!.trim() === "") last--;
+  const records: MetricsRecord[] = [];
+  for (const [i, line] of lines.entries()) {
+    if (line.trim() === "") continue;
+    let r: unknown;
+    let problem: string | null = null;
+    try {
+      r = JSON.parse(line);
+      if (typeof r !== "object" || r === null || !Number.isInteger((r as { step?: unknown }).step))
+        problem = "not a metrics record (an object with an integer step)";
+    } catch (e) {
+      problem = `not JSON (${(e as Error).message})`;
+    }
+    if (problem !== null && i === last) {
+      warn(`${path}:${i + 1}: torn last line dropped (the run was stopped while writing it)`);
+      continue;
+    }
+    if (problem !== null) throw new InputError(`${path}:${i + 1}`, problem);
+    const { step, test_psnr } = r as { step: number; test_psnr?: number };
+    if (step <= upTo) records.push({ step, test_psnr, line });
+  }
+  return records;
 }
 
 /** `test_rmse_<channel>` (physical units) of a field evaluation report, for metrics.jsonl. */
@@ -111,38 +182,68 @@ function physicalMetrics(report: Record<string, unknown>): Record<string, number
   return Object.fromEntries((phys ?? []).map((p) => [`test_rmse_${p.name}`, p.rmse]));
 }
 
+/** A claimed run folder and, when resuming, its checkpoint (see trainer.ts). */
+export interface LoopStart {
+  claim: RunFolderClaim;
+  checkpoint: LoadedCheckpoint | null;
+}
+
 /**
  * Train `run` with a task's driver: the shared loop (steps, EMA, periodic evaluation, metrics,
- * checkpoints, resumption), then the final evaluation and the run's artifacts.
+ * checkpoints, resumption), then the final evaluation and the run's artifacts. `start`: the run
+ * folder already claimed (and the checkpoint read) by the caller; without it, the loop claims the
+ * folder itself, and releases it at the end.
  */
 export async function runLoop<B>(
   run: ResolvedRunConfig,
   driver: TaskDriver<B>,
   opts: TrainOptions,
+  start?: LoopStart,
+): Promise<TrainResult> {
+  const claim = start?.claim ?? (await claimRunFolder(opts.out, folderMode(opts), `anr train ${run.name}`));
+  try {
+    const checkpoint =
+      start?.checkpoint ??
+      (claim.mode === "resume" ? await loadCheckpoint(join(opts.out, "checkpoint.safetensors")) : null);
+    return await loop(run, driver, opts, claim, checkpoint);
+  } finally {
+    driver.step.dispose();
+    driver.close?.();
+    if (!start) await claim.release();
+  }
+}
+
+async function loop<B>(
+  run: ResolvedRunConfig,
+  driver: TaskDriver<B>,
+  opts: TrainOptions,
+  claim: RunFolderClaim,
+  ck: LoadedCheckpoint | null,
 ): Promise<TrainResult> {
   const log = opts.verbose === false ? () => undefined : (s: string) => console.log(s);
+  const warn = (s: string) => console.error(`anr: warning: ${s}`);
   const backend = await initBackend();
   const cfg = run.model;
   const t = run.train;
-  await mkdir(join(opts.out, "samples"), { recursive: true });
   const configPath = join(opts.out, "config.json");
   const ckptPath = join(opts.out, "checkpoint.safetensors");
   const metricsPath = join(opts.out, "metrics.jsonl");
   const resolvedJson = JSON.stringify(run, null, 2) + "\n";
+  if (ck && ck.state.step > t.steps)
+    throw new InputError(
+      ckptPath,
+      `the run is at step ${ck.state.step}, past train.steps ${t.steps}; resume with at least ${ck.state.step} steps`,
+    );
+  await claim.prepare();
 
   let state: TrainState;
   let ema: Params | null = null;
   let emaCalls = 0;
   let window = { loss: 0, psnr: 0, n: 0 };
-  if (opts.resume && (await exists(ckptPath))) {
-    const saved = await readFile(configPath, "utf8").catch(() => "");
-    if (saved && saved !== resolvedJson) {
-      throw new InputError(
-        configPath,
-        "the run config differs from the one this run was started with; resume with the same config or use a new --out",
-      );
-    }
-    const ck = await loadCheckpoint(ckptPath);
+  let skippedSteps = 0;
+  let badStreak = 0;
+  let records: MetricsRecord[];
+  if (ck) {
     state = {
       params: toDevice(ck.tensors.params),
       m: toDevice(ck.tensors.m),
@@ -152,16 +253,24 @@ export async function runLoop<B>(
     ema = ck.tensors.ema ? toDevice(ck.tensors.ema) : null;
     emaCalls = ck.state.emaCalls;
     window = ck.state.window ?? window;
+    skippedSteps = ck.state.skippedSteps ?? 0;
+    badStreak = ck.state.badStreak ?? 0;
     driver.restore(ck.state.loader);
-    // Metrics logged after the checkpoint are redone: drop them.
-    const lines = (await readFile(metricsPath, "utf8").catch(() => ""))
-      .split("\n")
-      .filter((l) => l && (JSON.parse(l) as { step: number }).step <= state.step);
-    await writeFile(metricsPath, lines.map((l) => l + "\n").join(""));
+    // Metrics logged after the checkpoint are redone: drop them, rewriting the file whole.
+    records = await metricsUpTo(metricsPath, state.step, warn);
+    await writeFileAtomic(metricsPath, records.map((r) => r.line + "\n").join(""));
+    const saved = await readFile(configPath, "utf8").catch(() => null);
+    if (saved !== resolvedJson) {
+      await writeFileAtomic(configPath, resolvedJson);
+      log(
+        `${configPath} ${saved === null ? "was missing" : "differed"}: rewritten from the checkpoint's config`,
+      );
+    }
     log(`resuming ${opts.out} at step ${state.step}`);
   } else {
     await writeFileAtomic(configPath, resolvedJson);
-    await writeFile(metricsPath, "");
+    await writeFileAtomic(metricsPath, "");
+    records = [];
     const params = toDevice(initHostParams(cfg, t.seed));
     const { m, v } = adamInit(params);
     state = { params, m, v, step: 0 };
@@ -169,19 +278,20 @@ export async function runLoop<B>(
   log(
     `anr train: ${cfg.hyponet.name}, ${countParams(cfg).toLocaleString("en")} parameters; ${driver.describe}; ${backend.threads} threads; run folder ${opts.out}`,
   );
+  const skippedItems = () => driver.skippedItems?.() ?? [];
+  if (skippedItems().length)
+    warn(`skip_corrupt: ${skippedItems().length} unreadable file(s) left out: ${skippedItems().join(", ")}`);
 
   const eArgs = emaArgs(run);
-  const curve: [number, number][] = (await readFile(metricsPath, "utf8"))
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as { step: number; test_psnr?: number })
+  const curve: [number, number][] = records
     .filter((r) => r.test_psnr !== undefined)
     .map((r) => [r.step, r.test_psnr!]);
   const saveGrid = async (grid: HostImage | null, name: string) => {
     if (grid) await savePng(join(opts.out, "samples", name), grid, driver.gridScale);
   };
-  const writeCheckpoint = async () =>
-    saveCheckpoint(
+  let lastCheckpoint = ck ? state.step : null;
+  const writeCheckpoint = async () => {
+    await saveCheckpoint(
       ckptPath,
       cfg,
       {
@@ -190,119 +300,206 @@ export async function runLoop<B>(
         v: await toHost(state.v),
         ema: ema ? await toHost(ema) : null,
       },
-      { step: state.step, emaCalls, loader: driver.state(), rng: [], run, window },
+      { step: state.step, emaCalls, loader: driver.state(), rng: [], run, window, skippedSteps, badStreak },
     );
-  const release = () => {
-    driver.step.dispose();
-    driver.close?.();
+    lastCheckpoint = state.step;
+    await claim.committed();
+  };
+  const disposeState = () => {
     for (const P of [state.params, state.m, state.v, ema]) if (P) disposeParams(P);
   };
 
-  const t0 = performance.now();
-  if (state.step === 0 && t.eval_every > 0) {
-    const r = await driver.evaluate(state.params, false, true);
-    curve.push([0, r.psnr]);
-    await appendFile(metricsPath, JSON.stringify({ step: 0, test_psnr: r.psnr, test_ssim: r.ssim }) + "\n");
-    await saveGrid(r.grid, "step-000000.png");
-    log(`step 0: test PSNR ${r.psnr.toFixed(2)} dB, SSIM ${r.ssim.toFixed(3)}`);
-  }
-  const progress = opts.verbose === false ? null : new Progress({ total: t.steps, label: "train" });
-  const startStep = state.step;
-  while (state.step < t.steps) {
-    const micro: B[] = [];
-    for (let g = 0; g < t.grad_accumulation; g++) micro.push(await driver.batch(state.step, g));
-    const [next, m] = await driver.step(state, micro);
-    state = next;
-    if (eArgs) {
-      ema = emaUpdate(ema ?? refParams(state.params), state.params, eArgs, emaCalls);
-      emaCalls++;
-    }
-    window = { loss: window.loss + m.loss, psnr: window.psnr + m.psnr, n: window.n + 1 };
-    const elapsed = (performance.now() - t0) / 1000;
-    const perS = ((state.step - startStep) * driver.batchSize * t.grad_accumulation) / elapsed;
-    progress?.update(state.step, { loss: m.loss, psnr: m.psnr, "items/s": perS });
-    const record: Record<string, number> = { step: state.step };
-    if (state.step % t.log_every === 0 || state.step === t.steps) {
-      Object.assign(record, {
-        loss: window.loss / window.n,
-        train_psnr: window.psnr / window.n,
-        grad_norm: m.gradNorm,
-        seconds: elapsed,
-        images_per_s: perS,
-      });
-      window = { loss: 0, psnr: 0, n: 0 };
-    }
-    const last = state.step === t.steps;
-    if ((t.eval_every > 0 && state.step % t.eval_every === 0) || last) {
-      const r = await driver.evaluate(
-        state.params,
-        false,
-        t.sample_every > 0 && state.step % t.sample_every === 0,
-      );
-      Object.assign(record, { test_psnr: r.psnr, test_ssim: r.ssim, ...physicalMetrics(r.report) });
-      curve.push([state.step, r.psnr]);
-      await saveGrid(r.grid, `step-${String(state.step).padStart(6, "0")}.png`);
-    }
-    if (Object.keys(record).length > 1) await appendFile(metricsPath, JSON.stringify(record) + "\n");
-    const stop = opts.stopAfter !== undefined && state.step >= opts.stopAfter && !last;
-    if ((t.checkpoint_every > 0 && state.step % t.checkpoint_every === 0) || last || stop)
-      await writeCheckpoint();
-    if (stop) {
-      progress?.done();
-      release();
-      log(`stopped at step ${state.step}; continue with --resume`);
-      return {
-        out: opts.out,
-        steps: state.step,
-        interrupted: true,
-        final: { images: 0, psnr: NaN, ssim: NaN, loss: NaN, perImage: [] },
-        curve,
-        seconds: (performance.now() - t0) / 1000,
-      };
-    }
-  }
-  progress?.done();
-
-  // Final: full evaluation of the online weights, models, plot.
-  const final = await driver.evaluate(state.params, true, true);
-  await saveGrid(final.grid, "final.png");
-  await writeFileAtomic(
-    join(opts.out, "eval.json"),
-    JSON.stringify({ weights: "online", ...final.report }, null, 2) + "\n",
-  );
-  await saveModel(join(opts.out, "model.safetensors"), cfg, await toHost(state.params), {
-    "anr.run": JSON.stringify({ step: state.step, name: run.name }),
-  });
-  if (ema)
-    await saveModel(join(opts.out, "model-ema.safetensors"), cfg, await toHost(ema), {
-      "anr.run": JSON.stringify({ step: state.step, name: run.name, weights: "ema" }),
-    });
-  await writeLinePlot(join(opts.out, "psnr.png"), {
-    title: `${run.name}: test PSNR (${driver.evalName})`,
-    xLabel: "step",
-    yLabel: "PSNR (dB)",
-    series: [{ name: cfg.hyponet.name, points: curve }],
-  });
-  const seconds = (performance.now() - t0) / 1000;
-  log(
-    `done: ${state.step} steps in ${seconds.toFixed(0)} s; ${driver.evalName} PSNR ${final.psnr.toFixed(2)} dB, SSIM ${final.ssim.toFixed(3)} over ${final.images} ${cfg.channels ? "fields" : "images"}`,
-  );
-  const physical = (final.report.physical as PhysicalError[] | undefined) ?? [];
-  for (const p of physical) log(`  ${describePhysical(p)}`);
-  release();
-  return {
-    out: opts.out,
-    steps: state.step,
-    interrupted: false,
-    final: {
-      images: final.images,
-      psnr: final.psnr,
-      ssim: final.ssim,
-      loss: NaN,
-      perImage: (final.report.perImage ?? []) as EvalReport["perImage"],
-      ...(physical.length ? { physical } : {}),
-    },
-    curve,
-    seconds,
+  // SIGINT / SIGTERM: finish the step, write a checkpoint, say how to resume; a second one quits.
+  let signal: NodeJS.Signals | null = null;
+  const onSignal = (s: NodeJS.Signals) => {
+    if (signal !== null) process.exit(130);
+    signal = s;
+    console.error(`\nanr: ${s}: stopping after this step with a checkpoint (${s} again to quit at once)`);
   };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const progress = opts.verbose === false ? null : new Progress({ total: t.steps, label: "train" });
+  const t0 = performance.now();
+  try {
+    if (state.step === 0 && !ck && t.eval_every > 0) {
+      const r = await driver.evaluate(state.params, false, true);
+      curve.push([0, r.psnr]);
+      await appendFile(metricsPath, JSON.stringify({ step: 0, test_psnr: r.psnr, test_ssim: r.ssim }) + "\n");
+      await saveGrid(r.grid, "step-000000.png");
+      log(`step 0: test PSNR ${r.psnr.toFixed(2)} dB, SSIM ${r.ssim.toFixed(3)}`);
+    }
+    const startStep = state.step;
+    while (state.step < t.steps) {
+      if (signal !== null) {
+        progress?.done();
+        await writeCheckpoint();
+        const how = opts.resumeCommand ?? "the same command with --resume";
+        throw new TrainingInterrupted(
+          `${signal} at step ${state.step} of ${t.steps}: checkpoint written to ${ckptPath}; continue with:\n  ${how}`,
+        );
+      }
+      const micro: B[] = [];
+      for (let g = 0; g < t.grad_accumulation; g++) micro.push(await driver.batch(state.step, g));
+      const [next, m] = await driver.step(state, micro);
+      state = next;
+      if (m.skipped) {
+        skippedSteps++;
+        badStreak++;
+        progress?.done();
+        warn(
+          `step ${state.step}: loss ${m.loss}, gradient norm ${m.gradNorm}: not finite, update skipped (${badStreak} in a row)`,
+        );
+        if (badStreak >= t.max_bad_steps) throw diverged(m, state.step, badStreak, lastCheckpoint, ckptPath);
+      } else {
+        badStreak = 0;
+        if (eArgs) {
+          ema = emaUpdate(ema ?? refParams(state.params), state.params, eArgs, emaCalls);
+          emaCalls++;
+        }
+        window = { loss: window.loss + m.loss, psnr: window.psnr + m.psnr, n: window.n + 1 };
+      }
+      const elapsed = (performance.now() - t0) / 1000;
+      const perS = ((state.step - startStep) * driver.batchSize * t.grad_accumulation) / elapsed;
+      progress?.update(state.step, { loss: m.loss, psnr: m.psnr, "items/s": perS });
+      const record: Record<string, number> = { step: state.step };
+      if (state.step % t.log_every === 0 || state.step === t.steps) {
+        if (window.n > 0)
+          Object.assign(record, {
+            loss: window.loss / window.n,
+            train_psnr: window.psnr / window.n,
+            grad_norm: m.gradNorm,
+          });
+        Object.assign(record, { seconds: elapsed, images_per_s: perS });
+        if (skippedSteps > 0) record.skipped_steps = skippedSteps;
+        if (skippedItems().length > 0) record.skipped_files = skippedItems().length;
+        window = { loss: 0, psnr: 0, n: 0 };
+      }
+      const last = state.step === t.steps;
+      if ((t.eval_every > 0 && state.step % t.eval_every === 0) || last) {
+        const r = await driver.evaluate(
+          state.params,
+          false,
+          t.sample_every > 0 && state.step % t.sample_every === 0,
+        );
+        Object.assign(record, { test_psnr: r.psnr, test_ssim: r.ssim, ...physicalMetrics(r.report) });
+        curve.push([state.step, r.psnr]);
+        await saveGrid(r.grid, `step-${String(state.step).padStart(6, "0")}.png`);
+      }
+      if (Object.keys(record).length > 1) await appendFile(metricsPath, JSON.stringify(record) + "\n");
+      const stop = opts.stopAfter !== undefined && state.step >= opts.stopAfter && !last;
+      if ((t.checkpoint_every > 0 && state.step % t.checkpoint_every === 0) || last || stop)
+        await writeCheckpoint();
+      if (stop) {
+        progress?.done();
+        disposeState();
+        log(`stopped at step ${state.step}; continue with --resume`);
+        return {
+          out: opts.out,
+          steps: state.step,
+          interrupted: true,
+          final: { images: 0, psnr: NaN, ssim: NaN, loss: NaN, perImage: [] },
+          curve,
+          seconds: (performance.now() - t0) / 1000,
+        };
+      }
+    }
+    progress?.done();
+  } catch (e) {
+    progress?.done();
+    disposeState();
+    throw e;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+  return finish(run, driver, opts, { state, ema, curve, skippedFiles: skippedItems(), t0, disposeState });
+}
+
+/** The error that stops a diverged run: where it stopped, what is intact, what to try. */
+function diverged(
+  m: StepMetrics,
+  step: number,
+  streak: number,
+  lastCheckpoint: number | null,
+  ckptPath: string,
+): TrainingDiverged {
+  const kept =
+    lastCheckpoint === null
+      ? "no checkpoint of this run was written before it diverged"
+      : `the last good checkpoint, ${ckptPath} (step ${lastCheckpoint}), is intact`;
+  return new TrainingDiverged(
+    `training diverged: ${streak} steps in a row up to step ${step} had a non-finite loss or gradient norm (last: loss ${m.loss}, gradient norm ${m.gradNorm}), and their updates were skipped (train.max_bad_steps ${streak}); ${kept}. Start again with a lower train.lr, or with gradient clipping (train.clip_norm, e.g. 1), using --overwrite.`,
+  );
+}
+
+/** The final evaluation of the online weights, the models, eval.json and the plot. */
+async function finish<B>(
+  run: ResolvedRunConfig,
+  driver: TaskDriver<B>,
+  opts: TrainOptions,
+  end: {
+    state: TrainState;
+    ema: Params | null;
+    curve: [number, number][];
+    skippedFiles: readonly string[];
+    /** When training started (performance.now()). */
+    t0: number;
+    disposeState: () => void;
+  },
+): Promise<TrainResult> {
+  const log = opts.verbose === false ? () => undefined : (s: string) => console.log(s);
+  const cfg = run.model;
+  const { state, ema, curve, skippedFiles, t0 } = end;
+  try {
+    const final = await driver.evaluate(state.params, true, true);
+    if (final.grid) await savePng(join(opts.out, "samples", "final.png"), final.grid, driver.gridScale);
+    await writeFileAtomic(
+      join(opts.out, "eval.json"),
+      JSON.stringify(
+        {
+          weights: "online",
+          ...final.report,
+          ...(skippedFiles.length ? { skipped_files: skippedFiles } : {}),
+        },
+        null,
+        2,
+      ) + "\n",
+    );
+    await saveModel(join(opts.out, "model.safetensors"), cfg, await toHost(state.params), {
+      "anr.run": JSON.stringify({ step: state.step, name: run.name }),
+    });
+    if (ema)
+      await saveModel(join(opts.out, "model-ema.safetensors"), cfg, await toHost(ema), {
+        "anr.run": JSON.stringify({ step: state.step, name: run.name, weights: "ema" }),
+      });
+    await writeLinePlot(join(opts.out, "psnr.png"), {
+      title: `${run.name}: test PSNR (${driver.evalName})`,
+      xLabel: "step",
+      yLabel: "PSNR (dB)",
+      series: [{ name: cfg.hyponet.name, points: curve }],
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    log(
+      `done: ${state.step} steps in ${seconds.toFixed(0)} s; ${driver.evalName} PSNR ${final.psnr.toFixed(2)} dB, SSIM ${final.ssim.toFixed(3)} over ${final.images} ${cfg.channels ? "fields" : "images"}`,
+    );
+    const physical = (final.report.physical as PhysicalError[] | undefined) ?? [];
+    for (const p of physical) log(`  ${describePhysical(p)}`);
+    return {
+      out: opts.out,
+      steps: state.step,
+      interrupted: false,
+      final: {
+        images: final.images,
+        psnr: final.psnr,
+        ssim: final.ssim,
+        loss: NaN,
+        perImage: (final.report.perImage ?? []) as EvalReport["perImage"],
+        ...(physical.length ? { physical } : {}),
+      },
+      curve,
+      seconds,
+    };
+  } finally {
+    end.disposeState();
+  }
 }

@@ -3,7 +3,6 @@
  * optimisation and bookkeeping. Validated with zod; every error names the field. The resolved
  * config (preset expanded, defaults filled) is saved beside every run.
  */
-import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { DatasetSpec } from "../data/datasets.js";
 import { fieldChannels, FieldSpec } from "../data/fields.js";
@@ -65,6 +64,11 @@ export const TrainArgs = z.strictObject({
   order_file: z.string().optional(),
   /** Skip unreadable images (counted and reported) instead of failing. */
   skip_corrupt: z.boolean().default(false),
+  /**
+   * Stop the run after this many steps in a row whose loss or gradient norm is not finite (each
+   * such step is skipped: no parameter, Adam-moment or EMA update); the last checkpoint stays good.
+   */
+  max_bad_steps: z.number().int().positive().default(5),
 });
 export type TrainArgs = z.infer<typeof TrainArgs>;
 
@@ -221,33 +225,84 @@ export function runWithModel(
  * The fully resolved run: a field run's model gets its channels from the data (names and units
  * from the files, normalisation from data.normalize, with mean/std computed on the training
  * split), unless its model config lists them already (e.g. fine-tuning a trained model). A resumed
- * run (`resumeFrom`: its config.json) takes the channels it started with instead of recomputing the
- * statistics.
+ * run takes the channels stored with its checkpoint instead ({@link resumeRunConfig}).
  */
 export async function resolveFieldChannels(
   run: ValidatedRunConfig,
-  opts: { verbose?: boolean; resumeFrom?: string } = {},
+  opts: { verbose?: boolean } = {},
 ): Promise<ResolvedRunConfig> {
   if (run.task !== "field" || run.model.channels !== null)
     return runWithModel(run, run.model, `run ${run.name}`);
-  const saved = opts.resumeFrom
-    ? await readFile(opts.resumeFrom, "utf8").then(
-        (t) => (JSON.parse(t) as { model?: { channels?: ChannelArgs[] | null } }).model?.channels ?? null,
-        () => null,
-      )
-    : null;
   let progress: Progress | null = null;
   const onProgress = (done: number, total: number) => {
     progress ??= new Progress({ total, label: "mean/std of the training split" });
     progress.update(done);
   };
-  const channels = saved ?? (await fieldChannels(run.data, opts.verbose === false ? undefined : onProgress));
+  const channels = await fieldChannels(run.data, opts.verbose === false ? undefined : onProgress);
   (progress as Progress | null)?.done();
   const model = parseHyperNetworkConfig(
     { ...run.model, channels },
     `run ${run.name} (model with the data's ${channels.length} channel(s))`,
   );
   return runWithModel(run, model, `run ${run.name}`);
+}
+
+/**
+ * The fields a resumed run may change: its length and its bookkeeping cadence, which do not alter
+ * the parameters of any step.
+ */
+export const RESUME_MAY_CHANGE = [
+  "train.steps",
+  "train.log_every",
+  "train.eval_every",
+  "train.sample_every",
+  "train.checkpoint_every",
+  "train.max_bad_steps",
+] as const;
+
+/** A JSON value's leaves by dotted path (arrays are leaves, compared whole). */
+function leaves(x: unknown, path = "", out = new Map<string, string>()): Map<string, string> {
+  if (typeof x === "object" && x !== null && !Array.isArray(x))
+    for (const [k, v] of Object.entries(x)) leaves(v, path ? `${path}.${k}` : k, out);
+  else out.set(path, JSON.stringify(x));
+  return out;
+}
+
+/**
+ * The config a resumed run continues with: the one stored with its checkpoint (`stored`, from
+ * `source`), with the fields of {@link RESUME_MAY_CHANGE} taken from `run`, the config given now.
+ * Any other difference would change the math of the continued run, and is refused with a
+ * field-by-field list (the error names `configPath`, the run's config.json). A field run given
+ * without channels takes the stored ones.
+ */
+export function resumeRunConfig(
+  run: ValidatedRunConfig,
+  stored: unknown,
+  source: string,
+  configPath: string,
+): ResolvedRunConfig {
+  const before = resolveRunConfig(stored, `${source} (the run config it was started with)`);
+  const was = runWithModel(before, before.model, source);
+  const now =
+    run.task === "field" && run.model.channels === null
+      ? runWithModel(run, { ...run.model, channels: was.model.channels }, `run ${run.name}`)
+      : runWithModel(run, run.model, `run ${run.name}`);
+  const [a, b] = [leaves(JSON.parse(JSON.stringify(was))), leaves(JSON.parse(JSON.stringify(now)))];
+  const mayChange = new Set<string>(RESUME_MAY_CHANGE);
+  const diff = [...new Set([...a.keys(), ...b.keys()])]
+    .filter((k) => a.get(k) !== b.get(k) && !mayChange.has(k))
+    .map((k) => `  ${k}: ${a.get(k) ?? "absent"} in the checkpoint, ${b.get(k) ?? "absent"} now`);
+  if (diff.length)
+    throw new InputError(
+      configPath,
+      `the run config differs from the one this run was started with:\n${diff.join("\n")}\nonly ${RESUME_MAY_CHANGE.join(", ")} may change on resume; keep the rest, or start a new run (another --out, or --overwrite)`,
+    );
+  const train = { ...was.train };
+  for (const k of RESUME_MAY_CHANGE) {
+    const field = k.slice("train.".length) as keyof typeof train;
+    (train as Record<string, unknown>)[field] = now.train[field];
+  }
+  return { ...was, train } as ResolvedRunConfig;
 }
 
 /** Read a run config from a .yaml/.yml/.json file. */

@@ -350,11 +350,27 @@ export function runPreset(name: string): RunConfigInput {
   return structuredClone(p.config);
 }
 
-/** Apply `a.b.c=value` (value parsed as JSON when it parses, else a string) to a config object. */
+/** Path segments that would reach an object's prototype instead of a config field. */
+const FORBIDDEN_SEGMENTS = new Set(["__proto__", "constructor", "prototype"]);
+
+/**
+ * Apply `a.b.c=value` (value parsed as JSON when it parses, else a string) to a config object.
+ * Segments that would reach a prototype (`__proto__`, `constructor`, `prototype`) are refused:
+ * following them would change every object of the process.
+ */
 export function applyOverride(config: Record<string, unknown>, assignment: string): void {
   const eq = assignment.indexOf("=");
   if (eq <= 0) throw new InputError(`--set ${assignment}`, "expected key.path=value");
   const path = assignment.slice(0, eq).split(".");
+  for (const key of path) {
+    if (FORBIDDEN_SEGMENTS.has(key))
+      throw new InputError(
+        `--set ${assignment}`,
+        `"${key}" is not a config field (it would reach an object prototype)`,
+      );
+    if (key === "")
+      throw new InputError(`--set ${assignment}`, "empty segment in the key path (expected key.path=value)");
+  }
   const text = assignment.slice(eq + 1);
   let value: unknown;
   try {
@@ -364,7 +380,7 @@ export function applyOverride(config: Record<string, unknown>, assignment: strin
   }
   let node = config as Record<string, unknown>;
   for (const key of path.slice(0, -1)) {
-    if (typeof node[key] !== "object" || node[key] === null) node[key] = {};
+    if (!Object.hasOwn(node, key) || typeof node[key] !== "object" || node[key] === null) node[key] = {};
     node = node[key] as Record<string, unknown>;
   }
   node[path.at(-1)!] = value;

@@ -36,6 +36,11 @@ export interface StepMetrics {
   psnr: number;
   /** Global gradient norm before clipping. */
   gradNorm: number;
+  /**
+   * The loss or the gradient norm was not finite, so the update was skipped: parameters and Adam
+   * moments are those before the step (only the step count moves on, past the batch).
+   */
+  skipped: boolean;
 }
 
 /** A batch of images: (B, C, H, W) in [0, 1], and coordinate noise (B, H, W, 2) ~ N(0, 1) or null. */
@@ -95,6 +100,8 @@ export function createTrainStep<B extends StepBatch>(objective: Objective<B>, ar
 
   async function trainStep(state: TrainState, batches: B[]): Promise<[TrainState, StepMetrics]> {
     if (batches.length === 0) throw new Error("trainStep needs at least one micro-batch");
+    // Kept until the step is known to be finite: a NaN or infinite step must not reach them.
+    const before = { params: refParams(state.params), m: refParams(state.m), v: refParams(state.v) };
     const scalars = adamScalars(args.adam, state.step + 1);
     let out: { params: Params; m: Params; v: Params; norm: np.Array };
     let loss = 0;
@@ -121,9 +128,12 @@ export function createTrainStep<B extends StepBatch>(objective: Objective<B>, ar
       out = applyOnly(state.params, sum!, state.m, state.v, scalars);
     }
     const gradNorm = await readScalar(out.norm);
+    const skipped = !Number.isFinite(loss) || !Number.isFinite(gradNorm);
+    const [kept, dropped] = skipped ? [before, out] : [out, before];
+    for (const P of [dropped.params, dropped.m, dropped.v]) disposeParams(P);
     return [
-      { params: out.params, m: out.m, v: out.v, step: state.step + 1 },
-      { loss, psnr, gradNorm },
+      { params: kept.params, m: kept.m, v: kept.v, step: state.step + 1 },
+      { loss, psnr, gradNorm, skipped },
     ];
   }
   /** Release the compiled kernels. */

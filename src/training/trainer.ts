@@ -3,28 +3,71 @@
  * run's channels from its data), then the task's driver (./drivers) runs in the shared loop
  * (./loop.ts), which writes the run folder.
  */
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { initBackend } from "../backend/index.js";
 import type { EvalOutcome } from "../eval/evaluate.js";
 import type { Params } from "../model/model.js";
+import { InputError } from "../util/errors.js";
+import { loadCheckpoint, type LoadedCheckpoint } from "./checkpoint.js";
 import { imageDriver, imageEvaluator } from "./drivers/image.js";
 import { nerfDriver, nerfEvaluator } from "./drivers/nerf.js";
-import { runLoop, type TrainOptions, type TrainResult } from "./loop.js";
-import { resolveFieldChannels, type ResolvedRunConfig, type ValidatedRunConfig } from "./run-config.js";
+import { folderMode, runLoop, type TrainOptions, type TrainResult } from "./loop.js";
+import {
+  resolveFieldChannels,
+  resumeRunConfig,
+  type ResolvedRunConfig,
+  type ValidatedRunConfig,
+} from "./run-config.js";
+import { claimRunFolder } from "./run-folder.js";
 
 /**
- * Train a run: image reconstruction, field reconstruction or view synthesis, by `run.task`. A
- * field run whose model lists no channels gets them from its data first (resuming: from the run's
- * config.json), so that the config the run saves is the resolved one.
+ * Train a run: image reconstruction, field reconstruction or view synthesis, by `run.task`. The
+ * run folder is claimed first (locked if it exists; a run there is refused unless `resume` or
+ * `overwrite`), then the config is resolved (resuming: the checkpoint's, see
+ * {@link resumeRunConfig}; a field run's channels from its data), then the data opens, which
+ * checks it; only then does the loop change the folder.
  */
 export async function train(run: ValidatedRunConfig, opts: TrainOptions): Promise<TrainResult> {
   await initBackend();
-  const resolved = await resolveFieldChannels(run, {
-    verbose: opts.verbose,
-    resumeFrom: opts.resume ? join(opts.out, "config.json") : undefined,
+  const claim = await claimRunFolder(opts.out, folderMode(opts), `anr train ${run.name}`);
+  try {
+    const checkpoint =
+      claim.mode === "resume" ? await loadCheckpoint(join(opts.out, "checkpoint.safetensors")) : null;
+    const resolved = checkpoint
+      ? await resumedConfig(run, checkpoint, opts.out)
+      : await resolveFieldChannels(run, { verbose: opts.verbose });
+    const start = { claim, checkpoint };
+    if (resolved.task === "nerf") return await runLoop(resolved, await nerfDriver(resolved), opts, start);
+    return await runLoop(resolved, await imageDriver(resolved), opts, start);
+  } finally {
+    await claim.release();
+  }
+}
+
+/** The config a resumed run continues with: its checkpoint's (older checkpoints: config.json's). */
+async function resumedConfig(
+  run: ValidatedRunConfig,
+  checkpoint: LoadedCheckpoint,
+  out: string,
+): Promise<ResolvedRunConfig> {
+  const ckptPath = join(out, "checkpoint.safetensors");
+  const configPath = join(out, "config.json");
+  if (checkpoint.state.run !== undefined && checkpoint.state.run !== null)
+    return resumeRunConfig(run, checkpoint.state.run, ckptPath, configPath);
+  const text = await readFile(configPath, "utf8").catch(() => {
+    throw new InputError(
+      ckptPath,
+      `holds no run config, and ${configPath} cannot be read: nothing to resume with`,
+    );
   });
-  if (resolved.task === "nerf") return runLoop(resolved, await nerfDriver(resolved), opts);
-  return runLoop(resolved, await imageDriver(resolved), opts);
+  let stored: unknown;
+  try {
+    stored = JSON.parse(text);
+  } catch (e) {
+    throw new InputError(configPath, `not valid JSON (${(e as Error).message})`);
+  }
+  return resumeRunConfig(run, stored, configPath, configPath);
 }
 
 /**
