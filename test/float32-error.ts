@@ -14,17 +14,15 @@ import {
   initHostParams,
   nerfObjective,
   parseHyperNetworkConfig,
-  posesToRays,
   readF32,
-  sampleDepths,
   toDevice,
   Rng,
   sizeHW,
   type HostTensor,
   type HyperNetworkConfig,
   type HyperNetworkConfigInput,
-  type Taps,
 } from "../src/index.js";
+import { posesToRays, sampleDepths, type Taps } from "../src/lowlevel.js";
 import { lookAtPose } from "../src/rendering/rays.js";
 import { readSafetensors, readWeights } from "../src/io/files.js";
 import {
