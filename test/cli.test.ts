@@ -11,6 +11,7 @@ import { initBackend } from "../src/backend/index.js";
 import { serializeSafetensors, type HostTensor } from "../src/io/safetensors.js";
 import { readSafetensors, loadModel } from "../src/io/files.js";
 import { psnrUnit } from "../src/data/image.js";
+import { weightsFingerprint } from "../src/io/tokens.js";
 import { golden, tinyConfig } from "./fixtures.js";
 import {
   chwFromBytes,
@@ -66,6 +67,7 @@ test("cli: init → info → encode → decode: tokens and pictures equal the li
   assert.deepEqual(JSON.parse(file.metadata["anr.tokens"]!), {
     images: ["a.png", "b.png"],
     input_size: [32, 32],
+    weights: weightsFingerprint(weights),
   });
   assert.deepEqual(JSON.parse(file.metadata["anr.config"]!), cfg);
   r = await run(["info", tokens]);

@@ -1,8 +1,9 @@
 /** What the command files share: the model a command runs, and the parsing of common flags. */
-import { stat } from "node:fs/promises";
-import { join } from "node:path";
+import { access, constants, stat } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import type { HyperNetworkConfig } from "../model/config.js";
 import type { WeightsChoice } from "../io/weights.js";
-import { UsageError } from "../util/errors.js";
+import { InputError, UsageError } from "../util/errors.js";
 
 /** What is at `p`: a file, a folder, or nothing (or something unreadable). */
 async function pathKind(p: string): Promise<"file" | "folder" | null> {
@@ -45,9 +46,75 @@ export function parseWeightsChoice(text: string | undefined): WeightsChoice {
   return text;
 }
 
-/** `--size HxW` (or `--size N` for N×N). */
+/**
+ * The most pixels one PNG may have: sharp (libvips) refuses larger raw images than 0x3FFF² unless
+ * told otherwise, and every decoded image is written as a PNG (fields as a false-colour preview).
+ */
+export const MAX_PNG_PIXELS = 0x3fff * 0x3fff;
+
+/**
+ * `--size HxW` (or `--size N` for N×N): at least one pixel a side, and at most
+ * {@link MAX_PNG_PIXELS} pixels, so that an output the PNG writer would refuse is refused before
+ * any work rather than after hours of decoding.
+ */
 export function parseSize(text: string): [number, number] {
   const m = text.match(/^(\d+)(?:x(\d+))?$/);
   if (!m) throw new UsageError(`--size ${text}: expected HxW, e.g. 512x512`);
-  return [Number(m[1]), Number(m[2] ?? m[1])];
+  const [h, w] = [Number(m[1]), Number(m[2] ?? m[1])];
+  if (h < 1 || w < 1) throw new UsageError(`--size ${text}: each side must be at least 1 pixel`);
+  if (h * w > MAX_PNG_PIXELS)
+    throw new UsageError(
+      `--size ${text}: ${h}×${w} is ${(h * w).toLocaleString("en")} pixels, over the PNG writer's limit of ${MAX_PNG_PIXELS.toLocaleString("en")} (sharp/libvips); decode at a smaller size`,
+    );
+  return [h, w];
+}
+
+/**
+ * Check before any work that `path` (a folder, or with `file` a file to write) can be written:
+ * the folder, or its nearest existing ancestor if it is still to be made, must be a writable
+ * folder. Errors name the path and suggest `flag`, the option that chooses another.
+ */
+export async function checkWritable(path: string, o: { flag: string; file?: boolean }): Promise<void> {
+  if (o.file && (await pathKind(path)) === "folder")
+    throw new InputError(path, `is a folder; give ${o.flag} the path of the file to write`);
+  let folder = resolve(o.file ? dirname(path) : path);
+  for (;;) {
+    const kind = await pathKind(folder);
+    if (kind === "file")
+      throw new InputError(
+        path,
+        `cannot write there: ${folder} is a file, not a folder; choose another ${o.flag}`,
+      );
+    if (kind === "folder") break;
+    const parent = dirname(folder);
+    if (parent === folder) break;
+    folder = parent;
+  }
+  try {
+    await access(folder, constants.W_OK | constants.X_OK);
+  } catch (e) {
+    const code = (e as { code?: string }).code ?? (e as Error).message;
+    throw new InputError(path, `the folder ${folder} is not writable (${code}); choose another ${o.flag}`);
+  }
+}
+
+/** What a model was made for: NeRF models have a views tokenizer, field models list their channels. */
+export function modelTask(cfg: HyperNetworkConfig): "image" | "field" | "nerf" {
+  if (cfg.tokenizer.name === "nvs_tokenizer") return "nerf";
+  return cfg.channels ? "field" : "image";
+}
+
+/** Refuse a model made for another task than the run's, naming the model file and both tasks. */
+export function checkModelTask(
+  cfg: HyperNetworkConfig,
+  modelPath: string,
+  runTask: string,
+  runSource: string,
+): void {
+  const task = modelTask(cfg);
+  if (task !== runTask)
+    throw new InputError(
+      modelPath,
+      `a model for task ${task} (${cfg.tokenizer.name}${cfg.channels ? `, channels ${cfg.channels.map((c) => c.name).join(", ")}` : ""}), but ${runSource} is a run of task ${runTask}; give a model trained for ${runTask}`,
+    );
 }

@@ -1,9 +1,12 @@
 /** `anr eval`: PSNR/SSIM of a trained model on its run's eval split, or super-resolution of fields. */
 import { parseArgs } from "node:util";
 import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { initBackend } from "../backend/index.js";
+import type { DatasetSpec } from "../data/datasets.js";
+import type { FieldSpec } from "../data/fields.js";
 import { savePng } from "../data/image.js";
+import { describePreparation, readPreparation, specWith, type Preparation } from "../data/preparation.js";
 import { describePhysical, type PhysicalError } from "../eval/evaluate.js";
 import { superResolutionGrid } from "../eval/grids.js";
 import { evaluateFieldSuperResolution } from "../eval/super-resolution.js";
@@ -13,17 +16,26 @@ import { representationSize } from "../io/tokens.js";
 import { modelFileWeights } from "../io/weights.js";
 import type { Params } from "../model/model.js";
 import { countParams, disposeParams, toDevice } from "../model/params.js";
-import { resolveRunConfig, runWithModel, type ResolvedFieldRun } from "../training/run-config.js";
+import {
+  resolveRunConfig,
+  runWithModel,
+  type ResolvedFieldRun,
+  type ResolvedRunConfig,
+} from "../training/run-config.js";
 import { applyOverride } from "../training/run-presets.js";
 import { evaluateRun } from "../training/trainer.js";
 import { UsageError } from "../util/errors.js";
-import { parseSize, parseWeightsChoice, resolveModelFile } from "./common.js";
+import { checkModelTask, checkWritable, parseSize, parseWeightsChoice, resolveModelFile } from "./common.js";
 
 export const EVAL_USAGE = `anr eval RUN_DIR [--split test|val] [--weights online|ema] [--max-images N] [--out DIR]
 anr eval --model MODEL.safetensors --config RUN.yaml [...]
 
 PSNR per image (in [0,1], averaged over the split: the TransINR/IPC protocol) and SSIM; writes
-eval-<split>-<weights>.json and eval-<split>-<weights>.png (inputs over reconstructions).
+eval-<split>-<weights>.json and eval-<split>-<weights>.png (inputs over reconstructions), into
+--out, else into RUN_DIR. A model from elsewhere (--model) evaluated on RUN_DIR's data without
+--out is reported as eval-<split>-<weights>-<model name>: RUN_DIR's own reports stay its own.
+The data is prepared as the model was trained (its file records how), and the model must be
+made for the run's task (image, field or NeRF).
 Field runs: PSNR in normalised units (as the reference), and per channel the RMSE and largest
 absolute error in physical units (e.g. K); the picture is in false colour.
 
@@ -64,16 +76,25 @@ export async function cmdEval(argv: string[]): Promise<number> {
   if (values["data-root"]) applyOverride(rawRun, `data.root=${JSON.stringify(values["data-root"])}`);
   const validated = resolveRunConfig(rawRun, configPath);
   const chosen = await resolveModelFile(source, parseWeightsChoice(values.weights));
+  const out = values.out ?? runDir ?? ".";
+  await checkWritable(out, { flag: "--out" });
   await initBackend();
   const model = await loadModel(chosen.path, { weights: chosen.weights });
-  // The model file's config is the one evaluated (a field model carries its channels).
+  checkModelTask(model.config, chosen.path, validated.task, configPath);
+  // The model file's config is the one evaluated (a field model carries its channels), on data
+  // prepared as the model was trained.
   const run = runWithModel(validated, model.config, chosen.path);
+  applyRecordedPreparation(run, readPreparation(model.metadata, chosen.path), chosen.path);
   run.eval.split = split;
   if (maxImages !== undefined) run.eval.max_images = maxImages;
   // Reports name the weights evaluated: an EMA model file given by name is EMA.
   const weights = modelFileWeights(model.metadata) === "ema" ? "ema" : chosen.weights;
-  const out = values.out ?? runDir ?? ".";
-  const stem = `eval-${split}-${weights}`;
+  // A report in a run folder is that run's, unless it is named after the model it measures.
+  const foreign =
+    values.out === undefined && runDir !== undefined && !isInside(chosen.path, runDir)
+      ? `-${modelLabel(chosen.path)}`
+      : "";
+  const stem = `eval-${split}-${weights}${foreign}`;
   if (size) {
     if (run.task !== "field") throw new UsageError("--size (super-resolution) is for field runs");
     const P = toDevice(model.weights);
@@ -108,6 +129,39 @@ export async function cmdEval(argv: string[]): Promise<number> {
   );
   console.log(`wrote ${join(out, stem)}.json and .png`);
   return 0;
+}
+
+/** Whether `path` lies in `folder`. */
+function isInside(path: string, folder: string): boolean {
+  return resolve(dirname(path)) === resolve(folder);
+}
+
+/**
+ * A short name for a model file: its run folder's name for a run's own files (model.safetensors,
+ * model-ema.safetensors, checkpoint.safetensors), else the file name without its extension.
+ */
+function modelLabel(path: string): string {
+  const file = basename(path);
+  const stem = /^(model|model-ema|checkpoint)\.safetensors$/.test(file)
+    ? basename(resolve(dirname(path)))
+    : file.replace(/\.safetensors$/i, "");
+  return stem.replace(/[^A-Za-z0-9._-]+/g, "_");
+}
+
+/**
+ * Prepare the run's data as the model was trained (the preparation its file records), when it was
+ * trained on the same kind of data; says so when that changes the run config's preparation.
+ */
+function applyRecordedPreparation(run: ResolvedRunConfig, p: Preparation | null, modelPath: string): void {
+  if (!p || p.task !== run.task || p.data.kind !== (run.data as { kind: string }).kind) return;
+  const before = describePreparation(run.data as DatasetSpec | FieldSpec);
+  const rest: Record<string, unknown> = { ...run.data };
+  for (const k of Object.keys(p.data)) delete rest[k];
+  const data = specWith(p, rest as Record<string, unknown> & { root: string }, modelPath);
+  const after = describePreparation(data);
+  if (after !== before)
+    console.log(`data prepared as ${modelPath} was trained: ${after} (the run config says: ${before})`);
+  (run as { data: unknown }).data = data;
 }
 
 /** `anr eval --size`: decode above the training resolution and compare with real high-resolution data. */

@@ -148,6 +148,12 @@ export interface FieldDataset extends ImageDataset {
   readonly latitudes: Float64Array | null;
   /** The time of item i (ISO 8601, UTC) when the file states it in CF form, else null. */
   time(i: number): string | null;
+  /**
+   * Item i, and where its input was missing (NaN or _FillValue, replaced by `fill_missing`): an
+   * (H, W) mask at the item's size, 1 where at least half of what made the pixel was missing (the
+   * mask preprocessed like the field); null when nothing was.
+   */
+  getWithMissing(i: number): Promise<{ item: HostImage; missing: Float32Array | null }>;
   /** Close the files the dataset holds open. */
   close(): void;
 }
@@ -640,20 +646,34 @@ class Fields implements FieldDataset {
   }
 
   async get(i: number, _rng?: Rng): Promise<HostImage> {
+    return (await this.#read(i, false)).item;
+  }
+
+  async getWithMissing(i: number): Promise<{ item: HostImage; missing: Float32Array | null }> {
+    return this.#read(i, true);
+  }
+
+  async #read(i: number, withMask: boolean): Promise<{ item: HostImage; missing: Float32Array | null }> {
     this.#check(i);
     const raw = await this.src.read(this.idx[i]!);
+    const hw = raw.h * raw.w;
+    const mask = withMask && this.spec.fill_missing !== undefined ? new Float32Array(hw) : null;
     let missing = 0;
     for (let k = 0; k < raw.data.length; k++)
       if (!Number.isFinite(raw.data[k]!)) {
         if (this.spec.fill_missing === undefined) missing++;
         else raw.data[k] = this.spec.fill_missing;
+        if (mask) mask[k % hw] = 1;
       }
     if (missing > 0)
       throw new InputError(
         this.spec.root,
         `${this.id(i)} has ${missing} missing value(s) (NaN or _FillValue) of ${raw.data.length}; set fill_missing or choose a complete variable`,
       );
-    return normalizeField(preprocessField(raw, this.spec.preprocess), this.channels);
+    const item = normalizeField(preprocessField(raw, this.spec.preprocess), this.channels);
+    if (!mask?.includes(1)) return { item, missing: null };
+    const m = preprocessField({ c: 1, h: raw.h, w: raw.w, data: mask }, this.spec.preprocess).data;
+    return { item, missing: m.map((v) => (v >= 0.5 ? 1 : 0)) };
   }
 
   close(): void {

@@ -7,13 +7,45 @@
 import { readFile } from "node:fs/promises";
 import { parseHyperNetworkConfig, type HyperNetworkConfig } from "../model/config.js";
 import { generatedParams } from "../model/model.js";
+import { crc32 } from "../util/crc32.js";
 import { writeFileAtomic } from "../util/fs.js";
 import { InputError } from "../util/errors.js";
-import { parseSafetensors, serializeSafetensors, type HostTensor } from "./safetensors.js";
+import {
+  parseSafetensors,
+  serializeSafetensors,
+  type HostTensor,
+  type SafetensorsFile,
+} from "./safetensors.js";
 import { CONFIG_METADATA_KEY } from "./weights.js";
 
-/** Metadata key of a token file: `{ images: string[], input_size: [H, W] }`. */
+/**
+ * Metadata key of a token file: `{ images: string[], input_size: [H, W], weights?: string }`,
+ * `weights` being the {@link weightsFingerprint} of the model that encoded them.
+ */
 export const TOKENS_METADATA_KEY = "anr.tokens";
+
+/**
+ * Tensor of a token file marking, per instance, the input pixels that were missing (NaN or
+ * _FillValue, filled by `fill_missing` before encoding): (B, H, W) at the input size, 1 = missing.
+ * Decoding writes NaN there, since the model only saw the fill value.
+ */
+export const MISSING_TENSOR = "anr.missing";
+
+/**
+ * A fingerprint of a model's weights: CRC-32 over each tensor's name and float32 bytes, in name
+ * order. It is computed on the weights as loaded, so the same weights give the same fingerprint
+ * whether they come from model.safetensors, the checkpoint or a copy, and other weights (another
+ * run, the EMA set) another one.
+ */
+export function weightsFingerprint(weights: Map<string, HostTensor>): string {
+  const enc = new TextEncoder();
+  let crc = 0;
+  for (const name of [...weights.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const data = Float32Array.from(weights.get(name)!.data);
+    crc = crc32(new Uint8Array(data.buffer), crc32(enc.encode(name + "\0"), crc));
+  }
+  return `crc32:${crc.toString(16).padStart(8, "0")}`;
+}
 
 /** Floats per instance that the hyper-network generates (the compact representation). */
 export function representationSize(cfg: HyperNetworkConfig): number {
@@ -30,12 +62,25 @@ export interface Tokens {
   config: HyperNetworkConfig;
   /** The generated tensors, name → (B, …), as `generatedParams(config)` lists them. */
   tensors: Map<string, HostTensor>;
+  /**
+   * {@link weightsFingerprint} of the weights that encoded them; absent in token files written
+   * before anr recorded it (they cannot be checked).
+   */
+  weights?: string;
+  /** (B, H, W), 1 where the input was missing ({@link MISSING_TENSOR}); absent when nothing was. */
+  missing?: HostTensor;
 }
 
 /** Tokens as safetensors bytes. */
 export function tokensToBytes(t: Tokens): Uint8Array {
-  return serializeSafetensors([...t.tensors], {
-    [TOKENS_METADATA_KEY]: JSON.stringify({ images: t.names, input_size: t.inputSize }),
+  const tensors = [...t.tensors];
+  if (t.missing) tensors.push([MISSING_TENSOR, t.missing]);
+  return serializeSafetensors(tensors, {
+    [TOKENS_METADATA_KEY]: JSON.stringify({
+      images: t.names,
+      input_size: t.inputSize,
+      ...(t.weights === undefined ? {} : { weights: t.weights }),
+    }),
     [CONFIG_METADATA_KEY]: JSON.stringify(t.config),
   });
 }
@@ -54,7 +99,16 @@ function metadataJson(source: string, metadata: Record<string, string>, key: str
  * model's config, and one tensor of shape [B, …] per parameter that config generates.
  */
 export function tokensFromBytes(bytes: Uint8Array, source = "<buffer>"): Tokens {
-  const file = parseSafetensors(bytes, source);
+  return tokensFromSafetensors(parseSafetensors(bytes, source), source);
+}
+
+/** Whether a parsed safetensors file is a token file (has the token metadata). */
+export function isTokenFile(file: SafetensorsFile): boolean {
+  return file.metadata[TOKENS_METADATA_KEY] !== undefined;
+}
+
+/** Tokens from a parsed safetensors file, every field validated ({@link tokensFromBytes}). */
+export function tokensFromSafetensors(file: SafetensorsFile, source: string): Tokens {
   if (file.metadata[TOKENS_METADATA_KEY] === undefined)
     throw new InputError(
       source,
@@ -63,6 +117,7 @@ export function tokensFromBytes(bytes: Uint8Array, source = "<buffer>"): Tokens 
   const meta = metadataJson(source, file.metadata, TOKENS_METADATA_KEY) as {
     images?: unknown;
     input_size?: unknown;
+    weights?: unknown;
   } | null;
   const names = meta?.images;
   if (!Array.isArray(names) || !names.every((n) => typeof n === "string"))
@@ -95,7 +150,33 @@ export function tokensFromBytes(bytes: Uint8Array, source = "<buffer>"): Tokens 
       );
     tensors.set(g.name, t);
   }
-  return { names: names as string[], inputSize: inputSize as [number, number], config, tensors };
+  const weights = meta?.weights;
+  if (weights !== undefined && typeof weights !== "string")
+    throw new InputError(source, `metadata "${TOKENS_METADATA_KEY}": "weights" must be a fingerprint string`);
+  const b = [...tensors.values()][0]?.shape[0] ?? names.length;
+  if (names.length !== b)
+    throw new InputError(
+      source,
+      `metadata "${TOKENS_METADATA_KEY}" names ${names.length} instance(s) but the tensors hold ${b}`,
+    );
+  const missing = file.tensors.get(MISSING_TENSOR);
+  const [h, w] = inputSize as [number, number];
+  if (
+    missing &&
+    (missing.shape.length !== 3 || missing.shape[0] !== b || missing.shape[1] !== h || missing.shape[2] !== w)
+  )
+    throw new InputError(
+      source,
+      `tensor "${MISSING_TENSOR}" should be [${b}, ${h}, ${w}], found [${missing.shape}]`,
+    );
+  return {
+    names: names as string[],
+    inputSize: [h, w],
+    config,
+    tensors,
+    ...(weights === undefined ? {} : { weights }),
+    ...(missing ? { missing } : {}),
+  };
 }
 
 /** Read a token file. */
