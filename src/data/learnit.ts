@@ -14,6 +14,7 @@ import type { HostImage } from "./image.js";
 import type { Rng } from "../util/rng.js";
 import { ConfigError, zodIssueLines } from "../model/config.js";
 import { InputError } from "../util/errors.js";
+import { mapLimited } from "../util/pool.js";
 
 /** A learnit ShapeNet category (e.g. cars, chairs, lamps). */
 export const LearnitSpec = z
@@ -122,15 +123,7 @@ export async function openLearnitDataset(
   const catDir = join(s.root, s.category);
   await expectDirectory(catDir, `one folder per object id, each with transforms.json and r_*.png`);
 
-  const results: (ObjectEntry | { id: string; reason: string })[] = new Array(ids.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < ids.length) {
-      const k = next++;
-      results[k] = await checkObject(catDir, ids[k]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(OPEN_CONCURRENCY, ids.length) }, worker));
+  const results = await mapLimited(ids, OPEN_CONCURRENCY, (id) => checkObject(catDir, id));
   const objects = results.filter((r): r is ObjectEntry => "files" in r);
   const broken = results.filter((r): r is { id: string; reason: string } => "reason" in r);
 

@@ -13,6 +13,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import sharp from "sharp";
 import { InputError } from "../util/errors.js";
+import { mapLimited } from "../util/pool.js";
 import type { Split, SplitFractions } from "./datasets.js";
 
 /**
@@ -86,18 +87,12 @@ export async function renderSvgFiles(
   background: string,
   skipCorrupt: boolean,
 ): Promise<RenderedSvgs> {
-  const results: (Uint8Array | InputError)[] = new Array(files.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < files.length) {
-      const k = next++;
-      results[k] = await renderSvg(join(root, files[k]!), size, background).catch((e: unknown) => {
-        if (e instanceof InputError) return e;
-        throw e;
-      });
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(RENDER_CONCURRENCY, files.length) }, worker));
+  const results = await mapLimited(files, RENDER_CONCURRENCY, (file) =>
+    renderSvg(join(root, file), size, background).catch((e: unknown) => {
+      if (e instanceof InputError) return e;
+      throw e;
+    }),
+  );
   const out: RenderedSvgs = { files: [], pixels: [], skipped: [] };
   results.forEach((r, k) => {
     if (r instanceof Uint8Array) {
