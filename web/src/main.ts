@@ -1,0 +1,270 @@
+/**
+ * The page: open a model (shipped, picked or dropped), encode an image in the model worker, show
+ * the input, the reconstruction and PSNR, and a zoomable view that decodes only what is visible.
+ * Every action runs through `act`, so a failure becomes a message on the page and the page goes on.
+ */
+import demoModelUrl from "../../models/demo-photos-anr.safetensors?url";
+import { ModelWorker } from "./client.js";
+import { imageToPixels, pixelsToCanvas, pixelsToImageData } from "./pixels.js";
+import type { DeviceInfo, ModelCard, Region } from "./protocol.js";
+import { ZoomView, type ZoomInput } from "./zoom.js";
+
+/** The shipped test photos (data/photos/test, see data/photos/SOURCES.md). */
+const PHOTOS = Object.entries(
+  import.meta.glob<string>("../../data/photos/test/*.png", { query: "?url", import: "default", eager: true }),
+)
+  .map(([path, url]) => ({ name: path.slice(path.lastIndexOf("/") + 1), url }))
+  .sort((a, b) => a.name.localeCompare(b.name));
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const message = $<HTMLDivElement>("message");
+
+interface Current {
+  card: ModelCard | null;
+  modelBytes: ArrayBuffer | null;
+  device: DeviceInfo | null;
+  image: { name: string; blob: Blob } | null;
+  input: ZoomInput | null;
+  reconstruction: Float32Array | null;
+  psnr: number | null;
+}
+const state: Current = {
+  card: null,
+  modelBytes: null,
+  device: null,
+  image: null,
+  input: null,
+  reconstruction: null,
+  psnr: null,
+};
+
+let worker = new ModelWorker();
+const zoom = new ZoomView($<HTMLCanvasElement>("zoom"), $("zoom-stats"));
+
+/** Actions run one after another; `idle()` waits for all of them (the tests use it). */
+let chain: Promise<void> = Promise.resolve();
+function act(what: string, task: () => Promise<void>): Promise<void> {
+  chain = chain.then(async () => {
+    message.hidden = true;
+    try {
+      await task();
+    } catch (e) {
+      const err = e instanceof Error ? e : new Error(String(e));
+      message.textContent = `Could not ${what}: ${err.name}: ${err.message}`;
+      message.hidden = false;
+      console.error(err);
+    }
+  });
+  return chain;
+}
+
+async function startDevice(wanted: "webgpu" | "wasm"): Promise<void> {
+  const { info } = await worker.request({ type: "init", device: wanted });
+  state.device = info;
+  $<HTMLSelectElement>("device").value = info.device;
+  $("device-status").textContent =
+    info.device === "webgpu"
+      ? "WebGPU"
+      : `wasm, ${info.threads} thread${info.threads === 1 ? "" : "s"}` +
+        (info.fallback ? ` (no WebGPU: ${info.fallback})` : "");
+  document.body.dataset.device = info.device;
+}
+
+function showCard(card: ModelCard): void {
+  const rows: [string, string][] = [
+    ["model", card.source],
+    ["kind", card.kind],
+    ["task", card.task === "image" ? "images" : "views (NeRF)"],
+    ["input", `${card.inputSize[0]}×${card.inputSize[1]}, ${card.channels} channel(s), patch ${card.patch}`],
+    ["R-tokens", String(card.tokens)],
+    ["representation", `${card.representationSize.toLocaleString("en")} floats per image`],
+    ["parameters", card.parameters.toLocaleString("en")],
+    ["device", $("device-status").textContent ?? ""],
+  ];
+  const dl = $<HTMLDListElement>("model-card");
+  dl.replaceChildren(
+    ...rows.flatMap(([k, v]) => {
+      const dt = document.createElement("dt");
+      dt.textContent = k;
+      const dd = document.createElement("dd");
+      dd.textContent = v;
+      dd.dataset.field = k;
+      return [dt, dd];
+    }),
+  );
+}
+
+async function openModel(bytes: ArrayBuffer, source: string): Promise<void> {
+  // The worker takes a copy: the page keeps the bytes to reopen them on a device switch.
+  const { card } = await worker.request({ type: "load-model", bytes: bytes.slice(0), source });
+  state.card = card;
+  state.modelBytes = bytes;
+  showCard(card);
+  for (const c of [$<HTMLCanvasElement>("input"), $<HTMLCanvasElement>("reconstruction")]) {
+    c.width = card.inputSize[1];
+    c.height = card.inputSize[0];
+  }
+  if (state.image) await encodeImage(state.image.name, state.image.blob);
+}
+
+async function encodeImage(name: string, blob: Blob): Promise<void> {
+  const card = state.card;
+  if (!card) throw new Error("open a model first");
+  if (card.task !== "image")
+    throw new Error(`${card.source} is a view-synthesis (NeRF) model: images need an image model`);
+  const [h, w] = card.inputSize;
+  const c = card.channels;
+  const pixels = await imageToPixels(blob, h, w, c);
+  const reply = await worker.request({ type: "encode", pixels: pixels.slice() });
+  state.image = { name, blob };
+  state.input = { pixels, channels: c, height: h, width: w };
+  state.reconstruction = reply.reconstruction;
+  state.psnr = reply.psnr;
+  $<HTMLCanvasElement>("input")
+    .getContext("2d")!
+    .putImageData(pixelsToImageData(pixels, c, h, w), 0, 0);
+  $<HTMLCanvasElement>("reconstruction")
+    .getContext("2d")!
+    .putImageData(pixelsToImageData(reply.reconstruction, c, h, w), 0, 0);
+  $("psnr").textContent = `${reply.psnr.toFixed(2)} dB PSNR`;
+  $("timing").textContent =
+    `${name}: encoded in ${reply.encodeMs.toFixed(0)} ms, decoded at ${w}×${h} in ${reply.decodeMs.toFixed(0)} ms`;
+  for (const b of document.querySelectorAll<HTMLButtonElement>("#photos button"))
+    b.classList.toggle("current", b.dataset.name === name);
+  // The view decodes on its own; `idle()` waits for it, the next action does not.
+  void zoom.show(decodeRegion, state.input);
+}
+
+const decodeRegion = async (region: Region, width: number, height: number) => {
+  const { rgb, ms } = await worker.request({ type: "decode", region, width, height });
+  return { rgb, ms };
+};
+
+async function openShippedModel(): Promise<void> {
+  const res = await fetch(demoModelUrl);
+  if (!res.ok) throw new Error(`${demoModelUrl}: HTTP ${res.status}`);
+  await openModel(await res.arrayBuffer(), "demo-photos-anr.safetensors");
+}
+
+async function openPhoto(name: string, url: string): Promise<void> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  await encodeImage(name, await res.blob());
+}
+
+/** A file from a picker or a drop: a model by its extension, else an image. */
+function openFile(file: File): Promise<void> {
+  if (file.name.toLowerCase().endsWith(".safetensors"))
+    return act(`open the model ${file.name}`, async () => openModel(await file.arrayBuffer(), file.name));
+  return act(`open the image ${file.name}`, () => encodeImage(file.name, file));
+}
+
+async function downloadPng(): Promise<void> {
+  const { card, input } = state;
+  if (!card || !input) throw new Error("encode an image first");
+  const width = Number($<HTMLInputElement>("png-width").value);
+  const height = Number($<HTMLInputElement>("png-height").value);
+  if (!(
+    Number.isInteger(width) &&
+    Number.isInteger(height) &&
+    width > 0 &&
+    height > 0 &&
+    width * height <= 4096 * 4096
+  ))
+    throw new Error(`PNG size ${width}×${height}: expected whole numbers above 0, at most 4096² pixels`);
+  const { rgb } = await decodeRegion({ y0: -1, x0: -1, y1: 1, x1: 1 }, width, height);
+  const blob = await new Promise<Blob | null>((resolve) =>
+    pixelsToCanvas(rgb, card.channels, height, width).toBlob(resolve, "image/png"),
+  );
+  if (!blob) throw new Error("the browser could not encode the PNG");
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = `${(state.image?.name ?? "image").replace(/\.[^.]*$/, "")}-${width}x${height}.png`;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
+/** A new worker on another device, with the same model and image. */
+async function switchDevice(wanted: "webgpu" | "wasm"): Promise<void> {
+  worker.terminate();
+  worker = new ModelWorker();
+  await startDevice(wanted);
+  if (state.modelBytes && state.card) await openModel(state.modelBytes, state.card.source);
+}
+
+// ---- wiring ----
+for (const p of PHOTOS) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.title = p.name;
+  b.dataset.name = p.name;
+  const img = document.createElement("img");
+  img.src = p.url;
+  img.alt = p.name;
+  b.append(img);
+  b.onclick = () => act(`open the photo ${p.name}`, () => openPhoto(p.name, p.url));
+  $("photos").append(b);
+}
+$("model-shipped").onclick = () => act("open the shipped model", openShippedModel);
+for (const id of ["model-file", "image-file"]) {
+  const input = $<HTMLInputElement>(id);
+  input.onchange = () => {
+    const file = input.files?.[0];
+    input.value = "";
+    if (file) void openFile(file);
+  };
+}
+$("png-download").onclick = () => act("download the PNG", downloadPng);
+$("zoom-in").onclick = () => void zoom.zoomAbout(2);
+$("zoom-out").onclick = () => void zoom.zoomAbout(0.5);
+$("zoom-reset").onclick = () => void zoom.reset();
+$<HTMLInputElement>("split").oninput = (ev) => zoom.setSplit(Number((ev.target as HTMLInputElement).value));
+$<HTMLSelectElement>("device").onchange = (ev) => {
+  const wanted = (ev.target as HTMLSelectElement).value as "webgpu" | "wasm";
+  void act(`switch to ${wanted}`, () => switchDevice(wanted));
+};
+document.addEventListener("dragover", (ev) => {
+  ev.preventDefault();
+  document.body.classList.add("dropping");
+});
+document.addEventListener("dragleave", () => document.body.classList.remove("dropping"));
+document.addEventListener("drop", (ev) => {
+  ev.preventDefault();
+  document.body.classList.remove("dropping");
+  const file = ev.dataTransfer?.files[0];
+  if (file) void openFile(file);
+});
+
+// WebGPU where the browser has it (else wasm); the query string can ask for one: ?device=wasm.
+const asked = new URLSearchParams(location.search).get("device");
+const firstDevice = asked === "wasm" || (asked !== "webgpu" && !("gpu" in navigator)) ? "wasm" : "webgpu";
+void act("start jax-js", () => startDevice(firstDevice));
+void act("open the shipped model", openShippedModel);
+// ?photo=none opens no photo (the browser tests drop their own image).
+const firstPhoto = new URLSearchParams(location.search).get("photo") === "none" ? undefined : PHOTOS[0];
+if (firstPhoto)
+  void act(`open the photo ${firstPhoto.name}`, () => openPhoto(firstPhoto.name, firstPhoto.url));
+
+/** Resolves once the queued actions are done, including any they queued meanwhile. */
+async function actionsDone(): Promise<void> {
+  let seen: Promise<void>;
+  do {
+    seen = chain;
+    await seen;
+  } while (seen !== chain);
+}
+
+/** What the browser tests read: the state, and promises for the queued work. */
+const page = {
+  state,
+  /** The queued actions are done (the zoomable view may still be decoding). */
+  actions: actionsDone,
+  /** The queued actions and the zoomable view's decode are done. */
+  idle: async (): Promise<void> => {
+    await actionsDone();
+    await zoom.settled();
+    await actionsDone();
+  },
+  zoom,
+};
+(window as unknown as { anrPage: typeof page }).anrPage = page;

@@ -1,0 +1,71 @@
+/**
+ * Messages between the page (main.ts) and the model worker (worker.ts). Every request carries an
+ * id; the worker answers it with one reply of the matching kind, or with an `error` reply.
+ */
+
+/** What the model card shows. */
+export interface ModelCard {
+  /** The file (or shipped model) it came from. */
+  source: string;
+  /** Hyponet kind: "ANR", "HypoMlp" (TransINR) or "HypoMlpIPC". */
+  kind: string;
+  /** "image" (ImgTokenizer) or "views" (NeRF, nvs_tokenizer). */
+  task: "image" | "views";
+  /** Input size [H, W] the hyper-network reads. */
+  inputSize: [number, number];
+  /** Colour channels in and out. */
+  channels: number;
+  /** Patch size of the tokenizer, and the number of data tokens. */
+  patch: number;
+  /** R-tokens (ANR) or weight tokens: rows of the generated tensors. */
+  tokens: number;
+  /** Floats per instance that the hyper-network generates (the compact representation). */
+  representationSize: number;
+  /** Scalars in the model. */
+  parameters: number;
+}
+
+/** The jax-js device the worker runs on, and its kernel threads (wasm). */
+export interface DeviceInfo {
+  device: "webgpu" | "wasm";
+  threads: number;
+  /** Why WebGPU is not in use, when it was asked for and is not. */
+  fallback?: string;
+}
+
+/** A rectangle of the image in the model's coordinates: [-1, 1]² is the whole image (y down). */
+export interface Region {
+  y0: number;
+  x0: number;
+  y1: number;
+  x1: number;
+}
+
+export type Request =
+  | { id: number; type: "init"; device: "webgpu" | "wasm" }
+  | { id: number; type: "load-model"; bytes: ArrayBuffer; source: string }
+  /** Pixels (C, H, W) in [0, 1] at the model's input size. */
+  | { id: number; type: "encode"; pixels: Float32Array }
+  | { id: number; type: "decode"; region: Region; width: number; height: number };
+
+export type Reply =
+  | { id: number; type: "ready"; info: DeviceInfo }
+  | { id: number; type: "model"; card: ModelCard }
+  /** Reconstruction (C, H, W) in [0, 1] at the model's size, its PSNR against the input, timings. */
+  | {
+      id: number;
+      type: "encoded";
+      reconstruction: Float32Array;
+      psnr: number;
+      encodeMs: number;
+      decodeMs: number;
+    }
+  /** Decoded region (C, height, width) in [0, 1]. */
+  | { id: number; type: "decoded"; rgb: Float32Array; width: number; height: number; ms: number }
+  | { id: number; type: "error"; name: string; message: string };
+
+/** A reply's type for a request's type. */
+export type ReplyTo<T extends Request["type"]> = Extract<
+  Reply,
+  { type: { init: "ready"; "load-model": "model"; encode: "encoded"; decode: "decoded" }[T] }
+>;
