@@ -117,3 +117,22 @@ export async function readMetrics(dir: string): Promise<Record<string, number>[]
       ),
     );
 }
+
+/**
+ * Safetensors bytes with their JSON header changed by `mutate` and re-encoded in front of the same
+ * data block: files that are malformed (or deceptive) in exactly one chosen way.
+ */
+export function withSafetensorsHeader(
+  bytes: Uint8Array,
+  mutate: (header: Record<string, unknown>) => void,
+): Uint8Array {
+  const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, unknown>;
+  mutate(header);
+  const hb = new TextEncoder().encode(JSON.stringify(header));
+  const out = new Uint8Array(8 + hb.length + bytes.length - 8 - n);
+  new DataView(out.buffer).setBigUint64(0, BigInt(hb.length), true);
+  out.set(hb, 8);
+  out.set(bytes.subarray(8 + n), 8 + hb.length);
+  return out;
+}

@@ -6,6 +6,7 @@ import { crc32 } from "node:zlib";
 import { join } from "node:path";
 import { parseSafetensors, serializeSafetensors, SafetensorsError } from "../src/io/safetensors.js";
 import { writeSafetensors, readSafetensors } from "../src/io/files.js";
+import { withSafetensorsHeader } from "./fixtures.js";
 
 /** A temporary folder removed when the test ends. */
 async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
@@ -55,16 +56,7 @@ function corrupt(
   mutate: (header: Record<string, unknown>) => void,
   tensors: [string, { shape: number[]; data: Float32Array }][] = sample(),
 ): Uint8Array {
-  const good = serializeSafetensors(tensors);
-  const n = Number(new DataView(good.buffer).getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(good.subarray(8, 8 + n)));
-  mutate(header);
-  const hb = new TextEncoder().encode(JSON.stringify(header));
-  const out = new Uint8Array(8 + hb.length + good.length - 8 - n);
-  new DataView(out.buffer).setBigUint64(0, BigInt(hb.length), true);
-  out.set(hb, 8);
-  out.set(good.subarray(8 + n), 8 + hb.length);
-  return out;
+  return withSafetensorsHeader(serializeSafetensors(tensors), mutate);
 }
 
 test("rejects malformed files with the file name and the problem", async (t) => {

@@ -14,6 +14,7 @@
  * Portable: bytes out. A test reads the bytes back with Python's protobuf and crc32c packages.
  */
 import { crc32c } from "../util/crc32.js";
+import { concatBytes } from "../util/bytes.js";
 
 /** Scalars logged at one step. */
 export interface ScalarRecord {
@@ -81,18 +82,8 @@ class ProtoWriter {
   }
 
   finish(): Uint8Array {
-    return concat(this.parts);
+    return concatBytes(this.parts);
   }
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** TensorBoard's masking of a CRC stored beside the data it covers. */
@@ -135,5 +126,5 @@ export function encodeTfEvents(records: readonly ScalarRecord[], startTime: numb
   const version = new ProtoWriter();
   version.double(1, startTime);
   version.string(3, "brain.Event:2");
-  return concat([record(version.finish()), ...records.map((r) => record(scalarEvent(r)))]);
+  return concatBytes([record(version.finish()), ...records.map((r) => record(scalarEvent(r)))]);
 }
