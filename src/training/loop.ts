@@ -349,7 +349,7 @@ async function loop<B>(
         warn(
           `step ${state.step}: loss ${m.loss}, gradient norm ${m.gradNorm}: not finite, update skipped (${badStreak} in a row)`,
         );
-        if (badStreak >= t.max_bad_steps) throw diverged(m, state.step, badStreak, lastCheckpoint, ckptPath);
+        if (badStreak >= t.max_bad_steps) throw diverged(m, state.step, t, lastCheckpoint, ckptPath);
       } else {
         badStreak = 0;
         if (eArgs) {
@@ -419,7 +419,7 @@ async function loop<B>(
 function diverged(
   m: StepMetrics,
   step: number,
-  streak: number,
+  t: ResolvedRunConfig["train"],
   lastCheckpoint: number | null,
   ckptPath: string,
 ): TrainingDiverged {
@@ -427,8 +427,9 @@ function diverged(
     lastCheckpoint === null
       ? "no checkpoint of this run was written before it diverged"
       : `the last good checkpoint, ${ckptPath} (step ${lastCheckpoint}), is intact`;
+  const clip = t.clip_norm === null ? ", or with gradient clipping (train.clip_norm: 1)" : "";
   return new TrainingDiverged(
-    `training diverged: ${streak} steps in a row up to step ${step} had a non-finite loss or gradient norm (last: loss ${m.loss}, gradient norm ${m.gradNorm}), and their updates were skipped (train.max_bad_steps ${streak}); ${kept}. Start again with a lower train.lr, or with gradient clipping (train.clip_norm, e.g. 1), using --overwrite.`,
+    `training diverged: ${t.max_bad_steps} steps in a row up to step ${step} had a non-finite loss or gradient norm (last: loss ${m.loss}, gradient norm ${m.gradNorm}), and their updates were skipped (train.max_bad_steps ${t.max_bad_steps}); ${kept}. Start again (--overwrite) with a lower train.lr (now ${t.lr})${clip}.`,
   );
 }
 

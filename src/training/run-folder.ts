@@ -9,7 +9,7 @@
  * second run fails at once); {@link RunFolderClaim.prepare}, called once the data has opened,
  * creates and changes it.
  */
-import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { InputError, UsageError } from "../util/errors.js";
 import { removeStaleTemporaries } from "../util/fs.js";
@@ -86,6 +86,8 @@ export async function claimRunFolder(
   purpose: string,
 ): Promise<RunFolderClaim> {
   let lock: FolderLock | null = null;
+  let created = false;
+  let prepared = false;
   let aside = false;
   let committed = false;
   const inspect = async (): Promise<void> => {
@@ -129,9 +131,10 @@ export async function claimRunFolder(
       if (lock === null) {
         // A new folder, created only now that the data is known to be good; another process may
         // have made a run here in the meantime: inspect again under the lock.
-        await mkdir(out, { recursive: true });
+        created = (await mkdir(out, { recursive: true })) !== undefined;
         await inspect();
       }
+      prepared = true;
       await removeStaleTemporaries(out);
       await removeStaleTemporaries(join(out, "samples")).catch(() => []);
       if (mode === "overwrite") {
@@ -150,8 +153,15 @@ export async function claimRunFolder(
       if (aside) await rm(join(out, SET_ASIDE), { recursive: true, force: true });
     },
     async release() {
-      if (aside && !committed) await recoverOverwrite(out).catch(() => undefined);
+      if (prepared && !committed && mode !== "resume") {
+        // Failed before its first checkpoint: the folder is left as it was found.
+        if (aside) await recoverOverwrite(out).catch(() => undefined);
+        else
+          for (const name of RUN_FILES)
+            await rm(join(out, name), { recursive: true, force: true }).catch(() => undefined);
+      }
       await unlock();
+      if (created && !committed) await rmdir(out).catch(() => undefined);
     },
   };
 }

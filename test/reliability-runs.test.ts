@@ -1,0 +1,474 @@
+/**
+ * Fault injection on run folders and the training loop (issue 10's cases, named by their ids): a
+ * careless or hostile command line, a crash, a signal or a diverging run must never lose a run or
+ * save NaN. Tests that need processes (locks, signals, kill -9) run the real CLI as children.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { join, relative } from "node:path";
+import { resolveRunConfig, type ResolvedImageRun } from "../src/training/run-config.js";
+import { applyOverride } from "../src/training/run-presets.js";
+import { runLoop } from "../src/training/loop.js";
+import { imageDriver } from "../src/training/drivers/image.js";
+import { loadCheckpoint, saveCheckpoint } from "../src/training/checkpoint.js";
+import { SET_ASIDE } from "../src/training/run-folder.js";
+import { NonFiniteWeightsError } from "../src/io/weights.js";
+import { readSafetensors } from "../src/io/files.js";
+import { parseHyperNetworkConfig } from "../src/model/config.js";
+import { initHostParams } from "../src/model/params.js";
+import { Rng } from "../src/util/rng.js";
+import { readMetrics, tinyConfig } from "./fixtures.js";
+import { runCli, tempDir, writePhoto } from "./cli-helpers.js";
+
+const REPO = join(import.meta.dirname, "..");
+
+/** Photos (16×16) in train/ and test/ folders, and a run config file on them; returns its path. */
+async function makeRun(dir: string, train: Record<string, unknown> = {}): Promise<string> {
+  for (const [split, n] of [
+    ["train", 4],
+    ["test", 2],
+  ] as const) {
+    await mkdir(join(dir, "data", split), { recursive: true });
+    for (let i = 0; i < n; i++) await writePhoto(join(dir, "data", split, `${split}${i}.png`), 16, 16, i);
+  }
+  const path = join(dir, "run.json");
+  await writeFile(
+    path,
+    JSON.stringify({
+      name: "r",
+      data: { kind: "folder", root: join(dir, "data"), split: "folders", preprocess: { size: 16 } },
+      model: tinyConfig("ANR"),
+      train: {
+        steps: 4,
+        batch_size: 2,
+        lr: 1e-3,
+        seed: 1,
+        log_every: 1,
+        eval_every: 0,
+        sample_every: 0,
+        checkpoint_every: 2,
+        ema: { beta: 0.5, update_every: 1, update_after_step: 0 },
+        ...train,
+      },
+      eval: { split: "test", batch_size: 2 },
+    }),
+  );
+  return path;
+}
+
+/** Every file of a folder (recursively) with its bytes, for "nothing changed" checks. */
+async function snapshot(dir: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const e of await readdir(dir, { recursive: true, withFileTypes: true }))
+    if (e.isFile()) {
+      const p = join(e.parentPath, e.name);
+      out.set(relative(dir, p), (await readFile(p)).toString("base64"));
+    }
+  return out;
+}
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** Tensors of a safetensors file, by name. */
+async function tensors(path: string) {
+  return (await readSafetensors(path)).tensors;
+}
+
+test("R3: training into a folder that holds a run is refused without --resume or --overwrite, and nothing in it changes", async (t) => {
+  const dir = await tempDir(t, "r3");
+  const cfg = await makeRun(dir);
+  const out = join(dir, "run");
+  assert.equal((await runCli(["train", cfg, "--out", out])).code, 0);
+  const before = await snapshot(out);
+  const r = await runCli(["train", cfg, "--out", out, "--set", "train.lr=0.002"]);
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, new RegExp(`${escape(out)}: already holds a run .*--resume.*--overwrite`));
+  assert.deepEqual(await snapshot(out), before);
+  const both = await runCli(["train", cfg, "--out", out, "--resume", "--overwrite"]);
+  assert.equal(both.code, 2);
+  assert.match(both.err, /--resume and --overwrite exclude each other/);
+});
+
+test("R4, C5: --overwrite validates the new run before touching the old one; a new run failing before its first checkpoint puts the old one back, also after a kill", async (t) => {
+  const dir = await tempDir(t, "r4");
+  const cfg = await makeRun(dir);
+  const out = join(dir, "run");
+  assert.equal((await runCli(["train", cfg, "--out", out])).code, 0);
+  const before = await snapshot(out);
+
+  // C5: data that does not fit the model: exit 2 naming the size, the old run untouched.
+  let r = await runCli(["train", cfg, "--out", out, "--overwrite", "--set", "data.preprocess.size=12"]);
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, /images are 12×12 but the model's tokenizer\.args\.input_size is 16×16/);
+  assert.deepEqual(await snapshot(out), before);
+
+  // A new run that diverges at its first step (before any checkpoint): the old run comes back.
+  r = await runCli([
+    "train",
+    cfg,
+    "--out",
+    out,
+    "--overwrite",
+    ...["--set", "train.lr=1e30", "--set", "train.max_bad_steps=1", "--set", "train.checkpoint_every=0"],
+  ]);
+  assert.equal(r.code, 1, r.err);
+  assert.match(r.err, /no checkpoint of this run was written before it diverged/);
+  assert.deepEqual(await snapshot(out), before, "the old run is back, unchanged");
+
+  // An overwrite killed before its first checkpoint left the old run set aside: the next start
+  // puts it back, and it resumes.
+  await mkdir(join(out, SET_ASIDE));
+  for (const f of await readdir(out))
+    if (f !== SET_ASIDE) await rm(join(out, f), { recursive: true }).catch(() => undefined);
+  for (const [name, bytes] of before) {
+    await mkdir(join(out, SET_ASIDE, name, ".."), { recursive: true });
+    await writeFile(join(out, SET_ASIDE, name), Buffer.from(bytes, "base64"));
+  }
+  await writeFile(join(out, "config.json"), "{ the new run's");
+  r = await runCli(["train", cfg, "--out", out, "--resume"]);
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual(await snapshot(out), before);
+
+  // A good overwrite replaces the run once the new one has a checkpoint; nothing old is left.
+  r = await runCli(["train", cfg, "--out", out, "--overwrite", "--set", "train.steps=2"]);
+  assert.equal(r.code, 0, r.err);
+  assert.ok(!existsSync(join(out, SET_ASIDE)));
+  assert.deepEqual(
+    (await readMetrics(out)).map((m) => m.step),
+    [1, 2],
+  );
+  assert.equal((await loadCheckpoint(join(out, "checkpoint.safetensors"))).state.step, 2);
+});
+
+test("C4, C6: a patch larger than the image and absurd sizes are config errors naming the field; no folder is made", async (t) => {
+  const dir = await tempDir(t, "c6");
+  const cfg = await makeRun(dir);
+  const out = join(dir, "run");
+  let r = await runCli(["train", cfg, "--out", out, "--set", "model.tokenizer.args.patch_size=32"]);
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, /model\.tokenizer\.args\.patch_size: 32 is larger than the input_size 16×16/);
+  r = await runCli([
+    ...["train", cfg, "--out", out, "--set", "data.preprocess.size=100000"],
+    ...["--set", "model.tokenizer.args.input_size=100000"],
+  ]);
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, /model\.tokenizer\.args\.input_size 100000×100000 with train\.batch_size 2/);
+  r = await runCli([
+    ...["train", cfg, "--out", out, "--set", "model.tokenizer.args.input_size=4000"],
+    ...["--set", "model.tokenizer.args.patch_size=1"],
+  ]);
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, /model: parameter \S+ would hold/);
+  assert.ok(!existsSync(out), "no half-made run folder");
+});
+
+test("R5: --resume of a mistyped folder or of one without a checkpoint is an error naming the folder", async (t) => {
+  const dir = await tempDir(t, "r5");
+  const cfg = await makeRun(dir);
+  let r = await runCli(["train", cfg, "--out", join(dir, "nope"), "--resume"]);
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, new RegExp(`${escape(join(dir, "nope"))}: no such run folder to resume`));
+  assert.ok(!existsSync(join(dir, "nope")));
+  await mkdir(join(dir, "empty"));
+  await writeFile(join(dir, "empty", "config.json"), "{}");
+  r = await runCli(["train", cfg, "--out", join(dir, "empty"), "--resume"]);
+  assert.equal(r.code, 2, r.err);
+  assert.match(
+    r.err,
+    new RegExp(`${escape(join(dir, "empty"))}: holds no checkpoint\\.safetensors to resume from`),
+  );
+  assert.deepEqual(await readdir(join(dir, "empty")), ["config.json"]);
+});
+
+test("R6, R7, R2: a resumed run may get more steps and another cadence, exactly continuing; other changes are refused field by field; a deleted config.json is rewritten; stale temporaries go", async (t) => {
+  const dir = await tempDir(t, "r6");
+  const cfg = await makeRun(dir);
+  const [short, long] = [join(dir, "short"), join(dir, "long")];
+  assert.equal((await runCli(["train", cfg, "--out", long, "--set", "train.steps=6"])).code, 0);
+  assert.equal((await runCli(["train", cfg, "--out", short])).code, 0);
+
+  // R6: the refusal lists each changed field with both values; a relative --out is no stack trace.
+  const rel = relative(process.cwd(), short);
+  let r = await runCli([
+    ...["train", cfg, "--out", rel, "--resume", "--steps", "6"],
+    ...["--set", "train.lr=0.002", "--set", "train.seed=5"],
+  ]);
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, new RegExp(`${escape(join(rel, "config.json"))}: the run config differs`));
+  assert.match(
+    r.err,
+    /\n {2}train\.lr: 0\.001 in the checkpoint, 0\.002 now\n {2}train\.seed: 1 in the checkpoint, 5 now\n/,
+  );
+  assert.doesNotMatch(r.err, /train\.steps:|internal error| {4}at /);
+
+  // R7 and R2: config.json deleted, temporaries of a killed checkpoint write left behind.
+  await rm(join(short, "config.json"));
+  const stale = [".checkpoint.safetensors.4242.1764000000000.tmp", ".metrics.jsonl.4242.1764000000001.tmp"];
+  for (const f of stale) await writeFile(join(short, f), "partial");
+  r = await runCli([
+    ...["train", cfg, "--out", short, "--resume", "--steps", "6"],
+    ...["--set", "train.log_every=2", "--set", "train.checkpoint_every=3"],
+  ]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /config\.json was missing: rewritten from the checkpoint's config/);
+  for (const f of stale) assert.ok(!existsSync(join(short, f)), `${f} removed`);
+  const saved = JSON.parse(await readFile(join(short, "config.json"), "utf8")) as {
+    train: { steps: number; log_every: number; lr: number };
+  };
+  assert.deepEqual([saved.train.steps, saved.train.log_every, saved.train.lr], [6, 2, 0.001]);
+  for (const f of ["model.safetensors", "model-ema.safetensors"]) {
+    const [a, b] = [await tensors(join(long, f)), await tensors(join(short, f))];
+    for (const [k, v] of a)
+      assert.deepEqual(b.get(k)!.data, v.data, `${f} ${k}: the extended run = a 6-step run`);
+  }
+  assert.equal((await runCli(["eval", short])).code, 0, "eval finds the rewritten config");
+});
+
+test("R8: a torn last line of metrics.jsonl is dropped with a warning; any other bad line names the file and line", async (t) => {
+  const dir = await tempDir(t, "r8");
+  const cfg = await makeRun(dir);
+  const out = join(dir, "run");
+  assert.equal((await runCli(["train", cfg, "--out", out, "--steps", "2"])).code, 0);
+  const metrics = join(out, "metrics.jsonl");
+  const good = await readFile(metrics, "utf8");
+  await writeFile(metrics, good + '{"step":3,"loss":0.1');
+  let r = await runCli(["train", cfg, "--out", out, "--resume", "--steps", "3"]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, new RegExp(`warning: ${escape(metrics)}:3: torn last line dropped`));
+  assert.deepEqual(
+    (await readMetrics(out)).map((m) => m.step),
+    [1, 2, 3],
+  );
+  await writeFile(metrics, good.replace("\n", "\nnot json\n"));
+  r = await runCli(["train", cfg, "--out", out, "--resume", "--steps", "4"]);
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, new RegExp(`${escape(metrics)}:2: not JSON`));
+});
+
+test("N1: a diverging lr: bad steps are skipped and counted, the run stops (exit 1) naming the last good checkpoint, which stays finite", async (t) => {
+  const dir = await tempDir(t, "n1");
+  const cfg = await makeRun(dir, { steps: 12, checkpoint_every: 1 });
+  const out = join(dir, "run");
+  const r = await runCli(["train", cfg, "--out", out, "--set", "train.lr=10"]);
+  assert.equal(r.code, 1, r.err);
+  const ckpt = join(out, "checkpoint.safetensors");
+  const m = new RegExp(
+    `training diverged: 5 steps in a row up to step (\\d+) had a non-finite loss or gradient norm.*the last good checkpoint, ${escape(ckpt)} \\(step (\\d+)\\), is intact.*lower train\\.lr \\(now 10\\)`,
+  ).exec(r.err);
+  assert.ok(m, r.err);
+  const ck = await loadCheckpoint(ckpt);
+  assert.equal(ck.state.step, Number(m[2]));
+  for (const group of [ck.tensors.params, ck.tensors.m, ck.tensors.v, ck.tensors.ema!])
+    for (const [k, v] of group) assert.ok(v.data.every(Number.isFinite), `${k} finite`);
+  const skipped = (await readMetrics(out)).map((l) => l.skipped_steps ?? 0);
+  assert.ok(skipped.at(-1)! >= 4, `skipped steps counted: ${skipped}`);
+  assert.ok(!existsSync(join(out, "model.safetensors")));
+
+  // The checkpoint writer refuses NaN too, and the old checkpoint stays.
+  const config = parseHyperNetworkConfig(tinyConfig("ANR"), "tiny");
+  const bad = initHostParams(config, 1);
+  [...bad.values()][3]!.data[5] = Number.NaN;
+  const bytes = await readFile(ckpt);
+  await assert.rejects(
+    saveCheckpoint(ckpt, config, { params: bad, m: bad, v: bad, ema: null }, { ...ck.state }),
+    (e: unknown) => e instanceof NonFiniteWeightsError && e.message.startsWith(`${ckpt}: non-finite`),
+  );
+  assert.ok((await readFile(ckpt)).equals(bytes));
+});
+
+test("N1: a poisoned batch (NaN pixels) is skipped: no parameter, moment or EMA update, counted in the metrics", async (t) => {
+  const dir = await tempDir(t, "n1-batch");
+  const cfg = await makeRun(dir, { steps: 5 });
+  const run = resolveRunConfig(JSON.parse(await readFile(cfg, "utf8"))) as ResolvedImageRun;
+  const out = join(dir, "run");
+  // The third step's batch (step index 2) holds NaN: a corrupt decoder or a field with holes.
+  const poisoned = async () => {
+    const driver = await imageDriver(run);
+    const batch = driver.batch.bind(driver);
+    driver.batch = async (step, g) => {
+      const b = await batch(step, g);
+      return step === 2 ? { ...b, imgs: b.imgs.mul(Number.NaN) } : b;
+    };
+    return driver;
+  };
+  await runLoop(run, await poisoned(), { out, verbose: false, stopAfter: 2 });
+  const at2 = await loadCheckpoint(join(out, "checkpoint.safetensors"));
+  await runLoop(run, await poisoned(), { out, verbose: false, resume: true, stopAfter: 3 });
+  const at3 = await loadCheckpoint(join(out, "checkpoint.safetensors"));
+  assert.equal(at3.state.step, 3);
+  assert.equal(at3.state.skippedSteps, 1);
+  assert.equal(at3.state.emaCalls, at2.state.emaCalls, "no EMA call");
+  for (const g of ["params", "m", "v", "ema"] as const)
+    for (const [k, v] of at2.tensors[g]!) assert.deepEqual(at3.tensors[g]!.get(k)!.data, v.data, `${g} ${k}`);
+  const r = await runLoop(run, await poisoned(), { out, verbose: false, resume: true });
+  assert.ok(Number.isFinite(r.final.psnr));
+  const lines = await readMetrics(out);
+  assert.deepEqual(
+    lines.map((l) => [l.step, l.skipped_steps, l.loss === undefined]),
+    [
+      [1, undefined, false],
+      [2, undefined, false],
+      [3, 1, true],
+      [4, 1, false],
+      [5, 1, false],
+    ],
+  );
+});
+
+test('C9, C11: --set with a prototype segment is refused and pollutes nothing; --data-root "" is a usage error', async (t) => {
+  for (const key of ["__proto__.polluted", "train.constructor.prototype.polluted", "a.prototype.b"]) {
+    const segment = key.split(".").find((s) => ["__proto__", "constructor", "prototype"].includes(s))!;
+    assert.throws(
+      () => applyOverride({ train: {} }, `${key}=1`),
+      (e: unknown) =>
+        e instanceof Error && e.message.includes(`--set ${key}=1: "${segment}" is not a config field`),
+    );
+    const r = await runCli(["train", "--preset", "demo", "--set", `${key}=1`, "--out", "/nonexistent/x"]);
+    assert.equal(r.code, 2, r.err);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    assert.equal(Object.prototype.hasOwnProperty.call(Object.prototype, "polluted"), false);
+  }
+  const dir = await tempDir(t, "c11");
+  const r = await runCli(["train", "--preset", "demo", "--data-root", "", "--out", join(dir, "run")]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--data-root: expected a path, got an empty string/);
+  assert.ok(!existsSync(join(dir, "run")));
+});
+
+/** `anr ARGS` as a child process, with its output collected. */
+function anr(args: string[]) {
+  const child = spawn(process.execPath, ["--import", "tsx", join(REPO, "src/cli/run.ts"), ...args], {
+    cwd: REPO,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  let onStart: () => void = () => undefined;
+  const started = new Promise<void>((resolve) => (onStart = resolve));
+  let stepped: { after: number; resolve: () => void } | null = null;
+  child.stdout.on("data", (d: Buffer) => {
+    out += d.toString();
+    if (out.includes("anr train:")) onStart();
+  });
+  child.stderr.on("data", (d: Buffer) => {
+    err += d.toString();
+    // The progress line ("train 7/40 …") shows the steps done.
+    const done = [...err.matchAll(/train (\d+)\//g)].at(-1)?.[1];
+    if (stepped && done !== undefined && Number(done) > stepped.after) stepped.resolve();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("exit", (code, signal) => resolve({ code, signal })),
+  );
+  void exited.then(onStart);
+  /** Resolves once the child has done a step past `step` (or has exited). */
+  const steppedPast = (step: number) =>
+    new Promise<void>((resolve) => {
+      stepped = { after: step, resolve };
+      void exited.then(() => resolve());
+    });
+  return { child, started, exited, steppedPast, output: () => ({ out, err }) };
+}
+
+test("R9: two concurrent train processes into one folder: the second fails at once, exit 2, naming the holder", async (t) => {
+  const dir = await tempDir(t, "r9");
+  const cfg = await makeRun(dir, { steps: 400, checkpoint_every: 0 });
+  const out = join(dir, "run");
+  const first = anr(["train", cfg, "--out", out]);
+  t.after(() => first.child.kill("SIGKILL"));
+  await first.started;
+  for (const extra of [[], ["--resume"], ["--overwrite"]]) {
+    const second = anr(["train", cfg, "--out", out, ...extra]);
+    const end = await second.exited;
+    assert.equal(end.code, 2, second.output().err);
+    assert.match(
+      second.output().err,
+      new RegExp(`${escape(out)}: in use by anr train r \\(pid ${first.child.pid} on `),
+    );
+  }
+  assert.equal(first.child.exitCode, null, "the first run is still going");
+  first.child.kill("SIGKILL");
+  await first.exited;
+  const steps = (await readMetrics(out)).map((m) => m.step);
+  assert.deepEqual(steps, [...new Set(steps)], "each step logged once, by one run");
+});
+
+test("Ctrl-C: SIGINT during training writes a checkpoint, prints where and the command to resume, exits 130; that command finishes the run", async (t) => {
+  const dir = await tempDir(t, "sigint");
+  const cfg = await makeRun(dir, { steps: 400, checkpoint_every: 0 });
+  const out = join(dir, "run");
+  const run = anr(["train", cfg, "--out", out]);
+  t.after(() => run.child.kill("SIGKILL"));
+  await run.started;
+  while (
+    !existsSync(join(out, "metrics.jsonl")) ||
+    (await readFile(join(out, "metrics.jsonl"), "utf8")) === ""
+  )
+    await new Promise((r) => setTimeout(r, 50));
+  run.child.kill("SIGINT");
+  const end = await run.exited;
+  const { err } = run.output();
+  assert.equal(end.code, 130, err);
+  const ckpt = join(out, "checkpoint.safetensors");
+  const m = new RegExp(
+    `SIGINT at step (\\d+) of 400: checkpoint written to ${escape(ckpt)}; continue with:\\n {2}(anr train .*)\\n`,
+  ).exec(err);
+  assert.ok(m, err);
+  const step = Number(m[1]);
+  assert.ok(step >= 1);
+  assert.equal((await loadCheckpoint(ckpt)).state.step, step);
+  assert.equal(m[2], `anr train ${cfg} --out ${out} --resume`);
+  const resumed = anr(["train", cfg, "--out", out, "--resume", "--steps", String(step + 1)]);
+  assert.equal((await resumed.exited).code, 0, resumed.output().err);
+  assert.equal((await loadCheckpoint(ckpt)).state.step, step + 1);
+});
+
+test("kill -9 at 20 random moments (train → kill → resume): the run ends byte for byte as an uninterrupted one", async (t) => {
+  const dir = await tempDir(t, "kill9");
+  const steps = 40;
+  const cfg = await makeRun(dir, { steps, checkpoint_every: 1 });
+  const [reference, killed] = [join(dir, "reference"), join(dir, "killed")];
+  const uninterrupted = anr(["train", cfg, "--out", reference]);
+  const rng = new Rng(20261202);
+  let kills = 0;
+  for (let attempt = 0; kills < 20; attempt++) {
+    assert.ok(attempt < 60, `only ${kills} kills landed in ${attempt} runs`);
+    const checkpoint = join(killed, "checkpoint.safetensors");
+    const at = existsSync(checkpoint) ? (await loadCheckpoint(checkpoint)).state.step : null;
+    const child = anr(["train", cfg, "--out", killed, at === null ? "--overwrite" : "--resume"]);
+    // Most kills fall while training (after a step, so that the run progresses), some during
+    // start-up (claiming the folder, setting an old run aside, putting it back).
+    const early = rng.uniform() < 0.2;
+    const delay = (early ? 3000 : 600) * rng.uniform();
+    if (!early) await child.steppedPast(at ?? 0);
+    await new Promise((r) => setTimeout(r, delay));
+    child.child.kill("SIGKILL");
+    const end = await child.exited;
+    if (end.signal === "SIGKILL") kills++;
+    else assert.equal(end.code, 0, child.output().err);
+  }
+  const resumable = existsSync(join(killed, "checkpoint.safetensors"));
+  const last = anr(["train", cfg, "--out", killed, resumable ? "--resume" : "--overwrite"]);
+  assert.equal((await last.exited).code, 0, last.output().err);
+  assert.equal((await uninterrupted.exited).code, 0, uninterrupted.output().err);
+  for (const f of [
+    "model.safetensors",
+    "model-ema.safetensors",
+    "checkpoint.safetensors",
+    "eval.json",
+    "config.json",
+  ])
+    assert.ok(
+      (await readFile(join(killed, f))).equals(await readFile(join(reference, f))),
+      `${f} byte for byte`,
+    );
+  assert.deepEqual(await readMetrics(killed), await readMetrics(reference), "metrics (timings aside)");
+  assert.ok(!existsSync(join(killed, SET_ASIDE)));
+  assert.deepEqual(
+    (await readdir(killed)).filter((f) => f.endsWith(".tmp") || f.startsWith(".anr.lock")),
+    [],
+    "no temporaries or lock left",
+  );
+});
