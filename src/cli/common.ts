@@ -118,3 +118,73 @@ export function checkModelTask(
       `a model for task ${task} (${cfg.tokenizer.name}${cfg.channels ? `, channels ${cfg.channels.map((c) => c.name).join(", ")}` : ""}), but ${runSource} is a run of task ${runTask}; give a model trained for ${runTask}`,
     );
 }
+
+/** parseArgs options of the {@link PreparationFlags}. */
+export const PREPARATION_OPTIONS = {
+  preprocess: { type: "string" },
+  resize: { type: "string" },
+  select: { type: "string" },
+  "fill-missing": { type: "string" },
+  background: { type: "string" },
+} as const;
+
+/** Flags that override a field of the recorded data preparation (encode, eval). */
+export interface PreparationFlags {
+  preprocess?: string;
+  resize?: string;
+  select?: string;
+  "fill-missing"?: string;
+  background?: string;
+}
+
+/** The flags of `o` that were given, as "--name value", for the commands to say what overrode what. */
+export function givenFlags(o: PreparationFlags): string[] {
+  return Object.entries(o)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `--${k} ${v as string}`);
+}
+
+/** `--resize N`: the shorter side before the centre crop. */
+export function parseResize(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || Number(text) < 1)
+    throw new UsageError(`--resize ${text}: expected a whole number of pixels above 0`);
+  return Number(text);
+}
+
+/**
+ * Override the fields of a field preparation (`data`: a field spec or its recorded part, changed
+ * in place) that flags give: --preprocess (mode), --resize, --select (NetCDF), --fill-missing
+ * (a value, or none). `what` names the data in errors.
+ */
+export function overrideFieldPreparation(
+  data: Record<string, unknown>,
+  o: PreparationFlags,
+  what: string,
+): void {
+  if (o.preprocess !== undefined) {
+    if (!["resize-crop", "resize", "none"].includes(o.preprocess))
+      throw new UsageError(`--preprocess ${o.preprocess}: expected resize-crop, resize or none for fields`);
+    const { resize, ...rest } = data.preprocess as Record<string, unknown>;
+    data.preprocess = { ...rest, mode: o.preprocess, ...(o.preprocess === "resize-crop" ? { resize } : {}) };
+  }
+  const resize = parseResize(o.resize);
+  if (resize !== undefined) data.preprocess = { ...(data.preprocess as object), resize };
+  if (o.select !== undefined) {
+    if (data.kind !== "netcdf") throw new UsageError(`--select is for NetCDF files, not ${what}`);
+    const select: Record<string, number> = {};
+    for (const kv of o.select ? o.select.split(",") : []) {
+      const m = /^([^=]+)=(\d+)$/.exec(kv.trim());
+      if (!m) throw new UsageError(`--select ${o.select}: expected dim=index[,dim=index]`);
+      select[m[1]!] = Number(m[2]);
+    }
+    data.select = select;
+  }
+  const fill = o["fill-missing"];
+  if (fill !== undefined) {
+    if (fill === "none") delete data.fill_missing;
+    else if (fill.trim() !== "" && Number.isFinite(Number(fill))) data.fill_missing = Number(fill);
+    else throw new UsageError(`--fill-missing ${fill}: expected a number, or none`);
+  }
+  if (o.background !== undefined) throw new UsageError(`--background is for images (SVG), not fields`);
+}

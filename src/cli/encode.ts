@@ -24,30 +24,16 @@ import { sizeHW, type ChannelArgs } from "../model/config.js";
 import { hyperNetwork } from "../model/model.js";
 import { disposeParams, toDevice, toHost } from "../model/params.js";
 import { InputError, UsageError } from "../util/errors.js";
-import { checkWritable, parseWeightsChoice, resolveModelFile } from "./common.js";
-
-/** Flags that override a field of the recorded data preparation. */
-interface PreparationFlags {
-  preprocess?: string;
-  resize?: string;
-  select?: string;
-  "fill-missing"?: string;
-  background?: string;
-}
-
-/** The flags of `o` that were given, as "--name value", for the commands to say what overrode what. */
-function givenFlags(o: PreparationFlags): string[] {
-  return Object.entries(o)
-    .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `--${k} ${v as string}`);
-}
-
-function parseResize(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text) || Number(text) < 1)
-    throw new UsageError(`--resize ${text}: expected a whole number of pixels above 0`);
-  return Number(text);
-}
+import {
+  checkWritable,
+  givenFlags,
+  overrideFieldPreparation,
+  parseResize,
+  parseWeightsChoice,
+  PREPARATION_OPTIONS,
+  resolveModelFile,
+  type PreparationFlags,
+} from "./common.js";
 
 /**
  * The spec that prepares field file `path` for the model: the recorded preparation when the model
@@ -68,31 +54,7 @@ function fieldSpecFor(
       ? { ...recorded.data }
       : { kind, preprocess: { mode: "resize-crop", size } };
   if (kind === "netcdf") base.variables = channels.map((c) => c.name);
-  if (o.preprocess !== undefined) {
-    if (!["resize-crop", "resize", "none"].includes(o.preprocess))
-      throw new UsageError(`--preprocess ${o.preprocess}: expected resize-crop, resize or none for fields`);
-    const { resize, ...rest } = base.preprocess as Record<string, unknown>;
-    base.preprocess = { ...rest, mode: o.preprocess, ...(o.preprocess === "resize-crop" ? { resize } : {}) };
-  }
-  const resize = parseResize(o.resize);
-  if (resize !== undefined) base.preprocess = { ...(base.preprocess as object), resize };
-  if (o.select !== undefined) {
-    if (kind !== "netcdf") throw new UsageError(`--select is for NetCDF files, not ${path}`);
-    const select: Record<string, number> = {};
-    for (const kv of o.select ? o.select.split(",") : []) {
-      const m = /^([^=]+)=(\d+)$/.exec(kv.trim());
-      if (!m) throw new UsageError(`--select ${o.select}: expected dim=index[,dim=index]`);
-      select[m[1]!] = Number(m[2]);
-    }
-    base.select = select;
-  }
-  const fill = o["fill-missing"];
-  if (fill !== undefined) {
-    if (fill === "none") delete base.fill_missing;
-    else if (fill.trim() !== "" && Number.isFinite(Number(fill))) base.fill_missing = Number(fill);
-    else throw new UsageError(`--fill-missing ${fill}: expected a number, or none`);
-  }
-  if (o.background !== undefined) throw new UsageError(`--background is for images (SVG), not fields`);
+  overrideFieldPreparation(base, o, path);
   const spec = specWith(
     { task: "field", data: base as Preparation["data"] & { kind: typeof kind } },
     {
@@ -260,11 +222,7 @@ export async function cmdEncode(argv: string[]): Promise<number> {
       out: { type: "string" },
       weights: { type: "string", default: "online" },
       index: { type: "string" },
-      preprocess: { type: "string" },
-      resize: { type: "string" },
-      select: { type: "string" },
-      "fill-missing": { type: "string" },
-      background: { type: "string" },
+      ...PREPARATION_OPTIONS,
       help: { type: "boolean", short: "h" },
     },
   });

@@ -3,8 +3,6 @@ import { parseArgs } from "node:util";
 import { mkdir } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { initBackend } from "../backend/index.js";
-import type { DatasetSpec } from "../data/datasets.js";
-import type { FieldSpec } from "../data/fields.js";
 import { savePng } from "../data/image.js";
 import { describePreparation, readPreparation, specWith, type Preparation } from "../data/preparation.js";
 import { describePhysical, type PhysicalError } from "../eval/evaluate.js";
@@ -25,7 +23,17 @@ import {
 import { applyOverride } from "../training/run-presets.js";
 import { evaluateRun } from "../training/trainer.js";
 import { UsageError } from "../util/errors.js";
-import { checkModelTask, checkWritable, parseSize, parseWeightsChoice, resolveModelFile } from "./common.js";
+import {
+  checkModelTask,
+  checkWritable,
+  givenFlags,
+  overrideFieldPreparation,
+  parseSize,
+  parseWeightsChoice,
+  PREPARATION_OPTIONS,
+  resolveModelFile,
+  type PreparationFlags,
+} from "./common.js";
 
 export const EVAL_USAGE = `anr eval RUN_DIR [--split test|val] [--weights online|ema] [--max-images N] [--out DIR]
 anr eval --model MODEL.safetensors --config RUN.yaml [...]
@@ -34,8 +42,10 @@ PSNR per image (in [0,1], averaged over the split: the TransINR/IPC protocol) an
 eval-<split>-<weights>.json and eval-<split>-<weights>.png (inputs over reconstructions), into
 --out, else into RUN_DIR. A model from elsewhere (--model) evaluated on RUN_DIR's data without
 --out is reported as eval-<split>-<weights>-<model name>: RUN_DIR's own reports stay its own.
-The data is prepared as the model was trained (its file records how), and the model must be
-made for the run's task (image, field or NeRF).
+The data is prepared as the model was trained (its file records how; printed when that differs
+from the run config), and the model must be made for the run's task (image, field or NeRF). Field
+runs: --preprocess resize-crop|resize|none, --resize N, --select dim=index,... and
+--fill-missing VALUE|none override that preparation.
 Field runs: PSNR in normalised units (as the reference), and per channel the RMSE and largest
 absolute error in physical units (e.g. K); the picture is in false colour.
 
@@ -57,6 +67,7 @@ export async function cmdEval(argv: string[]): Promise<number> {
       "data-root": { type: "string" },
       out: { type: "string" },
       size: { type: "string" },
+      ...PREPARATION_OPTIONS,
       help: { type: "boolean", short: "h" },
     },
   });
@@ -72,6 +83,13 @@ export async function cmdEval(argv: string[]): Promise<number> {
   if (maxImages !== undefined && !(Number.isInteger(maxImages) && maxImages > 0))
     throw new UsageError(`--max-images ${values["max-images"]}: expected a whole number above 0`);
   const size = values.size === undefined ? null : parseSize(values.size);
+  const preparationFlags: PreparationFlags = {
+    preprocess: values.preprocess,
+    resize: values.resize,
+    select: values.select,
+    "fill-missing": values["fill-missing"],
+    background: values.background,
+  };
   const rawRun = (await readConfigFile(configPath, "run config")) as Record<string, unknown>;
   if (values["data-root"]) applyOverride(rawRun, `data.root=${JSON.stringify(values["data-root"])}`);
   const validated = resolveRunConfig(rawRun, configPath);
@@ -84,7 +102,7 @@ export async function cmdEval(argv: string[]): Promise<number> {
   // The model file's config is the one evaluated (a field model carries its channels), on data
   // prepared as the model was trained.
   const run = runWithModel(validated, model.config, chosen.path);
-  applyRecordedPreparation(run, readPreparation(model.metadata, chosen.path), chosen.path);
+  prepareRunData(run, readPreparation(model.metadata, chosen.path), preparationFlags, chosen.path);
   run.eval.split = split;
   if (maxImages !== undefined) run.eval.max_images = maxImages;
   // Reports name the weights evaluated: an EMA model file given by name is EMA.
@@ -149,19 +167,32 @@ function modelLabel(path: string): string {
 }
 
 /**
- * Prepare the run's data as the model was trained (the preparation its file records), when it was
- * trained on the same kind of data; says so when that changes the run config's preparation.
+ * Prepare the run's data as the model was trained (the preparation its file records, when it was
+ * trained on the same kind of data), then as the flags say (field runs); prints the preparation
+ * when it differs from the run config's.
  */
-function applyRecordedPreparation(run: ResolvedRunConfig, p: Preparation | null, modelPath: string): void {
-  if (!p || p.task !== run.task || p.data.kind !== (run.data as { kind: string }).kind) return;
-  const before = describePreparation(run.data as DatasetSpec | FieldSpec);
-  const rest: Record<string, unknown> = { ...run.data };
-  for (const k of Object.keys(p.data)) delete rest[k];
-  const data = specWith(p, rest as Record<string, unknown> & { root: string }, modelPath);
-  const after = describePreparation(data);
+function prepareRunData(
+  run: ResolvedRunConfig,
+  p: Preparation | null,
+  flags: PreparationFlags,
+  modelPath: string,
+): void {
+  const given = givenFlags(flags);
+  if (given.length && run.task !== "field")
+    throw new UsageError(`${given.join(" ")}: eval takes these for field runs only`);
+  if (run.task === "nerf") return;
+  const recorded = p !== null && p.task === run.task && p.data.kind === run.data.kind;
+  if (!recorded && !given.length) return;
+  const data: Record<string, unknown> = { ...run.data, ...(recorded ? p.data : {}) };
+  overrideFieldPreparation(data, flags, run.data.root ?? run.data.kind);
+  const source = given.length ? `${modelPath} with ${given.join(" ")}` : modelPath;
+  const prepared = specWith({ task: run.task, data } as Preparation, {}, source);
+  const [before, after] = [describePreparation(run.data), describePreparation(prepared)];
   if (after !== before)
-    console.log(`data prepared as ${modelPath} was trained: ${after} (the run config says: ${before})`);
-  (run as { data: unknown }).data = data;
+    console.log(
+      `data: ${after} (${recorded ? `as ${modelPath} was trained` : "the run config"}${given.length ? `, overridden by ${given.join(" ")}` : ""}; the run config says: ${before})`,
+    );
+  (run as { data: unknown }).data = prepared;
 }
 
 /** `anr eval --size`: decode above the training resolution and compare with real high-resolution data. */

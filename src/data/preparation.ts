@@ -60,12 +60,13 @@ export function preparationOf(run: PreparedRun): Record<string, string> {
 }
 
 /**
- * A full data spec from a preparation and the fields it leaves out (`root` at least). Throws an
+ * A full data spec from a preparation and the fields it leaves out (`root`, unless the kind has a
+ * default: Twemoji). Throws an
  * InputError naming `source` if the record is not a valid preparation.
  */
 export function specWith(
   p: Preparation,
-  rest: Record<string, unknown> & { root: string },
+  rest: Record<string, unknown>,
   source: string,
 ): DatasetSpec | FieldSpec {
   const r = (p.task === "image" ? DatasetSpec : FieldSpec).safeParse({ ...p.data, ...rest });
