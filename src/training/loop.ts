@@ -18,6 +18,7 @@ import { readFile, appendFile } from "node:fs/promises";
 import { join } from "node:path";
 import { initBackend } from "../backend/index.js";
 import { savePng, type HostImage } from "../data/image.js";
+import { preparationOf } from "../data/preparation.js";
 import { describePhysical, type EvalOutcome, type EvalReport, type PhysicalError } from "../eval/evaluate.js";
 import { saveModel } from "../io/files.js";
 import type { Params } from "../model/model.js";
@@ -468,10 +469,12 @@ async function finish<B>(
     );
     await saveModel(join(opts.out, "model.safetensors"), cfg, await toHost(state.params), {
       "anr.run": JSON.stringify({ step: state.step, name: run.name }),
+      ...preparationOf(run),
     });
     if (ema)
       await saveModel(join(opts.out, "model-ema.safetensors"), cfg, await toHost(ema), {
         "anr.run": JSON.stringify({ step: state.step, name: run.name, weights: "ema" }),
+        ...preparationOf(run),
       });
     await writeLinePlot(join(opts.out, "psnr.png"), {
       title: `${run.name}: test PSNR (${driver.evalName})`,
