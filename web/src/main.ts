@@ -6,7 +6,7 @@
 import demoModelUrl from "../../models/demo-photos-anr.safetensors?url";
 import { ModelWorker } from "./client.js";
 import { imageToPixels, pixelsToCanvas, pixelsToImageData } from "./pixels.js";
-import type { DeviceInfo, ModelCard, Region } from "./protocol.js";
+import type { Attention, DeviceInfo, ModelCard, Region } from "./protocol.js";
 import { ZoomView, type ZoomInput } from "./zoom.js";
 
 /** The shipped test photos (data/photos/test, see data/photos/SOURCES.md). */
@@ -27,6 +27,10 @@ interface Current {
   input: ZoomInput | null;
   reconstruction: Float32Array | null;
   psnr: number | null;
+  /** ANR: the fraction of attention weights the threshold zeroes over the model's grid. */
+  zeroed: number | null;
+  /** The last hovered pixel's attention, at model coordinates (y, x). */
+  attention: { y: number; x: number; attention: Attention } | null;
 }
 const state: Current = {
   card: null,
@@ -36,6 +40,8 @@ const state: Current = {
   input: null,
   reconstruction: null,
   psnr: null,
+  zeroed: null,
+  attention: null,
 };
 
 let worker = new ModelWorker();
@@ -120,6 +126,8 @@ async function encodeImage(name: string, blob: Blob): Promise<void> {
   state.input = { pixels, channels: c, height: h, width: w };
   state.reconstruction = reply.reconstruction;
   state.psnr = reply.psnr;
+  state.zeroed = reply.zeroed;
+  state.attention = null;
   $<HTMLCanvasElement>("input")
     .getContext("2d")!
     .putImageData(pixelsToImageData(pixels, c, h, w), 0, 0);
@@ -134,6 +142,60 @@ async function encodeImage(name: string, blob: Blob): Promise<void> {
   // The view decodes on its own; `idle()` waits for it, the next action does not.
   void zoom.show(decodeRegion, state.input);
 }
+
+/** Bars of the mean weight over heads per R-token, and what they say in words. */
+function showAttention(y: number, x: number, a: Attention): void {
+  const chart = $<HTMLCanvasElement>("attention-chart");
+  const ctx = chart.getContext("2d")!;
+  const mean = new Float32Array(a.tokens);
+  for (let h = 0; h < a.heads; h++)
+    for (let t = 0; t < a.tokens; t++) mean[t]! += a.weights[h * a.tokens + t]! / a.heads;
+  const peak = Math.max(...mean, 1e-9);
+  const bar = chart.width / a.tokens;
+  ctx.clearRect(0, 0, chart.width, chart.height);
+  for (let t = 0; t < a.tokens; t++) {
+    const v = mean[t]! / peak;
+    ctx.fillStyle = mean[t] === 0 ? "#ddd" : "#1d6fd3";
+    const height = mean[t] === 0 ? 2 : Math.max(2, v * (chart.height - 4));
+    ctx.fillRect(t * bar + 1, chart.height - height, bar - 2, height);
+  }
+  const used = [...mean].filter((w) => w > 0).length;
+  const top = [...mean.keys()]
+    .sort((i, j) => mean[j]! - mean[i]!)
+    .slice(0, 3)
+    .map((t) => `#${t} ${mean[t]!.toFixed(2)}`);
+  const [h, w] = state.card!.inputSize;
+  $("attention-text").textContent =
+    `Pixel (${(((y + 1) / 2) * h - 0.5).toFixed(1)}, ${(((x + 1) / 2) * w - 0.5).toFixed(1)}) attends to ` +
+    `${used} of ${a.tokens} R-tokens (mean over ${a.heads} heads; most: ${top.join(", ")}). ` +
+    `The threshold zeroes ${(100 * a.zeroed).toFixed(0)}% of its weights` +
+    (state.zeroed === null ? "." : `, ${(100 * state.zeroed).toFixed(0)}% over the whole image.`);
+}
+
+/** Hover requests coalesce: one in flight, and only the latest position waits behind it. */
+let hoverBusy = false;
+let hoverNext: [number, number] | null = null;
+async function hover(y: number, x: number): Promise<void> {
+  if (state.card?.kind !== "ANR" || !state.input) return;
+  if (hoverBusy) {
+    hoverNext = [y, x];
+    return;
+  }
+  hoverBusy = true;
+  try {
+    const { attention } = await worker.request({ type: "attention", y, x });
+    state.attention = { y, x, attention };
+    showAttention(y, x, attention);
+  } catch (e) {
+    $("attention-text").textContent = `No attention here: ${e instanceof Error ? e.message : String(e)}`;
+  } finally {
+    hoverBusy = false;
+    const next = hoverNext;
+    hoverNext = null;
+    if (next) void hover(...next);
+  }
+}
+zoom.onHover = (y, x) => void hover(y, x);
 
 const decodeRegion = async (region: Region, width: number, height: number) => {
   const { rgb, ms } = await worker.request({ type: "decode", region, width, height });
@@ -266,5 +328,7 @@ const page = {
     await actionsDone();
   },
   zoom,
+  /** Hover the pixel at model coordinates (y, x); resolves once its attention is shown. */
+  hover,
 };
 (window as unknown as { anrPage: typeof page }).anrPage = page;

@@ -46,7 +46,19 @@ export type Request =
   | { id: number; type: "load-model"; bytes: ArrayBuffer; source: string }
   /** Pixels (C, H, W) in [0, 1] at the model's input size. */
   | { id: number; type: "encode"; pixels: Float32Array }
-  | { id: number; type: "decode"; region: Region; width: number; height: number };
+  | { id: number; type: "decode"; region: Region; width: number; height: number }
+  /** The attention of the pixel at model coordinates (y, x) over the R-tokens (ANR models). */
+  | { id: number; type: "attention"; y: number; x: number };
+
+/** Where one pixel looks: ANR's localized attention over the R-tokens (the paper's Figure 3). */
+export interface Attention {
+  heads: number;
+  tokens: number;
+  /** Weights after the threshold, (heads, tokens); each head's row sums to 1. */
+  weights: Float32Array;
+  /** Fraction of this pixel's weights (over heads and tokens) that the threshold sets to zero. */
+  zeroed: number;
+}
 
 export type Reply =
   | { id: number; type: "ready"; info: DeviceInfo }
@@ -59,13 +71,24 @@ export type Reply =
       psnr: number;
       encodeMs: number;
       decodeMs: number;
+      /** ANR: fraction of all attention weights at the model's grid that the threshold zeroes. */
+      zeroed: number | null;
     }
   /** Decoded region (C, height, width) in [0, 1]. */
   | { id: number; type: "decoded"; rgb: Float32Array; width: number; height: number; ms: number }
+  | { id: number; type: "attention"; attention: Attention }
   | { id: number; type: "error"; name: string; message: string };
 
 /** A reply's type for a request's type. */
 export type ReplyTo<T extends Request["type"]> = Extract<
   Reply,
-  { type: { init: "ready"; "load-model": "model"; encode: "encoded"; decode: "decoded" }[T] }
+  {
+    type: {
+      init: "ready";
+      "load-model": "model";
+      encode: "encoded";
+      decode: "decoded";
+      attention: "attention";
+    }[T];
+  }
 >;

@@ -16,9 +16,9 @@ import {
   type HyperNetworkConfig,
   type Params,
 } from "anr";
-import { hyponet, inputSize, refParams, type HypoParams } from "anr/lowlevel";
+import { hyponet, inputSize, refParams, type HypoParams, type Taps } from "anr/lowlevel";
 import { jit, numpy as np } from "@jax-js/jax";
-import type { DeviceInfo, ModelCard, Region, Reply, Request } from "./protocol.js";
+import type { Attention, DeviceInfo, ModelCard, Region, Reply, Request } from "./protocol.js";
 
 /** Points per jit call: one compiled shape for every region size (the last chunk is padded). */
 const CHUNK = 4096;
@@ -125,6 +125,38 @@ async function decodeRegion(m: Loaded, region: Region, width: number, height: nu
   return out;
 }
 
+/**
+ * ANR's attention weights after the threshold at `coords` (n (y, x) pairs): (heads, n, tokens),
+ * read from the hyponet's "anr.attn" tap; null for other hyponet kinds.
+ */
+async function attentionWeights(m: Loaded, coords: Float32Array): Promise<Float32Array | null> {
+  if (m.config.hyponet.name !== "ANR") return null;
+  if (!m.generated) throw new Error("no image is encoded: encode one first");
+  const taps: Taps = new Map();
+  const n = coords.length / 2;
+  hyponet(m.P, m.config, np.array(coords, { shape: [1, n, 2] }), refParams(m.generated), taps).dispose();
+  let weights: Float32Array | null = null;
+  for (const [name, a] of taps) {
+    if (name === "anr.attn") weights = await readF32(a);
+    else a.dispose();
+  }
+  return weights;
+}
+
+function zeroedFraction(weights: Float32Array): number {
+  let zeros = 0;
+  for (const w of weights) if (w === 0) zeros++;
+  return zeros / weights.length;
+}
+
+async function attentionAt(m: Loaded, y: number, x: number): Promise<Attention> {
+  const weights = await attentionWeights(m, new Float32Array([y, x]));
+  if (!weights || m.config.hyponet.name !== "ANR")
+    throw new Error(`${m.config.hyponet.name} has no attention over R-tokens: hover needs an ANR model`);
+  const { n_head: heads, token_len: tokens } = m.config.hyponet.args;
+  return { heads, tokens, weights, zeroed: zeroedFraction(weights) };
+}
+
 const WHOLE: Region = { y0: -1, x0: -1, y1: 1, x1: 1 };
 
 async function encode(pixels: Float32Array): Promise<Extract<Reply, { type: "encoded" }>> {
@@ -154,7 +186,9 @@ async function encode(pixels: Float32Array): Promise<Extract<Reply, { type: "enc
     se += d * d;
   }
   const psnr = 10 * Math.log10(1 / Math.max(se / pixels.length, 1e-12));
-  return { id: 0, type: "encoded", reconstruction, psnr, encodeMs: t1 - t0, decodeMs: t2 - t1 };
+  const all = await attentionWeights(m, regionCoords(WHOLE, w, h));
+  const zeroed = all ? zeroedFraction(all) : null;
+  return { id: 0, type: "encoded", reconstruction, psnr, encodeMs: t1 - t0, decodeMs: t2 - t1, zeroed };
 }
 
 async function handle(req: Request): Promise<Reply> {
@@ -177,6 +211,8 @@ async function handle(req: Request): Promise<Reply> {
         ms: performance.now() - t0,
       };
     }
+    case "attention":
+      return { id: req.id, type: "attention", attention: await attentionAt(requireModel(), req.y, req.x) };
   }
 }
 

@@ -46,6 +46,8 @@ export class ZoomView {
   private rerun = false;
   private decoder: RegionDecoder | null = null;
   private input: ZoomInput | null = null;
+  /** Called with the model coordinates (y, x) under the pointer when it moves without dragging. */
+  onHover: ((y: number, x: number) => void) | null = null;
 
   constructor(
     private readonly canvas: HTMLCanvasElement,
@@ -62,7 +64,10 @@ export class ZoomView {
       canvas.setPointerCapture(ev.pointerId);
     });
     canvas.addEventListener("pointermove", (ev) => {
-      if (!drag) return;
+      if (!drag) {
+        if (this.onHover && this.input) this.onHover(...this.toModel(ev.offsetX, ev.offsetY));
+        return;
+      }
       const r = this.region();
       this.cx -= ((ev.offsetX - drag.x) / canvas.clientWidth) * (r.x1 - r.x0);
       this.cy -= ((ev.offsetY - drag.y) / canvas.clientHeight) * (r.y1 - r.y0);
@@ -117,7 +122,8 @@ export class ZoomView {
     return { y0: this.cy - half, x0: this.cx - half, y1: this.cy + half, x1: this.cx + half };
   }
 
-  private toModel(px: number, py: number): [number, number] {
+  /** Model coordinates (y, x) of a point of the canvas, in CSS pixels. */
+  toModel(px: number, py: number): [number, number] {
     const r = this.region();
     return [
       r.y0 + (py / this.canvas.clientHeight) * (r.y1 - r.y0),
