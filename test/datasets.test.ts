@@ -424,14 +424,13 @@ test("idx: the installed Fashion-MNIST, if present: counts, stored pixels and th
 
 // ---------------------------------------------------------------- errors
 
-test("corrupt files: get throws naming the file; skipCorrupt passes over and records them", async () => {
+test("corrupt files: every unreadable header is listed on open; a body that does not decode fails on get, naming the file; skipCorrupt passes over and records both", async () => {
   const root = await tmp("corrupt");
   await writeImage(join(root, "a.png"), 8, 8, solid(50));
-  await writeFile(join(root, "b.png"), "this is not a png");
-  const jpeg = await sharp({ create: { width: 64, height: 64, channels: 3, background: "#808080" } })
-    .jpeg()
+  const png = await sharp({ create: { width: 64, height: 64, channels: 3, background: "#808080" } })
+    .png()
     .toBuffer();
-  await writeFile(join(root, "c.jpg"), jpeg.subarray(0, jpeg.length >> 1));
+  await writeFile(join(root, "c.png"), png.subarray(0, png.length >> 1));
   await writeImage(join(root, "d.png"), 8, 8, solid(200));
   const spec = {
     kind: "folder" as const,
@@ -440,18 +439,34 @@ test("corrupt files: get throws naming the file; skipCorrupt passes over and rec
     seed: 0,
     preprocess: { size: 8 },
   };
+  // c.png's header is whole: only decoding its pixels finds it.
   const ds = await openImageDataset(spec, "train");
-  const byId = (id: string) => ids(ds).indexOf(id);
-  await assert.rejects(ds.get(byId("b.png")), (e: Error) => e.message.startsWith(`${join(root, "b.png")}: `));
-  await assert.rejects(ds.get(byId("c.jpg")), (e: Error) => e.message.startsWith(`${join(root, "c.jpg")}: `));
+  await assert.rejects(ds.get(ids(ds).indexOf("c.png")), (e: Error) =>
+    e.message.startsWith(`${join(root, "c.png")}: `),
+  );
+  const jpeg = await sharp({ create: { width: 64, height: 64, channels: 3, background: "#808080" } })
+    .jpeg()
+    .toBuffer();
+  await writeFile(join(root, "b.jpg"), jpeg.subarray(0, jpeg.length >> 1));
+  await writeFile(join(root, "e.webp"), "this is not a webp");
+  await assert.rejects(openImageDataset(spec, "train"), (e: Error) => {
+    assert.ok(
+      e.message.startsWith(`${root}: 2 of the 5 image files of folder:train cannot be read`),
+      e.message,
+    );
+    assert.match(e.message, /skip_corrupt/);
+    assert.match(e.message, /\n {2}b\.jpg: .+\n {2}e\.webp: /);
+    return true;
+  });
   const tolerant = await openImageDataset(spec, "train", { skipCorrupt: true });
+  assert.equal(tolerant.length, 3, "the unreadable headers are left out");
+  assert.deepEqual([...tolerant.skippedIds], ["b.jpg", "e.webp"]);
   for (let i = 0; i < tolerant.length; i++) {
     const img = await tolerant.get(i, new Rng(i));
     assert.deepEqual([img.h, img.w], [8, 8]);
   }
-  await tolerant.get(byId("b.png"));
-  assert.equal(tolerant.skipped, 2);
-  assert.deepEqual([...tolerant.skippedIds].sort(), ["b.png", "c.jpg"]);
+  assert.equal(tolerant.skipped, 3);
+  assert.deepEqual([...tolerant.skippedIds].sort(), ["b.jpg", "c.png", "e.webp"]);
 });
 
 test("wrong root, empty folder and empty split fail on open, naming the path", async () => {

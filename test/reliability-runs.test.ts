@@ -338,6 +338,31 @@ test('C9, C11: --set with a prototype segment is refused and pollutes nothing; -
   assert.ok(!existsSync(join(dir, "run")));
 });
 
+test("D2, D3: unreadable images are all listed when the data opens, before the run folder exists; with skip_corrupt they are left out and reported (printed, metrics, eval.json), the count being true", async (t) => {
+  const dir = await tempDir(t, "d3");
+  const cfg = await makeRun(dir, { steps: 2 });
+  await writeFile(join(dir, "data", "train", "zbad.png"), "not a png");
+  await writeFile(join(dir, "data", "test", "zbad.jpg"), "");
+  const out = join(dir, "run");
+  let r = await runCli(["train", cfg, "--out", out]);
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, /1 of the 5 image files of folder:train cannot be read .*\n {2}train\/zbad\.png: /);
+  assert.ok(!existsSync(out));
+  r = await runCli(["train", cfg, "--out", out, "--set", "train.skip_corrupt=true"]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /folder:train 4 images, folder:test 2/);
+  assert.match(r.err, /skip_corrupt: 2 unreadable file\(s\) left out: train\/zbad\.png, test\/zbad\.jpg/);
+  assert.deepEqual(
+    (await readMetrics(out)).map((m) => m.skipped_files),
+    [2, 2],
+  );
+  const report = JSON.parse(await readFile(join(out, "eval.json"), "utf8")) as {
+    images: number;
+    skipped_files: string[];
+  };
+  assert.deepEqual([report.images, report.skipped_files], [2, ["train/zbad.png", "test/zbad.jpg"]]);
+});
+
 /** `anr ARGS` as a child process, with its output collected. */
 function anr(args: string[]) {
   const child = spawn(process.execPath, ["--import", "tsx", join(REPO, "src/cli/run.ts"), ...args], {

@@ -463,20 +463,59 @@ async function celebaFiles(root: string, split: Split): Promise<string[]> {
   return files.map((f) => `img_align_celeba/${f}`);
 }
 
-function fileDataset(
+/**
+ * A dataset of image files, each file's header read now (sharp's metadata: format and size, no
+ * pixel decoding), so that unreadable files are found before training, all of them: an error
+ * listing every one, or, with `skipCorrupt`, left out and listed in `skippedIds`. A file whose
+ * header reads but whose pixels do not (a truncated JPEG) is found on first use.
+ */
+async function fileDataset(
   name: string,
   root: string,
   files: string[],
   t: Transform,
   skipCorrupt: boolean,
-): ImageDataset {
+): Promise<ImageDataset> {
+  const bad = await unreadableHeaders(root, files);
+  if (bad.length > 0 && !skipCorrupt)
+    throw new InputError(
+      root,
+      `${bad.length} of the ${files.length} image files of ${name} cannot be read (fix or remove them, or set train.skip_corrupt: true to leave them out):\n${bad.map((b) => `  ${b.file}: ${b.reason}`).join("\n")}`,
+    );
+  const unreadable = new Set(bad.map((b) => b.file));
+  const good = files.filter((f) => !unreadable.has(f));
+  if (good.length === 0)
+    throw new InputError(root, `none of the ${files.length} image files of ${name} is readable`);
   return new Items(
     name,
     [t.size, t.size],
-    files,
-    (i, rng) => decodeTransformed(join(root, files[i]!), t, rng),
+    good,
+    (i, rng) => decodeTransformed(join(root, good[i]!), t, rng),
     skipCorrupt,
+    bad.map((b) => b.file),
   );
+}
+
+/** Headers read at once: enough to keep the disk busy, few enough file handles. */
+const HEADER_READS = 16;
+
+/** The files (in `files` order) whose image header sharp cannot read, with the reason. */
+async function unreadableHeaders(root: string, files: string[]): Promise<{ file: string; reason: string }[]> {
+  const reasons: (string | null)[] = new Array<string | null>(files.length).fill(null);
+  let next = 0;
+  const reader = async () => {
+    while (next < files.length) {
+      const k = next++;
+      try {
+        const { width, height } = await sharp(join(root, files[k]!)).metadata();
+        if (!width || !height) reasons[k] = "no image dimensions in the header";
+      } catch (e) {
+        reasons[k] = (e as Error).message;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(HEADER_READS, files.length) }, reader));
+  return files.flatMap((file, k) => (reasons[k] === null ? [] : [{ file, reason: reasons[k]! }]));
 }
 
 async function idxDataset(name: string, s: z.infer<typeof IdxSpec>, split: Split): Promise<ImageDataset> {

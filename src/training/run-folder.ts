@@ -56,20 +56,21 @@ const isRunFile = (name: string) => (RUN_FILES as readonly string[]).includes(na
 
 /**
  * A run replaced with `--overwrite` was set aside, and the process died before the new run's
- * first checkpoint (kill -9, power loss): the old run is put back. After that checkpoint, it is
- * deleted.
+ * first checkpoint (kill -9, power loss): the old run is put back, each of its entries replacing
+ * the new run's, its checkpoint last, so that an interrupted recovery is recovered again. After
+ * that checkpoint (a checkpoint in the folder is then the new run's), the old run is deleted.
  */
 async function recoverOverwrite(out: string): Promise<void> {
   const aside = join(out, SET_ASIDE);
   const names = await readdir(aside).catch(() => null);
   if (names === null) return;
-  if ((await readdir(out)).includes("checkpoint.safetensors")) {
-    await rm(aside, { recursive: true, force: true });
-    return;
+  if (!(await readdir(out)).includes("checkpoint.safetensors")) {
+    const last = (n: string) => (n === "checkpoint.safetensors" ? 1 : 0);
+    for (const name of names.sort((a, b) => last(a) - last(b))) {
+      await rm(join(out, name), { recursive: true, force: true });
+      await rename(join(aside, name), join(out, name));
+    }
   }
-  for (const name of (await readdir(out)).filter(isRunFile))
-    await rm(join(out, name), { recursive: true, force: true });
-  for (const name of names) await rename(join(aside, name), join(out, name));
   await rm(aside, { recursive: true, force: true });
 }
 
@@ -141,7 +142,10 @@ export async function claimRunFolder(
         const present = (await readdir(out)).filter(isRunFile);
         if (present.length > 0) {
           await mkdir(join(out, SET_ASIDE));
-          for (const name of present) await rename(join(out, name), join(out, SET_ASIDE, name));
+          // The checkpoint first: while it is aside, a checkpoint in the folder is the new run's.
+          const first = (n: string) => (n === "checkpoint.safetensors" ? 0 : 1);
+          for (const name of present.sort((a, b) => first(a) - first(b)))
+            await rename(join(out, name), join(out, SET_ASIDE, name));
           aside = true;
         }
       }

@@ -99,6 +99,7 @@ export async function imageDriver(run: ImageRun): Promise<TaskDriver<ImageBatch>
       return { imgs: np.array(b.data, { shape: b.shape }), noise };
     },
     state: () => ({ loader: loader.state, rng: rng.state }),
+    skippedItems: () => [...new Set([...trainDs.skippedIds, ...evalDs.skippedIds])],
     restore(s) {
       const st = s as { loader: LoaderState; rng: number[] };
       loader.restore(st.loader);
