@@ -59,9 +59,25 @@ function act(what: string, task: () => Promise<void>): Promise<void> {
       message.textContent = `Could not ${what}: ${err.name}: ${err.message}`;
       message.hidden = false;
       console.error(err);
+      if (state.device?.device === "webgpu" && gpuFailure(err)) {
+        message.textContent += "\nWebGPU failed: the page goes on with wasm.";
+        try {
+          await switchDevice("wasm");
+        } catch (e2) {
+          message.textContent += ` That failed too: ${e2 instanceof Error ? e2.message : String(e2)}`;
+        }
+      }
     }
   });
   return chain;
+}
+
+/** A failure of the GPU rather than of the input: a lost device, or a worker that died with it. */
+function gpuFailure(err: Error): boolean {
+  return (
+    err.name === "WorkerError" ||
+    /device (was |is )?lost|GPUDevice|GPUBuffer|out of memory/i.test(err.message)
+  );
 }
 
 async function startDevice(wanted: "webgpu" | "wasm"): Promise<void> {

@@ -151,6 +151,9 @@ export class ZoomView {
           this.rerun = false;
           await this.decodeView();
         } while (this.rerun);
+      } catch (e) {
+        // The view reports its own failures (e.g. the worker replaced on a device switch).
+        this.stats.textContent = `Decoding stopped: ${e instanceof Error ? e.message : String(e)}`;
       } finally {
         this.running = null;
         this.canvas.dataset.state = "idle";
