@@ -240,7 +240,10 @@ export function stackImages(
   const data = new Float32Array(imgs.length * c * h * w);
   imgs.forEach((img, k) => {
     if (img.c !== c || img.h !== h || img.w !== w)
-      throw new Error(`${name(k)}: item is ${img.c}×${img.h}×${img.w}, expected ${c}×${h}×${w}`);
+      throw new InputError(
+        name(k),
+        `item is ${img.c}×${img.h}×${img.w}, expected ${c}×${h}×${w} like the batch's first`,
+      );
     data.set(img.data, k * c * h * w);
   });
   return { data, shape: [imgs.length, c, h, w] };

@@ -256,7 +256,14 @@ async function loop<B>(
     window = ck.state.window ?? window;
     skippedSteps = ck.state.skippedSteps ?? 0;
     badStreak = ck.state.badStreak ?? 0;
-    driver.restore(ck.state.loader);
+    try {
+      driver.restore(ck.state.loader);
+    } catch (e) {
+      throw new InputError(
+        ckptPath,
+        `its data position does not fit the data (${(e as Error).message}); has the data changed since the run started?`,
+      );
+    }
     // Metrics logged after the checkpoint are redone: drop them, rewriting the file whole.
     records = await metricsUpTo(metricsPath, state.step, warn);
     await writeFileAtomic(metricsPath, records.map((r) => r.line + "\n").join(""));
