@@ -36,9 +36,9 @@ import {
 } from "./common.js";
 
 /**
- * The spec that prepares field file `path` for the model: the recorded preparation when the model
- * file has one for this kind of file (else the defaults: resize-crop to the model's size, no
- * fill), each field overridden by its flag, normalised by the model's channels.
+ * The spec that prepares field file `path` for the model: the recorded preparation (of a file of
+ * the other kind: its preprocessing and fill_missing), else the defaults (resize-crop to the
+ * model's size, no fill), each field overridden by its flag, normalised by the model's channels.
  */
 function fieldSpecFor(
   path: string,
@@ -49,10 +49,16 @@ function fieldSpecFor(
   modelPath: string,
 ): FieldSpec {
   const kind = /\.npy$/i.test(path) ? "npy" : "netcdf";
+  // A NetCDF file for a model trained on .npy files (or the reverse) keeps what applies to both.
+  const field = recorded?.task === "field" ? recorded.data : null;
   const base: Record<string, unknown> =
-    recorded?.task === "field" && recorded.data.kind === kind
-      ? { ...recorded.data }
-      : { kind, preprocess: { mode: "resize-crop", size } };
+    field?.kind === kind
+      ? { ...field }
+      : {
+          kind,
+          preprocess: field?.preprocess ?? { mode: "resize-crop", size },
+          ...(field?.fill_missing === undefined ? {} : { fill_missing: field.fill_missing }),
+        };
   if (kind === "netcdf") base.variables = channels.map((c) => c.name);
   overrideFieldPreparation(base, o, path);
   const spec = specWith(

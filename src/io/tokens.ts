@@ -41,8 +41,10 @@ export function weightsFingerprint(weights: Map<string, HostTensor>): string {
   const enc = new TextEncoder();
   let crc = 0;
   for (const name of [...weights.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
-    const data = Float32Array.from(weights.get(name)!.data);
-    crc = crc32(new Uint8Array(data.buffer), crc32(enc.encode(name + "\0"), crc));
+    // The float32 bytes as the host holds them: little-endian, as on every host anr writes files.
+    const data = weights.get(name)!.data;
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    crc = crc32(bytes, crc32(enc.encode(name + "\0"), crc));
   }
   return `crc32:${crc.toString(16).padStart(8, "0")}`;
 }
