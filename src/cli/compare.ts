@@ -19,11 +19,12 @@ import type { HyperNetworkConfigInput } from "../model/config.js";
 import type { PhysicalError } from "../eval/evaluate.js";
 import { UsageError } from "../util/errors.js";
 
-export const COMPARE_USAGE = `anr compare --preset fmnist|demo|winds [--steps N] [--set KEY=VALUE] [--out DIR]
+export const COMPARE_USAGE = `anr compare --preset fmnist|demo|winds [--steps N] [--set KEY=VALUE] [--out DIR] [--overwrite]
 
 Trains ANR, the TransINR-style MLP and IPC with the same data, steps, seed and hyper-network,
 then writes compare.md / compare.json (final test PSNR, SSIM, time, sizes; physical RMSE per
-channel for fields) and compare.png. "winds" is the winds-demo field run (ferret-datasets).`;
+channel for fields) and compare.png. "winds" is the winds-demo field run (ferret-datasets).
+Run folders that hold runs are refused unless --overwrite replaces them.`;
 
 /** Per comparison: the run preset, and the model (a preset name or a config) of each contender. */
 const COMPARISONS: Record<string, { run: string; models: Record<string, string | HyperNetworkConfigInput> }> =
@@ -51,6 +52,7 @@ export async function cmdCompare(argv: string[]): Promise<number> {
       steps: { type: "string" },
       set: { type: "string", multiple: true },
       out: { type: "string" },
+      overwrite: { type: "boolean", default: false },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -77,7 +79,7 @@ export async function cmdCompare(argv: string[]): Promise<number> {
     for (const s of values.set ?? []) applyOverride(raw, s);
     const run = resolveRunConfig(raw, `compare ${label}`);
     console.log(`\n== ${label} (${modelPreset})`);
-    const result = await train(run, { out: join(out, modelPreset) });
+    const result = await train(run, { out: join(out, modelPreset), overwrite: values.overwrite });
     rows.push({
       model: label,
       preset: modelPreset,

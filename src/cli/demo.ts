@@ -24,6 +24,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       steps: { type: "string" },
       out: { type: "string" },
       resume: { type: "boolean", default: false },
+      overwrite: { type: "boolean", default: false },
     },
   });
   const raw = runPreset("demo") as Record<string, unknown>;
@@ -32,7 +33,7 @@ export async function runDemo(argv: string[]): Promise<number> {
   const out =
     values.out ?? join("runs", `demo-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, "-")}`);
   await initBackend();
-  const result = await train(run, { out, resume: values.resume });
+  const result = await train(run, { out, resume: values.resume, overwrite: values.overwrite });
 
   // 4× super-resolution: R-tokens from 32×32 crops of held-out photos, decoded on a 128×128 grid.
   const { config, weights } = await loadModel(join(out, "model.safetensors"));
