@@ -339,8 +339,11 @@ test("run configs: errors name the field; presets resolve; overrides apply", asy
   );
   assert.throws(
     () =>
-      resolveRunConfig({ data: { kind: "idx", root: "/x" }, model: { preset: "nope" }, train: { steps: 1 } }),
-    /unknown model preset "nope"/,
+      resolveRunConfig(
+        { data: { kind: "idx", root: "/x" }, model: { preset: "nope" }, train: { steps: 1 } },
+        "run.yaml",
+      ),
+    /^ConfigError: run\.yaml: invalid run config:\n {2}model\.preset: unknown model preset "nope" \(known: /,
   );
   for (const name of Object.keys(RUN_PRESETS))
     assert.ok(resolveRunConfig(runPreset(name), name).model.hyponet);

@@ -18,7 +18,7 @@ import {
 import { InputError } from "../util/errors.js";
 import { Progress } from "../util/progress.js";
 import { readConfigFile } from "../io/config-file.js";
-import { modelPreset } from "../model/presets.js";
+import { MODEL_PRESETS, modelPreset } from "../model/presets.js";
 import { numel, paramSpecs } from "../model/params.js";
 
 export const TrainArgs = z.strictObject({
@@ -191,6 +191,14 @@ export function resolveRunConfig(raw: unknown, source = "run config"): Validated
   const m = r.data.model;
   let model: HyperNetworkConfig;
   if ("preset" in m) {
+    if (!(m.preset in MODEL_PRESETS))
+      throw new ConfigError(
+        source,
+        [
+          `model.preset: unknown model preset "${m.preset}" (known: ${Object.keys(MODEL_PRESETS).join(", ")})`,
+        ],
+        "run config",
+      );
     const p = HyperNetworkConfig.safeParse(modelPreset(m.preset));
     if (!p.success) throw new ConfigError(`${source} (model preset ${m.preset})`, zodIssueLines(p.error));
     model = p.data;
