@@ -10,6 +10,8 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { initBackend } from "../src/backend/index.js";
 import { decodeTransformed } from "../src/data/datasets.js";
+import { fromInterleaved } from "../src/data/image.js";
+import { renderSvg } from "../src/data/svg.js";
 import { PREPARATION_METADATA_KEY, readPreparation } from "../src/data/preparation.js";
 import { readNpy, writeNetcdf3 } from "../src/io/array-files.js";
 import { loadModel, readSafetensors, saveModel } from "../src/io/files.js";
@@ -269,4 +271,57 @@ test("an image model trained on resize-crop images encodes with that crop unless
   const cover = await expected({ mode: "resize-crop", size: 16 });
   assert.deepEqual(await tokensOf(join(dir, "c.safetensors")), cover);
   assert.notDeepEqual(cover, trained, "the two crops differ, so the test can tell them apart");
+});
+
+test("SVG models render new drawings on their background; checkpoints tell their preparation; bad records are named", async (t) => {
+  await initBackend();
+  const dir = await tempDir(t, "prep-svg");
+  const init = join(dir, "init.safetensors");
+  await writeFile(join(dir, "model.json"), JSON.stringify(tinyConfig("ANR")));
+  let r = await run(["init", join(dir, "model.json"), "--out", init]);
+  assert.equal(r.code, 0, r.err);
+  const { config, weights } = await loadModel(init);
+  const svgModel = join(dir, "svg.safetensors");
+  const record = { task: "image", data: { kind: "svg", size: 16, background: "#ff0000" } };
+  await saveModel(svgModel, config, weights, { [PREPARATION_METADATA_KEY]: JSON.stringify(record) });
+  const drawing = join(dir, "d.svg");
+  await writeFile(
+    drawing,
+    '<svg xmlns="http://www.w3.org/2000/svg" width="36" height="24"><circle cx="12" cy="12" r="9" fill="#0000ff"/></svg>',
+  );
+  r = await run(["encode", drawing, "--model", svgModel, "--out", join(dir, "t.safetensors")]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /SVG files rendered on #ff0000 \(as the model was trained\)/);
+  const pixels = fromInterleaved(await renderSvg(drawing, 16, "#ff0000"), 16, 16, 3).data;
+  const want = (await encodeWith(weights, config, [pixels], [16, 16])).get("dtoken")!.data;
+  assert.deepEqual((await readSafetensors(join(dir, "t.safetensors"))).tensors.get("dtoken")!.data, want);
+
+  // A checkpoint records no anr.data, but its run config tells the preparation.
+  const data = { kind: "npy", root: "/data", preprocess: { mode: "resize", size: 8 }, fill_missing: 0 };
+  const fromCheckpoint = readPreparation(
+    { "anr.checkpoint": JSON.stringify({ step: 3, run: { task: "field", data } }) },
+    "ck.safetensors",
+  );
+  assert.deepEqual(fromCheckpoint, {
+    task: "field",
+    data: { kind: "npy", preprocess: { mode: "resize", size: 8 }, fill_missing: 0 },
+  });
+  // A damaged record is an input error naming the file and the key.
+  assert.throws(
+    () => readPreparation({ [PREPARATION_METADATA_KEY]: "{" }, "m.safetensors"),
+    /^InputError: m\.safetensors: metadata "anr\.data" is not valid JSON/,
+  );
+  assert.throws(
+    () =>
+      readPreparation(
+        {
+          [PREPARATION_METADATA_KEY]: JSON.stringify({
+            task: "field",
+            data: { kind: "npy", fill_missing: "x" },
+          }),
+        },
+        "m.safetensors",
+      ),
+    /m\.safetensors: metadata "anr\.data" is not a valid field preparation: fill_missing/,
+  );
 });
