@@ -1,0 +1,331 @@
+/**
+ * The web app (web/) in a real browser: Debian's Chromium, headless, driven by playwright-core.
+ * The test builds the app with Vite's API into a temporary folder, serves it with the
+ * cross-origin isolation headers from a small static server, and checks in the page: the shipped
+ * model and its card; a dropped model; the encode and decode of a known image against the Node
+ * decode of the same model and image (wasm within 1e-5, WebGPU on SwiftShader within 1e-3); that
+ * zooming raises the decoded resolution of the visible region; and that a corrupt model file
+ * is an error message naming the problem, after which the page still works. Screenshots go to
+ * reports/web/ (gitignored).
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { extname, join, normalize } from "node:path";
+import sharp from "sharp";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { build } from "vite";
+import {
+  createImageDecoder,
+  hyperNetwork,
+  initBackend,
+  modelFromBytes,
+  readF32,
+  toDevice,
+} from "../src/index.js";
+import { hyponet, refParams, type Taps } from "../src/lowlevel.js";
+import { disposeParams } from "../src/model/params.js";
+import { numpy as np } from "../src/backend/jax.js";
+import { skipWithoutData } from "./fixtures.js";
+
+const root = join(import.meta.dirname, "..");
+const CHROMIUM = "/usr/bin/chromium";
+const MODEL = join(root, "models", "demo-photos-anr.safetensors");
+const ARTIFACTS = join(root, "reports", "web");
+/** The flags the brief of the CI image asks for, and WebGPU on SwiftShader (software Vulkan). */
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--enable-unsafe-webgpu",
+  "--use-webgpu-adapter=swiftshader",
+];
+
+const TYPES: Record<string, string> = {
+  ".html": "text/html",
+  ".js": "text/javascript",
+  ".css": "text/css",
+  ".png": "image/png",
+};
+
+/** A static server for `dir` with COOP/COEP (as `npm run web` serves it), on a free port. */
+async function serve(dir: string): Promise<{ server: Server; url: string }> {
+  const server = createServer(async (req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url ?? "/", "http://localhost").pathname))
+      .replace(/^[/\\]+/, "")
+      .replace(/^(\.\.[/\\])+/, "");
+    try {
+      const body = await readFile(join(dir, path || "index.html"));
+      res.writeHead(200, {
+        "Content-Type": TYPES[extname(path || "index.html")] ?? "application/octet-stream",
+        "Cross-Origin-Opener-Policy": "same-origin",
+        "Cross-Origin-Embedder-Policy": "require-corp",
+      });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
+}
+
+/** The page's state as the tests read it (web/src/main.ts `anrPage`). */
+interface PageState {
+  card: { source: string; kind: string; task: string; inputSize: [number, number] } | null;
+  device: { device: string; threads: number; fallback?: string } | null;
+  psnr: number | null;
+}
+
+/** Drop a file on the page as a user would: a DataTransfer holding a File, in a drop event. */
+async function dropFile(page: Page, name: string, bytes: Uint8Array, type: string): Promise<void> {
+  await page.evaluate(
+    ({ name, base64, type }) => {
+      const data = Uint8Array.from(atob(base64), (ch) => ch.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([data], name, { type }));
+      document.body.dispatchEvent(
+        new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }),
+      );
+    },
+    { name, base64: Buffer.from(bytes).toString("base64"), type },
+  );
+  await actions(page);
+}
+
+const actions = (page: Page) => page.evaluate(() => (window as unknown as AnrWindow).anrPage.actions());
+const idle = (page: Page) => page.evaluate(() => (window as unknown as AnrWindow).anrPage.idle());
+type AnrWindow = {
+  anrPage: {
+    actions(): Promise<void>;
+    idle(): Promise<void>;
+    state: PageState & {
+      input: { pixels: Float32Array } | null;
+      reconstruction: Float32Array | null;
+      attention: {
+        y: number;
+        x: number;
+        attention: { heads: number; tokens: number; weights: Float32Array; zeroed: number };
+      } | null;
+    };
+  };
+};
+const state = (page: Page): Promise<PageState> =>
+  page.evaluate(() => {
+    const { card, device, psnr } = (window as unknown as AnrWindow).anrPage.state;
+    return { card, device, psnr };
+  });
+/** The encoded input and its reconstruction, as plain arrays. */
+const decoded = (page: Page) =>
+  page.evaluate(() => {
+    const s = (window as unknown as AnrWindow).anrPage.state;
+    return { input: Array.from(s.input?.pixels ?? []), reconstruction: Array.from(s.reconstruction ?? []) };
+  });
+const message = (page: Page) =>
+  page.evaluate(() => {
+    const m = document.getElementById("message")!;
+    return m.hidden ? "" : (m.textContent ?? "");
+  });
+const zoomData = (page: Page) =>
+  page.evaluate(() => ({ ...(document.getElementById("zoom") as HTMLCanvasElement).dataset }));
+
+/** The known image: a test photo at the model's 32×32, as PNG bytes and (C, H, W) floats in [0, 1]. */
+async function knownImage(): Promise<{ png: Uint8Array; chw: Float32Array }> {
+  const png = await sharp(join(root, "data", "photos", "test", "face-puppy.png"))
+    .resize(32, 32, { fit: "cover" })
+    .png()
+    .toBuffer();
+  const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const n = info.width * info.height;
+  const chw = new Float32Array(3 * n);
+  for (let c = 0; c < 3; c++) for (let k = 0; k < n; k++) chw[c * n + k] = data[3 * k + c]! / 255;
+  return { png: new Uint8Array(png), chw };
+}
+
+/**
+ * The Node side of the same model and image: the decode at the model's size mapped to [0, 1] as
+ * the page does, and ANR's attention weights after the threshold at one coordinate.
+ */
+async function nodeReference(model: Uint8Array, chw: Float32Array) {
+  await initBackend();
+  const { config, weights } = modelFromBytes(model, MODEL);
+  const P = toDevice(weights);
+  const x = np.array(
+    chw.map((v) => 2 * v - 1),
+    { shape: [1, 3, 32, 32] },
+  );
+  const generated = hyperNetwork(P, config, x);
+  const decode = createImageDecoder(config);
+  const reconstruction = (await decode(P, generated, 1, 32, 32)).map((v) => (v + 1) / 2);
+  decode.dispose();
+  const attention = async (y: number, x: number): Promise<Float32Array> => {
+    const taps: Taps = new Map();
+    hyponet(P, config, np.array([y, x], { shape: [1, 1, 2] }), refParams(generated), taps).dispose();
+    let weights: Float32Array | undefined;
+    for (const [name, a] of taps) {
+      if (name === "anr.attn") weights = await readF32(a);
+      else a.dispose();
+    }
+    return weights!;
+  };
+  const dispose = () => {
+    disposeParams(generated);
+    disposeParams(P);
+  };
+  return { reconstruction, attention, dispose };
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length, "lengths");
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+test("the web app in headless Chromium: model, encode, zoom, drop, errors", async (t) => {
+  if (skipWithoutData(t, existsSync(CHROMIUM), `Chromium at ${CHROMIUM} (Debian package chromium)`)) return;
+  const dist = await mkdtemp(join(tmpdir(), "anr-web-"));
+  await build({
+    configFile: join(root, "web", "vite.config.ts"),
+    logLevel: "silent",
+    build: { outDir: dist, emptyOutDir: true },
+  });
+  await mkdir(ARTIFACTS, { recursive: true });
+  const model = new Uint8Array(await readFile(MODEL));
+  const known = await knownImage();
+  const reference = await nodeReference(model, known.chw);
+  const { server, url } = await serve(dist);
+  let browser: Browser | undefined;
+  try {
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    const page = await browser.newPage({ viewport: { width: 1100, height: 720 } });
+    const pageErrors: string[] = [];
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+    await page.goto(`${url}?device=wasm&photo=none`);
+    await page.waitForFunction(() => "anrPage" in window);
+    await actions(page);
+
+    await t.test("opens the shipped model and shows its card", async () => {
+      const s = await state(page);
+      assert.equal(await message(page), "");
+      assert.deepEqual(s.device?.device, "wasm");
+      assert.equal(s.card?.source, "demo-photos-anr.safetensors");
+      assert.equal(s.card?.kind, "ANR");
+      assert.equal(s.card?.task, "image");
+      assert.deepEqual(s.card?.inputSize, [32, 32]);
+      const card = await page.textContent("#model-card");
+      assert.match(card ?? "", /kindANR/);
+      assert.match(card ?? "", /representation2,048 floats per image/);
+      assert.match(card ?? "", /devicewasm, \d+ threads?/);
+    });
+
+    await t.test("opens a model dropped on the page", async () => {
+      await dropFile(page, "dropped-demo.safetensors", model, "application/octet-stream");
+      assert.equal(await message(page), "");
+      assert.equal((await state(page)).card?.source, "dropped-demo.safetensors");
+    });
+
+    await t.test("encodes a dropped image as Node does (wasm, within 1e-5)", async (t) => {
+      await dropFile(page, "known.png", known.png, "image/png");
+      assert.equal(await message(page), "");
+      const { input, reconstruction } = await decoded(page);
+      assert.ok(maxAbsDiff(input, known.chw) <= 1e-7, "the page reads the PNG's pixels unchanged");
+      const diff = maxAbsDiff(reconstruction, reference.reconstruction);
+      t.diagnostic(`wasm vs Node decode: max |Δ| ${diff.toExponential(2)}`);
+      assert.ok(diff <= 1e-5, `browser vs Node decode: max |Δ| ${diff}`);
+      const psnr = (await state(page)).psnr!;
+      assert.ok(Number.isFinite(psnr) && psnr > 5, `PSNR ${psnr}`);
+      assert.match((await page.textContent("#psnr")) ?? "", /dB PSNR/);
+    });
+
+    await t.test("zooming decodes the visible region at a higher resolution", async () => {
+      await idle(page);
+      const whole = await zoomData(page);
+      assert.equal(whole.frameSize, "384");
+      assert.equal(Number(whole.regionModelPixels), 32);
+      assert.equal(Number(whole.samplesPerModelPixel), 12);
+      await page.screenshot({ path: join(ARTIFACTS, "web-whole.png") });
+      await page.click("#zoom-in");
+      await page.click("#zoom-in");
+      await idle(page);
+      const zoomed = await zoomData(page);
+      assert.equal(zoomed.frameSize, "384", "still decoded at the canvas's resolution");
+      assert.equal(Number(zoomed.regionModelPixels), 8, "a quarter of the image's width is visible");
+      assert.equal(Number(zoomed.samplesPerModelPixel), 48, "4× the decoded pixels per model pixel");
+      assert.match((await page.textContent("#zoom-stats")) ?? "", /384² in \d+ ms/);
+      await page.screenshot({ path: join(ARTIFACTS, "web-zoomed.png") });
+    });
+
+    await t.test("hovering a pixel shows the R-tokens it attends to, as Node computes them", async () => {
+      const box = (await page.locator("#zoom").boundingBox())!;
+      await page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.6);
+      await page.waitForFunction(() => (window as unknown as AnrWindow).anrPage.state.attention !== null);
+      await idle(page);
+      const { y, x, weights, heads, tokens, zeroed } = await page.evaluate(() => {
+        const a = (window as unknown as AnrWindow).anrPage.state.attention!;
+        return { y: a.y, x: a.x, ...a.attention, weights: Array.from(a.attention.weights) };
+      });
+      assert.equal(heads, 4);
+      assert.equal(tokens, 32);
+      for (let h = 0; h < heads; h++) {
+        const row = weights.slice(h * tokens, (h + 1) * tokens);
+        assert.ok(Math.abs(row.reduce((s, w) => s + w, 0) - 1) < 1e-5, `head ${h} sums to 1`);
+      }
+      assert.equal(zeroed, weights.filter((w) => w === 0).length / weights.length);
+      const diff = maxAbsDiff(weights, await reference.attention(y, x));
+      assert.ok(diff <= 1e-5, `attention, browser vs Node: max |Δ| ${diff}`);
+      assert.match((await page.textContent("#attention-text")) ?? "", /attends to \d+ of 32 R-tokens/);
+      await page.screenshot({ path: join(ARTIFACTS, "web-attention.png") });
+    });
+
+    await t.test("a corrupt model file is an error message, and the page still works", async () => {
+      const corrupt = model.slice(0, 4096);
+      await dropFile(page, "corrupt.safetensors", corrupt, "application/octet-stream");
+      const text = await message(page);
+      assert.match(
+        text,
+        /Could not open the model corrupt\.safetensors: SafetensorsError: .*corrupt\.safetensors/,
+      );
+      await page.screenshot({ path: join(ARTIFACTS, "web-error.png") });
+      assert.equal((await state(page)).card?.source, "dropped-demo.safetensors", "the open model stays");
+      const before = (await state(page)).psnr;
+      await page.click('#photos button[data-name="face-sunset.png"]');
+      await actions(page);
+      assert.equal(await message(page), "", "the next action clears the message");
+      const after = (await state(page)).psnr;
+      assert.ok(after !== null && after !== before, `a new image was encoded (PSNR ${before} → ${after})`);
+    });
+    assert.deepEqual(pageErrors, [], "uncaught errors in the page");
+    await page.close();
+
+    await t.test("encodes on WebGPU (SwiftShader) as Node does, within 1e-3", async (t) => {
+      const gpu = await browser!.newPage();
+      await gpu.goto(`${url}?device=webgpu&photo=none`);
+      await gpu.waitForFunction(() => "anrPage" in window);
+      await actions(gpu);
+      const device = (await state(gpu)).device;
+      if (device?.device !== "webgpu") {
+        t.skip(`no WebGPU in this Chromium: ${device?.fallback ?? "unknown"}`);
+        return;
+      }
+      await dropFile(gpu, "known.png", known.png, "image/png");
+      assert.equal(await message(gpu), "");
+      const diff = maxAbsDiff((await decoded(gpu)).reconstruction, reference.reconstruction);
+      t.diagnostic(`WebGPU vs Node decode: max |Δ| ${diff.toExponential(2)}`);
+      assert.ok(diff <= 1e-3, `WebGPU vs Node decode: max |Δ| ${diff}`);
+      await gpu.close();
+    });
+  } finally {
+    await browser?.close();
+    server.close();
+    reference.dispose();
+  }
+});
