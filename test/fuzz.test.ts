@@ -6,6 +6,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import fc from "fast-check";
 import { stringify as toYaml } from "yaml";
 import { withSafetensorsHeader } from "./fixtures.js";
@@ -26,6 +28,8 @@ import { tokensFromBytes, tokensToBytes } from "../src/io/tokens.js";
 import { generatedParams } from "../src/model/model.js";
 import { RUN_PRESETS } from "../src/training/run-presets.js";
 import { resolveRunConfig } from "../src/training/run-config.js";
+
+const FIXTURES = join(import.meta.dirname, "fixtures");
 
 /** Seeded, so a failure is reproducible; the seed is in the failure message. */
 const RUNS = { seed: 20261202, numRuns: 1500 };
@@ -211,7 +215,8 @@ async function fuzzBytes(
   parse: (bytes: Uint8Array) => Promise<unknown> | unknown,
   source: string,
   runs = RUNS,
-): Promise<void> {
+): Promise<{ accepted: number; refused: number }> {
+  const counts = { accepted: 0, refused: 0 };
   await fc.assert(
     fc.asyncProperty(
       fc.constantFrom(...files),
@@ -220,13 +225,18 @@ async function fuzzBytes(
         const bytes = applyEdits(file, edits, focus);
         try {
           await parse(bytes);
+          counts.accepted++;
         } catch (e) {
           expectInputError(e, source);
+          counts.refused++;
         }
       },
     ),
     runs,
   );
+  // Both outcomes occur, so the edits reach the parser's decisions rather than only its data.
+  assert.ok(counts.accepted > 0 && counts.refused > 0, JSON.stringify(counts));
+  return counts;
 }
 
 test("fuzz: npy and idx arrays", { timeout: 300_000 }, async () => {
@@ -234,6 +244,12 @@ test("fuzz: npy and idx arrays", { timeout: 300_000 }, async () => {
     encodeNpy({ shape: [3, 4], data: Float32Array.from({ length: 12 }, (_, i) => i / 3) }),
     encodeNpy({ shape: [], data: Float32Array.from([2.5]) }),
     encodeNpy({ shape: [2, 0, 5], data: new Float32Array(0) }),
+    // Files numpy wrote: big-endian float64, float16, int64, Fortran order.
+    ...(await Promise.all(
+      ["f8_be_c_3d.npy", "f2.npy", "i8.npy", "f8_fortran_2d.npy"].map(
+        async (n) => new Uint8Array(await readFile(join(FIXTURES, "npy", n))),
+      ),
+    )),
   ];
   await fuzzBytes(
     npys,
@@ -286,7 +302,16 @@ test("fuzz: NetCDF-3 files, header and data", { timeout: 300_000 }, async () => 
     ],
     attrs: { title: "fuzz" },
   });
-  const files = [encodeNetcdf3(spec(false), "f.nc"), encodeNetcdf3(spec(true), "f.nc")];
+  const files = [
+    encodeNetcdf3(spec(false), "f.nc"),
+    encodeNetcdf3(spec(true), "f.nc"),
+    // Files netCDF-C wrote (through netCDF4-python): ERA5-like, 4-D, a single record.
+    ...(await Promise.all(
+      ["era5_old_cds.nc", "nc3_classic_4d.nc", "nc3_single_record.nc"].map(
+        async (n) => new Uint8Array(await readFile(join(FIXTURES, "netcdf", n))),
+      ),
+    )),
+  ];
   await fuzzBytes(
     files,
     400,

@@ -11,7 +11,6 @@ import h5wasm from "h5wasm/node";
 import { openNetcdf, writeNetcdf3 } from "../src/io/array-files.js";
 import { bytesSource, NetcdfError, type NetcdfFile } from "../src/io/netcdf.js";
 import { openNetcdf3 } from "../src/io/netcdf3-reader.js";
-import { Rng } from "../src/util/rng.js";
 import type { Nc3WriteSpec } from "../src/io/netcdf3-writer.js";
 
 // Fixtures written by netCDF-C through netCDF4-python: scripts/make_netcdf_fixtures.py.
@@ -184,43 +183,6 @@ test("netcdf3: the portable reader reads bytes in memory as the file reader read
       (e: Error) => e instanceof NetcdfError && e.message.startsWith(`${name}: truncated NetCDF-3 file`),
     );
   }
-});
-
-test("netcdf3: corrupted headers and truncations fail with a NetcdfError, never another error", async () => {
-  const rng = new Rng(3);
-  let refused = 0;
-  for (const name of ["era5_old_cds.nc", "nc3_classic_4d.nc", "nc3_single_record.nc"]) {
-    const bytes = await readFile(fixture(name));
-    for (let trial = 0; trial < 40; trial++) {
-      // A few random bytes in the header, and sometimes a truncation (netcdfjs takes up to ~0.3 s to
-      // refuse some corrupt headers, hence few trials).
-      const bad = new Uint8Array(bytes);
-      for (let k = 1 + rng.int(4); k > 0; k--) bad[rng.int(Math.min(600, bad.length))] = rng.int(256);
-      const src = bytesSource(rng.uniform() < 0.2 ? bad.subarray(0, rng.int(bad.length)) : bad, name);
-      const attempts: (() => Promise<unknown>)[] = [];
-      try {
-        const nc = await openNetcdf3(src);
-        for (const v of nc.variables) {
-          attempts.push(() => nc.readAll(v.name));
-          if (v.dims.length >= 2)
-            attempts.push(() =>
-              nc.readSlice(
-                v.name,
-                v.dims.slice(0, -2).map(() => 0),
-              ),
-            );
-        }
-      } catch (e) {
-        attempts.push(() => Promise.reject(e));
-      }
-      for (const attempt of attempts)
-        await attempt().catch((e: unknown) => {
-          assert.ok(e instanceof NetcdfError, `${name} trial ${trial}: ${String(e)}`);
-          refused++;
-        });
-    }
-  }
-  assert.ok(refused > 20, `only ${refused} corruptions were refused`);
 });
 
 test("netcdf4: new-CDS file, float32 t2m zlib+shuffle chunked, NaN fill, int64 and string variables", async () => {

@@ -6,7 +6,6 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NpyError, encodeNpy, parseNpy, type NdArray } from "../src/io/npy.js";
 import { readNpy, writeNpy } from "../src/io/array-files.js";
-import { Rng } from "../src/util/rng.js";
 
 // Files written by NumPy 1.24 through scripts/make_npy_fixtures.py; the formulas below repeat the
 // script's, so the expected values are computed here rather than stored.
@@ -490,23 +489,6 @@ test("npy: corrupt files name the path and what was expected", async () => {
   // readNpy: the path of a missing file.
   const missing = join(FIXTURES, "does-not-exist.npy");
   await assert.rejects(readNpy(missing), (e) => assertNpyError(e, missing, /cannot read/));
-});
-
-test("npy: random corruptions of the header fail with an NpyError, never another error", () => {
-  const good = encodeNpy({ shape: [3, 4], data: new Float32Array(12).fill(1.5) });
-  const rng = new Rng(5);
-  let refused = 0;
-  for (let trial = 0; trial < 2000; trial++) {
-    const bad = new Uint8Array(good);
-    for (let k = 1 + rng.int(4); k > 0; k--) bad[rng.int(80)] = rng.int(256);
-    try {
-      parseNpy(rng.uniform() < 0.2 ? bad.subarray(0, rng.int(bad.length)) : bad, "fuzz.npy");
-    } catch (e) {
-      assertNpyError(e, "fuzz.npy", /./);
-      refused++;
-    }
-  }
-  assert.ok(refused > 500, `only ${refused} corruptions were refused`);
 });
 
 test("npy: bytes after the data are ignored, as np.load ignores them", async () => {
