@@ -2,7 +2,7 @@
  * The web app (web/) in a real browser: Debian's Chromium, headless, driven by playwright-core.
  * The test builds the app with Vite's API into a temporary folder, serves it with the
  * cross-origin isolation headers from a small static server, and checks in the page: the shipped
- * model and its card; a dropped model; the encode and decode of a known image against the Node
+ * model and its card; a dropped model and a picked run folder; the encode and decode of a known image against the Node
  * decode of the same model and image (wasm within 1e-5, WebGPU on SwiftShader within 1e-3); that
  * zooming raises the decoded resolution of the visible region; and that a corrupt model file
  * is an error message naming the problem, after which the page still works. Screenshots go to
@@ -11,7 +11,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -231,6 +231,19 @@ test("the web app in headless Chromium: model, encode, zoom, drop, errors", asyn
       await dropFile(page, "dropped-demo.safetensors", model, "application/octet-stream");
       assert.equal(await message(page), "");
       assert.equal((await state(page)).card?.source, "dropped-demo.safetensors");
+    });
+
+    await t.test("opens the model of a picked run folder", async () => {
+      const run = join(dist, "..", "my-run");
+      await mkdir(join(run, "samples"), { recursive: true });
+      await writeFile(join(run, "model.safetensors"), model);
+      await writeFile(join(run, "config.json"), "{}");
+      await writeFile(join(run, "samples", "model.safetensors"), "not this one");
+      await page.setInputFiles("#run-folder", run);
+      await actions(page);
+      assert.equal(await message(page), "");
+      assert.equal((await state(page)).card?.source, "my-run/model.safetensors");
+      await dropFile(page, "dropped-demo.safetensors", model, "application/octet-stream");
     });
 
     await t.test("encodes a dropped image as Node does (wasm, within 1e-5)", async (t) => {

@@ -230,6 +230,37 @@ async function openPhoto(name: string, url: string): Promise<void> {
   await encodeImage(name, await res.blob());
 }
 
+/** The model files of a run folder (`anr train --out`), the one the page prefers first. */
+const RUN_MODELS = ["model.safetensors", "model-ema.safetensors", "checkpoint.safetensors"];
+
+/** A run folder's files (picked, or read from a dropped folder): open its model. */
+function openRunFolder(folder: string, files: File[]): Promise<void> {
+  return act(`open the run folder ${folder}`, async () => {
+    const file = RUN_MODELS.map((name) => files.find((f) => f.name === name)).find((f) => f !== undefined);
+    if (!file)
+      throw new Error(
+        `${folder}: no ${RUN_MODELS.join(", ")} in this folder: is it a run folder (anr train --out)?`,
+      );
+    await openModel(await file.arrayBuffer(), `${folder}/${file.name}`);
+  });
+}
+
+/** The files directly inside a dropped folder. */
+async function folderFiles(dir: FileSystemDirectoryEntry): Promise<File[]> {
+  const reader = dir.createReader();
+  const entries: FileSystemEntry[] = [];
+  // readEntries returns the entries in batches, then an empty batch.
+  for (;;) {
+    const batch = await new Promise<FileSystemEntry[]>((resolve, reject) =>
+      reader.readEntries(resolve, reject),
+    );
+    if (batch.length === 0) break;
+    entries.push(...batch);
+  }
+  const files = entries.filter((e): e is FileSystemFileEntry => e.isFile);
+  return Promise.all(files.map((e) => new Promise<File>((resolve, reject) => e.file(resolve, reject))));
+}
+
 /** A file from a picker or a drop: a model by its extension, else an image. */
 function openFile(file: File): Promise<void> {
   if (file.name.toLowerCase().endsWith(".safetensors"))
@@ -292,6 +323,15 @@ for (const id of ["model-file", "image-file"]) {
     if (file) void openFile(file);
   };
 }
+$<HTMLInputElement>("run-folder").onchange = (ev) => {
+  const input = ev.target as HTMLInputElement;
+  const files = [...(input.files ?? [])];
+  input.value = "";
+  // Only the folder's own files: a run folder's models are at its top (samples/ is below).
+  const top = files.filter((f) => f.webkitRelativePath.split("/").length === 2);
+  const folder = files[0]?.webkitRelativePath.split("/")[0] ?? "folder";
+  void openRunFolder(folder, top);
+};
 $("png-download").onclick = () => act("download the PNG", downloadPng);
 $("zoom-in").onclick = () => void zoom.zoomAbout(2);
 $("zoom-out").onclick = () => void zoom.zoomAbout(0.5);
@@ -309,6 +349,15 @@ document.addEventListener("dragleave", () => document.body.classList.remove("dro
 document.addEventListener("drop", (ev) => {
   ev.preventDefault();
   document.body.classList.remove("dropping");
+  const entry = ev.dataTransfer?.items[0]?.webkitGetAsEntry();
+  if (entry?.isDirectory) {
+    const dir = entry as FileSystemDirectoryEntry;
+    void folderFiles(dir).then(
+      (files) => openRunFolder(dir.name, files),
+      (e: unknown) => act(`read the folder ${dir.name}`, () => Promise.reject(e)),
+    );
+    return;
+  }
   const file = ev.dataTransfer?.files[0];
   if (file) void openFile(file);
 });
