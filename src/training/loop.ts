@@ -245,6 +245,17 @@ async function loop<B>(
   let badStreak = 0;
   let records: MetricsRecord[];
   if (ck) {
+    try {
+      driver.restore(ck.state.loader);
+    } catch (e) {
+      throw new InputError(
+        ckptPath,
+        `its data position does not fit the data (${(e as Error).message}); has the data changed since the run started?`,
+      );
+    }
+    // Metrics logged after the checkpoint are redone: drop them, rewriting the file whole.
+    records = await metricsUpTo(metricsPath, ck.state.step, warn);
+    await writeFileAtomic(metricsPath, records.map((r) => r.line + "\n").join(""));
     state = {
       params: toDevice(ck.tensors.params),
       m: toDevice(ck.tensors.m),
@@ -256,17 +267,6 @@ async function loop<B>(
     window = ck.state.window ?? window;
     skippedSteps = ck.state.skippedSteps ?? 0;
     badStreak = ck.state.badStreak ?? 0;
-    try {
-      driver.restore(ck.state.loader);
-    } catch (e) {
-      throw new InputError(
-        ckptPath,
-        `its data position does not fit the data (${(e as Error).message}); has the data changed since the run started?`,
-      );
-    }
-    // Metrics logged after the checkpoint are redone: drop them, rewriting the file whole.
-    records = await metricsUpTo(metricsPath, state.step, warn);
-    await writeFileAtomic(metricsPath, records.map((r) => r.line + "\n").join(""));
     const saved = await readFile(configPath, "utf8").catch(() => null);
     if (saved !== resolvedJson) {
       await writeFileAtomic(configPath, resolvedJson);
