@@ -319,7 +319,7 @@ test("the web app in headless Chromium: model, encode, zoom, drop, errors", asyn
     assert.deepEqual(pageErrors, [], "uncaught errors in the page");
     await page.close();
 
-    await t.test("encodes on WebGPU (SwiftShader) as Node does, within 1e-3", async (t) => {
+    await t.test("encodes on WebGPU (SwiftShader) as Node does, within 1e-3; switches to wasm", async (t) => {
       const gpu = await browser!.newPage();
       await gpu.goto(`${url}?device=webgpu&photo=none`);
       await gpu.waitForFunction(() => "anrPage" in window);
@@ -334,6 +334,14 @@ test("the web app in headless Chromium: model, encode, zoom, drop, errors", asyn
       const diff = maxAbsDiff((await decoded(gpu)).reconstruction, reference.reconstruction);
       t.diagnostic(`WebGPU vs Node decode: max |Δ| ${diff.toExponential(2)}`);
       assert.ok(diff <= 1e-3, `WebGPU vs Node decode: max |Δ| ${diff}`);
+      // Switching device starts a new worker with the same model and image.
+      await gpu.selectOption("#device", "wasm");
+      await actions(gpu);
+      assert.equal(await message(gpu), "");
+      assert.equal((await state(gpu)).device?.device, "wasm");
+      assert.match((await gpu.textContent("#model-card")) ?? "", /devicewasm/);
+      const back = maxAbsDiff((await decoded(gpu)).reconstruction, reference.reconstruction);
+      assert.ok(back <= 1e-5, `after switching to wasm: max |Δ| ${back}`);
       await gpu.close();
     });
   } finally {
