@@ -2,11 +2,12 @@
  * The web app (web/) in a real browser: Debian's Chromium, headless, driven by playwright-core.
  * The test builds the app with Vite's API into a temporary folder, serves it with the
  * cross-origin isolation headers from a small static server, and checks in the page: the shipped
- * model and its card; a dropped model and a picked run folder; the encode and decode of a known image against the Node
- * decode of the same model and image (wasm within 1e-5, WebGPU on SwiftShader within 1e-3); that
- * zooming raises the decoded resolution of the visible region; and that a corrupt model file
- * is an error message naming the problem, after which the page still works. Screenshots go to
- * reports/web/ (gitignored).
+ * model and its card; a dropped model and a picked run folder; the encode and decode of a known
+ * image against the Node decode of the same model and image (wasm within 1e-5, WebGPU on
+ * SwiftShader within 1e-3); that zooming raises the decoded resolution of the visible region; the
+ * hovered pixel's attention against Node's; that a corrupt model file is an error message naming
+ * the problem, after which the page still works; a webcam snapshot; a device switch. Screenshots
+ * go to reports/web/ (gitignored).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -47,6 +48,9 @@ const CHROMIUM_ARGS = [
   "--no-first-run",
   "--enable-unsafe-webgpu",
   "--use-webgpu-adapter=swiftshader",
+  // A synthetic camera, allowed without asking, for the webcam snapshot.
+  "--use-fake-device-for-media-stream",
+  "--use-fake-ui-for-media-stream",
 ];
 
 const TYPES: Record<string, string> = {
@@ -315,6 +319,13 @@ test("the web app in headless Chromium: model, encode, zoom, drop, errors", asyn
       assert.equal(await message(page), "", "the next action clears the message");
       const after = (await state(page)).psnr;
       assert.ok(after !== null && after !== before, `a new image was encoded (PSNR ${before} → ${after})`);
+    });
+    await t.test("encodes a webcam snapshot (Chromium's synthetic camera)", async () => {
+      await page.click("#webcam");
+      await actions(page);
+      assert.equal(await message(page), "");
+      assert.match((await page.textContent("#timing")) ?? "", /^webcam: encoded in \d+ ms/);
+      assert.ok(Number.isFinite((await state(page)).psnr));
     });
     assert.deepEqual(pageErrors, [], "uncaught errors in the page");
     await page.close();

@@ -230,6 +230,31 @@ async function openPhoto(name: string, url: string): Promise<void> {
   await encodeImage(name, await res.blob());
 }
 
+/** One frame of the webcam as a PNG (the camera is on only while it is taken). */
+async function webcamFrame(): Promise<Blob> {
+  if (!navigator.mediaDevices?.getUserMedia)
+    throw new Error("this browser (or an insecure page) has no camera access");
+  const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+  try {
+    const video = document.createElement("video");
+    video.muted = true;
+    video.playsInline = true;
+    video.srcObject = stream;
+    await video.play();
+    // The first frames of a camera are often black while it adjusts: wait a moment.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const canvas = document.createElement("canvas");
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+    canvas.getContext("2d")!.drawImage(video, 0, 0);
+    const blob = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, "image/png"));
+    if (!blob) throw new Error("the browser could not capture the camera's frame");
+    return blob;
+  } finally {
+    for (const track of stream.getTracks()) track.stop();
+  }
+}
+
 /** The model files of a run folder (`anr train --out`), the one the page prefers first. */
 const RUN_MODELS = ["model.safetensors", "model-ema.safetensors", "checkpoint.safetensors"];
 
@@ -332,6 +357,8 @@ $<HTMLInputElement>("run-folder").onchange = (ev) => {
   const folder = files[0]?.webkitRelativePath.split("/")[0] ?? "folder";
   void openRunFolder(folder, top);
 };
+$("webcam").onclick = () =>
+  act("take a webcam snapshot", async () => encodeImage("webcam", await webcamFrame()));
 $("png-download").onclick = () => act("download the PNG", downloadPng);
 $("zoom-in").onclick = () => void zoom.zoomAbout(2);
 $("zoom-out").onclick = () => void zoom.zoomAbout(0.5);
