@@ -452,7 +452,7 @@ test("Ctrl-C: SIGINT during training writes a checkpoint, prints where and the c
 
 test("kill -9 at 20 random moments (train → kill → resume): the run ends byte for byte as an uninterrupted one", async (t) => {
   const dir = await tempDir(t, "kill9");
-  const steps = 40;
+  const steps = 30;
   const cfg = await makeRun(dir, { steps, checkpoint_every: 1 });
   const [reference, killed] = [join(dir, "reference"), join(dir, "killed")];
   const uninterrupted = anr(["train", cfg, "--out", reference]);
@@ -463,10 +463,11 @@ test("kill -9 at 20 random moments (train → kill → resume): the run ends byt
     const checkpoint = join(killed, "checkpoint.safetensors");
     const at = existsSync(checkpoint) ? (await loadCheckpoint(checkpoint)).state.step : null;
     const child = anr(["train", cfg, "--out", killed, at === null ? "--overwrite" : "--resume"]);
-    // Most kills fall while training (after a step, so that the run progresses), some during
-    // start-up (claiming the folder, setting an old run aside, putting it back).
-    const early = rng.uniform() < 0.2;
-    const delay = (early ? 3000 : 600) * rng.uniform();
+    // Some kills fall in the first 5 s (start-up, claiming the folder, setting an old run aside or
+    // putting it back, the first step's compilation), the others while training, after a step so
+    // that the run progresses. Early kills cost less time: there are many.
+    const early = rng.uniform() < 0.4;
+    const delay = (early ? 5000 : 600) * rng.uniform();
     if (!early) await child.steppedPast(at ?? 0);
     await new Promise((r) => setTimeout(r, delay));
     child.child.kill("SIGKILL");
