@@ -59,5 +59,12 @@ export {
   type ModelFile,
   type WeightsChoice,
 } from "./io/weights.js";
+export {
+  tokensToBytes,
+  tokensFromBytes,
+  representationSize,
+  weightsFingerprint,
+  type Tokens,
+} from "./io/tokens.js";
 export { Rng } from "./util/rng.js";
 export { ssim } from "./eval/ssim.js";

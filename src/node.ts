@@ -10,7 +10,15 @@
 import "./node-startup.js";
 
 export * from "./index.js";
-export { readSafetensors, writeSafetensors, readWeights, loadModel, saveModel } from "./io/files.js";
+export {
+  readSafetensors,
+  writeSafetensors,
+  readWeights,
+  loadModel,
+  saveModel,
+  readTokenFile,
+  writeTokenFile,
+} from "./io/files.js";
 export { readNpy, writeNpy, openNetcdf, writeNetcdf3 } from "./io/array-files.js";
 export type { NdArray } from "./io/npy.js";
 export type { NetcdfFile, NcVariable, NcDimension } from "./io/netcdf.js";

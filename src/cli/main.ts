@@ -15,7 +15,7 @@ import { cmdTrain, cmdPresets, TRAIN_USAGE } from "./train.js";
 import { cmdEval, EVAL_USAGE } from "./eval.js";
 import { cmdEncode, ENCODE_USAGE } from "./encode.js";
 import { cmdDecode, DECODE_USAGE } from "./decode.js";
-import { TOKENS_METADATA_KEY, representationSize } from "../io/tokens.js";
+import { isTokenFile, representationSize, tokensFromSafetensors } from "../io/tokens.js";
 import { cmdCompare, COMPARE_USAGE } from "./compare.js";
 import { cmdRender, RENDER_USAGE } from "./render.js";
 import { readConfigFile } from "../io/config-file.js";
@@ -115,14 +115,13 @@ async function cmdInfo(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError("anr info FILE.safetensors");
   const path = positionals[0]!;
   const file = await readSafetensors(path);
-  if (file.metadata[TOKENS_METADATA_KEY] !== undefined) {
-    const meta = JSON.parse(file.metadata[TOKENS_METADATA_KEY]!) as { images: string[] };
-    const cfg = parseHyperNetworkConfig(JSON.parse(file.metadata["anr.config"] ?? "null"), path);
+  if (isTokenFile(file)) {
+    const t = tokensFromSafetensors(file, path);
     console.log(
-      `${path}: encoded images (${cfg.hyponet.name} model), ${meta.images.length} instance(s), ${representationSize(cfg).toLocaleString("en")} floats each`,
+      `${path}: encoded images (${t.config.hyponet.name} model), ${t.names.length} instance(s), ${representationSize(t.config).toLocaleString("en")} floats each`,
     );
-    for (const [k, t] of file.tensors) console.log(`  ${k} [${t.shape.join(", ")}]`);
-    console.log(`  images: ${meta.images.join(", ")}`);
+    for (const [k, v] of t.tensors) console.log(`  ${k} [${v.shape.join(", ")}]`);
+    console.log(`  images: ${t.names.join(", ")}`);
     return 0;
   }
   if (file.metadata["anr.config"] !== undefined) {

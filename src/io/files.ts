@@ -7,6 +7,7 @@ import type { HyperNetworkConfig } from "../model/config.js";
 import { writeFileAtomic } from "../util/fs.js";
 import { parseSafetensors, serializeSafetensors, SafetensorsError } from "./safetensors.js";
 import type { HostTensor, SafetensorsFile } from "./safetensors.js";
+import { tokensFromBytes, tokensToBytes, type Tokens } from "./tokens.js";
 import {
   modelFromBytes,
   modelToBytes,
@@ -60,4 +61,14 @@ export async function saveModel(
  */
 export async function loadModel(path: string, opts: { weights?: WeightsChoice } = {}): Promise<ModelFile> {
   return modelFromBytes(await readBytes(path), path, opts);
+}
+
+/** Read a token file (see ./tokens.ts). */
+export async function readTokenFile(path: string): Promise<Tokens> {
+  return tokensFromBytes(await readBytes(path), path);
+}
+
+/** Write a token file, atomically. */
+export async function writeTokenFile(path: string, t: Tokens): Promise<void> {
+  await writeFileAtomic(path, tokensToBytes(t));
 }

@@ -4,11 +4,9 @@
  * of the instances and the config of the model that encoded them in the metadata. Bytes in and out
  * (portable), plus thin file functions.
  */
-import { readFile } from "node:fs/promises";
 import { parseHyperNetworkConfig, type HyperNetworkConfig } from "../model/config.js";
 import { generatedParams } from "../model/model.js";
 import { crc32 } from "../util/crc32.js";
-import { writeFileAtomic } from "../util/fs.js";
 import { InputError } from "../util/errors.js";
 import {
   parseSafetensors,
@@ -179,20 +177,4 @@ export function tokensFromSafetensors(file: SafetensorsFile, source: string): To
     ...(weights === undefined ? {} : { weights }),
     ...(missing ? { missing } : {}),
   };
-}
-
-/** Read a token file. */
-export async function readTokenFile(path: string): Promise<Tokens> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    throw new InputError(path, `cannot read (${(e as Error).message})`);
-  }
-  return tokensFromBytes(bytes, path);
-}
-
-/** Write a token file, atomically. */
-export async function writeTokenFile(path: string, t: Tokens): Promise<void> {
-  await writeFileAtomic(path, tokensToBytes(t));
 }
