@@ -5,10 +5,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { encodeTfEvents, type ScalarRecord } from "../src/io/tfevents.js";
 import { crc32c } from "../src/util/crc32.js";
+import { EVENTS_FILE, REPORT_FILE, writeRunLogs } from "../src/training/report.js";
 import { skipWithoutData } from "./fixtures.js";
 import { tempDir } from "./cli-helpers.js";
 
@@ -65,4 +66,46 @@ test("tfevents: scalars read back by Python's protobuf and crc32c", async (t) =>
     );
     assert.deepEqual(e.values, expected);
   }
+});
+
+test("tfevents: a run folder's metrics.jsonl becomes its event file (train/, test/ groups, wall times)", async (t) => {
+  if (
+    !skipWithoutData(
+      t,
+      pythonHas("google.protobuf, crc32c"),
+      "Python's protobuf and crc32c (python3-protobuf, python3-crc32c)",
+    )
+  )
+    return;
+  const out = await tempDir(t, "tfevents-run");
+  const lines = [
+    { step: 0, test_psnr: 8.5 },
+    { step: 10, loss: 0.25, train_psnr: 12.5, seconds: 4, images_per_s: 40 },
+    {
+      step: 20,
+      loss: 0.125,
+      train_psnr: 14.5,
+      seconds: 8,
+      time: 1764672999.5,
+      test_psnr: 15.5,
+      test_rmse_u: 2.5,
+    },
+  ];
+  await writeFile(join(out, "metrics.jsonl"), lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+  await writeRunLogs(out, 1764672000);
+  const r = spawnSync(PYTHON, [reader, join(out, EVENTS_FILE)], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const events = r.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { wall_time: number; step: number; values: Record<string, number> });
+  assert.deepEqual(
+    events.slice(1).map((e) => [e.step, e.wall_time, e.values]),
+    [
+      [0, 1764672000, { "test/psnr": 8.5 }],
+      [10, 1764672004, { loss: 0.25, "train/psnr": 12.5, images_per_s: 40 }],
+      [20, 1764672999.5, { loss: 0.125, "train/psnr": 14.5, "test/psnr": 15.5, "test/rmse_u": 2.5 }],
+    ],
+  );
+  assert.ok((await readFile(join(out, REPORT_FILE), "utf8")).includes("<svg"), "the report is written too");
 });

@@ -6,11 +6,19 @@
  */
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { encodeTfEvents, type ScalarRecord } from "../io/tfevents.js";
 import { writeFileAtomic } from "../util/fs.js";
 import { svgLinePlot, type LineSeries } from "../util/plot.js";
 
 /** The report's file name inside a run folder. */
 export const REPORT_FILE = "report.html";
+
+/**
+ * The TensorBoard event file's name inside a run folder. It is rewritten whole from metrics.jsonl
+ * (atomically), and records are deterministic, so a reader following the file sees only appended
+ * records, and a resumed run's file never repeats or misses a step.
+ */
+export const EVENTS_FILE = "events.out.tfevents.anr";
 
 /** How many sample grids (the latest) the report shows. */
 const SAMPLE_GRIDS = 3;
@@ -123,6 +131,33 @@ function evalRows(evalJson: string | undefined): [string, string][] {
       `${Number(Number(p.rmse).toPrecision(4))} ${typeof p.units === "string" ? p.units : ""}`.trim(),
     ]);
   return rows;
+}
+
+/**
+ * metrics.jsonl records as TensorBoard scalars: `train_x` → `train/x`, `test_x` → `test/x`, other
+ * numbers as they are; `step`, `seconds` and `time` are the event's own fields. Wall time is the
+ * record's `time` (seconds since the epoch) when it has one, else `start` + `seconds`.
+ */
+export function scalarRecords(records: Record<string, number>[], start: number): ScalarRecord[] {
+  return records.map((r) => ({
+    step: r.step!,
+    wallTime: r.time ?? start + (r.seconds ?? 0),
+    values: Object.fromEntries(
+      Object.entries(r)
+        .filter(([k]) => k !== "step" && k !== "seconds" && k !== "time")
+        .map(([k, v]) => [k.replace(/^(train|test|val)_/, "$1/"), v]),
+    ),
+  }));
+}
+
+/**
+ * The run's logs for other tools, rebuilt from its files: `report.html` and the TensorBoard event
+ * file. `start` (seconds since the epoch) dates records that carry no wall time of their own.
+ */
+export async function writeRunLogs(out: string, start: number): Promise<void> {
+  const records = parseMetrics((await readOptional(join(out, "metrics.jsonl"))) ?? "");
+  await writeFileAtomic(join(out, EVENTS_FILE), encodeTfEvents(scalarRecords(records, start), start));
+  await writeRunReport(out);
 }
 
 /** Build `report.html` in run folder `out` from its files, atomically; returns its path. */
