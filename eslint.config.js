@@ -72,6 +72,7 @@ export default tseslint.config(
       "bin/**",
       "reports/**",
       ".stryker-tmp/**",
+      "web/dist/**",
     ],
   },
   js.configs.recommended,
