@@ -31,7 +31,10 @@ def build_event_class():
                     type_name=".tensorboard.Summary")
     pool = descriptor_pool.DescriptorPool()
     pool.Add(f)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorboard.Event"))
+    descriptor = pool.FindMessageTypeByName("tensorboard.Event")
+    if hasattr(message_factory, "GetMessageClass"):  # protobuf >= 4.22
+        return message_factory.GetMessageClass(descriptor)
+    return message_factory.MessageFactory(pool).GetPrototype(descriptor)  # Debian 12's 4.21
 
 
 def masked(data):
