@@ -3,6 +3,7 @@ import { access, constants, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { HyperNetworkConfig } from "../model/config.js";
 import type { WeightsChoice } from "../io/weights.js";
+import { resolveModel } from "../io/zoo.js";
 import { InputError, UsageError } from "../util/errors.js";
 
 /** What is at `p`: a file, a folder, or nothing (or something unreadable). */
@@ -18,12 +19,14 @@ async function pathKind(p: string): Promise<"file" | "folder" | null> {
  * eval, encode and decode. A finished run folder holds one file per weight set (model.safetensors,
  * model-ema.safetensors); a run still training holds both sets in checkpoint.safetensors. A model
  * file given by name is loaded as it is: `--weights ema` on it is checked by `loadModel`
- * (accepted for an EMA model file, refused for an online one).
+ * (accepted for an EMA model file, refused for an online one). A zoo name (`anr models`) stands for
+ * its shipped model file.
  */
 export async function resolveModelFile(
-  p: string,
+  given: string,
   weights: WeightsChoice,
 ): Promise<{ path: string; weights: WeightsChoice }> {
+  const p = await resolveModel(given);
   if ((await pathKind(p)) !== "folder") return { path: p, weights };
   if ((await pathKind(join(p, "model.safetensors"))) === "file") {
     if (weights === "online") return { path: join(p, "model.safetensors"), weights };

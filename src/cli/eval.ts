@@ -11,6 +11,7 @@ import { evaluateFieldSuperResolution } from "../eval/super-resolution.js";
 import { readConfigFile } from "../io/config-file.js";
 import { loadModel, writeFileAtomic } from "../io/files.js";
 import { representationSize } from "../io/tokens.js";
+import { findZooModel } from "../io/zoo.js";
 import { modelFileWeights } from "../io/weights.js";
 import type { Params } from "../model/model.js";
 import { countParams, disposeParams, toDevice } from "../model/params.js";
@@ -20,7 +21,7 @@ import {
   type ResolvedFieldRun,
   type ResolvedRunConfig,
 } from "../training/run-config.js";
-import { applyOverride } from "../training/run-presets.js";
+import { applyOverride, runPreset } from "../training/run-presets.js";
 import { evaluateRun } from "../training/trainer.js";
 import { UsageError } from "../util/errors.js";
 import {
@@ -36,7 +37,8 @@ import {
 } from "./common.js";
 
 export const EVAL_USAGE = `anr eval RUN_DIR [--split test|val] [--weights online|ema] [--max-images N] [--out DIR]
-anr eval --model MODEL.safetensors --config RUN.yaml [...]
+anr eval --model MODEL.safetensors --config RUN.yaml|--preset NAME [...]
+anr eval --model ZOO_NAME [...]       (a zoo model on the data of its run preset; anr models)
 
 PSNR per image (in [0,1], averaged over the split: the TransINR/IPC protocol) and SSIM; writes
 eval-<split>-<weights>.json and eval-<split>-<weights>.png (inputs over reconstructions), into
@@ -61,6 +63,7 @@ export async function cmdEval(argv: string[]): Promise<number> {
     options: {
       model: { type: "string" },
       config: { type: "string" },
+      preset: { type: "string" },
       split: { type: "string", default: "test" },
       weights: { type: "string", default: "online" },
       "max-images": { type: "string" },
@@ -73,8 +76,14 @@ export async function cmdEval(argv: string[]): Promise<number> {
   });
   if (values.help) throw new UsageError(EVAL_USAGE, 0);
   const runDir = positionals[0];
-  const configPath = values.config ?? (runDir ? join(runDir, "config.json") : undefined);
-  if (!configPath) throw new UsageError(EVAL_USAGE);
+  // A zoo model alone is evaluated on the data of the preset it was trained with.
+  const zooPreset =
+    values.model && !values.config && !runDir ? (await findZooModel(values.model))?.preset : undefined;
+  const presetName = values.preset ?? zooPreset;
+  const configPath = values.config ?? (runDir && !presetName ? join(runDir, "config.json") : undefined);
+  if (!configPath && !presetName) throw new UsageError(EVAL_USAGE);
+  if (values.config && values.preset) throw new UsageError("give --config or --preset, not both");
+  const configSource = configPath ?? `preset "${presetName}"`;
   const source = values.model ?? runDir;
   if (!source) throw new UsageError(EVAL_USAGE);
   const split = values.split;
@@ -90,15 +99,17 @@ export async function cmdEval(argv: string[]): Promise<number> {
     "fill-missing": values["fill-missing"],
     background: values.background,
   };
-  const rawRun = (await readConfigFile(configPath, "run config")) as Record<string, unknown>;
+  const rawRun = (
+    configPath ? await readConfigFile(configPath, "run config") : runPreset(presetName!)
+  ) as Record<string, unknown>;
   if (values["data-root"]) applyOverride(rawRun, `data.root=${JSON.stringify(values["data-root"])}`);
-  const validated = resolveRunConfig(rawRun, configPath);
+  const validated = resolveRunConfig(rawRun, configSource);
   const chosen = await resolveModelFile(source, parseWeightsChoice(values.weights));
   const out = values.out ?? runDir ?? ".";
   await checkWritable(out, { flag: "--out" });
   await initBackend();
   const model = await loadModel(chosen.path, { weights: chosen.weights });
-  checkModelTask(model.config, chosen.path, validated.task, configPath);
+  checkModelTask(model.config, chosen.path, validated.task, configSource);
   // The model file's config is the one evaluated (a field model carries its channels), on data
   // prepared as the model was trained.
   const run = runWithModel(validated, model.config, chosen.path);

@@ -18,6 +18,8 @@ import { cmdDecode, DECODE_USAGE } from "./decode.js";
 import { isTokenFile, representationSize, tokensFromSafetensors } from "../io/tokens.js";
 import { cmdCompare, COMPARE_USAGE } from "./compare.js";
 import { cmdRender, RENDER_USAGE } from "./render.js";
+import { cmdModels, MODELS_USAGE } from "./models.js";
+import { resolveModel } from "../io/zoo.js";
 import { readConfigFile } from "../io/config-file.js";
 
 const USAGE = `anr — attention-based implicit neural representations
@@ -35,6 +37,7 @@ Usage:
   anr render --model M --views OBJ_DIR   novel views of an object from posed support views
                                          (orbit frames + animated GIF)
   anr presets                            run and model presets
+  anr models                             the model zoo: shipped trained models, usable by name
   anr golden DIR... [--all]              compare with golden data made by the reference PyTorch code
   anr init CONFIG --out MODEL.safetensors [--seed N]
                                          a freshly initialised model from a model config (JSON or
@@ -112,8 +115,8 @@ async function cmdInit(args: string[]): Promise<number> {
 
 async function cmdInfo(args: string[]): Promise<number> {
   const { positionals } = parseArgs({ args, allowPositionals: true });
-  if (positionals.length !== 1) throw new UsageError("anr info FILE.safetensors");
-  const path = positionals[0]!;
+  if (positionals.length !== 1) throw new UsageError("anr info FILE.safetensors|ZOO_NAME");
+  const path = await resolveModel(positionals[0]!);
   const file = await readSafetensors(path);
   if (isTokenFile(file)) {
     const t = tokensFromSafetensors(file, path);
@@ -161,6 +164,7 @@ const COMMAND_USAGE: Record<string, string> = {
   decode: DECODE_USAGE,
   compare: COMPARE_USAGE,
   render: RENDER_USAGE,
+  models: MODELS_USAGE,
   demo: `anr demo [--steps N] [--out DIR] [--resume]
 
 The main job: trains the "demo" run preset (a small ANR on the embedded photos), evaluates on the
@@ -255,6 +259,8 @@ export async function main(argvWithDevice: string[]): Promise<number> {
         return await cmdRender(rest);
       case "presets":
         return cmdPresets();
+      case "models":
+        return await cmdModels();
       case undefined:
       case "help":
       case "--help":
