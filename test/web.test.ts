@@ -5,7 +5,9 @@
  * model and its card; a dropped model and a picked run folder; the encode and decode of a known
  * image against the Node decode of the same model and image (wasm within 1e-5, WebGPU on
  * SwiftShader within 1e-3); that zooming raises the decoded resolution of the visible region; the
- * hovered pixel's attention against Node's; that a corrupt model file is an error message naming
+ * hovered pixel's attention against Node's; the R-tokens downloaded as a token file that the
+ * CLI decodes to the page's pixels, opened again, and refused when other weights made it (as by
+ * the CLI, naming both fingerprints); that a corrupt model file is an error message naming
  * the problem, after which the page still works; a webcam snapshot; a device switch. Screenshots
  * go to reports/web/ (gitignored).
  */
@@ -26,12 +28,17 @@ import {
   initBackend,
   modelFromBytes,
   readF32,
+  representationSize,
   toDevice,
+  tokensFromBytes,
+  tokensToBytes,
+  weightsFingerprint,
 } from "../src/index.js";
 import { hyponet, refParams, type Taps } from "../src/lowlevel.js";
 import { disposeParams } from "../src/model/params.js";
 import { numpy as np } from "../src/backend/jax.js";
 import { skipWithoutData } from "./fixtures.js";
+import { runCli } from "./cli-helpers.js";
 
 const root = join(import.meta.dirname, "..");
 const CHROMIUM = "/usr/bin/chromium";
@@ -84,9 +91,16 @@ async function serve(dir: string): Promise<{ server: Server; url: string }> {
 
 /** The page's state as the tests read it (web/src/main.ts `anrPage`). */
 interface PageState {
-  card: { source: string; kind: string; task: string; inputSize: [number, number] } | null;
+  card: {
+    source: string;
+    kind: string;
+    task: string;
+    inputSize: [number, number];
+    representationSize: number;
+  } | null;
   device: { device: string; threads: number; fallback?: string } | null;
   psnr: number | null;
+  tokens: { source: string; name: string } | null;
 }
 
 /** Drop a file on the page as a user would: a DataTransfer holding a File, in a drop event. */
@@ -124,8 +138,8 @@ type AnrWindow = {
 };
 const state = (page: Page): Promise<PageState> =>
   page.evaluate(() => {
-    const { card, device, psnr } = (window as unknown as AnrWindow).anrPage.state;
-    return { card, device, psnr };
+    const { card, device, psnr, tokens } = (window as unknown as AnrWindow).anrPage.state;
+    return { card, device, psnr, tokens };
   });
 /** The encoded input and its reconstruction, as plain arrays. */
 const decoded = (page: Page) =>
@@ -228,6 +242,7 @@ test("the web app in headless Chromium: model, encode, zoom, drop, errors", asyn
       const card = await page.textContent("#model-card");
       assert.match(card ?? "", /kindANR/);
       assert.match(card ?? "", /representation2,048 floats per image/);
+      assert.equal(s.card?.representationSize, representationSize(modelFromBytes(model, MODEL).config));
       assert.match(card ?? "", /devicewasm, \d+ threads?/);
     });
 
@@ -261,6 +276,82 @@ test("the web app in headless Chromium: model, encode, zoom, drop, errors", asyn
       const psnr = (await state(page)).psnr!;
       assert.ok(Number.isFinite(psnr) && psnr > 5, `PSNR ${psnr}`);
       assert.match((await page.textContent("#psnr")) ?? "", /dB PSNR/);
+    });
+
+    await t.test("downloads the R-tokens as the CLI's token file, and opens one", async (t) => {
+      const [download] = await Promise.all([page.waitForEvent("download"), page.click("#tokens-download")]);
+      await actions(page);
+      assert.equal(await message(page), "");
+      assert.equal(download.suggestedFilename(), "known.tokens.safetensors");
+      const file = join(dist, "..", download.suggestedFilename());
+      await download.saveAs(file);
+      const bytes = new Uint8Array(await readFile(file));
+      const tokens = tokensFromBytes(bytes, file);
+      assert.deepEqual(tokens.names, ["known.png"]);
+      assert.deepEqual(tokens.inputSize, [32, 32]);
+      assert.equal(tokens.weights, weightsFingerprint(modelFromBytes(model, MODEL).weights));
+      // The CLI decodes the page's file to the page's pixels (its PNG rounds them to 8 bits).
+      const page32 = (await decoded(page)).reconstruction;
+      const out = join(dist, "..", "cli-decode");
+      const cli = await runCli(["decode", file, "--model", MODEL, "--size", "32x32", "--out", out]);
+      assert.equal(cli.code, 0, cli.err);
+      const { data } = await sharp(join(out, "known.32x32.png")).raw().toBuffer({ resolveWithObject: true });
+      const png = new Float32Array(page32.length);
+      for (let c = 0; c < 3; c++) for (let k = 0; k < 1024; k++) png[c * 1024 + k] = data[3 * k + c]! / 255;
+      const clamped = page32.map((v) => Math.min(1, Math.max(0, v)));
+      const pngDiff = maxAbsDiff(png, clamped);
+      assert.ok(pngDiff <= 0.5 / 255 + 1e-5, `CLI PNG vs page: max |Δ| ${pngDiff}`);
+      // …and the core's decoder (the CLI's) on the file's floats, within the wasm tolerance.
+      const { config, weights } = modelFromBytes(model, MODEL);
+      const P = toDevice(weights);
+      const generated = Object.fromEntries(
+        [...tokens.tensors].map(([name, t]) => [name, np.array(t.data, { shape: t.shape })]),
+      );
+      const decode = createImageDecoder(config);
+      const node32 = (await decode(P, generated, 1, 32, 32)).map((v) => (v + 1) / 2);
+      decode.dispose();
+      disposeParams(generated);
+      disposeParams(P);
+      const diff = maxAbsDiff(node32, page32);
+      t.diagnostic(`CLI decode of the page's token file vs the page: max |Δ| ${diff.toExponential(2)}`);
+      assert.ok(diff <= 1e-5, `CLI decode of the page's tokens vs page: max |Δ| ${diff}`);
+
+      // The file opened again (dropped) decodes to the same image.
+      await dropFile(page, "known.tokens.safetensors", bytes, "application/octet-stream");
+      assert.equal(await message(page), "");
+      const s = await state(page);
+      assert.deepEqual(s.tokens, { source: "known.tokens.safetensors", name: "known.png" });
+      assert.equal(s.psnr, null);
+      assert.equal(maxAbsDiff((await decoded(page)).reconstruction, page32), 0);
+      assert.match(
+        (await page.textContent("#timing")) ?? "",
+        /^known\.tokens\.safetensors: known\.png decoded/,
+      );
+
+      // Tokens of other weights (same config) are refused, naming both fingerprints, as by the CLI.
+      const other = tokensToBytes({ ...tokens, weights: "crc32:00000000" });
+      await dropFile(page, "other.safetensors", other, "application/octet-stream");
+      assert.match(
+        await message(page),
+        /Could not open the token file other\.safetensors: InputError: other\.safetensors: encoded by weights crc32:00000000, but dropped-demo\.safetensors holds weights crc32:[0-9a-f]{8}/,
+      );
+      await writeFile(join(dist, "..", "other.safetensors"), other);
+      const refused = await runCli([
+        "decode",
+        join(dist, "..", "other.safetensors"),
+        "--model",
+        MODEL,
+        "--size",
+        "8x8",
+        "--out",
+        out,
+      ]);
+      assert.equal(refused.code, 2);
+      assert.match(refused.err, /encoded by weights crc32:00000000, but .* holds weights crc32:[0-9a-f]{8}/);
+      assert.equal(maxAbsDiff((await decoded(page)).reconstruction, page32), 0, "the image stays");
+      await page.setInputFiles("#tokens-file", file);
+      await actions(page);
+      assert.equal(await message(page), "", "a picked token file opens too");
     });
 
     await t.test("zooming decodes the visible region at a higher resolution", async () => {

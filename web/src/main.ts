@@ -31,6 +31,8 @@ interface Current {
   zeroed: number | null;
   /** The last hovered pixel's attention, at model coordinates (y, x). */
   attention: { y: number; x: number; attention: Attention } | null;
+  /** The token file the current image came from (instead of an encoded image), and its name. */
+  tokens: { source: string; name: string } | null;
 }
 const state: Current = {
   card: null,
@@ -42,6 +44,7 @@ const state: Current = {
   psnr: null,
   zeroed: null,
   attention: null,
+  tokens: null,
 };
 
 let worker = new ModelWorker();
@@ -49,14 +52,14 @@ const zoom = new ZoomView($<HTMLCanvasElement>("zoom"), $("zoom-stats"));
 
 /** Actions run one after another; `idle()` waits for all of them (the tests use it). */
 let chain: Promise<void> = Promise.resolve();
-function act(what: string, task: () => Promise<void>): Promise<void> {
+function act(what: string | (() => string), task: () => Promise<void>): Promise<void> {
   chain = chain.then(async () => {
     message.hidden = true;
     try {
       await task();
     } catch (e) {
       const err = e instanceof Error ? e : new Error(String(e));
-      message.textContent = `Could not ${what}: ${err.name}: ${err.message}`;
+      message.textContent = `Could not ${typeof what === "string" ? what : what()}: ${err.name}: ${err.message}`;
       message.hidden = false;
       console.error(err);
       if (state.device?.device === "webgpu" && gpuFailure(err)) {
@@ -139,6 +142,7 @@ async function encodeImage(name: string, blob: Blob): Promise<void> {
   const pixels = await imageToPixels(blob, h, w, c);
   const reply = await worker.request({ type: "encode", pixels: pixels.slice() });
   state.image = { name, blob };
+  state.tokens = null;
   state.input = { pixels, channels: c, height: h, width: w };
   state.reconstruction = reply.reconstruction;
   state.psnr = reply.psnr;
@@ -286,11 +290,87 @@ async function folderFiles(dir: FileSystemDirectoryEntry): Promise<File[]> {
   return Promise.all(files.map((e) => new Promise<File>((resolve, reject) => e.file(resolve, reject))));
 }
 
-/** A file from a picker or a drop: a model by its extension, else an image. */
+/**
+ * Whether safetensors bytes are a token file (`anr encode`'s): its header's metadata has the token
+ * entry. Only a sniff to route the file; anything unreadable goes to the model loader, whose errors
+ * name the problem.
+ */
+function isTokenFile(bytes: ArrayBuffer): boolean {
+  if (bytes.byteLength < 8) return false;
+  const length = Number(new DataView(bytes).getBigUint64(0, true));
+  if (length > bytes.byteLength - 8) return false;
+  try {
+    const header = JSON.parse(new TextDecoder().decode(new Uint8Array(bytes, 8, length))) as {
+      __metadata__?: Record<string, unknown>;
+    };
+    return header.__metadata__?.["anr.tokens"] !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+/** A file from a picker or a drop: a token file or a model by its contents, else an image. */
 function openFile(file: File): Promise<void> {
-  if (file.name.toLowerCase().endsWith(".safetensors"))
-    return act(`open the model ${file.name}`, async () => openModel(await file.arrayBuffer(), file.name));
+  if (file.name.toLowerCase().endsWith(".safetensors")) {
+    // Queued at once (the bytes are read inside), so that `actions()` right after a drop waits for it.
+    let what = `open ${file.name}`;
+    return act(
+      () => what,
+      async () => {
+        const bytes = await file.arrayBuffer();
+        const tokens = isTokenFile(bytes);
+        what = `open the ${tokens ? "token file" : "model"} ${file.name}`;
+        await (tokens ? openTokens(bytes, file.name) : openModel(bytes, file.name));
+      },
+    );
+  }
   return act(`open the image ${file.name}`, () => encodeImage(file.name, file));
+}
+
+/** The bytes of the token file the current image came from (see `state.tokens`). */
+let tokenBytes: ArrayBuffer | null = null;
+
+/** A token file of the open model: its (first) image, decoded; no input to compare, so no PSNR. */
+async function openTokens(bytes: ArrayBuffer, source: string): Promise<void> {
+  const card = state.card;
+  if (!card) throw new Error("open the model that made the token file first");
+  // The worker takes a copy: the page keeps the bytes to reopen them on a device switch.
+  const reply = await worker.request({ type: "load-tokens", bytes: bytes.slice(0), source });
+  tokenBytes = bytes;
+  const [h, w] = card.inputSize;
+  const c = card.channels;
+  // The reconstruction stands in for the input: the split view's bicubic upsamples it.
+  state.image = null;
+  state.input = { pixels: reply.reconstruction.slice(), channels: c, height: h, width: w };
+  state.reconstruction = reply.reconstruction;
+  state.psnr = null;
+  state.zeroed = reply.zeroed;
+  state.attention = null;
+  state.tokens = { source, name: reply.name };
+  const image = pixelsToImageData(reply.reconstruction, c, h, w);
+  $<HTMLCanvasElement>("input").getContext("2d")!.putImageData(image, 0, 0);
+  $<HTMLCanvasElement>("reconstruction").getContext("2d")!.putImageData(image, 0, 0);
+  $("psnr").textContent = "no input: decoded from tokens";
+  $("timing").textContent =
+    `${source}: ${reply.name}${reply.instances > 1 ? ` (1 of ${reply.instances})` : ""} decoded at ${w}×${h} ` +
+    `in ${reply.decodeMs.toFixed(0)} ms` +
+    (reply.checked ? "" : "; the file records no fingerprint of its weights (older anr): not checked");
+  for (const b of document.querySelectorAll<HTMLButtonElement>("#photos button"))
+    b.classList.remove("current");
+  void zoom.show(decodeRegion, state.input);
+}
+
+/** The current image's R-tokens as a token file (`anr decode tokens.safetensors --model …`). */
+async function downloadTokens(): Promise<void> {
+  if (!state.input) throw new Error("encode an image first");
+  const name = state.image?.name ?? state.tokens?.name ?? "image";
+  const { bytes } = await worker.request({ type: "save-tokens", name });
+  const a = document.createElement("a");
+  // A copy: the Blob wants bytes of a plain (not shared) ArrayBuffer.
+  a.href = URL.createObjectURL(new Blob([new Uint8Array(bytes)], { type: "application/octet-stream" }));
+  a.download = `${name.replace(/\.[^.]*$/, "")}.tokens.safetensors`;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 }
 
 async function downloadPng(): Promise<void> {
@@ -324,6 +404,7 @@ async function switchDevice(wanted: "webgpu" | "wasm"): Promise<void> {
   worker = new ModelWorker();
   await startDevice(wanted);
   if (state.modelBytes && state.card) await openModel(state.modelBytes, state.card.source);
+  if (state.tokens && tokenBytes) await openTokens(tokenBytes, state.tokens.source);
 }
 
 // ---- wiring ----
@@ -340,7 +421,7 @@ for (const p of PHOTOS) {
   $("photos").append(b);
 }
 $("model-shipped").onclick = () => act("open the shipped model", openShippedModel);
-for (const id of ["model-file", "image-file"]) {
+for (const id of ["model-file", "image-file", "tokens-file"]) {
   const input = $<HTMLInputElement>(id);
   input.onchange = () => {
     const file = input.files?.[0];
@@ -360,6 +441,7 @@ $<HTMLInputElement>("run-folder").onchange = (ev) => {
 $("webcam").onclick = () =>
   act("take a webcam snapshot", async () => encodeImage("webcam", await webcamFrame()));
 $("png-download").onclick = () => act("download the PNG", downloadPng);
+$("tokens-download").onclick = () => act("download the R-tokens", downloadTokens);
 $("zoom-in").onclick = () => void zoom.zoomAbout(2);
 $("zoom-out").onclick = () => void zoom.zoomAbout(0.5);
 $("zoom-reset").onclick = () => void zoom.reset();

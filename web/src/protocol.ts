@@ -48,7 +48,11 @@ export type Request =
   | { id: number; type: "encode"; pixels: Float32Array }
   | { id: number; type: "decode"; region: Region; width: number; height: number }
   /** The attention of the pixel at model coordinates (y, x) over the R-tokens (ANR models). */
-  | { id: number; type: "attention"; y: number; x: number };
+  | { id: number; type: "attention"; y: number; x: number }
+  /** The current image's R-tokens as a token file; `name` is the instance's name in it. */
+  | { id: number; type: "save-tokens"; name: string }
+  /** A token file (`anr encode`'s format) of the open model: its first instance becomes the image. */
+  | { id: number; type: "load-tokens"; bytes: ArrayBuffer; source: string };
 
 /** Where one pixel looks: ANR's localized attention over the R-tokens (the paper's Figure 3). */
 export interface Attention {
@@ -77,6 +81,21 @@ export type Reply =
   /** Decoded region (C, height, width) in [0, 1]. */
   | { id: number; type: "decoded"; rgb: Float32Array; width: number; height: number; ms: number }
   | { id: number; type: "attention"; attention: Attention }
+  /** The bytes of a token file (.safetensors). */
+  | { id: number; type: "token-file"; bytes: Uint8Array }
+  /** A token file's first instance, decoded at the model's size (as "encoded", without an input). */
+  | {
+      id: number;
+      type: "tokens-loaded";
+      reconstruction: Float32Array;
+      decodeMs: number;
+      zeroed: number | null;
+      /** The instance's name, and how many the file holds. */
+      name: string;
+      instances: number;
+      /** Whether the file recorded the weights' fingerprint (older token files do not). */
+      checked: boolean;
+    }
   | { id: number; type: "error"; name: string; message: string };
 
 /** A reply's type for a request's type. */
@@ -89,6 +108,8 @@ export type ReplyTo<T extends Request["type"]> = Extract<
       encode: "encoded";
       decode: "decoded";
       attention: "attention";
+      "save-tokens": "token-file";
+      "load-tokens": "tokens-loaded";
     }[T];
   }
 >;

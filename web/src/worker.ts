@@ -11,8 +11,14 @@ import {
   hyperNetwork,
   initBackend,
   modelFromBytes,
+  InputError,
   readF32,
+  representationSize,
   toDevice,
+  toHost,
+  tokensFromBytes,
+  tokensToBytes,
+  weightsFingerprint,
   type HyperNetworkConfig,
   type Params,
 } from "anr";
@@ -24,7 +30,11 @@ import type { Attention, DeviceInfo, ModelCard, Region, Reply, Request } from ".
 const CHUNK = 4096;
 
 interface Loaded {
+  /** The file it came from (named in errors). */
+  source: string;
   config: HyperNetworkConfig;
+  /** {@link weightsFingerprint} of its weights: token files record it, and must match it. */
+  fingerprint: string;
   P: Params;
   decodeChunk: (P: Params, g: HypoParams, coords: np.Array) => np.Array;
   generated: HypoParams | null;
@@ -62,7 +72,6 @@ function load(bytes: ArrayBuffer, source: string): ModelCard {
   const task = config.tokenizer.name === "ImgTokenizer" ? "image" : "views";
   const [h, w] = inputSize(config);
   const patch = config.tokenizer.args.patch_size;
-  const generated = generatedParams(config);
   const card: ModelCard = {
     source,
     kind: config.hyponet.name,
@@ -70,10 +79,11 @@ function load(bytes: ArrayBuffer, source: string): ModelCard {
     inputSize: [h, w],
     channels: config.hyponet.args.out_dim,
     patch,
-    tokens: generated[0]?.shape[0] ?? 0,
-    representationSize: generated.reduce((s, g) => s + g.shape[0] * g.shape[1], 0),
+    tokens: generatedParams(config)[0]?.shape[0] ?? 0,
+    representationSize: representationSize(config),
     parameters: countParams(config),
   };
+  const fingerprint = weightsFingerprint(weights);
   // Only a model that parsed replaces the current one: a bad file leaves the page as it was.
   const P = toDevice(weights);
   unload();
@@ -82,7 +92,7 @@ function load(bytes: ArrayBuffer, source: string): ModelCard {
     disposeParams(P);
     return out;
   });
-  model = { config, P, decodeChunk, generated: null };
+  model = { source, config, fingerprint, P, decodeChunk, generated: null };
   return card;
 }
 
@@ -175,20 +185,79 @@ async function encode(pixels: Float32Array): Promise<Extract<Reply, { type: "enc
   const generated = hyperNetwork(m.P, m.config, x);
   // The generated tensors are the representation: reading them finishes the encode.
   await Promise.all(Object.values(generated).map((a) => a.ref.data()));
-  const t1 = performance.now();
-  if (m.generated) disposeParams(m.generated);
-  m.generated = generated;
-  const reconstruction = await decodeRegion(m, WHOLE, w, h);
-  const t2 = performance.now();
+  const encodeMs = performance.now() - t0;
+  const shown = await show(m, generated);
   let se = 0;
   for (let i = 0; i < pixels.length; i++) {
-    const d = Math.min(1, Math.max(0, reconstruction[i]!)) - pixels[i]!;
+    const d = Math.min(1, Math.max(0, shown.reconstruction[i]!)) - pixels[i]!;
     se += d * d;
   }
   const psnr = 10 * Math.log10(1 / Math.max(se / pixels.length, 1e-12));
+  return { id: 0, type: "encoded", ...shown, psnr, encodeMs };
+}
+
+/**
+ * Make `generated` the current image's representation, and decode it at the model's size: the
+ * reconstruction, its time, and the fraction of attention weights the threshold zeroes (ANR).
+ */
+async function show(
+  m: Loaded,
+  generated: HypoParams,
+): Promise<{ reconstruction: Float32Array; decodeMs: number; zeroed: number | null }> {
+  if (m.generated) disposeParams(m.generated);
+  m.generated = generated;
+  const [h, w] = inputSize(m.config);
+  const t0 = performance.now();
+  const reconstruction = await decodeRegion(m, WHOLE, w, h);
+  const decodeMs = performance.now() - t0;
   const all = await attentionWeights(m, regionCoords(WHOLE, w, h));
-  const zeroed = all ? zeroedFraction(all) : null;
-  return { id: 0, type: "encoded", reconstruction, psnr, encodeMs: t1 - t0, decodeMs: t2 - t1, zeroed };
+  return { reconstruction, decodeMs, zeroed: all ? zeroedFraction(all) : null };
+}
+
+/** The current image's R-tokens as a token file (the CLI's format: `anr decode` reads it). */
+async function tokenFile(name: string): Promise<Uint8Array> {
+  const m = requireModel();
+  if (!m.generated) throw new Error("no image is encoded: encode one first");
+  return tokensToBytes({
+    names: [name],
+    inputSize: inputSize(m.config),
+    config: m.config,
+    tensors: await toHost(refParams(m.generated)),
+    weights: m.fingerprint,
+  });
+}
+
+/**
+ * A token file's first instance as the current image. As `anr decode`, it must come from this
+ * model: the same config, and the same weights (the fingerprint the file records, when it has one).
+ */
+async function loadTokens(
+  bytes: Uint8Array,
+  source: string,
+): Promise<Extract<Reply, { type: "tokens-loaded" }>> {
+  const m = requireModel();
+  const tokens = tokensFromBytes(bytes, source);
+  if (JSON.stringify(tokens.config) !== JSON.stringify(m.config))
+    throw new InputError(source, `was encoded by a model with a different config than ${m.source}`);
+  if (tokens.weights !== undefined && tokens.weights !== m.fingerprint)
+    throw new InputError(
+      source,
+      `encoded by weights ${tokens.weights}, but ${m.source} holds weights ${m.fingerprint}: open the model that encoded it`,
+    );
+  const generated: HypoParams = {};
+  for (const [name, t] of tokens.tensors) {
+    const per = t.data.length / t.shape[0]!;
+    generated[name] = np.array(t.data.slice(0, per), { shape: [1, ...t.shape.slice(1)] });
+  }
+  const shown = await show(m, generated);
+  return {
+    id: 0,
+    type: "tokens-loaded",
+    ...shown,
+    name: tokens.names[0]!,
+    instances: tokens.names.length,
+    checked: tokens.weights !== undefined,
+  };
 }
 
 async function handle(req: Request): Promise<Reply> {
@@ -213,6 +282,10 @@ async function handle(req: Request): Promise<Reply> {
     }
     case "attention":
       return { id: req.id, type: "attention", attention: await attentionAt(requireModel(), req.y, req.x) };
+    case "save-tokens":
+      return { id: req.id, type: "token-file", bytes: await tokenFile(req.name) };
+    case "load-tokens":
+      return { ...(await loadTokens(new Uint8Array(req.bytes), req.source)), id: req.id };
   }
 }
 
@@ -229,11 +302,13 @@ self.onmessage = (ev: MessageEvent<Request>) => {
       reply = { id: req.id, type: "error", name: err.name, message: err.message };
     }
     const transfer =
-      reply.type === "encoded"
+      reply.type === "encoded" || reply.type === "tokens-loaded"
         ? [reply.reconstruction.buffer]
         : reply.type === "decoded"
           ? [reply.rgb.buffer]
-          : [];
+          : reply.type === "token-file"
+            ? [reply.bytes.buffer]
+            : [];
     (self as unknown as Worker).postMessage(reply, transfer as Transferable[]);
   });
 };
