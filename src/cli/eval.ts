@@ -8,6 +8,12 @@ import { describePreparation, readPreparation, specWith, type Preparation } from
 import { describePhysical, type PhysicalError } from "../eval/evaluate.js";
 import { superResolutionGrid } from "../eval/grids.js";
 import { evaluateFieldSuperResolution } from "../eval/super-resolution.js";
+import {
+  evaluateSvgSuperResolution,
+  svgSuperResolutionPicture,
+  svgSuperResolutionTable,
+} from "../eval/svg-super-resolution.js";
+import type { DatasetSpec } from "../data/datasets.js";
 import { readConfigFile } from "../io/config-file.js";
 import { loadModel, writeFileAtomic } from "../io/files.js";
 import { representationSize } from "../io/tokens.js";
@@ -54,7 +60,13 @@ absolute error in physical units (e.g. K); the picture is in false colour.
 --size HxW (field runs): super-resolution. Each field is encoded at the model's size, decoded at
 HxW and compared with the same field prepared at HxW from the original data, next to bilinear
 upsampling of the input; writes eval-<split>-<weights>-<H>x<W>.json and .png (input | bilinear |
-decoded | truth).`;
+decoded | truth).
+
+--sr 4,8 (runs on SVG data: data.kind svg or twemoji): super-resolution against the truth. Each
+item of the split is rendered at the model's size, encoded, decoded at ×4 and ×8, and compared
+with the same SVG rendered at that size, beside bicubic and Lanczos-3 upsampling of the input;
+prints PSNR/SSIM per method and factor, writes eval-<split>-<weights>-sr.json and one picture per
+factor, eval-<split>-<weights>-sr-x<F>.png (input | bicubic | Lanczos-3 | ANR | truth).`;
 
 export async function cmdEval(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
@@ -70,6 +82,7 @@ export async function cmdEval(argv: string[]): Promise<number> {
       "data-root": { type: "string" },
       out: { type: "string" },
       size: { type: "string" },
+      sr: { type: "string" },
       ...PREPARATION_OPTIONS,
       help: { type: "boolean", short: "h" },
     },
@@ -124,6 +137,20 @@ export async function cmdEval(argv: string[]): Promise<number> {
       ? `-${modelLabel(chosen.path)}`
       : "";
   const stem = `eval-${split}-${weights}${foreign}`;
+  if (values.sr !== undefined) {
+    if (size) throw new UsageError("give --size (fields) or --sr (SVG images), not both");
+    const factors = parseFactors(values.sr);
+    if (run.task !== "image" || (run.data.kind !== "svg" && run.data.kind !== "twemoji"))
+      throw new UsageError(
+        `--sr is for runs on SVG data (data.kind svg or twemoji), whose truth renders at any size; ${configSource} is a ${run.task} run${run.task === "image" ? ` on data.kind ${run.data.kind}` : ""} (fields: --size)`,
+      );
+    const P = toDevice(model.weights);
+    try {
+      return await svgSuperResolution(run, run.data, P, factors, { out, stem });
+    } finally {
+      disposeParams(P);
+    }
+  }
   if (size) {
     if (run.task !== "field") throw new UsageError("--size (super-resolution) is for field runs");
     const P = toDevice(model.weights);
@@ -204,6 +231,51 @@ function prepareRunData(
       `data: ${after} (${recorded ? `as ${modelPath} was trained` : "the run config"}${given.length ? `, overridden by ${given.join(" ")}` : ""}; the run config says: ${before})`,
     );
   (run as { data: unknown }).data = prepared;
+}
+
+/** `--sr 4,8`: whole factors of at least 2, e.g. [4, 8]. */
+function parseFactors(text: string): number[] {
+  const factors = text.split(",").map((t) => Number(t.trim()));
+  if (!text.trim() || factors.some((f) => !Number.isInteger(f) || f < 2 || f > 64))
+    throw new UsageError(`--sr ${text}: expected whole factors from 2 to 64, e.g. --sr 4,8`);
+  return factors;
+}
+
+/** Shown wherever Twemoji graphics are (CC-BY 4.0 asks for it). */
+const TWEMOJI_ATTRIBUTION = "Twemoji graphics © Twitter, Inc. and other contributors, CC-BY 4.0";
+
+/** `anr eval --sr`: decode SVG items at several factors and compare with their true renderings. */
+async function svgSuperResolution(
+  run: ResolvedRunConfig,
+  data: Extract<DatasetSpec, { kind: "svg" | "twemoji" }>,
+  P: Params,
+  factors: number[],
+  o: { out: string; stem: string },
+): Promise<number> {
+  const t0 = performance.now();
+  const r = await evaluateSvgSuperResolution(P, run.model, data, run.eval.split, factors, {
+    batchSize: run.eval.batch_size,
+    maxImages: run.eval.max_images,
+    keep: 4,
+  });
+  const stem = join(o.out, `${o.stem}-sr`);
+  await mkdir(o.out, { recursive: true });
+  await writeFileAtomic(
+    `${stem}.json`,
+    JSON.stringify({ ...r, kept: undefined, seconds: (performance.now() - t0) / 1000 }, null, 2) + "\n",
+  );
+  const attribution = data.kind === "twemoji" ? TWEMOJI_ATTRIBUTION : undefined;
+  for (const [k, { factor }] of r.factors.entries()) {
+    const png = await svgSuperResolutionPicture(r, k, attribution);
+    if (png) await writeFileAtomic(`${stem}-x${factor}.png`, png);
+  }
+  console.log(
+    `${r.split}: ${r.items.length} items encoded at ${r.inputSize}², decoded at ${factors.map((f) => `×${f}`).join(", ")} and compared with their renderings at that size`,
+  );
+  console.log(svgSuperResolutionTable(r));
+  if (attribution) console.log(attribution);
+  console.log(`wrote ${stem}.json and ${factors.map((f) => `${basename(stem)}-x${f}.png`).join(", ")}`);
+  return 0;
 }
 
 /** `anr eval --size`: decode above the training resolution and compare with real high-resolution data. */
