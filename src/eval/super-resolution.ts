@@ -4,7 +4,8 @@
  * data — the check of variational coordinates (decoding above the training resolution without
  * aliasing) on data that has a real high-resolution truth. Two baselines: bilinear upsampling of
  * the input itself, and bilinear upsampling of the model's own decode at the input size — the
- * second isolates what decoding on the finer grid adds beyond the reconstruction error.
+ * second isolates what decoding on the finer grid adds beyond the reconstruction error. Images from
+ * vector sources (SVG, Twemoji) are measured the same way in ./svg-super-resolution.ts.
  */
 import type { Split } from "../data/datasets.js";
 import { openFieldDataset, type FieldDataset, type FieldSpec } from "../data/fields.js";
