@@ -28,6 +28,7 @@ import type { z } from "zod";
 
 /** The methods compared, in the order of the table and the picture. */
 export const SR_METHODS = ["bicubic", "lanczos3", "anr"] as const;
+/** One of {@link SR_METHODS}: an upsampling of the input, or the model decoded at the finer size. */
 export type SrMethod = (typeof SR_METHODS)[number];
 
 /** Mean PSNR (dB, peak 1) and SSIM of one method at one factor over the items. */
