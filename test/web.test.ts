@@ -15,13 +15,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { extname, join, normalize } from "node:path";
+import { join } from "node:path";
 import sharp from "sharp";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { build } from "vite";
 import {
   createImageDecoder,
   hyperNetwork,
@@ -39,55 +36,11 @@ import { disposeParams } from "../src/model/params.js";
 import { numpy as np } from "../src/backend/jax.js";
 import { skipWithoutData } from "./fixtures.js";
 import { runCli } from "./cli-helpers.js";
+import { buildApp, CHROMIUM, CHROMIUM_ARGS, serve } from "../bench/web-browser.js";
 
 const root = join(import.meta.dirname, "..");
-const CHROMIUM = "/usr/bin/chromium";
 const MODEL = join(root, "models", "demo-photos-anr.safetensors");
 const ARTIFACTS = join(root, "reports", "web");
-/** The flags the brief of the CI image asks for, and WebGPU on SwiftShader (software Vulkan). */
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--enable-unsafe-webgpu",
-  "--use-webgpu-adapter=swiftshader",
-  // A synthetic camera, allowed without asking, for the webcam snapshot.
-  "--use-fake-device-for-media-stream",
-  "--use-fake-ui-for-media-stream",
-];
-
-const TYPES: Record<string, string> = {
-  ".html": "text/html",
-  ".js": "text/javascript",
-  ".css": "text/css",
-  ".png": "image/png",
-};
-
-/** A static server for `dir` with COOP/COEP (as `npm run web` serves it), on a free port. */
-async function serve(dir: string): Promise<{ server: Server; url: string }> {
-  const server = createServer(async (req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url ?? "/", "http://localhost").pathname))
-      .replace(/^[/\\]+/, "")
-      .replace(/^(\.\.[/\\])+/, "");
-    try {
-      const body = await readFile(join(dir, path || "index.html"));
-      res.writeHead(200, {
-        "Content-Type": TYPES[extname(path || "index.html")] ?? "application/octet-stream",
-        "Cross-Origin-Opener-Policy": "same-origin",
-        "Cross-Origin-Embedder-Policy": "require-corp",
-      });
-      res.end(body);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
-}
 
 /** The page's state as the tests read it (web/src/main.ts `anrPage`). */
 interface PageState {
@@ -125,7 +78,9 @@ type AnrWindow = {
   anrPage: {
     actions(): Promise<void>;
     idle(): Promise<void>;
+    decodeMs(width: number, height: number): Promise<number>;
     state: PageState & {
+      timing: { encodeMs: number; decodeMs: number } | null;
       input: { pixels: Float32Array } | null;
       reconstruction: Float32Array | null;
       attention: {
@@ -211,11 +166,7 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 test("the web app in headless Chromium: model, encode, zoom, drop, errors", async (t) => {
   if (skipWithoutData(t, existsSync(CHROMIUM), `Chromium at ${CHROMIUM} (Debian package chromium)`)) return;
   const dist = await mkdtemp(join(tmpdir(), "anr-web-"));
-  await build({
-    configFile: join(root, "web", "vite.config.ts"),
-    logLevel: "silent",
-    build: { outDir: dist, emptyOutDir: true },
-  });
+  await buildApp(dist);
   await mkdir(ARTIFACTS, { recursive: true });
   const model = new Uint8Array(await readFile(MODEL));
   const known = await knownImage();
@@ -417,6 +368,19 @@ test("the web app in headless Chromium: model, encode, zoom, drop, errors", asyn
       assert.equal(await message(page), "");
       assert.match((await page.textContent("#timing")) ?? "", /^webcam: encoded in \d+ ms/);
       assert.ok(Number.isFinite((await state(page)).psnr));
+    });
+    await t.test("bench:web's hooks: decode timings, and ?threads=1 runs wasm on one thread", async () => {
+      const ms = await page.evaluate(() => (window as unknown as AnrWindow).anrPage.decodeMs(16, 16));
+      assert.ok(Number.isFinite(ms) && ms >= 0, `decodeMs ${ms}`);
+      const timing = await page.evaluate(() => (window as unknown as AnrWindow).anrPage.state.timing);
+      assert.ok(timing && timing.encodeMs >= 0 && timing.decodeMs >= 0, "the last encode's times");
+      const one = await browser!.newPage();
+      await one.goto(`${url}?device=wasm&threads=1&photo=none`);
+      await one.waitForFunction(() => "anrPage" in window);
+      await actions(one);
+      assert.equal((await state(one)).device?.threads, 1);
+      assert.match((await one.textContent("#model-card")) ?? "", /devicewasm, 1 thread$/m);
+      await one.close();
     });
     assert.deepEqual(pageErrors, [], "uncaught errors in the page");
     await page.close();

@@ -15,11 +15,18 @@ type Bodies = { [R in Request as R["type"]]: Omit<R, "id"> };
 
 /** One model worker; `terminate` ends it (a device switch starts a new one). */
 export class ModelWorker {
-  private readonly worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+  private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
 
-  constructor() {
+  /** `threads`: wasm kernel threads (default: the browser's hardwareConcurrency). */
+  constructor(threads?: number) {
+    // The name carries the thread count to the worker before it imports jax-js (threads.ts).
+    // Vite reads `type` statically: the spread must come before it.
+    this.worker = new Worker(new URL("./worker.ts", import.meta.url), {
+      ...(threads ? { name: `anr-threads=${threads}` } : {}),
+      type: "module",
+    });
     this.worker.onmessage = (ev: MessageEvent<Reply>) => {
       const p = this.pending.get(ev.data.id);
       if (!p) return;

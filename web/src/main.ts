@@ -31,6 +31,8 @@ interface Current {
   zeroed: number | null;
   /** The last hovered pixel's attention, at model coordinates (y, x). */
   attention: { y: number; x: number; attention: Attention } | null;
+  /** The last encode's times: the hyper-network forward, and the decode at the model's size. */
+  timing: { encodeMs: number; decodeMs: number } | null;
   /** The token file the current image came from (instead of an encoded image), and its name. */
   tokens: { source: string; name: string } | null;
 }
@@ -44,10 +46,13 @@ const state: Current = {
   psnr: null,
   zeroed: null,
   attention: null,
+  timing: null,
   tokens: null,
 };
 
-let worker = new ModelWorker();
+/** ?threads=N: wasm kernel threads of the model worker (default: all the browser offers). */
+const askedThreads = Number(new URLSearchParams(location.search).get("threads")) || undefined;
+let worker = new ModelWorker(askedThreads);
 const zoom = new ZoomView($<HTMLCanvasElement>("zoom"), $("zoom-stats"));
 
 /** Actions run one after another; `idle()` waits for all of them (the tests use it). */
@@ -146,6 +151,7 @@ async function encodeImage(name: string, blob: Blob): Promise<void> {
   state.input = { pixels, channels: c, height: h, width: w };
   state.reconstruction = reply.reconstruction;
   state.psnr = reply.psnr;
+  state.timing = { encodeMs: reply.encodeMs, decodeMs: reply.decodeMs };
   state.zeroed = reply.zeroed;
   state.attention = null;
   $<HTMLCanvasElement>("input")
@@ -401,7 +407,7 @@ async function downloadPng(): Promise<void> {
 /** A new worker on another device, with the same model and image. */
 async function switchDevice(wanted: "webgpu" | "wasm"): Promise<void> {
   worker.terminate();
-  worker = new ModelWorker();
+  worker = new ModelWorker(askedThreads);
   await startDevice(wanted);
   if (state.modelBytes && state.card) await openModel(state.modelBytes, state.card.source);
   if (state.tokens && tokenBytes) await openTokens(tokenBytes, state.tokens.source);
@@ -504,5 +510,8 @@ const page = {
   zoom,
   /** Hover the pixel at model coordinates (y, x); resolves once its attention is shown. */
   hover,
+  /** Decode the whole current image at width × height in the worker: its milliseconds (bench:web). */
+  decodeMs: async (width: number, height: number): Promise<number> =>
+    (await decodeRegion({ y0: -1, x0: -1, y1: 1, x1: 1 }, width, height)).ms,
 };
 (window as unknown as { anrPage: typeof page }).anrPage = page;

@@ -4,6 +4,8 @@
  * portable core ("anr") as the CLI does; the only thing of its own is the region decoder, which
  * evaluates the hyponet at the pixel centres of any rectangle (the core's decoder takes whole grids).
  */
+// First: the thread count, before jax-js (imported by "anr") sizes its pool.
+import "./threads.js";
 import {
   countParams,
   disposeParams,

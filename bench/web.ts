@@ -1,0 +1,197 @@
+/**
+ * `npm run bench:web`: the web app's speed in headless Chromium, in one run: the in-browser encode
+ * (the hyper-network forward) and the decode of a 256² frame on wasm with 1 and N threads and on
+ * WebGPU (SwiftShader, software), and the same model's encode and 256² decode in Node. Each is
+ * measured over several rounds (the first, which compiles, reported apart); the machine's load is
+ * printed before and after, since other work on it slows every figure. A benchmark, not a test:
+ * nothing is asserted about times.
+ *
+ * Flags: --rounds N (encodes per setting, default 4), --frames N (256² decodes per round, 2),
+ *        --size S (frame side, 256).
+ */
+// First: the worker pool (ANR_THREADS), as for the CLI.
+import "../src/node-startup.js";
+import { parseArgs } from "node:util";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import sharp from "sharp";
+import { chromium, type Browser } from "playwright-core";
+import { initBackend, readF32 } from "../src/backend/index.js";
+import { numpy as np } from "../src/backend/jax.js";
+import { hyperNetwork } from "../src/model/model.js";
+import { disposeParams, toDevice } from "../src/model/params.js";
+import { createImageDecoder } from "../src/model/tasks.js";
+import { modelFromBytes } from "../src/io/weights.js";
+import { buildApp, CHROMIUM, CHROMIUM_ARGS, serve } from "./web-browser.js";
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: "string", default: "4" },
+    frames: { type: "string", default: "2" },
+    size: { type: "string", default: "256" },
+  },
+});
+const ROUNDS = Number(values.rounds);
+const FRAMES = Number(values.frames);
+const SIZE = Number(values.size);
+const root = join(import.meta.dirname, "..");
+const MODEL = join(root, "models", "demo-photos-anr.safetensors");
+const PHOTOS = join(root, "data", "photos", "test");
+
+/** First (compiling) figure, then the rest's range and median, in ms. */
+interface Timing {
+  first: number;
+  min: number;
+  median: number;
+  max: number;
+}
+function summarise(ms: number[]): Timing {
+  const rest = ms.slice(1).sort((a, b) => a - b);
+  const r = rest.length ? rest : ms;
+  return { first: ms[0]!, min: r[0]!, median: r[Math.floor((r.length - 1) / 2)]!, max: r[r.length - 1]! };
+}
+
+interface Row {
+  setting: string;
+  threads: number;
+  encode: Timing;
+  decode: Timing;
+}
+
+type BenchWindow = {
+  anrPage: {
+    actions(): Promise<void>;
+    idle(): Promise<void>;
+    state: {
+      device: { device: string; threads: number; fallback?: string } | null;
+      timing: { encodeMs: number } | null;
+    };
+    decodeMs(width: number, height: number): Promise<number>;
+  };
+};
+
+async function benchPage(
+  browser: Browser,
+  url: string,
+  setting: string,
+  query: string,
+): Promise<Row | string> {
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${url}?${query}&photo=none`);
+    await page.waitForFunction(() => "anrPage" in window);
+    await page.evaluate(() => (window as unknown as BenchWindow).anrPage.actions());
+    const device = await page.evaluate(() => (window as unknown as BenchWindow).anrPage.state.device);
+    if (query.includes("webgpu") && device?.device !== "webgpu")
+      return `no WebGPU in this Chromium (${device?.fallback ?? "unknown"})`;
+    const names = await page.$$eval("#photos button", (bs) =>
+      bs.map((b) => (b as HTMLElement).dataset.name!),
+    );
+    const encode: number[] = [];
+    const decode: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      await page.click(`#photos button[data-name="${names[r % names.length]}"]`);
+      await page.evaluate(() => (window as unknown as BenchWindow).anrPage.idle());
+      const msg = await page.evaluate(() => {
+        const m = document.getElementById("message")!;
+        return m.hidden ? "" : m.textContent;
+      });
+      if (msg) throw new Error(`${setting}: ${msg}`);
+      encode.push(
+        await page.evaluate(() => (window as unknown as BenchWindow).anrPage.state.timing!.encodeMs),
+      );
+      for (let f = 0; f < FRAMES; f++)
+        decode.push(
+          await page.evaluate(
+            (size) => (window as unknown as BenchWindow).anrPage.decodeMs(size, size),
+            SIZE,
+          ),
+        );
+    }
+    return { setting, threads: device?.threads ?? 0, encode: summarise(encode), decode: summarise(decode) };
+  } finally {
+    await page.close();
+  }
+}
+
+/** The same model in Node (the CLI's path): encode one photo, and decode SIZE² frames. */
+async function benchNode(): Promise<Row> {
+  const info = await initBackend();
+  const { config, weights } = modelFromBytes(new Uint8Array(await readFile(MODEL)), MODEL);
+  const P = toDevice(weights);
+  const decoder = createImageDecoder(config);
+  const { data } = await sharp(join(PHOTOS, "face-puppy.png"))
+    .resize(32, 32, { fit: "cover" })
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const chw = new Float32Array(3 * 1024);
+  for (let c = 0; c < 3; c++)
+    for (let k = 0; k < 1024; k++) chw[c * 1024 + k] = (2 * data[3 * k + c]!) / 255 - 1;
+  const encode: number[] = [];
+  const decode: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const t0 = performance.now();
+    const gen = hyperNetwork(P, config, np.array(chw, { shape: [1, 3, 32, 32] }));
+    await Promise.all(Object.values(gen).map((a) => readF32(a.ref)));
+    encode.push(performance.now() - t0);
+    for (let f = 0; f < FRAMES; f++) {
+      const t1 = performance.now();
+      await decoder(P, gen, 1, SIZE, SIZE);
+      decode.push(performance.now() - t1);
+    }
+    disposeParams(gen);
+  }
+  decoder.dispose();
+  disposeParams(P);
+  return {
+    setting: "Node (CLI path)",
+    threads: info.threads,
+    encode: summarise(encode),
+    decode: summarise(decode),
+  };
+}
+
+const fmt = (t: Timing) =>
+  `${t.min.toFixed(0)}–${t.max.toFixed(0)} (median ${t.median.toFixed(0)}; first ${t.first.toFixed(0)})`;
+const load = () =>
+  `load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(", ")} on ${availableParallelism()} cores`;
+
+if (!existsSync(CHROMIUM)) {
+  console.error(`bench:web needs Chromium at ${CHROMIUM} (Debian package chromium)`);
+  process.exit(1);
+}
+console.log(`bench:web: ${MODEL}, ${ROUNDS} rounds × ${FRAMES} frames of ${SIZE}²; before: ${load()}`);
+const dist = await mkdtemp(join(tmpdir(), "anr-bench-web-"));
+await buildApp(dist);
+const { server, url } = await serve(dist);
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+const rows: Row[] = [];
+const skipped: string[] = [];
+try {
+  for (const [setting, query] of [
+    ["Chromium wasm, 1 thread", "device=wasm&threads=1"],
+    ["Chromium wasm, N threads", "device=wasm"],
+    ["Chromium WebGPU (SwiftShader)", "device=webgpu"],
+  ] as const) {
+    const row = await benchPage(browser, url, setting, query);
+    if (typeof row === "string") skipped.push(`${setting}: ${row}`);
+    else rows.push(row);
+  }
+} finally {
+  await browser.close();
+  server.close();
+  await rm(dist, { recursive: true, force: true });
+}
+rows.push(await benchNode());
+console.log(`\n| setting | threads | encode ms | decode ms per ${SIZE}² frame |\n|---|---|---|---|`);
+for (const r of rows) console.log(`| ${r.setting} | ${r.threads} | ${fmt(r.encode)} | ${fmt(r.decode)} |`);
+for (const s of skipped) console.log(`skipped: ${s}`);
+console.log(
+  `\nafter: ${load()}. Ranges exclude each setting's first (compiling) round; other work on the machine slows every figure.`,
+);
+console.log(JSON.stringify({ size: SIZE, rounds: ROUNDS, frames: FRAMES, loadavg: loadavg(), rows }));
