@@ -294,15 +294,6 @@ export function reportError(e: unknown): number {
     console.error(`anr: ${e.message}`);
     return 2;
   }
-  // TRANSITIONAL (removed once every user-facing throw is typed): plain Errors that look like
-  // messages about the user's files.
-  if (
-    e instanceof Error &&
-    /^(\/|\.|[A-Za-z]:|unknown (run|model) preset)|: (cannot|not |no |invalid|expected|empty)/.test(e.message)
-  ) {
-    console.error(`anr: ${e.message}`);
-    return 2;
-  }
   const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
   console.error(`anr: internal error (a bug in anr, please report it): ${what}`);
   if (process.env.ANR_DEBUG === "1" && e instanceof Error) console.error(e.stack);

@@ -6,13 +6,16 @@
  *
  * Run folder:
  *   config.json            the resolved run config (preset expanded, defaults filled)
- *   metrics.jsonl          one JSON object per logged step / evaluation
+ *   metrics.jsonl          one JSON object per logged step / evaluation (wall time, lr, speed)
  *   checkpoint.safetensors params + Adam moments + EMA + training state (latest)
  *   model.safetensors      final online weights (config in the metadata)
  *   model-ema.safetensors  final EMA weights (when EMA is on)
  *   samples/step-N.png     eval inputs (top) and reconstructions (bottom)
  *   psnr.png               PSNR vs step
  *   eval.json              final evaluation report
+ *   report.html            curves, evaluation, samples and config in one offline page
+ *   events.out.tfevents.anr  the same scalars for TensorBoard (`tensorboard --logdir runs/`)
+ *   (the last two are rebuilt from the files above at each checkpoint and at the end)
  */
 import { readFile, appendFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -27,6 +30,7 @@ import { AnrError, CheckFailed, InputError, UsageError } from "../util/errors.js
 import { writeFileAtomic } from "../util/fs.js";
 import { writeLinePlot } from "../util/plot.js";
 import { Progress } from "../util/progress.js";
+import { writeRunLogs } from "./report.js";
 import { loadCheckpoint, saveCheckpoint, type LoadedCheckpoint } from "./checkpoint.js";
 import { adamInit, emaUpdate, type EmaArgs } from "./optim.js";
 import type { ResolvedRunConfig } from "./run-config.js";
@@ -297,6 +301,8 @@ async function loop<B>(
   const saveGrid = async (grid: HostImage | null, name: string) => {
     if (grid) await savePng(join(opts.out, "samples", name), grid, driver.gridScale);
   };
+  /** Wall time (seconds since the epoch) at which this process began training: dates the logs. */
+  const startedAt = Date.now() / 1000;
   let lastCheckpoint = ck ? state.step : null;
   const writeCheckpoint = async () => {
     await saveCheckpoint(
@@ -312,6 +318,7 @@ async function loop<B>(
     );
     lastCheckpoint = state.step;
     await claim.committed();
+    await writeRunLogs(opts.out, startedAt);
   };
   const disposeState = () => {
     for (const P of [state.params, state.m, state.v, ema]) if (P) disposeParams(P);
@@ -377,7 +384,7 @@ async function loop<B>(
             train_psnr: window.psnr / window.n,
             grad_norm: m.gradNorm,
           });
-        Object.assign(record, { seconds: elapsed, images_per_s: perS });
+        Object.assign(record, { seconds: elapsed, time: Date.now() / 1000, lr: t.lr, images_per_s: perS });
         if (skippedSteps > 0) record.skipped_steps = skippedSteps;
         if (skippedItems().length > 0) record.skipped_files = skippedItems().length;
         window = { loss: 0, psnr: 0, n: 0 };
@@ -489,6 +496,7 @@ async function finish<B>(
       yLabel: "PSNR (dB)",
       series: [{ name: cfg.hyponet.name, points: curve }],
     });
+    await writeRunLogs(opts.out, Date.now() / 1000 - (performance.now() - t0) / 1000);
     const seconds = (performance.now() - t0) / 1000;
     log(
       `done: ${state.step} steps in ${seconds.toFixed(0)} s; ${driver.evalName} PSNR ${final.psnr.toFixed(2)} dB, SSIM ${final.ssim.toFixed(3)} over ${final.images} ${cfg.channels ? "fields" : "images"}`,

@@ -152,10 +152,14 @@ export function scalarRecords(records: Record<string, number>[], start: number):
 
 /**
  * The run's logs for other tools, rebuilt from its files: `report.html` and the TensorBoard event
- * file. `start` (seconds since the epoch) dates records that carry no wall time of their own.
+ * file. The run's start is read from its first record with a wall time (`time` − `seconds`), so
+ * the same files always give the same bytes; `fallback` (seconds since the epoch) dates runs
+ * whose records carry no wall time (those logged before anr recorded it).
  */
-export async function writeRunLogs(out: string, start: number): Promise<void> {
+export async function writeRunLogs(out: string, fallback: number): Promise<void> {
   const records = parseMetrics((await readOptional(join(out, "metrics.jsonl"))) ?? "");
+  const timed = records.find((r) => r.time !== undefined);
+  const start = timed ? timed.time! - (timed.seconds ?? 0) : fallback;
   await writeFileAtomic(join(out, EVENTS_FILE), encodeTfEvents(scalarRecords(records, start), start));
   await writeRunReport(out);
 }
