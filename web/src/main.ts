@@ -354,7 +354,8 @@ async function openTokens(bytes: ArrayBuffer, source: string): Promise<void> {
   state.attention = null;
   state.tokens = { source, name: reply.name };
   const image = pixelsToImageData(reply.reconstruction, c, h, w);
-  $<HTMLCanvasElement>("input").getContext("2d")!.putImageData(image, 0, 0);
+  // No input: a token file holds only the representation.
+  $<HTMLCanvasElement>("input").getContext("2d")!.clearRect(0, 0, w, h);
   $<HTMLCanvasElement>("reconstruction").getContext("2d")!.putImageData(image, 0, 0);
   $("psnr").textContent = "no input: decoded from tokens";
   $("timing").textContent =
