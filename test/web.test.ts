@@ -7,7 +7,8 @@
  * SwiftShader within 1e-3); that zooming raises the decoded resolution of the visible region; the
  * hovered pixel's attention against Node's; the R-tokens downloaded as a token file that the
  * CLI decodes to the page's pixels, opened again, and refused when other weights made it (as by
- * the CLI, naming both fingerprints); that a corrupt model file is an error message naming
+ * the CLI, naming both fingerprints); a field model's decode in physical units (K) with its
+ * legend and the value under the cursor, against Node's; that a corrupt model file is an error message naming
  * the problem, after which the page still works; a webcam snapshot; a device switch. Screenshots
  * go to reports/web/ (gitignored).
  */
@@ -24,6 +25,8 @@ import {
   hyperNetwork,
   initBackend,
   modelFromBytes,
+  modelToBytes,
+  parseHyperNetworkConfig,
   readF32,
   representationSize,
   toDevice,
@@ -32,9 +35,9 @@ import {
   weightsFingerprint,
 } from "../src/index.js";
 import { hyponet, refParams, type Taps } from "../src/lowlevel.js";
-import { disposeParams } from "../src/model/params.js";
+import { disposeParams, initHostParams, toHost } from "../src/model/params.js";
 import { numpy as np } from "../src/backend/jax.js";
-import { skipWithoutData } from "./fixtures.js";
+import { skipWithoutData, tinyConfig } from "./fixtures.js";
 import { runCli } from "./cli-helpers.js";
 import { buildApp, CHROMIUM, CHROMIUM_ARGS, serve } from "../bench/web-browser.js";
 
@@ -80,6 +83,8 @@ type AnrWindow = {
     idle(): Promise<void>;
     decodeMs(width: number, height: number): Promise<number>;
     state: PageState & {
+      field: { values: Float32Array } | null;
+      fieldHover: { i: number; j: number; value: number } | null;
       timing: { encodeMs: number; decodeMs: number } | null;
       input: { pixels: Float32Array } | null;
       reconstruction: Float32Array | null;
@@ -154,6 +159,44 @@ async function nodeReference(model: Uint8Array, chw: Float32Array) {
     disposeParams(P);
   };
   return { reconstruction, attention, dispose };
+}
+
+/**
+ * A field model (random weights; one channel "t2m" in K, normalised as (K − 250) · 0.02), a token
+ * file of a smooth 16×16 field it encoded, and Node's decode of it at 256² in K (as `anr decode`).
+ */
+async function fieldModel(): Promise<{ model: Uint8Array; tokens: Uint8Array; kelvin: Float32Array }> {
+  const tiny = tinyConfig("ANR");
+  const config = parseHyperNetworkConfig({
+    ...tiny,
+    tokenizer: { name: "ImgTokenizer", args: { ...tiny.tokenizer.args, img_channels: 1 } },
+    hyponet: { ...tiny.hyponet, args: { ...tiny.hyponet.args, out_dim: 1 } },
+    channels: [{ name: "t2m", units: "K", shift: -250, scale: 0.02 }],
+  });
+  const weights = initHostParams(config, 0);
+  const P = toDevice(weights);
+  const input = new Float32Array(256).map((_, k) => 0.5 + 0.4 * Math.sin(k / 16) * Math.cos(k % 16));
+  const generated = hyperNetwork(
+    P,
+    config,
+    np
+      .array(input, { shape: [1, 1, 16, 16] })
+      .mul(2)
+      .sub(1),
+  );
+  const tokens = tokensToBytes({
+    names: ["t2m"],
+    inputSize: [16, 16],
+    config,
+    tensors: await toHost(refParams(generated)),
+    weights: weightsFingerprint(weights),
+  });
+  const decode = createImageDecoder(config);
+  const kelvin = (await decode(P, generated, 1, 256, 256)).map((v) => (v + 1) / 2 / 0.02 + 250);
+  decode.dispose();
+  disposeParams(generated);
+  disposeParams(P);
+  return { model: modelToBytes(config, weights), tokens, kelvin };
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -382,6 +425,45 @@ test("the web app in headless Chromium: model, encode, zoom, drop, errors", asyn
       assert.match((await one.textContent("#model-card")) ?? "", /devicewasm, 1 thread$/m);
       await one.close();
     });
+    await t.test(
+      "a field model's tokens: false colour, legend and the value under the cursor in K",
+      async () => {
+        const field = await fieldModel();
+        const fp = await browser!.newPage();
+        await fp.goto(`${url}?device=wasm&photo=none`);
+        await fp.waitForFunction(() => "anrPage" in window);
+        await actions(fp);
+        await dropFile(fp, "t2m-model.safetensors", field.model, "application/octet-stream");
+        await dropFile(fp, "t2m.tokens.safetensors", field.tokens, "application/octet-stream");
+        assert.equal(await message(fp), "");
+        assert.match((await fp.textContent("#model-card")) ?? "", /fieldst2m \(K\)/);
+        assert.match(
+          (await fp.textContent("#field-legend-text")) ?? "",
+          /^t2m: [\d.]+ K \(blue\) to [\d.]+ K \(red\)/,
+        );
+        const values = await fp.evaluate(() =>
+          Array.from((window as unknown as AnrWindow).anrPage.state.field?.values ?? []),
+        );
+        const diff = maxAbsDiff(values, field.kelvin);
+        assert.ok(diff <= 1e-3, `field in K, browser vs Node: max |Δ| ${diff}`);
+        await fp.locator("#field").scrollIntoViewIfNeeded();
+        const box = (await fp.locator("#field").boundingBox())!;
+        await fp.mouse.move(box.x + box.width * 0.25, box.y + box.height * 0.75);
+        await fp.waitForFunction(() => (window as unknown as AnrWindow).anrPage.state.fieldHover !== null);
+        const hover = await fp.evaluate(() => (window as unknown as AnrWindow).anrPage.state.fieldHover);
+        assert.ok(hover, "a value under the cursor");
+        assert.ok(
+          Math.abs(hover.value - field.kelvin[hover.i * 256 + hover.j]!) <= 1e-3,
+          `value ${hover.value}`,
+        );
+        assert.match(
+          (await fp.textContent("#field-value")) ?? "",
+          new RegExp(`^t2m = [\\d.]+ K at pixel \\(${hover.i}, ${hover.j}\\)`),
+        );
+        await fp.screenshot({ path: join(ARTIFACTS, "web-field.png"), fullPage: true });
+        await fp.close();
+      },
+    );
     assert.deepEqual(pageErrors, [], "uncaught errors in the page");
     await page.close();
 

@@ -31,6 +31,12 @@ interface Current {
   zeroed: number | null;
   /** The last hovered pixel's attention, at model coordinates (y, x). */
   attention: { y: number; x: number; attention: Attention } | null;
+  /**
+   * Field models: the first channel decoded at the field view's size, in physical units, and the
+   * value under the cursor (pixel row, column of that grid).
+   */
+  field: { name: string; units: string; size: number; values: Float32Array; min: number; max: number } | null;
+  fieldHover: { i: number; j: number; value: number } | null;
   /** The last encode's times: the hyper-network forward, and the decode at the model's size. */
   timing: { encodeMs: number; decodeMs: number } | null;
   /** The token file the current image came from (instead of an encoded image), and its name. */
@@ -48,6 +54,8 @@ const state: Current = {
   attention: null,
   timing: null,
   tokens: null,
+  field: null,
+  fieldHover: null,
 };
 
 /** ?threads=N: wasm kernel threads of the model worker (default: all the browser offers). */
@@ -104,11 +112,19 @@ function showCard(card: ModelCard): void {
   const rows: [string, string][] = [
     ["model", card.source],
     ["kind", card.kind],
-    ["task", card.task === "image" ? "images" : "views (NeRF)"],
+    ["task", card.task === "views" ? "views (NeRF)" : card.fields ? "fields" : "images"],
     ["input", `${card.inputSize[0]}×${card.inputSize[1]}, ${card.channels} channel(s), patch ${card.patch}`],
     ["R-tokens", String(card.tokens)],
     ["representation", `${card.representationSize.toLocaleString("en")} floats per image`],
     ["parameters", card.parameters.toLocaleString("en")],
+    ...(card.fields
+      ? [
+          ["fields", card.fields.map((f) => (f.units ? `${f.name} (${f.units})` : f.name)).join(", ")] as [
+            string,
+            string,
+          ],
+        ]
+      : []),
     ["device", $("device-status").textContent ?? ""],
   ];
   const dl = $<HTMLDListElement>("model-card");
@@ -165,6 +181,7 @@ async function encodeImage(name: string, blob: Blob): Promise<void> {
     `${name}: encoded in ${reply.encodeMs.toFixed(0)} ms, decoded at ${w}×${h} in ${reply.decodeMs.toFixed(0)} ms`;
   for (const b of document.querySelectorAll<HTMLButtonElement>("#photos button"))
     b.classList.toggle("current", b.dataset.name === name);
+  await showField();
   // The view decodes on its own; `idle()` waits for it, the next action does not.
   void zoom.show(decodeRegion, state.input);
 }
@@ -364,7 +381,65 @@ async function openTokens(bytes: ArrayBuffer, source: string): Promise<void> {
     (reply.checked ? "" : "; the file records no fingerprint of its weights (older anr): not checked");
   for (const b of document.querySelectorAll<HTMLButtonElement>("#photos button"))
     b.classList.remove("current");
+  await showField();
   void zoom.show(decodeRegion, state.input);
+}
+
+/** Side of the field view's decode (its canvas's pixels). */
+const FIELD_SIZE = 256;
+
+/** Blue (low) to red (high): the field view's false colour for t in [0, 1], as RGB bytes. */
+function ramp(t: number): [number, number, number] {
+  const u = Math.min(1, Math.max(0, t));
+  return [Math.round(255 * u), Math.round(255 * (1 - Math.abs(2 * u - 1)) * 0.8), Math.round(255 * (1 - u))];
+}
+
+/**
+ * Field models: decode the first channel at FIELD_SIZE², in physical units (the model's output in
+ * [0, 1] is (value + shift) · scale, which `anr decode` undoes the same way), and draw it with its
+ * legend.
+ */
+async function showField(): Promise<void> {
+  const channel = state.card?.fields?.[0];
+  $("field-view").hidden = !channel;
+  state.field = null;
+  state.fieldHover = null;
+  if (!channel) return;
+  const n = FIELD_SIZE;
+  const { rgb } = await decodeRegion({ y0: -1, x0: -1, y1: 1, x1: 1 }, n, n);
+  const values = rgb.slice(0, n * n).map((v) => v / channel.scale - channel.shift);
+  let min = Infinity;
+  let max = -Infinity;
+  for (const v of values) if (Number.isFinite(v)) [min, max] = [Math.min(min, v), Math.max(max, v)];
+  state.field = { name: channel.name, units: channel.units, size: n, values, min, max };
+  const ctx = $<HTMLCanvasElement>("field").getContext("2d")!;
+  const image = ctx.createImageData(n, n);
+  const span = max - min || 1;
+  for (let k = 0; k < n * n; k++) image.data.set([...ramp((values[k]! - min) / span), 255], 4 * k);
+  ctx.putImageData(image, 0, 0);
+  const legend = $<HTMLCanvasElement>("field-legend");
+  const lctx = legend.getContext("2d")!;
+  for (let x = 0; x < legend.width; x++) {
+    const [r, g, b] = ramp(x / (legend.width - 1));
+    lctx.fillStyle = `rgb(${r} ${g} ${b})`;
+    lctx.fillRect(x, 0, 1, legend.height);
+  }
+  const unit = channel.units ? ` ${channel.units}` : "";
+  $("field-legend-text").textContent =
+    `${channel.name}: ${min.toPrecision(4)}${unit} (blue) to ${max.toPrecision(4)}${unit} (red), decoded at ${n}×${n}`;
+}
+
+/** The field's value under the cursor, in physical units. */
+function fieldHover(ev: MouseEvent): void {
+  const f = state.field;
+  if (!f) return;
+  const box = $<HTMLCanvasElement>("field").getBoundingClientRect();
+  const i = Math.min(f.size - 1, Math.max(0, Math.floor(((ev.clientY - box.top) / box.height) * f.size)));
+  const j = Math.min(f.size - 1, Math.max(0, Math.floor(((ev.clientX - box.left) / box.width) * f.size)));
+  const value = f.values[i * f.size + j]!;
+  state.fieldHover = { i, j, value };
+  $("field-value").textContent =
+    `${f.name} = ${value.toPrecision(5)}${f.units ? ` ${f.units}` : ""} at pixel (${i}, ${j}) of ${f.size}×${f.size}`;
 }
 
 /** The current image's R-tokens as a token file (`anr decode tokens.safetensors --model …`). */
@@ -448,6 +523,7 @@ $<HTMLInputElement>("run-folder").onchange = (ev) => {
 $("webcam").onclick = () =>
   act("take a webcam snapshot", async () => encodeImage("webcam", await webcamFrame()));
 $("png-download").onclick = () => act("download the PNG", downloadPng);
+$("field").onmousemove = fieldHover;
 $("tokens-download").onclick = () => act("download the R-tokens", downloadTokens);
 $("zoom-in").onclick = () => void zoom.zoomAbout(2);
 $("zoom-out").onclick = () => void zoom.zoomAbout(0.5);

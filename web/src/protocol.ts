@@ -23,6 +23,11 @@ export interface ModelCard {
   representationSize: number;
   /** Scalars in the model. */
   parameters: number;
+  /**
+   * Field models: each channel's name, units and normalisation (the config's `channels`: the model
+   * sees (value + shift) · scale in [0, 1]); null for images.
+   */
+  fields: { name: string; units: string; shift: number; scale: number }[] | null;
 }
 
 /** The jax-js device the worker runs on, and its kernel threads (wasm). */

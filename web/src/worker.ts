@@ -84,6 +84,7 @@ function load(bytes: ArrayBuffer, source: string): ModelCard {
     tokens: generatedParams(config)[0]?.shape[0] ?? 0,
     representationSize: representationSize(config),
     parameters: countParams(config),
+    fields: config.channels,
   };
   const fingerprint = weightsFingerprint(weights);
   // Only a model that parsed replaces the current one: a bad file leaves the page as it was.
