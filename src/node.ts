@@ -20,6 +20,7 @@ export {
   writeTokenFile,
 } from "./io/files.js";
 export { readNpy, writeNpy, openNetcdf, writeNetcdf3 } from "./io/array-files.js";
+export { resolveModel, zooModels, ZOO_DIR } from "./io/zoo.js";
 export type { NdArray } from "./io/npy.js";
 export type { NetcdfFile, NcVariable, NcDimension } from "./io/netcdf.js";
 export { runGolden, formatReport, type GoldenCheck, type GoldenReport } from "./golden/golden.js";
