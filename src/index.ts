@@ -62,9 +62,13 @@ export {
 export {
   tokensToBytes,
   tokensFromBytes,
+  isTokenFile,
+  TOKENS_METADATA_KEY,
   representationSize,
   weightsFingerprint,
   type Tokens,
 } from "./io/tokens.js";
 export { Rng } from "./util/rng.js";
+export { viridis, falseColour, finiteRange } from "./util/colormap.js";
+export type { HostImage } from "./util/host.js";
 export { ssim } from "./eval/ssim.js";

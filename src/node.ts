@@ -43,7 +43,7 @@ export {
   type Split,
   type DatasetSpecInput,
 } from "./data/datasets.js";
-export { loadImage, savePng, type HostImage } from "./data/image.js";
+export { loadImage, savePng } from "./data/image.js";
 export { openLearnitDataset, type MultiViewDataset, type PosedView } from "./data/learnit.js";
 export {
   FieldSpec,
