@@ -64,6 +64,7 @@ export {
   tokensFromBytes,
   isTokenFile,
   TOKENS_METADATA_KEY,
+  MISSING_TENSOR,
   representationSize,
   weightsFingerprint,
   type Tokens,

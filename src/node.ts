@@ -30,6 +30,8 @@ export {
   RunConfig,
   resolveRunConfig,
   resolveFieldChannels,
+  resumeRunConfig,
+  RESUME_MAY_CHANGE,
   readRunConfig,
   type ResolvedRunConfig,
   type RunConfigInput,
