@@ -217,11 +217,19 @@ export function vconcat(rows: HostImage[], gap = 2): HostImage {
   return { c: 3, h, w, data };
 }
 
+/**
+ * An image as PNG bytes; values are clamped to [0, 1], grey becomes RGB. A `w`×`h` other than the
+ * image's own enlarges (or shrinks) it without smoothing, so pixels stay visible.
+ */
+export async function pngBytes(img: HostImage, w = img.w, h = img.h): Promise<Buffer> {
+  let s = sharp(Buffer.from(toInterleavedBytes(img)), { raw: { width: img.w, height: img.h, channels: 3 } });
+  if (w !== img.w || h !== img.h) s = s.resize(w, h, { kernel: "nearest" });
+  return s.png().toBuffer();
+}
+
 /** Write an image as PNG (atomically); values are clamped to [0, 1]. Optional integer upscaling. */
 export async function savePng(path: string, img: HostImage, scale = 1): Promise<void> {
-  let s = sharp(Buffer.from(toInterleavedBytes(img)), { raw: { width: img.w, height: img.h, channels: 3 } });
-  if (scale !== 1) s = s.resize(img.w * scale, img.h * scale, { kernel: "nearest" });
-  await writeFileAtomic(path, await s.png().toBuffer());
+  await writeFileAtomic(path, await pngBytes(img, img.w * scale, img.h * scale));
 }
 
 /** PSNR of values in [0, 1] (peak 1): −10·log10(mean squared error). */

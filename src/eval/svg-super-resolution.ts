@@ -15,12 +15,13 @@ import {
   type SvgSpec,
   type TwemojiSpec,
 } from "../data/datasets.js";
-import { psnrUnit, type HostImage } from "../data/image.js";
+import { pngBytes, psnrUnit, type HostImage } from "../data/image.js";
 import { sizeHW, type HyperNetworkConfig } from "../model/config.js";
 import { hyperNetwork, type Params } from "../model/model.js";
 import { disposeParams } from "../model/params.js";
 import { createImageDecoder } from "../model/tasks.js";
 import { InputError } from "../util/errors.js";
+import { escapeMarkup } from "../util/plot.js";
 import { toBatchArray } from "./evaluate.js";
 import { resample } from "./resample.js";
 import { ssim } from "./ssim.js";
@@ -159,18 +160,9 @@ const CAPTIONS: Record<SrMethod | "input" | "truth", string> = {
   truth: "truth",
 };
 
-/** An image as a PNG data URI (values clamped to [0, 1]; nearest-neighbour enlargement to `side`). */
+/** An image as a PNG data URI, enlarged without smoothing to `side`². */
 async function pngDataUri(img: HostImage, side: number): Promise<string> {
-  const { c, h, w } = img;
-  const bytes = Buffer.alloc(h * w * 3);
-  for (let i = 0; i < h * w; i++)
-    for (let k = 0; k < 3; k++)
-      bytes[i * 3 + k] = Math.round(Math.min(1, Math.max(0, img.data[(c === 1 ? 0 : k) * h * w + i]!)) * 255);
-  const png = await sharp(bytes, { raw: { width: w, height: h, channels: 3 } })
-    .resize(side, side, { kernel: "nearest" })
-    .png()
-    .toBuffer();
-  return `data:image/png;base64,${png.toString("base64")}`;
+  return `data:image/png;base64,${(await pngBytes(img, side, side)).toString("base64")}`;
 }
 
 /**
@@ -192,7 +184,6 @@ export async function svgSuperResolutionPicture(
   const width = columns.length * (side + gap) - gap;
   const foot = attribution ? 16 : 0;
   const height = strip + r.kept.length * (side + gap) - gap + foot;
-  const esc = (t: string) => t.replace(/&/g, "&amp;").replace(/</g, "&lt;");
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="DejaVu Sans, sans-serif" font-size="11">`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
@@ -207,7 +198,7 @@ export async function svgSuperResolutionPicture(
     const x = col * (side + gap);
     parts.push(`<rect x="${x}" y="0" width="${side}" height="${strip - 2}" fill="#e8e8e8"/>`);
     parts.push(
-      `<text x="${x + side / 2}" y="${strip - 6}" text-anchor="middle">${esc(`${CAPTIONS[name]}${score}`)}</text>`,
+      `<text x="${x + side / 2}" y="${strip - 6}" text-anchor="middle">${escapeMarkup(`${CAPTIONS[name]}${score}`)}</text>`,
     );
   }
   for (const [row, item] of r.kept.entries()) {
@@ -221,7 +212,9 @@ export async function svgSuperResolutionPicture(
     }
   }
   if (attribution)
-    parts.push(`<text x="2" y="${height - 4}" font-size="10" fill="#555555">${esc(attribution)}</text>`);
+    parts.push(
+      `<text x="2" y="${height - 4}" font-size="10" fill="#555555">${escapeMarkup(attribution)}</text>`,
+    );
   parts.push(`</svg>`);
   return sharp(Buffer.from(parts.join("\n")), { density: 72 })
     .png()

@@ -8,7 +8,7 @@ import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { encodeTfEvents, type ScalarRecord } from "../io/tfevents.js";
 import { writeFileAtomic } from "../util/fs.js";
-import { svgLinePlot, type LineSeries } from "../util/plot.js";
+import { escapeMarkup, svgLinePlot, type LineSeries } from "../util/plot.js";
 
 /** The report's file name inside a run folder. */
 export const REPORT_FILE = "report.html";
@@ -22,10 +22,6 @@ export const EVENTS_FILE = "events.out.tfevents.anr";
 
 /** How many sample grids (the latest) the report shows. */
 const SAMPLE_GRIDS = 3;
-
-function escapeHtml(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
-}
 
 async function readOptional(path: string): Promise<string | undefined> {
   try {
@@ -185,7 +181,7 @@ export async function writeRunReport(out: string): Promise<string> {
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<title>anr run: ${escapeHtml(name)}</title>
+<title>anr run: ${escapeMarkup(name)}</title>
 <style>
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1340px; padding: 0 1em; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; }
@@ -197,8 +193,8 @@ pre { background: #f6f6f6; padding: 1em; overflow: auto; font-size: 0.85em; }
 </style>
 </head>
 <body>
-<h1>anr run: ${escapeHtml(name)}</h1>
-<p>${escapeHtml(out)} · ${records.length ? `step ${last!.step}` : "no steps logged yet"}${
+<h1>anr run: ${escapeMarkup(name)}</h1>
+<p>${escapeMarkup(out)} · ${records.length ? `step ${last!.step}` : "no steps logged yet"}${
     last?.seconds !== undefined ? ` · ${Math.round(last.seconds)} s of training` : ""
   }</p>
 <h2>Curves</h2>
@@ -206,7 +202,7 @@ pre { background: #f6f6f6; padding: 1em; overflow: auto; font-size: 0.85em; }
 <h2>Final evaluation</h2>
 ${
   rows.length
-    ? `<table>${rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join("")}</table>`
+    ? `<table>${rows.map(([k, v]) => `<tr><th>${escapeMarkup(k)}</th><td>${escapeMarkup(v)}</td></tr>`).join("")}</table>`
     : "<p>Not evaluated yet (eval.json is written when training ends).</p>"
 }
 <h2>Samples</h2>
@@ -215,13 +211,13 @@ ${
     ? grids
         .map(
           (g) =>
-            `<figure><img src="${g.dataUri}" alt="${escapeHtml(g.name)}"><figcaption>${escapeHtml(g.name)}</figcaption></figure>`,
+            `<figure><img src="${g.dataUri}" alt="${escapeMarkup(g.name)}"><figcaption>${escapeMarkup(g.name)}</figcaption></figure>`,
         )
         .join("\n")
     : "<p>No sample grids yet.</p>"
 }
 <h2>Config</h2>
-<pre>${escapeHtml(config ?? "(no config.json)")}</pre>
+<pre>${escapeMarkup(config ?? "(no config.json)")}</pre>
 </body>
 </html>
 `;

@@ -32,7 +32,8 @@ const DASHES = ["", "6 3", "2 3", "8 3 2 3"];
 const MARKER_MAX_POINTS = 30;
 const FONT = "DejaVu Sans, Liberation Sans, Arial, sans-serif";
 
-function esc(s: string): string {
+/** Text made safe inside SVG/HTML markup and attribute values. */
+export function escapeMarkup(s: string): string {
   return s
     .replace(/&/g, "&amp;")
     .replace(/</g, "&lt;")
@@ -143,7 +144,7 @@ export function svgLinePlot(spec: LinePlotSpec): string {
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${FONT}" font-size="${fontSize}">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
-    `<text x="${fmtCoord(left + pw / 2)}" y="${top - 14}" text-anchor="middle" font-size="15" font-weight="bold">${esc(spec.title)}</text>`,
+    `<text x="${fmtCoord(left + pw / 2)}" y="${top - 14}" text-anchor="middle" font-size="15" font-weight="bold">${escapeMarkup(spec.title)}</text>`,
   );
 
   // Grid and ticks.
@@ -162,19 +163,19 @@ export function svgLinePlot(spec: LinePlotSpec): string {
   xs.ticks.forEach((t, i) => {
     out.push(
       `<line x1="${fmtCoord(px(t))}" y1="${top + ph}" x2="${fmtCoord(px(t))}" y2="${top + ph + 4}" stroke="#333333"/>`,
-      `<text x="${fmtCoord(px(t))}" y="${top + ph + 17}" text-anchor="middle">${esc(xLabels[i]!)}</text>`,
+      `<text x="${fmtCoord(px(t))}" y="${top + ph + 17}" text-anchor="middle">${escapeMarkup(xLabels[i]!)}</text>`,
     );
   });
   ys.ticks.forEach((t, i) => {
     out.push(
       `<line x1="${fmtCoord(left - 4)}" y1="${fmtCoord(py(t))}" x2="${fmtCoord(left)}" y2="${fmtCoord(py(t))}" stroke="#333333"/>`,
-      `<text x="${fmtCoord(left - 7)}" y="${fmtCoord(py(t) + 4)}" text-anchor="end">${esc(yLabels[i]!)}</text>`,
+      `<text x="${fmtCoord(left - 7)}" y="${fmtCoord(py(t) + 4)}" text-anchor="end">${escapeMarkup(yLabels[i]!)}</text>`,
     );
   });
   out.push(`</g>`);
   out.push(
-    `<text x="${fmtCoord(left + pw / 2)}" y="${height - 12}" text-anchor="middle">${esc(spec.xLabel)}</text>`,
-    `<text transform="translate(14 ${fmtCoord(top + ph / 2)}) rotate(-90)" text-anchor="middle">${esc(spec.yLabel)}</text>`,
+    `<text x="${fmtCoord(left + pw / 2)}" y="${height - 12}" text-anchor="middle">${escapeMarkup(spec.xLabel)}</text>`,
+    `<text transform="translate(14 ${fmtCoord(top + ph / 2)}) rotate(-90)" text-anchor="middle">${escapeMarkup(spec.yLabel)}</text>`,
   );
 
   // Series: non-finite points break the line (a gap shows where data is missing) and get no marker.
@@ -196,7 +197,9 @@ export function svgLinePlot(spec: LinePlotSpec): string {
       d += `${penDown ? "L" : "M"}${fmtCoord(px(x))} ${fmtCoord(py(y))}`;
       penDown = true;
     }
-    out.push(`<path class="series" data-series="${esc(s.name)}" d="${d}" stroke="${colour}"${dashAttr}/>`);
+    out.push(
+      `<path class="series" data-series="${escapeMarkup(s.name)}" d="${d}" stroke="${colour}"${dashAttr}/>`,
+    );
     if (finite.length > 0 && finite.length <= MARKER_MAX_POINTS) {
       out.push(`<g fill="${colour}" stroke="none">`);
       for (const [x, y] of finite)
@@ -219,7 +222,7 @@ export function svgLinePlot(spec: LinePlotSpec): string {
       const y = top + 4 + rowH * i + rowH / 2;
       out.push(
         `<line x1="${fmtCoord(lx + 6)}" y1="${fmtCoord(y)}" x2="${fmtCoord(lx + 26)}" y2="${fmtCoord(y)}" stroke="${colour}" stroke-width="2.5"${dash ? ` stroke-dasharray="${dash}"` : ""}/>`,
-        `<text x="${fmtCoord(lx + 30)}" y="${fmtCoord(y + 4)}">${esc(s.name)}</text>`,
+        `<text x="${fmtCoord(lx + 30)}" y="${fmtCoord(y + 4)}">${escapeMarkup(s.name)}</text>`,
       );
     });
   }
