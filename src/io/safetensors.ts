@@ -42,7 +42,7 @@ export class SafetensorsError extends InputError {
 export const CHECKSUM_METADATA_KEY = "anr.checksum";
 
 /** The checksum of tensors given as (name, raw little-endian bytes), as stored in the metadata. */
-function tensorChecksum(entries: Iterable<[string, Uint8Array]>): string {
+export function tensorChecksum(entries: Iterable<[string, Uint8Array]>): string {
   const enc = new TextEncoder();
   const sorted = [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   let crc = 0;

@@ -6,11 +6,11 @@
  */
 import { parseHyperNetworkConfig, type HyperNetworkConfig } from "../model/config.js";
 import { generatedParams } from "../model/model.js";
-import { crc32 } from "../util/crc32.js";
 import { InputError } from "../util/errors.js";
 import {
   parseSafetensors,
   serializeSafetensors,
+  tensorChecksum,
   type HostTensor,
   type SafetensorsFile,
 } from "./safetensors.js";
@@ -36,15 +36,13 @@ export const MISSING_TENSOR = "anr.missing";
  * run, the EMA set) another one.
  */
 export function weightsFingerprint(weights: Map<string, HostTensor>): string {
-  const enc = new TextEncoder();
-  let crc = 0;
-  for (const name of [...weights.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
-    // The float32 bytes as the host holds them: little-endian, as on every host anr writes files.
-    const data = weights.get(name)!.data;
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    crc = crc32(bytes, crc32(enc.encode(name + "\0"), crc));
-  }
-  return `crc32:${crc.toString(16).padStart(8, "0")}`;
+  // The float32 bytes as the host holds them: little-endian, as on every host anr writes files.
+  return tensorChecksum(
+    [...weights].map(([name, t]) => [
+      name,
+      new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+    ]),
+  );
 }
 
 /** Floats per instance that the hyper-network generates (the compact representation). */
