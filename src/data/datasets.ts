@@ -11,6 +11,7 @@ import sharp from "sharp";
 import { z } from "zod";
 import { Rng } from "../util/rng.js";
 import { InputError } from "../util/errors.js";
+import { mapLimited } from "../util/pool.js";
 import { ConfigError, zodIssueLines } from "../model/config.js";
 import { flipHorizontal, fromInterleaved, resizeBilinear, type HostImage } from "./image.js";
 import { readIdx } from "../io/array-files.js";
@@ -501,20 +502,19 @@ const HEADER_READS = 16;
 
 /** The files (in `files` order) whose image header sharp cannot read, with the reason. */
 async function unreadableHeaders(root: string, files: string[]): Promise<{ file: string; reason: string }[]> {
-  const reasons: (string | null)[] = new Array<string | null>(files.length).fill(null);
-  let next = 0;
-  const reader = async () => {
-    while (next < files.length) {
-      const k = next++;
-      try {
-        const { width, height } = await sharp(join(root, files[k]!)).metadata();
-        if (!width || !height) reasons[k] = "no image dimensions in the header";
-      } catch (e) {
-        reasons[k] = (e as Error).message;
-      }
+  const reasons = await mapLimited(files, HEADER_READS, async (file): Promise<string | null> => {
+    try {
+      const { width, height } = await sharp(join(root, file)).metadata();
+      return width && height ? null : "no image dimensions in the header";
+    } catch (e) {
+      // libvips stacks one line per loader it tried; one line per file keeps the list readable.
+      return (e as Error).message
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter((line) => line !== "")
+        .join("; ");
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(HEADER_READS, files.length) }, reader));
+  });
   return files.flatMap((file, k) => (reasons[k] === null ? [] : [{ file, reason: reasons[k]! }]));
 }
 
