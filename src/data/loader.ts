@@ -3,7 +3,7 @@
  * batch is a function of (seed, epoch, batch index), so prefetch depth and decode order cannot change
  * results, and a position is all a checkpoint needs to resume the exact sequence.
  */
-import { Rng } from "../util/rng.js";
+import { Rng, mixSeed } from "../util/rng.js";
 import { InputError } from "../util/errors.js";
 import type { ImageDataset } from "./datasets.js";
 import { stackImages } from "./image.js";
@@ -129,7 +129,7 @@ export class BatchLoader {
   async #load(epoch: number, index: number): Promise<Batch> {
     const order = this.#permutation(epoch).slice(index * this.#batchSize, (index + 1) * this.#batchSize);
     // Per-item generators are drawn synchronously, so concurrent decoding cannot reorder the draws.
-    const batchRng = new Rng(mixSeeds(this.#seed, epoch, index));
+    const batchRng = new Rng(mixSeed(this.#seed, epoch, index));
     const rngs = order.map(() => (this.#augment ? new Rng(batchRng.u32()) : undefined));
     const items = await Promise.all(order.map((i, k) => this.#ds.get(i, rngs[k])));
     const { data, shape } = stackImages(items, (k) => this.#ds.id(order[k]!));
@@ -145,16 +145,4 @@ export class BatchLoader {
     }
     return this.#perm.order;
   }
-}
-
-/** A 32-bit seed from several integers (murmur3-style mixing), so nearby tuples give unrelated streams. */
-function mixSeeds(...xs: number[]): number {
-  let h = 0x9e3779b9;
-  for (const x of xs) {
-    h = Math.imul(h ^ (x >>> 0), 0x85ebca6b);
-    h ^= h >>> 13;
-    h = Math.imul(h, 0xc2b2ae35);
-    h ^= h >>> 16;
-  }
-  return h >>> 0;
 }

@@ -9,16 +9,9 @@ import type { HyperNetworkConfig } from "../model/config.js";
 import { hyperNetwork, type Params } from "../model/model.js";
 import { disposeParams } from "../model/params.js";
 import { createViewRenderer, viewsToDevice } from "../model/tasks.js";
-import { Rng } from "../util/rng.js";
+import { Rng, mixSeed } from "../util/rng.js";
 import type { EvalOutcome } from "./evaluate.js";
 import { ssim } from "./ssim.js";
-
-/** A seed from several integers (step, micro-batch…), so that per-step randomness needs no state. */
-export function mixSeed(...xs: number[]): number {
-  let h = 0x811c9dc5;
-  for (const x of xs) h = Math.imul(h ^ (x >>> 0), 0x01000193) >>> 0;
-  return h;
-}
 
 /** Options of {@link evaluateViews} (a run's nerf and eval settings, as plain values). */
 export interface ViewEvalArgs {

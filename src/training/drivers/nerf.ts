@@ -12,10 +12,10 @@ import {
   type MultiViewObject,
   type PosedView,
 } from "../../data/learnit.js";
-import { evaluateViews, mixSeed } from "../../eval/views.js";
+import { evaluateViews } from "../../eval/views.js";
 import { viewsToDevice } from "../../model/tasks.js";
 import { jitterDepths } from "../../rendering/volume.js";
-import { Rng } from "../../util/rng.js";
+import { Rng, mixSeed } from "../../util/rng.js";
 import type { RunEvaluator, TaskDriver } from "../loop.js";
 import type { ResolvedNerfRun } from "../run-config.js";
 import { createNerfTrainStep, type NerfBatch } from "../step.js";
