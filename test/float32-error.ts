@@ -5,8 +5,6 @@
  * ways on the same float32 weights and inputs; used by test/float64.test.ts and by
  * scripts/golden_tolerances.ts (which floors the NeRF loss and PSNR bounds by what it measures).
  */
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { numpy as np } from "../src/backend/jax.js";
 import {
   disposeParams,
@@ -24,7 +22,7 @@ import {
 } from "../src/index.js";
 import { posesToRays, sampleDepths, type Taps } from "../src/lowlevel.js";
 import { lookAtPose } from "../src/rendering/rays.js";
-import { readSafetensors, readWeights } from "../src/io/files.js";
+import { readGoldenSet } from "../src/golden/golden.js";
 import {
   cameraRays,
   imageObjective64,
@@ -138,20 +136,13 @@ export async function goldenNerfScene(
 ): Promise<
   NerfScene & { torch: { loss: number; psnr: number; pred: Float32Array; pe_freqs: Float32Array } }
 > {
-  const gc = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as {
-    hn: unknown;
-    ppr: number;
-    near: number;
-    far: number;
-  };
-  const cfg = parseHyperNetworkConfig(gc.hn);
-  const io = (await readSafetensors(join(dir, "io.safetensors"))).tensors;
+  const { config: gc, cfg, weights, io } = await readGoldenSet(dir);
   const t = (k: string) => io.get(k)!.data;
   const [, n, , h, w] = io.get("support_imgs")!.shape as number[];
   return {
     name: "golden anr_nerf",
     cfg,
-    weights: await readWeights(join(dir, "weights.safetensors"), cfg),
+    weights,
     views: {
       imgs: t("support_imgs"),
       poses: t("support_poses"),
@@ -168,7 +159,7 @@ export async function goldenNerfScene(
     },
     near: t("near")[0]!,
     far: t("far")[0]!,
-    nSamples: gc.ppr,
+    nSamples: gc.ppr!,
     torch: { loss: t("loss")[0]!, psnr: t("psnr")[0]!, pred: t("pred"), pe_freqs: t("pe_freqs") },
   };
 }
@@ -357,15 +348,13 @@ export function randomImageScene(z: ImageSizes): ImageScene {
 export async function goldenImageScene(
   dir: string,
 ): Promise<ImageScene & { torch: { loss: number; psnr: number; pred: Float32Array } }> {
-  const gc = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as { hn: unknown };
-  const cfg = parseHyperNetworkConfig(gc.hn);
-  const io = (await readSafetensors(join(dir, "io.safetensors"))).tensors;
+  const { cfg, weights, io } = await readGoldenSet(dir);
   const images = io.get("images")!;
   const h = images.shape[2]!;
   return {
     name: `golden ${dir.split(/[\\/]/).pop()}`,
     cfg,
-    weights: await readWeights(join(dir, "weights.safetensors"), cfg),
+    weights,
     imgs: images.data,
     b: images.shape[0]!,
     torch: {

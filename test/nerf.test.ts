@@ -5,8 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { initBackend } from "../src/backend/index.js";
 import { numpy as np } from "../src/backend/jax.js";
-import { readSafetensors, readWeights, saveModel } from "../src/io/files.js";
-import { parseHyperNetworkConfig, type HyperNetworkConfig } from "../src/model/config.js";
+import { saveModel } from "../src/io/files.js";
+import { readGoldenSet, type GoldenConfig } from "../src/golden/golden.js";
+import type { HyperNetworkConfig } from "../src/model/config.js";
 import { toDevice, disposeParams } from "../src/model/params.js";
 import type { HostTensor } from "../src/io/safetensors.js";
 import { hyperNetwork } from "../src/model/model.js";
@@ -27,15 +28,8 @@ import sharp from "sharp";
 test("view synthesis: the jitted NeRF step reproduces the golden loss, then fits the query view", async () => {
   await initBackend();
   const dir = join(golden, "anr_nerf");
-  const gc = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as {
-    hn: unknown;
-    ppr: number;
-    near: number;
-    far: number;
-    mini_batch: number;
-  };
-  const cfg = parseHyperNetworkConfig(gc.hn);
-  const io = (await readSafetensors(join(dir, "io.safetensors"))).tensors;
+  const { config, cfg, weights, io } = await readGoldenSet(dir);
+  const gc = config as Required<GoldenConfig>;
   const dev = (k: string) => np.array(io.get(k)!.data, { shape: io.get(k)!.shape });
   const ids = Int32Array.from(io.get("ray_ids")!.data, Math.round);
   const batch = (z: Float32Array, zShape: number[], rayIds: Int32Array): NerfBatch => ({
@@ -48,7 +42,7 @@ test("view synthesis: the jitted NeRF step reproduces the golden loss, then fits
     rayIds: np.array(rayIds, { dtype: np.int32 }),
     z: np.array(z, { shape: zShape }),
   });
-  const params = toDevice(await readWeights(join(dir, "weights.safetensors"), cfg));
+  const params = toDevice(weights);
   const { m, v } = adamInit(params);
   let state: TrainState = { params, m, v, step: 0 };
   const step = createNerfTrainStep(cfg, {
@@ -95,21 +89,13 @@ function psnr(pred: ArrayLike<number>, truth: ArrayLike<number>): number {
 
 const clamp01 = (a: Float32Array) => a.map((x) => Math.min(1, Math.max(0, x)));
 
-/** The golden model's config. */
-async function goldenNerfConfig(): Promise<HyperNetworkConfig> {
-  return parseHyperNetworkConfig(
-    JSON.parse(await readFile(join(golden, "anr_nerf", "config.json"), "utf8")).hn,
-  );
-}
-
 /**
  * The golden NeRF model made opaque and contrasted, so that what it renders depends on the camera:
  * an untrained field is nearly empty and renders white from anywhere. The last layer's density
  * bias +5 makes space opaque, its colour rows ×30 spread colours over [0.01, 0.83] (measured).
  */
 async function denseModel(): Promise<{ cfg: HyperNetworkConfig; weights: Map<string, HostTensor> }> {
-  const cfg = await goldenNerfConfig();
-  const weights = await readWeights(join(golden, "anr_nerf", "weights.safetensors"), cfg);
+  const { cfg, weights } = await readGoldenSet(join(golden, "anr_nerf"));
   const b = weights.get("hyponet.mlp.2.bias")!;
   const w = weights.get("hyponet.mlp.2.weight")!; // (4, hidden): rows r, g, b, σ
   const hidden = w.shape[1]!;
@@ -196,7 +182,7 @@ test("view-synthesis runs: train on a learnit-layout dataset, resume exactly, ev
     name: "nerf",
     task: "nerf",
     data: { kind: "learnit", root, category: "cars", size: 32 },
-    model: await goldenNerfConfig(),
+    model: (await readGoldenSet(join(golden, "anr_nerf"))).cfg,
     train: {
       steps: 4,
       batch_size: 2,

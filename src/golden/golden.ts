@@ -93,7 +93,7 @@ export interface GoldenReport {
 }
 
 /** The raw golden config.json. */
-interface GoldenConfig {
+export interface GoldenConfig {
   kind: "image" | "nerf";
   hn: unknown;
   image?: number;
@@ -425,20 +425,42 @@ async function runNerf(c: Checker, P: Params, cfg: HyperNetworkConfig, gc: Golde
   gtAll.dispose();
 }
 
-/** Run every check we can on a golden directory. */
-export async function runGolden(dir: string, options: RunGoldenOptions = {}): Promise<GoldenReport> {
+/** A golden directory as written by the reference code, read and checked. */
+export interface GoldenSet {
+  /** The raw config.json. */
+  config: GoldenConfig;
+  /** Its "hn" block, parsed. */
+  cfg: HyperNetworkConfig;
+  /** weights.safetensors, the authors' state_dict, checked against `cfg`. */
+  weights: Map<string, HostTensor>;
+  /** io.safetensors: inputs, intermediates and outputs of the reference run. */
+  io: Map<string, HostTensor>;
+  /** The path of io.safetensors, for error messages. */
+  ioPath: string;
+  kind: "image" | "nerf";
+}
+
+/** Reads a golden directory: config.json, weights.safetensors and io.safetensors. */
+export async function readGoldenSet(dir: string): Promise<GoldenSet> {
   const cfgPath = join(dir, "config.json");
-  let gc: GoldenConfig;
+  let config: GoldenConfig;
   try {
-    gc = JSON.parse(await readFile(cfgPath, "utf8")) as GoldenConfig;
+    config = JSON.parse(await readFile(cfgPath, "utf8")) as GoldenConfig;
   } catch (e) {
     throw new InputError(cfgPath, `cannot read golden config (${(e as Error).message})`);
   }
-  const cfg = parseHyperNetworkConfig(gc.hn, `${cfgPath} (field "hn")`);
-  const kind = gc.kind ?? (cfg.tokenizer.name === "nvs_tokenizer" ? "nerf" : "image");
-  const P = toDevice(await readWeights(join(dir, "weights.safetensors"), cfg));
+  const cfg = parseHyperNetworkConfig(config.hn, `${cfgPath} (field "hn")`);
+  const kind = config.kind ?? (cfg.tokenizer.name === "nvs_tokenizer" ? "nerf" : "image");
+  const weights = await readWeights(join(dir, "weights.safetensors"), cfg);
   const ioPath = join(dir, "io.safetensors");
   const io = (await readSafetensors(ioPath)).tensors;
+  return { config, cfg, weights, io, ioPath, kind };
+}
+
+/** Run every check we can on a golden directory. */
+export async function runGolden(dir: string, options: RunGoldenOptions = {}): Promise<GoldenReport> {
+  const { config: gc, cfg, weights, io, ioPath, kind } = await readGoldenSet(dir);
+  const P = toDevice(weights);
   const c = new Checker(ioPath, io, await forwardFactor(dir, kind), options.tolerances);
   try {
     if (kind === "nerf") await runNerf(c, P, cfg, gc);
