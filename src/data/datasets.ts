@@ -12,6 +12,7 @@ import { z } from "zod";
 import { Rng } from "../util/rng.js";
 import { InputError } from "../util/errors.js";
 import { mapLimited } from "../util/pool.js";
+import { centred, shorterSideTo, type Transform } from "../util/prepare.js";
 import { ConfigError, zodIssueLines } from "../model/config.js";
 import { flipHorizontal, fromInterleaved, resizeBilinear, type HostImage } from "./image.js";
 import { readIdx } from "../io/array-files.js";
@@ -24,6 +25,9 @@ import {
   twemojiRoot,
   twemojiSplitKey,
 } from "./svg.js";
+
+// The crop geometry is shared with the library's array path; importers find it here as before.
+export { centred, shorterSideTo, type Transform };
 
 /** An indexable set of preprocessed, equally sized RGB images. */
 export interface ImageDataset {
@@ -278,25 +282,6 @@ export async function openImageDataset(
   }
 }
 
-/** How an encoded image becomes a `size`×`size` item; the one transform behind every file dataset. */
-export interface Transform {
-  /**
-   * "crop-resize": centre square crop (side `crop`, default the shorter side), then resize to `size`;
-   * "resize-crop": resize the shorter side to `resize`, then crop `size`×`size`.
-   */
-  mode: "crop-resize" | "resize-crop";
-  /** Output side. */
-  size: number;
-  /** crop-resize only: side of the centre crop (CelebA's 178); default the shorter side. */
-  crop?: number;
-  /** resize-crop only: the shorter side after resizing; default `size`. */
-  resize?: number;
-  /** resize-crop with an rng: crop at a uniformly random position instead of the centre. */
-  randomCrop?: boolean;
-  /** With an rng: probability of mirroring left–right. */
-  flip?: number;
-}
-
 /**
  * Decode an image file with sharp and apply `t`: alpha dropped, grayscale replicated to RGB, no EXIF
  * rotation (like PIL in the reference pipelines). Geometry follows torchvision: the resized long side
@@ -332,18 +317,6 @@ export async function decodeTransformed(path: string, t: Transform, rng?: Rng): 
   } catch (e) {
     throw new InputError(path, `cannot read image (${(e as Error).message})`);
   }
-}
-
-/** torchvision's Resize(int) output size: the shorter side becomes `short`, the longer is truncated. */
-export function shorterSideTo(h: number, w: number, short: number): [number, number] {
-  return w <= h ? [Math.floor((short * h) / w), short] : [short, Math.floor((short * w) / h)];
-}
-
-/** torchvision's CenterCrop offset: int(round((n − side) / 2)), Python rounding half to even. */
-export function centred(n: number, side: number): number {
-  const x = (n - side) / 2;
-  const f = Math.floor(x);
-  return x - f === 0.5 ? f + (f % 2) : Math.round(x);
 }
 
 function preprocessTransform(p: Preprocess): Transform {

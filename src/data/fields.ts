@@ -25,6 +25,10 @@ import {
   type Split,
 } from "./datasets.js";
 import { crop, resizeAntialiased, resizeBilinear, type HostImage } from "./image.js";
+import { denormalizeField, normalizeField } from "../util/prepare.js";
+
+// The normalisation is portable (the library's facade undoes it): util/prepare.ts.
+export { denormalizeField, normalizeField };
 import { openNetcdf, readNpy } from "../io/array-files.js";
 import type { NetcdfFile } from "../io/netcdf.js";
 
@@ -517,26 +521,6 @@ function withNormalization(
       throw new InputError(source, `normalize.scale must be finite and non-zero`);
     return { name, units: units[k] ?? "", shift: pick(shift, k, "shift"), scale: sc };
   });
-}
-
-/** x (physical) → n = scale·(x + shift), per channel, in place. */
-export function normalizeField(img: HostImage, channels: ChannelArgs[]): HostImage {
-  const n = img.h * img.w;
-  channels.forEach((ch, k) => {
-    for (let i = k * n; i < (k + 1) * n; i++) img.data[i] = ch.scale * (img.data[i]! + ch.shift);
-  });
-  return img;
-}
-
-/** n (network units) → x = n/scale − shift, per channel; (…, C, H, W) data with C = channels.length. */
-export function denormalizeField(data: Float32Array, channels: ChannelArgs[], hw: number): Float32Array {
-  const out = new Float32Array(data.length);
-  const c = channels.length;
-  for (let i = 0; i < data.length; i++) {
-    const ch = channels[Math.floor(i / hw) % c]!;
-    out[i] = data[i]! / ch.scale - ch.shift;
-  }
-  return out;
 }
 
 /**

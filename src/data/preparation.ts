@@ -9,11 +9,12 @@
 import { z } from "zod";
 import { sizeHW } from "../model/config.js";
 import { InputError } from "../util/errors.js";
+import { evalTransform, PREPARATION_METADATA_KEY } from "../util/prepare.js";
 import { DatasetSpec, type Transform } from "./datasets.js";
 import { FieldSpec } from "./fields.js";
 
-/** Metadata key of a model file's data preparation (JSON, {@link Preparation}). */
-export const PREPARATION_METADATA_KEY = "anr.data";
+// The key and the eval transform are portable (the library's facade reads them): util/prepare.ts.
+export { PREPARATION_METADATA_KEY, evalTransform };
 
 /** The metadata key of a training checkpoint, whose run config also tells the preparation. */
 const CHECKPOINT_METADATA_KEY = "anr.checkpoint";
@@ -113,34 +114,6 @@ export function readPreparation(metadata: Record<string, string>, source: string
   // Validate now, so that a damaged record is reported as such rather than at first use.
   if (p) specWith(p, { root: "." }, source);
   return p;
-}
-
-/**
- * How an image file becomes an item for a model trained on `spec`: the evaluation transform of
- * the dataset (centre crops, no flips), as `openImageDataset` applies it to the eval split.
- */
-export function evalTransform(spec: DatasetSpec): Transform {
-  switch (spec.kind) {
-    case "folder":
-    case "lsun": {
-      const p = spec.preprocess;
-      return p.mode === "crop-resize"
-        ? { mode: "crop-resize", size: p.size }
-        : { mode: "resize-crop", size: p.size, resize: p.resize };
-    }
-    case "celeba":
-      return spec.protocol === "crop178"
-        ? { mode: "crop-resize", size: spec.size, crop: 178 }
-        : { mode: "resize-crop", size: spec.size };
-    case "imagenette":
-      return { mode: "resize-crop", size: spec.size, resize: spec.resize };
-    case "idx":
-    case "svg":
-    case "twemoji":
-      // Square items from square sources (28² digits, drawings fitted into a square): the whole
-      // picture, resized.
-      return { mode: "crop-resize", size: spec.size };
-  }
 }
 
 /** How a transform makes an item, in words. */
