@@ -15,6 +15,7 @@ const LAYERS = [
   ["eval"],
   ["training"],
   ["golden"],
+  ["api"],
   ["cli"],
 ];
 const layerRules = LAYERS.map((layer, i) => {

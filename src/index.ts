@@ -1,19 +1,51 @@
 /**
  * anr — attention-based implicit neural representations (ANR, ECCV 2024) in TypeScript.
  *
- * The portable core: what a user needs to load a model, turn images or posed views into R-tokens,
- * decode them at any resolution or render new views, and train step by step. It imports no Node
- * built-in and no native package, so it runs unchanged in Node and in a browser (jax-js on wasm or
- * WebGPU). Files, datasets and the trainer are in "anr/node" (which re-exports all of this); the
- * model's building blocks are in "anr/lowlevel".
+ * The portable core: it imports no Node built-in and no native package, so it runs unchanged in
+ * Node and in a browser (jax-js on wasm or WebGPU). Start with the facade, {@link Anr}:
  *
- *   import { initBackend, modelFromBytes, toDevice, hyperNetwork, createImageDecoder } from "anr";
- *   await initBackend();                                   // jax-js on wasm (or webgpu)
- *   const { config, weights } = modelFromBytes(bytes);     // bytes of a .safetensors model file
- *   const P = toDevice(weights);
- *   const tokens = hyperNetwork(P, config, images);        // R-tokens, (B, T, hidden)
- *   const rgb = await createImageDecoder(config)(P, tokens, B, 512, 512);
+ *   import { Anr } from "anr";
+ *   using m = await Anr.load(await (await fetch("model.safetensors")).arrayBuffer()); // or a URL
+ *   const tokens = await m.encode(imageData);              // ImageData, typed arrays, HostImage
+ *   const img = await m.decode(tokens, { size: [512, 512] }); // (C, H, W) floats in [0, 1]
+ *   ctx.putImageData(new ImageData(toPixels(img).data, img.w, img.h), 0, 0);
+ *
+ * Below it, the model's functions for step-by-step use and training (hyperNetwork,
+ * createImageDecoder, …). Files, datasets, the trainer and a facade that takes paths, run folders
+ * and zoo names are in "anr/node" (which re-exports all of this); the model's building blocks are
+ * in "anr/lowlevel".
  */
+export {
+  Anr,
+  recordedPreparation,
+  type ModelTask,
+  type ModelSource,
+  type LoadOptions,
+  type EncodeOptions,
+  type DecodeOptions,
+  type Camera,
+  type PosedImage,
+  type RenderOptions,
+} from "./api/model.js";
+export {
+  prepareImage,
+  toHostImage,
+  toPixels,
+  type ImageInput,
+  type PixelImage,
+  type ShapedArray,
+  type PixelArray,
+} from "./api/input.js";
+export {
+  evalTransform,
+  shorterSideTo,
+  centred,
+  normalizeField,
+  denormalizeField,
+  type Transform,
+  type TransformSource,
+  type Normalization,
+} from "./util/prepare.js";
 export { initBackend, readF32, type BackendArgs, type BackendInfo } from "./backend/index.js";
 export { AnrError, InputError, UsageError, CheckFailed } from "./util/errors.js";
 export {
@@ -63,11 +95,13 @@ export {
   tokensToBytes,
   tokensFromBytes,
   isTokenFile,
+  tokensMismatch,
   TOKENS_METADATA_KEY,
   MISSING_TENSOR,
   representationSize,
   weightsFingerprint,
   type Tokens,
+  type TokensMismatch,
 } from "./io/tokens.js";
 export { Rng } from "./util/rng.js";
 export { viridis, falseColour, finiteRange } from "./util/colormap.js";

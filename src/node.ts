@@ -10,6 +10,8 @@
 import "./node-startup.js";
 
 export * from "./index.js";
+// The facade with paths, run folders, zoo names and image files (it shadows the portable Anr).
+export { Anr, resolveModelFile, type NodeImageInput } from "./api/node.js";
 export {
   readSafetensors,
   writeSafetensors,
@@ -25,7 +27,7 @@ export type { NdArray } from "./io/npy.js";
 export type { NetcdfFile, NcVariable, NcDimension } from "./io/netcdf.js";
 export { runGolden, formatReport, type GoldenCheck, type GoldenReport } from "./golden/golden.js";
 export { train, evaluateRun } from "./training/trainer.js";
-export type { TrainOptions, TrainResult } from "./training/loop.js";
+export type { TrainOptions, TrainResult, StepRecord, EvalRecord } from "./training/loop.js";
 export {
   RunConfig,
   resolveRunConfig,
@@ -47,13 +49,7 @@ export {
 } from "./data/datasets.js";
 export { loadImage, savePng } from "./data/image.js";
 export { openLearnitDataset, type MultiViewDataset, type PosedView } from "./data/learnit.js";
-export {
-  FieldSpec,
-  openFieldDataset,
-  denormalizeField,
-  type FieldDataset,
-  type FieldSpecInput,
-} from "./data/fields.js";
+export { FieldSpec, openFieldDataset, type FieldDataset, type FieldSpecInput } from "./data/fields.js";
 export { evaluateImages, toBatchArray, type EvalReport, type EvaluateArgs } from "./eval/evaluate.js";
 export {
   evaluateSuperResolution,

@@ -11,13 +11,19 @@ import type { HostImage } from "../util/host.js";
 /** A host image: channel-major float data in [0, 1]. */
 export type { HostImage };
 
-/** Decode any image sharp reads (PNG, JPEG, WebP, …) to RGB; grayscale becomes 3 channels. */
-export async function loadImage(path: string): Promise<HostImage> {
+/**
+ * Decode any image sharp reads (PNG, JPEG, WebP, …), a file or its bytes, to RGB; grayscale becomes
+ * 3 channels. `source` names the image in errors (default the path, or "<bytes>").
+ */
+export async function loadImage(
+  file: string | Uint8Array,
+  source = typeof file === "string" ? file : "<bytes>",
+): Promise<HostImage> {
   let out: { data: Buffer; info: sharp.OutputInfo };
   try {
-    out = await sharp(path).removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
+    out = await sharp(file).removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
   } catch (e) {
-    throw new InputError(path, `cannot decode image (${(e as Error).message})`);
+    throw new InputError(source, `cannot decode image (${(e as Error).message})`);
   }
   return fromInterleaved(out.data, out.info.height, out.info.width, out.info.channels);
 }

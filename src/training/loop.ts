@@ -54,6 +54,45 @@ export interface TrainOptions {
   stopAfter?: number;
   /** The command that continues this run, printed when a signal interrupts it. */
   resumeCommand?: string;
+  /**
+   * Called after every step with its metrics, and awaited (a slow callback slows training; one
+   * that throws stops the run, as any error does).
+   */
+  onStep?: (metrics: StepRecord) => void | Promise<void>;
+  /**
+   * Called after every evaluation (step 0, every `eval_every` steps, the last step) with the
+   * line it adds to metrics.jsonl, and awaited.
+   */
+  onEval?: (record: EvalRecord) => void | Promise<void>;
+  /**
+   * Aborting it stops the run as SIGINT does: the step in progress finishes, a checkpoint is
+   * written, and `train()` returns with `interrupted: true`; `resume: true` continues the run.
+   */
+  signal?: AbortSignal;
+}
+
+/** What {@link TrainOptions.onStep} receives after each step. */
+export interface StepRecord extends StepMetrics {
+  /** The step just done (1-based: the number of steps done). */
+  step: number;
+  /** The run's last step (`train.steps`). */
+  steps: number;
+  /** Training items per second since this process started training. */
+  imagesPerS: number;
+  /** Seconds since this process started training. */
+  seconds: number;
+}
+
+/**
+ * What {@link TrainOptions.onEval} receives: a metrics.jsonl record holding an evaluation (test
+ * PSNR and SSIM on the run's evaluation split; for fields also `test_rmse_<channel>` in physical
+ * units), with the training metrics logged at that step.
+ */
+export interface EvalRecord {
+  step: number;
+  test_psnr: number;
+  test_ssim: number;
+  [metric: string]: number;
 }
 
 /** How a run uses its folder, from its options. */
@@ -89,7 +128,7 @@ export class TrainingDiverged extends CheckFailed {
 export interface TrainResult {
   out: string;
   steps: number;
-  /** True when the run stopped at `stopAfter` before its last step. */
+  /** True when the run stopped before its last step (at `stopAfter`, or aborted by `signal`). */
   interrupted: boolean;
   /** The final evaluation of the online weights (as eval.json), with physical errors for fields. */
   final: EvalReport;
@@ -339,12 +378,23 @@ async function loop<B>(
     if (state.step === 0 && !ck && t.eval_every > 0) {
       const r = await driver.evaluate(state.params, false, true);
       curve.push([0, r.psnr]);
-      await appendFile(metricsPath, JSON.stringify({ step: 0, test_psnr: r.psnr, test_ssim: r.ssim }) + "\n");
+      const record: EvalRecord = { step: 0, test_psnr: r.psnr, test_ssim: r.ssim };
+      await appendFile(metricsPath, JSON.stringify(record) + "\n");
+      await opts.onEval?.(record);
       await saveGrid(r.grid, "step-000000.png");
       log(`step 0: test PSNR ${r.psnr.toFixed(2)} dB, SSIM ${r.ssim.toFixed(3)}`);
     }
     const startStep = state.step;
     while (state.step < t.steps) {
+      if (opts.signal?.aborted) {
+        progress?.done();
+        await writeCheckpoint();
+        disposeState();
+        log(
+          `aborted at step ${state.step} of ${t.steps}: checkpoint written to ${ckptPath}; resume to continue`,
+        );
+        return stopped(opts.out, state.step, curve, t0);
+      }
       if (signal !== null) {
         progress?.done();
         await writeCheckpoint();
@@ -376,6 +426,7 @@ async function loop<B>(
       const elapsed = (performance.now() - t0) / 1000;
       const perS = ((state.step - startStep) * driver.batchSize * t.grad_accumulation) / elapsed;
       progress?.update(state.step, { loss: m.loss, psnr: m.psnr, "items/s": perS });
+      await opts.onStep?.({ ...m, step: state.step, steps: t.steps, imagesPerS: perS, seconds: elapsed });
       const record: Record<string, number> = { step: state.step };
       if (state.step % t.log_every === 0 || state.step === t.steps) {
         if (window.n > 0)
@@ -401,6 +452,7 @@ async function loop<B>(
         await saveGrid(r.grid, `step-${String(state.step).padStart(6, "0")}.png`);
       }
       if (Object.keys(record).length > 1) await appendFile(metricsPath, JSON.stringify(record) + "\n");
+      if (record.test_psnr !== undefined) await opts.onEval?.(record as EvalRecord);
       const stop = opts.stopAfter !== undefined && state.step >= opts.stopAfter && !last;
       if ((t.checkpoint_every > 0 && state.step % t.checkpoint_every === 0) || last || stop)
         await writeCheckpoint();
@@ -408,14 +460,7 @@ async function loop<B>(
         progress?.done();
         disposeState();
         log(`stopped at step ${state.step}; continue with --resume`);
-        return {
-          out: opts.out,
-          steps: state.step,
-          interrupted: true,
-          final: { images: 0, psnr: NaN, ssim: NaN, loss: NaN, perImage: [] },
-          curve,
-          seconds: (performance.now() - t0) / 1000,
-        };
+        return stopped(opts.out, state.step, curve, t0);
       }
     }
     progress?.done();
@@ -428,6 +473,18 @@ async function loop<B>(
     process.off("SIGTERM", onSignal);
   }
   return finish(run, driver, opts, { state, ema, curve, skippedFiles: skippedItems(), t0, disposeState });
+}
+
+/** What a run stopped before its last step (`stopAfter`, or aborted) reports: no final evaluation. */
+function stopped(out: string, steps: number, curve: [number, number][], t0: number): TrainResult {
+  return {
+    out,
+    steps,
+    interrupted: true,
+    final: { images: 0, psnr: NaN, ssim: NaN, loss: NaN, perImage: [] },
+    curve,
+    seconds: (performance.now() - t0) / 1000,
+  };
 }
 
 /** The error that stops a diverged run: where it stopped, what is intact, what to try. */
