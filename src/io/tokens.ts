@@ -69,6 +69,71 @@ export interface Tokens {
   missing?: HostTensor;
 }
 
+/** Why a token file cannot be decoded with a model ({@link tokensMismatch}). */
+export interface TokensMismatch {
+  /**
+   * "config": another architecture or setting, so the tokens mean nothing to this model;
+   * "weights": the same config but other weights (another run, or the other weight set), which
+   * decode to something wrong (`anr decode --force` does it anyway).
+   */
+  reason: "config" | "weights";
+  /** What differs, for a message that starts with the token file's name. */
+  message: string;
+}
+
+/** The first place two JSON values differ, as a dotted path with both values; null if none. */
+function jsonDifference(a: unknown, b: unknown, path: string): { path: string; a: string; b: string } | null {
+  if (
+    a !== null &&
+    b !== null &&
+    typeof a === "object" &&
+    typeof b === "object" &&
+    Array.isArray(a) === Array.isArray(b)
+  )
+    for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
+      const d = jsonDifference(
+        (a as Record<string, unknown>)[key],
+        (b as Record<string, unknown>)[key],
+        path ? `${path}.${key}` : key,
+      );
+      if (d) return d;
+    }
+  else if (JSON.stringify(a) !== JSON.stringify(b))
+    return { path, a: JSON.stringify(a) ?? "nothing", b: JSON.stringify(b) ?? "nothing" };
+  return null;
+}
+
+/**
+ * Why `tokens` cannot be decoded with a model of `config` whose weights have `fingerprint`
+ * ({@link weightsFingerprint}; not checked when omitted, nor when the token file records none),
+ * or null when they can: the checks `anr decode` and the web page make before decoding. The
+ * message names the model as `modelName` and says what differs (the hyponet kind, else the first
+ * differing config field, else both fingerprints).
+ */
+export function tokensMismatch(
+  tokens: Tokens,
+  config: HyperNetworkConfig,
+  fingerprint?: string,
+  modelName = "the model",
+): TokensMismatch | null {
+  // Field by field, so that the same config with its keys in another order is the same config;
+  // the hyponet kind first, as the difference that explains the others.
+  const d =
+    jsonDifference(tokens.config.hyponet.name, config.hyponet.name, "hyponet.name") ??
+    jsonDifference(tokens.config, config, "");
+  if (d)
+    return {
+      reason: "config",
+      message: `was encoded by a model with a different config than ${modelName} (${d.path} is ${d.a} in the token file, ${d.b} in ${modelName})`,
+    };
+  if (fingerprint !== undefined && tokens.weights !== undefined && tokens.weights !== fingerprint)
+    return {
+      reason: "weights",
+      message: `encoded by weights ${tokens.weights}, but ${modelName} holds weights ${fingerprint}`,
+    };
+  return null;
+}
+
 /** Tokens as safetensors bytes. */
 export function tokensToBytes(t: Tokens): Uint8Array {
   const tensors = [...t.tensors];
