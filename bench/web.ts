@@ -3,8 +3,10 @@
  * (the hyper-network forward) and the decode of a 256² frame on wasm with 1 and N threads and on
  * WebGPU (SwiftShader, software), and the same model's encode and 256² decode in Node. Each is
  * measured over several rounds (the first, which compiles, reported apart); the machine's load is
- * printed before and after, since other work on it slows every figure. A benchmark, not a test:
- * nothing is asserted about times.
+ * printed before and after, since other work on it slows every figure. Then the orbit viewer of
+ * the zoo's NeRF model (multiview-nerf-anr): the support views' encode and a 32² frame at 64
+ * samples per ray on wasm with N threads, and the same in Node. A benchmark, not a test: nothing
+ * is asserted about times.
  *
  * Flags: --rounds N (encodes per setting, default 4), --frames N (256² decodes per round, 2),
  *        --size S (frame side, 256).
@@ -22,7 +24,9 @@ import { initBackend, readF32 } from "../src/backend/index.js";
 import { numpy as np } from "../src/backend/jax.js";
 import { hyperNetwork } from "../src/model/model.js";
 import { disposeParams, toDevice } from "../src/model/params.js";
-import { createImageDecoder } from "../src/model/tasks.js";
+import { createImageDecoder, createViewRenderer, viewsToDevice } from "../src/model/tasks.js";
+import { openLearnitObject, stackViews } from "../src/data/learnit.js";
+import { lookAtPose } from "../src/rendering/rays.js";
 import { modelFromBytes } from "../src/io/weights.js";
 import { buildApp, CHROMIUM, CHROMIUM_ARGS, serve } from "./web-browser.js";
 
@@ -38,6 +42,10 @@ const FRAMES = Number(values.frames);
 const SIZE = Number(values.size);
 const root = join(import.meta.dirname, "..");
 const MODEL = join(root, "models", "demo-photos-anr.safetensors");
+const NERF = join(root, "models", "multiview-nerf-anr.safetensors");
+/** The orbit figures: frames of ORBIT_SIZE² at ORBIT_SAMPLES samples per ray (the viewer's default). */
+const ORBIT_SIZE = 32;
+const ORBIT_SAMPLES = 64;
 const PHOTOS = join(root, "data", "photos", "test");
 
 /** First (compiling) figure, then the rest's range and median, in ms. */
@@ -154,6 +162,78 @@ async function benchNode(): Promise<Row> {
   };
 }
 
+type OrbitWindow = {
+  anrPage: {
+    idle(): Promise<void>;
+    state: { views: { encodeMs: number } | null };
+    orbit: { turnTo(az: number, el: number): Promise<void>; frame: { ms: number } | null; elevation: number };
+  };
+};
+
+/** The orbit viewer in the page: the support views' encode, and ROUNDS frames at new azimuths. */
+async function benchOrbitPage(browser: Browser, url: string): Promise<Row> {
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${url}?device=wasm&model=multiview-nerf-anr&samples=${ORBIT_SAMPLES}`);
+    await page.waitForFunction(() => "anrPage" in window);
+    await page.evaluate(() => (window as unknown as OrbitWindow).anrPage.idle());
+    const encode = await page.evaluate(
+      () => (window as unknown as OrbitWindow).anrPage.state.views!.encodeMs,
+    );
+    const frames: number[] = [];
+    for (let r = 0; r < ROUNDS; r++)
+      frames.push(
+        await page.evaluate(async (az) => {
+          const { orbit } = (window as unknown as OrbitWindow).anrPage;
+          await orbit.turnTo(az, orbit.elevation);
+          return orbit.frame!.ms;
+        }, 0.4 * r),
+      );
+    const threads = await page.evaluate(
+      () => (window as unknown as BenchWindow).anrPage.state.device?.threads ?? 0,
+    );
+    return {
+      setting: "orbit: Chromium wasm, N threads",
+      threads,
+      encode: summarise([encode]),
+      decode: summarise(frames),
+    };
+  } finally {
+    await page.close();
+  }
+}
+
+/** The same in Node: support views 0, 1, 2 of the cat, and ROUNDS frames (the CLI's anr render path). */
+async function benchOrbitNode(): Promise<Row> {
+  const info = await initBackend();
+  const { config, weights } = modelFromBytes(new Uint8Array(await readFile(NERF)), NERF);
+  const P = toDevice(weights);
+  const cat = await openLearnitObject(join(root, "data", "multiview", "objects", "cat"), 32);
+  const support = await Promise.all([0, 1, 2].map((i) => cat.view(i)));
+  const t0 = performance.now();
+  const gen = hyperNetwork(P, config, viewsToDevice(stackViews([support])));
+  await Promise.all(Object.values(gen).map((a) => readF32(a.ref)));
+  const encode = performance.now() - t0;
+  const render = createViewRenderer(config, { chunk: 1024, nSamples: ORBIT_SAMPLES, near: 2, far: 6 });
+  const frames: number[] = [];
+  const focal = support[0]!.focal;
+  for (let r = 0; r < ROUNDS; r++) {
+    const az = 0.4 * r;
+    const t1 = performance.now();
+    await render(P, gen, lookAtPose([4 * Math.cos(az), 4 * Math.sin(az), 2]), focal, ORBIT_SIZE, ORBIT_SIZE);
+    frames.push(performance.now() - t1);
+  }
+  render.dispose();
+  disposeParams(gen);
+  disposeParams(P);
+  return {
+    setting: "orbit: Node (anr render path)",
+    threads: info.threads,
+    encode: summarise([encode]),
+    decode: summarise(frames),
+  };
+}
+
 const fmt = (t: Timing) =>
   `${t.min.toFixed(0)}–${t.max.toFixed(0)} (median ${t.median.toFixed(0)}; first ${t.first.toFixed(0)})`;
 const load = () =>
@@ -171,6 +251,7 @@ await buildApp(dist);
 const { server, url } = await serve(dist);
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 const rows: Row[] = [];
+const orbitRows: Row[] = [];
 const skipped: string[] = [];
 try {
   for (const [setting, query] of [
@@ -182,6 +263,8 @@ try {
     if (typeof row === "string") skipped.push(`${setting}: ${row}`);
     else rows.push(row);
   }
+  if (existsSync(NERF)) orbitRows.push(await benchOrbitPage(browser, url));
+  else skipped.push(`orbit: no ${NERF}`);
 } finally {
   await browser.close();
   server.close();
@@ -190,8 +273,18 @@ try {
 rows.push(await benchNode());
 console.log(`\n| setting | threads | encode ms | decode ms per ${SIZE}² frame |\n|---|---|---|---|`);
 for (const r of rows) console.log(`| ${r.setting} | ${r.threads} | ${fmt(r.encode)} | ${fmt(r.decode)} |`);
+if (orbitRows.length) {
+  orbitRows.push(await benchOrbitNode());
+  console.log(
+    `\n| orbit viewer (multiview-nerf-anr) | threads | support views encode ms | ms per ${ORBIT_SIZE}² frame, ${ORBIT_SAMPLES} samples per ray |\n|---|---|---|---|`,
+  );
+  for (const r of orbitRows)
+    console.log(`| ${r.setting} | ${r.threads} | ${r.encode.first.toFixed(0)} | ${fmt(r.decode)} |`);
+}
 for (const s of skipped) console.log(`skipped: ${s}`);
 console.log(
   `\nafter: ${load()}. Ranges exclude each setting's first (compiling) round; other work on the machine slows every figure.`,
 );
-console.log(JSON.stringify({ size: SIZE, rounds: ROUNDS, frames: FRAMES, loadavg: loadavg(), rows }));
+console.log(
+  JSON.stringify({ size: SIZE, rounds: ROUNDS, frames: FRAMES, loadavg: loadavg(), rows, orbitRows }),
+);

@@ -9,8 +9,11 @@
  * CLI decodes to the page's pixels, opened again, and refused when other weights made it (as by
  * the CLI, naming both fingerprints); a field model's decode in physical units (K) with its
  * legend and the value under the cursor, against Node's; that a corrupt model file is an error message naming
- * the problem, after which the page still works; a webcam snapshot; a device switch. Screenshots
- * go to reports/web/ (gitignored).
+ * the problem, after which the page still works; a webcam snapshot; a device switch; a token file
+ * of another model refused with the core's tokensMismatch message; the .npy download against the
+ * page's decode; the orbit viewer of the shipped NeRF model against Node's render of the same
+ * support views and camera, and a drag that previews at low resolution and turns the view.
+ * Screenshots go to reports/web/ (gitignored).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -22,6 +25,7 @@ import sharp from "sharp";
 import { chromium, type Browser, type Page } from "playwright-core";
 import {
   createImageDecoder,
+  createViewRenderer,
   hyperNetwork,
   initBackend,
   modelFromBytes,
@@ -31,10 +35,15 @@ import {
   representationSize,
   toDevice,
   tokensFromBytes,
+  tokensMismatch,
   tokensToBytes,
   weightsFingerprint,
+  type HyperNetworkConfig,
 } from "../src/index.js";
-import { hyponet, refParams, type Taps } from "../src/lowlevel.js";
+import { hyponet, refParams, viewsToDevice, type Taps } from "../src/lowlevel.js";
+import { parseNpy } from "../src/io/npy.js";
+import { openLearnitObject } from "../src/data/learnit.js";
+import { lookAtPose } from "../src/rendering/rays.js";
 import { disposeParams, initHostParams, toHost } from "../src/model/params.js";
 import { numpy as np } from "../src/backend/jax.js";
 import { skipWithoutData, tinyConfig } from "./fixtures.js";
@@ -43,6 +52,7 @@ import { buildApp, CHROMIUM, CHROMIUM_ARGS, serve } from "../bench/web-browser.j
 
 const root = join(import.meta.dirname, "..");
 const MODEL = join(root, "models", "demo-photos-anr.safetensors");
+const NERF_MODEL = join(root, "models", "multiview-nerf-anr.safetensors");
 const ARTIFACTS = join(root, "reports", "web");
 
 /** The page's state as the tests read it (web/src/main.ts `anrPage`). */
@@ -77,6 +87,37 @@ async function dropFile(page: Page, name: string, bytes: Uint8Array, type: strin
 
 const actions = (page: Page) => page.evaluate(() => (window as unknown as AnrWindow).anrPage.actions());
 const idle = (page: Page) => page.evaluate(() => (window as unknown as AnrWindow).anrPage.idle());
+type OrbitWindow = {
+  anrPage: {
+    orbit: {
+      frame: {
+        rgb: Float32Array;
+        size: number;
+        full: boolean;
+        pose: Float32Array;
+        camera: {
+          eye: [number, number, number];
+          focal: [number, number];
+          samples: number;
+          near: number;
+          far: number;
+        };
+        azimuth: number;
+      } | null;
+      previews: number;
+      lastPreviewSize: number;
+    };
+    state: {
+      views: {
+        object: string;
+        support: number[];
+        pixels: Float32Array;
+        poses: Float32Array;
+        focals: Float32Array;
+      } | null;
+    };
+  };
+};
 type AnrWindow = {
   anrPage: {
     actions(): Promise<void>;
@@ -199,6 +240,52 @@ async function fieldModel(): Promise<{ model: Uint8Array; tokens: Uint8Array; ke
   return { model: modelToBytes(config, weights), tokens, kelvin };
 }
 
+/** A token file of another kind of model (a random-weight TransINR-style MLP on 16×16 images). */
+async function mlpTokens(): Promise<Uint8Array> {
+  const config = parseHyperNetworkConfig(tinyConfig("HypoMlp"));
+  const weights = initHostParams(config, 1);
+  const P = toDevice(weights);
+  const generated = hyperNetwork(P, config, np.zeros([1, 3, 16, 16]));
+  const bytes = tokensToBytes({
+    names: ["mlp.png"],
+    inputSize: [16, 16],
+    config,
+    tensors: await toHost(generated),
+    weights: weightsFingerprint(weights),
+  });
+  disposeParams(P);
+  return bytes;
+}
+
+test("tokensMismatch: config (kind first, else the first differing field), weights, or nothing", async () => {
+  const anr = parseHyperNetworkConfig(tinyConfig("ANR"));
+  const tokens = tokensFromBytes(await mlpTokens());
+  assert.deepEqual(tokensMismatch(tokens, anr, "crc32:00000000", "m.safetensors"), {
+    reason: "config",
+    message:
+      'was encoded by a model with a different config than m.safetensors (hyponet.name is "HypoMlp" in the token file, "ANR" in m.safetensors)',
+  });
+  const wider = parseHyperNetworkConfig({
+    ...tinyConfig("HypoMlp"),
+    hyponet: { name: "HypoMlp", args: { ...tinyConfig("HypoMlp").hyponet.args, hidden_dim: 48 } },
+  });
+  assert.match(
+    tokensMismatch(tokens, wider)?.message ?? "",
+    /\(hyponet\.args\.hidden_dim is 32 in the token file, 48 in the model\)$/,
+  );
+  // The same config with its keys in another order is the same config.
+  const reordered = Object.fromEntries(Object.entries(tokens.config).reverse()) as HyperNetworkConfig;
+  assert.notEqual(JSON.stringify(reordered), JSON.stringify(tokens.config));
+  assert.equal(tokensMismatch(tokens, reordered, tokens.weights), null);
+  assert.deepEqual(tokensMismatch(tokens, tokens.config, "crc32:00000000", "m"), {
+    reason: "weights",
+    message: `encoded by weights ${tokens.weights}, but m holds weights crc32:00000000`,
+  });
+  // No fingerprint to compare (not given, or not recorded): only the config is checked.
+  assert.equal(tokensMismatch(tokens, tokens.config), null);
+  assert.equal(tokensMismatch({ ...tokens, weights: undefined }, tokens.config, "crc32:00000000"), null);
+});
+
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   assert.equal(a.length, b.length, "lengths");
   let m = 0;
@@ -272,6 +359,25 @@ test("the web app in headless Chromium: model, encode, zoom, drop, errors", asyn
       assert.match((await page.textContent("#psnr")) ?? "", /dB PSNR/);
     });
 
+    await t.test("downloads the decoded values as .npy: (H, W, C) float32, the page's decode", async () => {
+      await page.fill("#png-width", "32");
+      await page.fill("#png-height", "32");
+      const [download] = await Promise.all([page.waitForEvent("download"), page.click("#npy-download")]);
+      await actions(page);
+      assert.equal(await message(page), "");
+      assert.equal(download.suggestedFilename(), "known-32x32.npy");
+      const file = join(dist, "..", download.suggestedFilename());
+      await download.saveAs(file);
+      const npy = parseNpy(new Uint8Array(await readFile(file)), file);
+      assert.equal(npy.dtype, "<f4");
+      assert.deepEqual(npy.shape, [32, 32, 3]);
+      // The same decode as the page's reconstruction (C, H, W), bit for bit, interleaved.
+      const chw = (await decoded(page)).reconstruction;
+      const hwc = new Float32Array(chw.length);
+      for (let k = 0; k < 1024; k++) for (let c = 0; c < 3; c++) hwc[3 * k + c] = chw[c * 1024 + k]!;
+      assert.equal(maxAbsDiff(npy.data, hwc), 0);
+    });
+
     await t.test("downloads the R-tokens as the CLI's token file, and opens one", async (t) => {
       const [download] = await Promise.all([page.waitForEvent("download"), page.click("#tokens-download")]);
       await actions(page);
@@ -343,6 +449,24 @@ test("the web app in headless Chromium: model, encode, zoom, drop, errors", asyn
       assert.equal(refused.code, 2);
       assert.match(refused.err, /encoded by weights crc32:00000000, but .* holds weights crc32:[0-9a-f]{8}/);
       assert.equal(maxAbsDiff((await decoded(page)).reconstruction, page32), 0, "the image stays");
+
+      // A token file of another kind of model: the worker's message is the core's tokensMismatch.
+      const mlp = await mlpTokens();
+      await dropFile(page, "mlp.tokens.safetensors", mlp, "application/octet-stream");
+      const mismatch = tokensMismatch(
+        tokensFromBytes(mlp),
+        modelFromBytes(model, MODEL).config,
+        weightsFingerprint(modelFromBytes(model, MODEL).weights),
+        "dropped-demo.safetensors",
+      );
+      assert.equal(
+        await message(page),
+        `Could not open the token file mlp.tokens.safetensors: InputError: mlp.tokens.safetensors: ${mismatch?.message}`,
+      );
+      assert.match(
+        mismatch?.message ?? "",
+        /hyponet\.name is "HypoMlp" in the token file, "ANR" in dropped-demo/,
+      );
       await page.setInputFiles("#tokens-file", file);
       await actions(page);
       assert.equal(await message(page), "", "a picked token file opens too");
@@ -461,11 +585,131 @@ test("the web app in headless Chromium: model, encode, zoom, drop, errors", asyn
           new RegExp(`^t2m = [\\d.]+ K at pixel \\(${hover.i}, ${hover.j}\\)`),
         );
         await fp.screenshot({ path: join(ARTIFACTS, "web-field.png"), fullPage: true });
+        // Its .npy: the field in K, shaped as anr decode writes one channel, the page's values.
+        await fp.fill("#png-width", "256");
+        await fp.fill("#png-height", "256");
+        const [download] = await Promise.all([fp.waitForEvent("download"), fp.click("#npy-download")]);
+        const file = join(dist, "..", download.suggestedFilename());
+        await download.saveAs(file);
+        const npy = parseNpy(new Uint8Array(await readFile(file)), file);
+        assert.deepEqual(npy.shape, [256, 256]);
+        assert.equal(maxAbsDiff(npy.data, values), 0);
         await fp.close();
       },
     );
     assert.deepEqual(pageErrors, [], "uncaught errors in the page");
     await page.close();
+
+    await t.test(
+      "the orbit viewer renders the shipped NeRF model as Node does; dragging turns it",
+      async (t) => {
+        const op = await browser!.newPage({ viewport: { width: 1100, height: 720 } });
+        const errors: string[] = [];
+        op.on("pageerror", (e) => errors.push(e.message));
+        // 32 samples per ray (the training's) keep the renders short.
+        await op.goto(`${url}?device=wasm&model=multiview-nerf-anr&samples=32`);
+        await op.waitForFunction(() => "anrPage" in window);
+        await idle(op);
+        assert.equal(await message(op), "");
+        const s = await state(op);
+        assert.equal(s.card?.task, "views");
+        assert.match((await op.textContent("#model-card")) ?? "", /representation3,072 floats per object/);
+        const read = () =>
+          op.evaluate(() => {
+            const { orbit, state } = (window as unknown as OrbitWindow).anrPage;
+            const f = orbit.frame!;
+            const v = state.views!;
+            return {
+              rgb: Array.from(f.rgb),
+              size: f.size,
+              full: f.full,
+              pose: Array.from(f.pose),
+              camera: f.camera,
+              azimuth: f.azimuth,
+              previews: orbit.previews,
+              lastPreviewSize: orbit.lastPreviewSize,
+              views: {
+                object: v.object,
+                support: v.support,
+                pixels: Array.from(v.pixels),
+                poses: Array.from(v.poses),
+                focals: Array.from(v.focals),
+              },
+            };
+          });
+        const before = await read();
+        assert.deepEqual([before.views.object, before.views.support], ["cat", [0, 1, 2]]);
+        assert.equal(before.size, 32);
+        assert.equal(before.full, true);
+        assert.equal(before.camera.samples, 32);
+        await op.screenshot({ path: join(ARTIFACTS, "web-orbit.png") });
+
+        // Node: the page's support views, and the camera the page rendered from, through the core.
+        const { config, weights } = modelFromBytes(new Uint8Array(await readFile(NERF_MODEL)), NERF_MODEL);
+        assert.deepEqual(before.pose, Array.from(lookAtPose(before.camera.eye)), "the orbit camera");
+        const P = toDevice(weights);
+        const generated = hyperNetwork(
+          P,
+          config,
+          viewsToDevice({
+            imgs: Float32Array.from(before.views.pixels),
+            poses: Float32Array.from(before.views.poses),
+            focals: Float32Array.from(before.views.focals),
+            shape: { b: 1, n: 3, h: 32, w: 32 },
+          }),
+        );
+        const render = createViewRenderer(config, {
+          chunk: Math.min(1024, before.size ** 2),
+          nSamples: before.camera.samples,
+          near: before.camera.near,
+          far: before.camera.far,
+        });
+        const node = await render(P, generated, Float32Array.from(before.pose), before.camera.focal, 32, 32);
+        render.dispose();
+        disposeParams(generated);
+        disposeParams(P);
+        const diff = maxAbsDiff(before.rgb, node);
+        t.diagnostic(`orbit frame, wasm vs Node: max |Δ| ${diff.toExponential(2)}`);
+        assert.ok(diff <= 1e-5, `orbit frame, browser vs Node: max |Δ| ${diff}`);
+        // The page's support views against the data loader's (sharp's Lanczos-3 instead of a 2×2 mean).
+        const cat = await openLearnitObject(join(root, "data", "multiview", "objects", "cat"), 32);
+        const loader = await Promise.all([0, 1, 2].map((i) => cat.view(i)));
+        const pixelDiff = maxAbsDiff(
+          before.views.pixels,
+          loader.flatMap((v) => Array.from(v.img.data)),
+        );
+        t.diagnostic(`support views, page (2×2 mean) vs loader (Lanczos-3): max |Δ| ${pixelDiff.toFixed(3)}`);
+        assert.deepEqual(
+          before.views.poses,
+          Array.from(new Float32Array(loader.flatMap((v) => Array.from(v.pose)))),
+        );
+        assert.deepEqual(before.views.focals, Array.from(new Float32Array(loader.flatMap((v) => v.focal))));
+
+        // A drag: previews at half the size while the pointer is down, a full frame once released.
+        const box = (await op.locator("#orbit").boundingBox())!;
+        await op.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+        await op.mouse.down();
+        await op.mouse.move(box.x + box.width / 2 + 96, box.y + box.height / 2, { steps: 4 });
+        await op.mouse.up();
+        await idle(op);
+        const after = await read();
+        assert.ok(after.previews > 0, "previews while dragging");
+        assert.equal(after.lastPreviewSize, 16);
+        assert.equal(after.full, true);
+        assert.equal(after.size, 32);
+        // 96 of the canvas's 384 CSS pixels, at half a turn per width: an eighth of a turn.
+        assert.ok(
+          Math.abs(after.azimuth - (before.azimuth - Math.PI / 4)) < 1e-9,
+          `azimuth ${after.azimuth}`,
+        );
+        assert.notDeepEqual(after.pose, before.pose);
+        const changed = maxAbsDiff(after.rgb, before.rgb);
+        assert.ok(changed > 0.01, `the view changed: max |Δ| ${changed}`);
+        await op.screenshot({ path: join(ARTIFACTS, "web-orbit-turned.png") });
+        assert.deepEqual(errors, [], "uncaught errors in the page");
+        await op.close();
+      },
+    );
 
     await t.test("encodes on WebGPU (SwiftShader) as Node does, within 1e-3; switches to wasm", async (t) => {
       const gpu = await browser!.newPage();

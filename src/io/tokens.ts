@@ -121,7 +121,7 @@ export function tokensMismatch(
   const d =
     jsonDifference(tokens.config.hyponet.name, config.hyponet.name, "hyponet.name") ??
     jsonDifference(tokens.config, config, "");
-  if (d)
+  if (d !== null)
     return {
       reason: "config",
       message: `was encoded by a model with a different config than ${modelName} (${d.path} is ${d.a} in the token file, ${d.b} in ${modelName})`,

@@ -1,13 +1,34 @@
 /**
- * The page: open a model (shipped, picked or dropped), encode an image in the model worker, show
- * the input, the reconstruction and PSNR, and a zoomable view that decodes only what is visible.
+ * The page: open a model (from the zoo, picked or dropped), encode an image in the model worker,
+ * show the input, the reconstruction and PSNR, and a zoomable view that decodes only what is
+ * visible; or, with a view-synthesis (NeRF) model, encode an object's support views and orbit it.
  * Every action runs through `act`, so a failure becomes a message on the page and the page goes on.
  */
-import demoModelUrl from "../../models/demo-photos-anr.safetensors?url";
+// The npy writer itself, not through "anr": the core's index would bring jax-js into the page's
+// bundle (it runs in the worker).
+import { encodeNpy } from "../../src/io/npy.js";
 import { ModelWorker } from "./client.js";
+import { OBJECTS, OrbitView, supportViews, type ShippedObject } from "./orbit.js";
 import { imageToPixels, pixelsToCanvas, pixelsToImageData } from "./pixels.js";
 import type { Attention, DeviceInfo, ModelCard, Region } from "./protocol.js";
 import { ZoomView, type ZoomInput } from "./zoom.js";
+
+/** The shipped model zoo (models/zoo.json and its files), in the file's order. */
+const ZOO_FILES = import.meta.glob<string>("../../models/*.safetensors", {
+  query: "?url",
+  import: "default",
+  eager: true,
+});
+const ZOO_JSON = import.meta.glob<{ models: { name: string; file: string; data?: string }[] }>(
+  "../../models/zoo.json",
+  { eager: true, import: "default" },
+)["../../models/zoo.json"];
+const ZOO = (ZOO_JSON?.models ?? []).flatMap((m) => {
+  const url = ZOO_FILES[`../../models/${m.file}`];
+  return url ? [{ name: m.name, file: m.file, data: m.data ?? "", url }] : [];
+});
+/** The model the page opens at start (`?model=NAME` picks another zoo model). */
+const DEFAULT_MODEL = "demo-photos-anr";
 
 /** The shipped test photos (data/photos/test, see data/photos/SOURCES.md). */
 const PHOTOS = Object.entries(
@@ -41,6 +62,18 @@ interface Current {
   timing: { encodeMs: number; decodeMs: number } | null;
   /** The token file the current image came from (instead of an encoded image), and its name. */
   tokens: { source: string; name: string } | null;
+  /**
+   * View-synthesis models: the object whose support views are encoded, their indices, the views
+   * as the model read them ((n, 3, H, W), poses, focals) and the encode's milliseconds.
+   */
+  views: {
+    object: string;
+    support: number[];
+    pixels: Float32Array;
+    poses: Float32Array;
+    focals: Float32Array;
+    encodeMs: number;
+  } | null;
 }
 const state: Current = {
   card: null,
@@ -56,12 +89,23 @@ const state: Current = {
   tokens: null,
   field: null,
   fieldHover: null,
+  views: null,
 };
 
 /** ?threads=N: wasm kernel threads of the model worker (default: all the browser offers). */
 const askedThreads = Number(new URLSearchParams(location.search).get("threads")) || undefined;
 let worker = new ModelWorker(askedThreads);
 const zoom = new ZoomView($<HTMLCanvasElement>("zoom"), $("zoom-stats"));
+const orbit = new OrbitView($<HTMLCanvasElement>("orbit"), $("orbit-stats"));
+/** ?samples=N: the orbit viewer's samples per ray (default 64, as `anr render`). */
+const askedSamples = Number(new URLSearchParams(location.search).get("samples"));
+if (Number.isInteger(askedSamples) && askedSamples > 0) {
+  orbit.samples = askedSamples;
+  const select = $<HTMLSelectElement>("orbit-samples");
+  if (![...select.options].some((o) => o.value === String(askedSamples)))
+    select.append(new Option(String(askedSamples), String(askedSamples)));
+  select.value = String(askedSamples);
+}
 
 /** Actions run one after another; `idle()` waits for all of them (the tests use it). */
 let chain: Promise<void> = Promise.resolve();
@@ -113,9 +157,17 @@ function showCard(card: ModelCard): void {
     ["model", card.source],
     ["kind", card.kind],
     ["task", card.task === "views" ? "views (NeRF)" : card.fields ? "fields" : "images"],
-    ["input", `${card.inputSize[0]}×${card.inputSize[1]}, ${card.channels} channel(s), patch ${card.patch}`],
+    [
+      "input",
+      card.task === "views"
+        ? `posed views, ${card.inputSize[0]}×${card.inputSize[1]}, patch ${card.patch}`
+        : `${card.inputSize[0]}×${card.inputSize[1]}, ${card.channels} channel(s), patch ${card.patch}`,
+    ],
     ["R-tokens", String(card.tokens)],
-    ["representation", `${card.representationSize.toLocaleString("en")} floats per image`],
+    [
+      "representation",
+      `${card.representationSize.toLocaleString("en")} floats per ${card.task === "views" ? "object" : "image"}`,
+    ],
     ["parameters", card.parameters.toLocaleString("en")],
     ...(card.fields
       ? [
@@ -146,11 +198,75 @@ async function openModel(bytes: ArrayBuffer, source: string): Promise<void> {
   state.card = card;
   state.modelBytes = bytes;
   showCard(card);
+  document.body.dataset.task = card.task;
+  if (card.task === "views") {
+    await encodeObject(viewsObject, state.views?.support ?? supportIndices());
+    return;
+  }
   for (const c of [$<HTMLCanvasElement>("input"), $<HTMLCanvasElement>("reconstruction")]) {
     c.width = card.inputSize[1];
     c.height = card.inputSize[0];
   }
   if (state.image) await encodeImage(state.image.name, state.image.blob);
+}
+
+/** The object the orbit viewer shows: the first held-out one until another is picked. */
+let viewsObject: ShippedObject = OBJECTS[0]!;
+
+/** The support view indices typed in the page ("0, 8, 16"). */
+function supportIndices(): number[] {
+  const text = $<HTMLInputElement>("support").value;
+  const indices = text
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map(Number);
+  if (indices.length === 0 || !indices.every((i) => Number.isInteger(i) && i >= 0))
+    throw new Error(`support views "${text}": expected view numbers separated by commas, e.g. 0, 8, 16`);
+  return indices;
+}
+
+/**
+ * Encode `support` views of `object` with the open view-synthesis model (in the worker), show them,
+ * and start the orbit viewer at support view 0's camera.
+ */
+async function encodeObject(object: ShippedObject, support: number[]): Promise<void> {
+  const card = state.card;
+  if (card?.task !== "views") throw new Error("open a view-synthesis (NeRF) model first");
+  const [h, w] = card.inputSize;
+  if (h !== w) throw new Error(`the orbit viewer needs square views; the model reads ${h}×${w}`);
+  const views = await supportViews(object, support, h);
+  const { encodeMs } = await worker.request({
+    type: "encode-views",
+    views: { pixels: views.pixels.slice(), poses: views.poses.slice(), focals: views.focals.slice() },
+  });
+  viewsObject = object;
+  state.views = { object: object.id, support, ...views, encodeMs };
+  $<HTMLInputElement>("support").value = support.join(", ");
+  const strip = $("support-views");
+  strip.replaceChildren(
+    ...support.map((i, k) => {
+      const figure = document.createElement("figure");
+      const canvas = pixelsToCanvas(views.pixels.subarray(k * 3 * h * w, (k + 1) * 3 * h * w), 3, h, w);
+      const caption = document.createElement("figcaption");
+      caption.textContent = `view ${i}`;
+      figure.append(canvas, caption);
+      return figure;
+    }),
+  );
+  $("views-timing").textContent =
+    `${object.id}${object.heldOut ? " (held out: the shipped model never saw it)" : ""}: ` +
+    `${support.length} support views encoded in ${encodeMs.toFixed(0)} ms`;
+  for (const b of document.querySelectorAll<HTMLButtonElement>("#objects button"))
+    b.classList.toggle("current", b.dataset.id === object.id);
+  // The viewer renders on its own; `idle()` waits for it, the next action does not.
+  void orbit.show(
+    async (camera) => {
+      const { rgb, pose, ms } = await worker.request({ type: "render", camera });
+      return { rgb, pose, ms };
+    },
+    views,
+    h,
+  );
 }
 
 async function encodeImage(name: string, blob: Blob): Promise<void> {
@@ -245,10 +361,14 @@ const decodeRegion = async (region: Region, width: number, height: number) => {
   return { rgb, ms };
 };
 
-async function openShippedModel(): Promise<void> {
-  const res = await fetch(demoModelUrl);
-  if (!res.ok) throw new Error(`${demoModelUrl}: HTTP ${res.status}`);
-  await openModel(await res.arrayBuffer(), "demo-photos-anr.safetensors");
+/** Open the zoo model `name` (models/zoo.json). */
+async function openZooModel(name: string): Promise<void> {
+  const entry = ZOO.find((m) => m.name === name);
+  if (!entry) throw new Error(`no model "${name}" in the zoo (it has ${ZOO.map((m) => m.name).join(", ")})`);
+  const res = await fetch(entry.url);
+  if (!res.ok) throw new Error(`${entry.url}: HTTP ${res.status}`);
+  await openModel(await res.arrayBuffer(), entry.file);
+  $<HTMLSelectElement>("zoo").value = name;
 }
 
 async function openPhoto(name: string, url: string): Promise<void> {
@@ -313,25 +433,6 @@ async function folderFiles(dir: FileSystemDirectoryEntry): Promise<File[]> {
   return Promise.all(files.map((e) => new Promise<File>((resolve, reject) => e.file(resolve, reject))));
 }
 
-/**
- * Whether safetensors bytes are a token file (`anr encode`'s): its header's metadata has the token
- * entry. Only a sniff to route the file; anything unreadable goes to the model loader, whose errors
- * name the problem.
- */
-function isTokenFile(bytes: ArrayBuffer): boolean {
-  if (bytes.byteLength < 8) return false;
-  const length = Number(new DataView(bytes).getBigUint64(0, true));
-  if (length > bytes.byteLength - 8) return false;
-  try {
-    const header = JSON.parse(new TextDecoder().decode(new Uint8Array(bytes, 8, length))) as {
-      __metadata__?: Record<string, unknown>;
-    };
-    return header.__metadata__?.["anr.tokens"] !== undefined;
-  } catch {
-    return false;
-  }
-}
-
 /** A file from a picker or a drop: a token file or a model by its contents, else an image. */
 function openFile(file: File): Promise<void> {
   if (file.name.toLowerCase().endsWith(".safetensors")) {
@@ -341,7 +442,10 @@ function openFile(file: File): Promise<void> {
       () => what,
       async () => {
         const bytes = await file.arrayBuffer();
-        const tokens = isTokenFile(bytes);
+        // The worker tells (the core's isTokenFile); unreadable files go to the model loader.
+        const copy = bytes.slice(0);
+        const { kind } = await worker.request({ type: "file-kind", bytes: copy, source: file.name }, [copy]);
+        const tokens = kind === "tokens";
         what = `open the ${tokens ? "token file" : "model"} ${file.name}`;
         await (tokens ? openTokens(bytes, file.name) : openModel(bytes, file.name));
       },
@@ -455,9 +559,8 @@ async function downloadTokens(): Promise<void> {
   setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 }
 
-async function downloadPng(): Promise<void> {
-  const { card, input } = state;
-  if (!card || !input) throw new Error("encode an image first");
+/** The download size typed beside the PNG and .npy buttons. */
+function downloadSize(): [number, number] {
   const width = Number($<HTMLInputElement>("png-width").value);
   const height = Number($<HTMLInputElement>("png-height").value);
   if (!(
@@ -467,17 +570,59 @@ async function downloadPng(): Promise<void> {
     height > 0 &&
     width * height <= 4096 * 4096
   ))
-    throw new Error(`PNG size ${width}×${height}: expected whole numbers above 0, at most 4096² pixels`);
+    throw new Error(`size ${width}×${height}: expected whole numbers above 0, at most 4096² pixels`);
+  return [width, height];
+}
+
+/** Save `blob` as `name` (the browser's download). */
+function download(blob: Blob, name: string): void {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
+/** The current image's name without its extension, for downloads. */
+const stem = (): string => (state.image?.name ?? state.tokens?.name ?? "image").replace(/\.[^.]*$/, "");
+
+async function downloadPng(): Promise<void> {
+  const { card, input } = state;
+  if (!card || !input) throw new Error("encode an image first");
+  const [width, height] = downloadSize();
   const { rgb } = await decodeRegion({ y0: -1, x0: -1, y1: 1, x1: 1 }, width, height);
   const blob = await new Promise<Blob | null>((resolve) =>
     pixelsToCanvas(rgb, card.channels, height, width).toBlob(resolve, "image/png"),
   );
   if (!blob) throw new Error("the browser could not encode the PNG");
-  const a = document.createElement("a");
-  a.href = URL.createObjectURL(blob);
-  a.download = `${(state.image?.name ?? "image").replace(/\.[^.]*$/, "")}-${width}x${height}.png`;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+  download(blob, `${stem()}-${width}x${height}.png`);
+}
+
+/**
+ * The decoded values at the download size as a NumPy file (float32, NumPy's own bytes). Images:
+ * (H, W, C), the decode in [0, 1], not clamped. Fields: in physical units, shaped as
+ * `anr decode` writes them ((H, W) for one channel, else (C, H, W)), so the files agree.
+ */
+async function downloadNpy(): Promise<void> {
+  const { card, input } = state;
+  if (!card || !input) throw new Error("encode an image first");
+  const [width, height] = downloadSize();
+  const { rgb } = await decodeRegion({ y0: -1, x0: -1, y1: 1, x1: 1 }, width, height);
+  const c = card.channels;
+  const n = width * height;
+  let array: { shape: number[]; data: Float32Array };
+  if (card.fields) {
+    const fields = card.fields;
+    const data = rgb.map((v, k) => v / fields[Math.floor(k / n)]!.scale - fields[Math.floor(k / n)]!.shift);
+    array = { shape: c === 1 ? [height, width] : [c, height, width], data };
+  } else {
+    const data = new Float32Array(c * n);
+    for (let k = 0; k < n; k++) for (let ch = 0; ch < c; ch++) data[k * c + ch] = rgb[ch * n + k]!;
+    array = { shape: [height, width, c], data };
+  }
+  // encodeNpy allocates a plain ArrayBuffer; its type says ArrayBufferLike.
+  const bytes = encodeNpy(array) as Uint8Array<ArrayBuffer>;
+  download(new Blob([bytes], { type: "application/octet-stream" }), `${stem()}-${width}x${height}.npy`);
 }
 
 /** A new worker on another device, with the same model and image. */
@@ -485,6 +630,8 @@ async function switchDevice(wanted: "webgpu" | "wasm"): Promise<void> {
   worker.terminate();
   worker = new ModelWorker(askedThreads);
   await startDevice(wanted);
+  // The new worker has no object encoded: the viewer renders after openModel encodes it again.
+  await orbit.settled();
   if (state.modelBytes && state.card) await openModel(state.modelBytes, state.card.source);
   if (state.tokens && tokenBytes) await openTokens(tokenBytes, state.tokens.source);
 }
@@ -502,7 +649,43 @@ for (const p of PHOTOS) {
   b.onclick = () => act(`open the photo ${p.name}`, () => openPhoto(p.name, p.url));
   $("photos").append(b);
 }
-$("model-shipped").onclick = () => act("open the shipped model", openShippedModel);
+for (const m of ZOO) {
+  const option = document.createElement("option");
+  option.value = m.name;
+  option.textContent = m.name;
+  option.title = m.data;
+  $("zoo").append(option);
+}
+$("model-shipped").onclick = () => {
+  const name = $<HTMLSelectElement>("zoo").value;
+  void act(`open the zoo model ${name}`, () => openZooModel(name));
+};
+for (const o of OBJECTS) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.dataset.id = o.id;
+  b.title = `${o.id}${o.heldOut ? " (held out)" : ""}`;
+  const img = document.createElement("img");
+  img.src = o.views[0]!.url;
+  img.alt = o.id;
+  const label = document.createElement("span");
+  label.textContent = o.heldOut ? `${o.id}*` : o.id;
+  b.append(img, label);
+  b.onclick = () => act(`encode the object ${o.id}`, () => encodeObject(o, supportIndices()));
+  $("objects").append(b);
+}
+$<HTMLInputElement>("support").onchange = () =>
+  act("encode the support views", () => encodeObject(viewsObject, supportIndices()));
+const orbitSettings = () =>
+  act("change the orbit viewer's settings", () =>
+    orbit.configure(
+      Number($<HTMLSelectElement>("orbit-size").value),
+      Number($<HTMLSelectElement>("orbit-samples").value),
+    ),
+  );
+$("orbit-size").onchange = orbitSettings;
+$("orbit-samples").onchange = orbitSettings;
+$("npy-download").onclick = () => act("download the .npy", downloadNpy);
 for (const id of ["model-file", "image-file", "tokens-file"]) {
   const input = $<HTMLInputElement>(id);
   input.onchange = () => {
@@ -558,11 +741,15 @@ document.addEventListener("drop", (ev) => {
 const asked = new URLSearchParams(location.search).get("device");
 const firstDevice = asked === "wasm" || (asked !== "webgpu" && !("gpu" in navigator)) ? "wasm" : "webgpu";
 void act("start jax-js", () => startDevice(firstDevice));
-void act("open the shipped model", openShippedModel);
+const firstModel = new URLSearchParams(location.search).get("model") ?? DEFAULT_MODEL;
+void act(`open the zoo model ${firstModel}`, () => openZooModel(firstModel));
 // ?photo=none opens no photo (the browser tests drop their own image).
 const firstPhoto = new URLSearchParams(location.search).get("photo") === "none" ? undefined : PHOTOS[0];
+// Not with a view-synthesis model: it shows an object instead.
 if (firstPhoto)
-  void act(`open the photo ${firstPhoto.name}`, () => openPhoto(firstPhoto.name, firstPhoto.url));
+  void act(`open the photo ${firstPhoto.name}`, async () => {
+    if (state.card?.task !== "views") await openPhoto(firstPhoto.name, firstPhoto.url);
+  });
 
 /** Resolves once the queued actions are done, including any they queued meanwhile. */
 async function actionsDone(): Promise<void> {
@@ -582,9 +769,12 @@ const page = {
   idle: async (): Promise<void> => {
     await actionsDone();
     await zoom.settled();
+    await orbit.settled();
     await actionsDone();
   },
   zoom,
+  /** The orbit viewer (view-synthesis models): its camera, its frame on screen, its previews. */
+  orbit,
   /** Hover the pixel at model coordinates (y, x); resolves once its attention is shown. */
   hover,
   /** Decode the whole current image at width × height in the worker: its milliseconds (bench:web). */

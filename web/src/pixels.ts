@@ -23,6 +23,41 @@ export async function imageToPixels(blob: Blob, h: number, w: number, c: number)
   return out;
 }
 
+/**
+ * A rendered RGBA view (the multi-view set's PNGs) at size × size, composited on white
+ * (rgb·a + 1 − a, as the data loader does): (3, size, size) in [0, 1]. A whole-number reduction
+ * (the shipped 64² views to a 32² model) averages each block of pixels after compositing; any
+ * other size is resampled by the canvas. The loader resizes with Lanczos-3 (sharp) instead, so
+ * the support views differ from Node's slightly at edges (test/web.test.ts measures how much).
+ * Also the file's own width (its focal length is given at that width).
+ */
+export async function viewToPixels(
+  blob: Blob,
+  size: number,
+): Promise<{ pixels: Float32Array; width: number }> {
+  const bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+  const width = bitmap.width;
+  const whole = bitmap.width === bitmap.height && bitmap.width % size === 0;
+  const side = whole ? bitmap.width : size;
+  const canvas = new OffscreenCanvas(side, side);
+  const ctx = canvas.getContext("2d", { colorSpace: "srgb" })!;
+  ctx.imageSmoothingQuality = "high";
+  ctx.drawImage(bitmap, 0, 0, side, side);
+  bitmap.close();
+  const rgba = ctx.getImageData(0, 0, side, side).data;
+  const k = side / size;
+  const n = size * size;
+  const out = new Float32Array(3 * n);
+  for (let y = 0; y < side; y++)
+    for (let x = 0; x < side; x++) {
+      const p = 4 * (y * side + x);
+      const a = rgba[p + 3]! / 255;
+      const o = Math.floor(y / k) * size + Math.floor(x / k);
+      for (let c = 0; c < 3; c++) out[c * n + o]! += ((rgba[p + c]! / 255) * a + 1 - a) / (k * k);
+    }
+  return { pixels: out, width };
+}
+
 /** (C, H, W) floats in [0, 1] (clamped here) as an opaque RGBA ImageData. */
 export function pixelsToImageData(chw: Float32Array, c: number, h: number, w: number): ImageData {
   const img = new ImageData(w, h);

@@ -46,6 +46,30 @@ export interface Region {
   x1: number;
 }
 
+/** Posed support views of one object, at the model's input size (`anr render`'s input). */
+export interface Views {
+  /** (n, 3, H, W) in [0, 1], composited on white. */
+  pixels: Float32Array;
+  /** n camera-to-world poses, the top 3×4 of each transform_matrix, row-major. */
+  poses: Float32Array;
+  /** n × [f_x, f_y] in pixels at the input size. */
+  focals: Float32Array;
+}
+
+/** A camera to render the encoded object from (`anr render`'s settings). */
+export interface Camera {
+  /** Where the camera is; it looks at the origin, world up +z (`anr render`'s orbit cameras). */
+  eye: [number, number, number];
+  /** [f_x, f_y] in pixels at `size`. */
+  focal: [number, number];
+  /** Rendered size (square). */
+  size: number;
+  /** Samples per ray, and the depth interval. */
+  samples: number;
+  near: number;
+  far: number;
+}
+
 export type Request =
   | { id: number; type: "init"; device: "webgpu" | "wasm" }
   | { id: number; type: "load-model"; bytes: ArrayBuffer; source: string }
@@ -57,7 +81,13 @@ export type Request =
   /** The current image's R-tokens as a token file; `name` is the instance's name in it. */
   | { id: number; type: "save-tokens"; name: string }
   /** A token file (`anr encode`'s format) of the open model: its first instance becomes the image. */
-  | { id: number; type: "load-tokens"; bytes: ArrayBuffer; source: string };
+  | { id: number; type: "load-tokens"; bytes: ArrayBuffer; source: string }
+  /** Whether a .safetensors file is a token file or a model (the core's isTokenFile). */
+  | { id: number; type: "file-kind"; bytes: ArrayBuffer; source: string }
+  /** View-synthesis models: encode an object's support views (its R-tokens become current). */
+  | { id: number; type: "encode-views"; views: Views }
+  /** Render the encoded object from a camera. */
+  | { id: number; type: "render"; camera: Camera };
 
 /** Where one pixel looks: ANR's localized attention over the R-tokens (the paper's Figure 3). */
 export interface Attention {
@@ -101,6 +131,10 @@ export type Reply =
       /** Whether the file recorded the weights' fingerprint (older token files do not). */
       checked: boolean;
     }
+  | { id: number; type: "file-kind"; kind: "tokens" | "model" }
+  | { id: number; type: "views-encoded"; encodeMs: number }
+  /** A rendered view, (3, size, size) in [0, 1], and the camera's pose (3×4, camera-to-world). */
+  | { id: number; type: "rendered"; rgb: Float32Array; size: number; pose: Float32Array; ms: number }
   | { id: number; type: "error"; name: string; message: string };
 
 /** A reply's type for a request's type. */
@@ -115,6 +149,9 @@ export type ReplyTo<T extends Request["type"]> = Extract<
       attention: "attention";
       "save-tokens": "token-file";
       "load-tokens": "tokens-loaded";
+      "file-kind": "file-kind";
+      "encode-views": "views-encoded";
+      render: "rendered";
     }[T];
   }
 >;

@@ -1,32 +1,40 @@
 /**
- * The model worker: jax-js (WebGPU or wasm), the loaded model and the current image's generated
- * hyponet parameters live here, so that encoding and decoding never freeze the page. It uses the
- * portable core ("anr") as the CLI does; the only thing of its own is the region decoder, which
- * evaluates the hyponet at the pixel centres of any rectangle (the core's decoder takes whole grids).
+ * The model worker: jax-js (WebGPU or wasm), the loaded model and the current image's (or
+ * object's) generated hyponet parameters live here, so that encoding, decoding and rendering never
+ * freeze the page. It uses the portable core ("anr") as the CLI does: the hyper-network, the
+ * view renderer of `anr render`, the token file checks of `anr decode`. The only thing of its own is
+ * the region decoder, which evaluates the hyponet at the pixel centres of any rectangle (the core's
+ * decoder takes whole grids).
  */
 // First: the thread count, before jax-js (imported by "anr") sizes its pool.
 import "./threads.js";
 import {
   countParams,
+  createViewRenderer,
   disposeParams,
   generatedParams,
   hyperNetwork,
   initBackend,
+  isTokenFile,
   modelFromBytes,
   InputError,
+  parseSafetensors,
   readF32,
   representationSize,
   toDevice,
   toHost,
   tokensFromBytes,
+  tokensMismatch,
   tokensToBytes,
   weightsFingerprint,
   type HyperNetworkConfig,
   type Params,
 } from "anr";
-import { hyponet, inputSize, refParams, type HypoParams, type Taps } from "anr/lowlevel";
+import { hyponet, inputSize, refParams, viewsToDevice, type HypoParams, type Taps } from "anr/lowlevel";
 import { jit, numpy as np } from "@jax-js/jax";
-import type { Attention, DeviceInfo, ModelCard, Region, Reply, Request } from "./protocol.js";
+// Not in "anr/lowlevel" yet: the orbit cameras of `anr render` (portable, pure arithmetic).
+import { lookAtPose } from "../../src/rendering/rays.js";
+import type { Attention, Camera, DeviceInfo, ModelCard, Region, Reply, Request, Views } from "./protocol.js";
 
 /** Points per jit call: one compiled shape for every region size (the last chunk is padded). */
 const CHUNK = 4096;
@@ -38,7 +46,9 @@ interface Loaded {
   /** {@link weightsFingerprint} of its weights: token files record it, and must match it. */
   fingerprint: string;
   P: Params;
-  decodeChunk: (P: Params, g: HypoParams, coords: np.Array) => np.Array;
+  decodeChunk: ((P: Params, g: HypoParams, coords: np.Array) => np.Array) & { dispose(): void };
+  /** View renderers (`anr render`'s), by their sampling: one compiled function each. */
+  renderers: Map<string, ReturnType<typeof createViewRenderer>>;
   generated: HypoParams | null;
 }
 
@@ -65,6 +75,8 @@ async function start(wanted: "webgpu" | "wasm"): Promise<DeviceInfo> {
 function unload(): void {
   if (!model) return;
   if (model.generated) disposeParams(model.generated);
+  for (const r of model.renderers.values()) r.dispose();
+  model.decodeChunk.dispose();
   disposeParams(model.P);
   model = null;
 }
@@ -95,7 +107,7 @@ function load(bytes: ArrayBuffer, source: string): ModelCard {
     disposeParams(P);
     return out;
   });
-  model = { source, config, fingerprint, P, decodeChunk, generated: null };
+  model = { source, config, fingerprint, P, decodeChunk, renderers: new Map(), generated: null };
   return card;
 }
 
@@ -240,12 +252,13 @@ async function loadTokens(
 ): Promise<Extract<Reply, { type: "tokens-loaded" }>> {
   const m = requireModel();
   const tokens = tokensFromBytes(bytes, source);
-  if (JSON.stringify(tokens.config) !== JSON.stringify(m.config))
-    throw new InputError(source, `was encoded by a model with a different config than ${m.source}`);
-  if (tokens.weights !== undefined && tokens.weights !== m.fingerprint)
+  const mismatch = tokensMismatch(tokens, m.config, m.fingerprint, m.source);
+  if (mismatch)
     throw new InputError(
       source,
-      `encoded by weights ${tokens.weights}, but ${m.source} holds weights ${m.fingerprint}: open the model that encoded it`,
+      mismatch.reason === "weights"
+        ? `${mismatch.message}: open the model that encoded it`
+        : mismatch.message,
     );
   const generated: HypoParams = {};
   for (const [name, t] of tokens.tensors) {
@@ -261,6 +274,71 @@ async function loadTokens(
     instances: tokens.names.length,
     checked: tokens.weights !== undefined,
   };
+}
+
+/**
+ * Posed support views of one object (`anr render`'s input) as the current representation: the
+ * hyper-network's R-tokens for them, and the time it took.
+ */
+async function encodeViews(v: Views): Promise<number> {
+  const m = requireModel();
+  if (m.config.tokenizer.name !== "nvs_tokenizer")
+    throw new Error("this is an image model: the orbit viewer needs a view-synthesis (NeRF) model");
+  const [h, w] = inputSize(m.config);
+  const n = v.poses.length / 12;
+  if (!Number.isInteger(n) || n < 1 || v.pixels.length !== n * 3 * h * w || v.focals.length !== 2 * n)
+    throw new Error(`support views: expected n × 3×${h}×${w} pixels, n × 12 pose and n × 2 focal values`);
+  const t0 = performance.now();
+  const generated = hyperNetwork(
+    m.P,
+    m.config,
+    viewsToDevice({ imgs: v.pixels, poses: v.poses, focals: v.focals, shape: { b: 1, n, h, w } }),
+  );
+  await Promise.all(Object.values(generated).map((a) => a.ref.data()));
+  if (m.generated) disposeParams(m.generated);
+  m.generated = generated;
+  return performance.now() - t0;
+}
+
+/** Most rays per compiled call of the view renderer (as `anr render`). */
+const RENDER_CHUNK = 1024;
+
+/**
+ * The current object seen from `camera` (looking at the origin, as `anr render`'s orbit): (3, size,
+ * size) in [0, 1] on a white background, and the camera's pose.
+ */
+async function renderView(camera: Camera): Promise<{ rgb: Float32Array; pose: Float32Array }> {
+  const m = requireModel();
+  if (!m.generated || m.config.tokenizer.name !== "nvs_tokenizer")
+    throw new Error("no object is encoded: pick one and its support views first");
+  // A frame smaller than a chunk gets a chunk of its own size: the renderer pads the last chunk,
+  // and a preview padded to a full chunk would cost as much as a full frame.
+  const chunk = Math.min(RENDER_CHUNK, camera.size * camera.size);
+  const key = `${chunk}:${camera.samples}:${camera.near}:${camera.far}`;
+  let render = m.renderers.get(key);
+  if (!render) {
+    render = createViewRenderer(m.config, {
+      chunk,
+      nSamples: camera.samples,
+      near: camera.near,
+      far: camera.far,
+    });
+    m.renderers.set(key, render);
+  }
+  const pose = lookAtPose(camera.eye);
+  return { rgb: await render(m.P, m.generated, pose, camera.focal, camera.size, camera.size), pose };
+}
+
+/**
+ * Whether safetensors bytes are a token file (else a model), by the core's test. Anything that does
+ * not parse is routed to the model loader, whose error names the problem.
+ */
+function fileKind(bytes: Uint8Array, source: string): "tokens" | "model" {
+  try {
+    return isTokenFile(parseSafetensors(bytes, source)) ? "tokens" : "model";
+  } catch {
+    return "model";
+  }
 }
 
 async function handle(req: Request): Promise<Reply> {
@@ -289,6 +367,15 @@ async function handle(req: Request): Promise<Reply> {
       return { id: req.id, type: "token-file", bytes: await tokenFile(req.name) };
     case "load-tokens":
       return { ...(await loadTokens(new Uint8Array(req.bytes), req.source)), id: req.id };
+    case "file-kind":
+      return { id: req.id, type: "file-kind", kind: fileKind(new Uint8Array(req.bytes), req.source) };
+    case "encode-views":
+      return { id: req.id, type: "views-encoded", encodeMs: await encodeViews(req.views) };
+    case "render": {
+      const t0 = performance.now();
+      const { rgb, pose } = await renderView(req.camera);
+      return { id: req.id, type: "rendered", rgb, pose, size: req.camera.size, ms: performance.now() - t0 };
+    }
   }
 }
 
@@ -307,7 +394,7 @@ self.onmessage = (ev: MessageEvent<Request>) => {
     const transfer =
       reply.type === "encoded" || reply.type === "tokens-loaded"
         ? [reply.reconstruction.buffer]
-        : reply.type === "decoded"
+        : reply.type === "decoded" || reply.type === "rendered"
           ? [reply.rgb.buffer]
           : reply.type === "token-file"
             ? [reply.bytes.buffer]
