@@ -46,7 +46,7 @@ export function loadOrt(): Promise<OrtModule> {
 export interface OrtOptions {
   /** Threads per operator (ONNX Runtime's intraOpNumThreads); default: its own choice (all cores). */
   threads?: number;
-  /** Grid points decoded per run (bounds the memory of the attention weights); default 16384. */
+  /** Grid points decoded per run (bounds the memory of the attention weights); default 4096, as createImageDecoder. */
   chunk?: number;
 }
 
@@ -96,7 +96,7 @@ export async function createOrtImageCodec(
     });
   const [enc, dec] = await Promise.all([session(models.encoder), session(models.decoder)]);
   const [ih, iw] = sizeHW(config.tokenizer.args.input_size);
-  const chunk = opts.chunk ?? 16384;
+  const chunk = opts.chunk ?? 4096;
   const outDim = config.hyponet.args.out_dim;
 
   const encode = async (images: HostImage[]) => {
