@@ -71,7 +71,7 @@ function bicubicUp(src: Uint8Array, n: number, f: number): Float64Array {
   return out;
 }
 
-/** Panel (row, col) of the 2×-scaled super_resolution.png: 128×128 panels with 2-pixel gaps. */
+/** Panel (row, col) of the 2×-scaled super-resolution.png: 128×128 panels with 2-pixel gaps. */
 function panel(img: { w: number; h: number; data: Uint8Array }, row: number, col: number): Uint8Array {
   const s = 128;
   const out = new Uint8Array(3 * s * s);
@@ -104,7 +104,7 @@ test("demo: 2 steps, then 4× super-resolution of held-out crops: nearest, bicub
     "eval.json",
     "model.safetensors",
     "model-ema.safetensors",
-    "super_resolution.png",
+    "super-resolution.png",
   ])
     assert.ok(files.includes(f), `${f} in ${files.join(", ")}`);
   const evalJson = JSON.parse(await readFile(join(out, "eval.json"), "utf8")) as {
@@ -122,7 +122,7 @@ test("demo: 2 steps, then 4× super-resolution of held-out crops: nearest, bicub
   const config = JSON.parse(await readFile(join(out, "config.json"), "utf8")) as { train: { steps: number } };
   assert.equal(config.train.steps, 2);
 
-  const sr = await readPng(join(out, "super_resolution.png"));
+  const sr = await readPng(join(out, "super-resolution.png"));
   assert.deepEqual([sr.h, sr.w], [2 * (3 * 128 + 4), 2 * (3 * 128 + 4)], "3 rows of 3 panels, 2-px gaps, ×2");
   const { config: cfg, weights } = await loadModel(join(out, "model.safetensors"));
   const names = ["rocket.png", "face-puppy.png", "face-sunflower.png"];

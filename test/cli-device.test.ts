@@ -11,7 +11,7 @@ import { initBackend } from "../src/backend/index.js";
 test("cli --device: unknown names and unavailable devices exit 2; the chosen device runs the command", async () => {
   let r = await runCli(["presets", "--device", "gpu"]);
   assert.equal(r.code, 2);
-  assert.match(r.err, /--device gpu: expected one of wasm, webgpu, cpu/);
+  assert.match(r.err, /--device must be wasm, webgpu or cpu, not gpu \(did you mean "cpu"\?\)/);
   const saved = process.env.ANR_DEVICE;
   process.env.ANR_DEVICE = "tpu";
   try {
@@ -21,7 +21,7 @@ test("cli --device: unknown names and unavailable devices exit 2; the chosen dev
     else process.env.ANR_DEVICE = saved;
   }
   assert.equal(r.code, 2);
-  assert.match(r.err, /ANR_DEVICE tpu: expected one of/);
+  assert.match(r.err, /ANR_DEVICE must be wasm, webgpu or cpu, not tpu/);
   // Node has no WebGPU: refused before the command runs, and nothing is initialised.
   r = await runCli(["--device=webgpu", "presets"]);
   assert.equal(r.code, 2);

@@ -1,5 +1,4 @@
 /** `anr decode`: images or fields at any resolution from their tokens. */
-import { parseArgs } from "node:util";
 import { mkdir } from "node:fs/promises";
 import { join, basename, extname } from "node:path";
 import { initBackend } from "../backend/index.js";
@@ -15,61 +14,45 @@ import { disposeParams, toDevice } from "../model/params.js";
 import { createImageDecoder } from "../model/tasks.js";
 import { falseColour } from "../util/colormap.js";
 import { InputError, UsageError } from "../util/errors.js";
-import { checkWritable, parseSize, parseWeightsChoice, resolveModelFile } from "./common.js";
+import type { WeightsChoice } from "../io/weights.js";
+import { checkWritable, defaultOut, done, resolveModelFile, sizeFrom, type Outcome } from "./common.js";
 
 /** JavaScript's largest typed array: the decoded batch is assembled in one. */
 const MAX_DECODED_FLOATS = 2 ** 32 - 1;
 
-export const DECODE_USAGE = `anr decode tokens.safetensors --model MODEL.safetensors|RUN_DIR --size HxW [--out DIR] [--format npy|nc]
-           [--weights online|ema] [--force]
+/** `anr decode`'s options. */
+export interface DecodeOptions {
+  model: string;
+  size?: [number, number];
+  scale?: number;
+  out?: string;
+  weights: WeightsChoice;
+  format: "npy" | "nc";
+  force?: boolean;
+}
 
-Decodes each encoded image at any resolution (super-resolution beyond the training size) and
-writes PNGs <name>.<H>x<W>.png. For field models: <name>.<H>x<W>.npy in physical units (float32,
-(H, W) for one channel, else (C, H, W)), or with --format nc a NetCDF-3 file with one variable
-per channel (its name and units, dims y, x), and a false-colour preview per channel,
-<name>.<H>x<W>[.<channel>].png. Where a field's input was missing (NaN or _FillValue, filled by the
-model's fill_missing to encode it), the decoded field is NaN: the model only saw the fill value.
-
-A token file records a fingerprint of the weights that encoded it; decoding with other weights
-(another run, or online instead of EMA: --weights ema for tokens made with --weights ema) is an
-error, unless --force. Sizes are checked before any work: at least 1 pixel a side, and at most
-268,402,689 pixels an image (the PNG writer's limit).`;
-
-export async function cmdDecode(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      model: { type: "string" },
-      size: { type: "string" },
-      out: { type: "string", default: "." },
-      weights: { type: "string", default: "online" },
-      format: { type: "string", default: "npy" },
-      force: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) throw new UsageError(DECODE_USAGE, 0);
-  if (positionals.length !== 1 || !values.model || !values.size) throw new UsageError(DECODE_USAGE);
-  if (values.format !== "npy" && values.format !== "nc")
-    throw new UsageError(`--format ${values.format}: expected npy or nc`);
-  const [h, w] = parseSize(values.size);
-  await checkWritable(values.out, { flag: "--out" });
-  const chosen = await resolveModelFile(values.model, parseWeightsChoice(values.weights));
-  const tokens = await readTokenFile(positionals[0]!);
+/**
+ * Decode each encoded instance at any resolution: `--size HxW`, `--scale K` (K × the encoded
+ * size), else the encoded size; PNGs `<name>.<H>x<W>.png`, and for field models .npy or NetCDF in
+ * physical units with a false-colour preview per channel.
+ */
+export async function cmdDecode(tokensPath: string, values: DecodeOptions): Promise<Outcome> {
+  const out = values.out ?? defaultOut("decode", tokensPath);
+  await checkWritable(out, { flag: "--out" });
+  const chosen = await resolveModelFile(values.model, values.weights);
+  const tokens = await readTokenFile(tokensPath);
+  const [h, w] = sizeFrom(values, tokens.inputSize) ?? tokens.inputSize;
   const b = tokens.names.length;
   const c = tokens.config.hyponet.args.out_dim;
   if (b * c * h * w > MAX_DECODED_FLOATS)
     throw new UsageError(
-      `--size ${values.size}: ${b} instance(s) × ${c} channel(s) × ${h}×${w} is ${(b * c * h * w).toLocaleString("en")} values, over the ${MAX_DECODED_FLOATS.toLocaleString("en")} one decode can hold; decode at a smaller size or fewer instances`,
+      `${sizeFlag(values)}: ${b} instance(s) × ${c} channel(s) × ${h}×${w} is ${(b * c * h * w).toLocaleString("en")} values, over the ${MAX_DECODED_FLOATS.toLocaleString("en")} one decode can hold; decode at a smaller size or fewer instances`,
     );
   await initBackend();
   const model = await loadModel(chosen.path, { weights: chosen.weights });
   if (JSON.stringify(tokens.config) !== JSON.stringify(model.config))
-    throw new UsageError(
-      `${positionals[0]} was encoded by a model with a different config than ${values.model}`,
-    );
-  checkFingerprint(positionals[0]!, tokens, chosen.path, weightsFingerprint(model.weights), values.force);
+    throw new UsageError(`${tokensPath} was encoded by a model with a different config than ${values.model}`);
+  checkFingerprint(tokensPath, tokens, chosen.path, weightsFingerprint(model.weights), values.force === true);
   const names = tokens.names;
   const gen: HypoParams = {};
   for (const [name, t] of tokens.tensors) gen[name] = np.array(t.data, { shape: t.shape });
@@ -81,14 +64,16 @@ export async function cmdDecode(argv: string[]): Promise<number> {
   decoder.dispose();
   disposeParams(P);
   disposeParams(gen);
-  await mkdir(values.out, { recursive: true });
+  await mkdir(out, { recursive: true });
   const channels = model.config.channels;
+  const files: string[] = [];
   for (let i = 0; i < b; i++) {
     const data = rgb.slice(i * c * h * w, (i + 1) * c * h * w).map((x) => (x + 1) / 2);
     const name = basename(names[i] ?? `image${i}`, extname(names[i] ?? ""));
-    const stem = join(values.out, `${name}.${h}x${w}`);
+    const stem = join(out, `${name}.${h}x${w}`);
     if (!channels) {
       await savePng(`${stem}.png`, { c, h, w, data });
+      files.push(`${stem}.png`);
       continue;
     }
     const field: HostImage = { c, h, w, data: denormalizeField(data, channels, h * w) };
@@ -107,18 +92,28 @@ export async function cmdDecode(argv: string[]): Promise<number> {
           attrs: ch.units ? { units: ch.units } : ({} as Record<string, string>),
         })),
         attrs: {
-          source: `anr decode of ${basename(positionals[0]!)} with ${basename(values.model)}`,
+          source: `anr decode of ${basename(tokensPath)} with ${basename(values.model)}`,
           Conventions: "CF-1.8",
         },
       });
     else await writeNpy(`${stem}.npy`, { shape: c === 1 ? [h, w] : [c, h, w], data: field.data });
-    for (let k = 0; k < c; k++)
-      await savePng(`${stem}${c === 1 ? "" : `.${channels[k]!.name}`}.png`, falseColour(field, k));
+    files.push(`${stem}.${values.format}`);
+    for (let k = 0; k < c; k++) {
+      const png = `${stem}${c === 1 ? "" : `.${channels[k]!.name}`}.png`;
+      await savePng(png, falseColour(field, k));
+      files.push(png);
+    }
   }
   console.log(
-    `decoded ${b} image(s) at ${h}×${w} in ${dt.toFixed(2)} s (${((b * h * w) / dt).toFixed(0)} px/s) → ${values.out}`,
+    `decoded ${b} image(s) at ${h}×${w} in ${dt.toFixed(2)} s (${((b * h * w) / dt).toFixed(0)} px/s) → ${out}`,
   );
-  return 0;
+  return done({ out, size: [h, w], instances: names, files, seconds: dt, model: chosen.path });
+}
+
+/** The flag that chose the size, as given, for errors. */
+function sizeFlag(o: DecodeOptions): string {
+  if (o.size) return `--size ${o.size[0] === o.size[1] ? o.size[0] : o.size.join("x")}`;
+  return o.scale !== undefined ? `--scale ${o.scale}` : "the encoded size";
 }
 
 /**

@@ -3,7 +3,6 @@
  * crops of the embedded photos, evaluated on held-out photos — then show 4× super-resolution of
  * held-out crops next to bicubic upsampling. Prints where the results are.
  */
-import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { initBackend } from "../backend/index.js";
 import { loadImage, crop, hconcat, vconcat, savePng, resizeImage, type HostImage } from "../data/image.js";
@@ -16,24 +15,31 @@ import { sizeHW } from "../model/config.js";
 import { resolveRunConfig } from "../training/run-config.js";
 import { applyOverride, EMBEDDED_PHOTOS, runPreset } from "../training/run-presets.js";
 import { train } from "../training/trainer.js";
+import { done, resumeCommand, type Outcome } from "./common.js";
 
-export async function runDemo(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      steps: { type: "string" },
-      out: { type: "string" },
-      resume: { type: "boolean", default: false },
-      overwrite: { type: "boolean", default: false },
-    },
-  });
+/** `anr demo`'s options. */
+export interface DemoOptions {
+  steps?: number;
+  out?: string;
+  resume?: boolean;
+  overwrite?: boolean;
+}
+
+/** The file of the demo's 4× super-resolution picture in its run folder. */
+export const SUPER_RESOLUTION_PNG = "super-resolution.png";
+
+export async function runDemo(values: DemoOptions, args: string[]): Promise<Outcome> {
   const raw = runPreset("demo") as Record<string, unknown>;
-  if (values.steps) applyOverride(raw, `train.steps=${values.steps}`);
+  if (values.steps !== undefined) applyOverride(raw, `train.steps=${values.steps}`);
   const run = resolveRunConfig(raw, "preset demo");
-  const out =
-    values.out ?? join("runs", `demo-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, "-")}`);
+  const out = values.out ?? join("runs", run.name);
   await initBackend();
-  const result = await train(run, { out, resume: values.resume, overwrite: values.overwrite });
+  const result = await train(run, {
+    out,
+    resume: values.resume === true,
+    overwrite: values.overwrite === true,
+    resumeCommand: resumeCommand(args),
+  });
 
   // 4× super-resolution: R-tokens from 32×32 crops of held-out photos, decoded on a 128×128 grid.
   const { config, weights } = await loadModel(join(out, "model.safetensors"));
@@ -68,14 +74,20 @@ export async function runDemo(argv: string[]): Promise<number> {
       ]),
     );
   }
-  await savePng(join(out, "super_resolution.png"), vconcat(rows), 2);
+  await savePng(join(out, SUPER_RESOLUTION_PNG), vconcat(rows), 2);
   console.log(
     `\nheld-out PSNR ${result.final.psnr.toFixed(2)} dB, SSIM ${result.final.ssim.toFixed(3)} (${result.final.images} photos)`,
   );
   console.log(`results in ${out}/:`);
   console.log(
-    `  config.json metrics.jsonl eval.json psnr.png samples/ model.safetensors model-ema.safetensors checkpoint.safetensors`,
+    `  config.json metrics.jsonl eval.json psnr.png report.html samples/ model.safetensors model-ema.safetensors checkpoint.safetensors`,
   );
-  console.log(`  super_resolution.png   (32×32 input | bicubic ×4 | ANR ×4, held-out photos)`);
-  return 0;
+  console.log(`  ${SUPER_RESOLUTION_PNG}   (32×32 input | bicubic ×4 | ANR ×4, held-out photos)`);
+  return done({
+    out,
+    steps: result.steps,
+    final: { psnr: result.final.psnr, ssim: result.final.ssim, images: result.final.images },
+    seconds: result.seconds,
+    super_resolution: join(out, SUPER_RESOLUTION_PNG),
+  });
 }

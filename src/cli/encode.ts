@@ -1,21 +1,10 @@
 /** `anr encode`: the compact representation (R-tokens or generated weights) of images or fields. */
-import { parseArgs } from "node:util";
 import { mkdir } from "node:fs/promises";
-import { basename, dirname, resolve } from "node:path";
-import sharp from "sharp";
+import { basename, dirname, join, resolve } from "node:path";
 import { initBackend } from "../backend/index.js";
-import { decodeTransformed, type DatasetSpec, type Transform } from "../data/datasets.js";
-import { fromInterleaved, type HostImage } from "../data/image.js";
+import type { HostImage } from "../data/image.js";
 import { openFieldDataset, type FieldSpec } from "../data/fields.js";
-import {
-  describePreparation,
-  describeTransform,
-  evalTransform,
-  readPreparation,
-  specWith,
-  type Preparation,
-} from "../data/preparation.js";
-import { renderSvg, SVG_FILE } from "../data/svg.js";
+import { describePreparation, readPreparation, specWith, type Preparation } from "../data/preparation.js";
 import { toBatchArray } from "../eval/evaluate.js";
 import { loadModel } from "../io/files.js";
 import type { HostTensor } from "../io/safetensors.js";
@@ -25,14 +14,17 @@ import { sizeHW, type ChannelArgs } from "../model/config.js";
 import { hyperNetwork } from "../model/model.js";
 import { disposeParams, toDevice, toHost } from "../model/params.js";
 import { InputError, UsageError } from "../util/errors.js";
+import type { WeightsChoice } from "../io/weights.js";
 import {
   checkWritable,
-  givenFlags,
+  defaultOut,
+  done,
+  imagePreparer,
   overrideFieldPreparation,
-  parseResize,
-  parseWeightsChoice,
-  PREPARATION_OPTIONS,
+  preparationSource,
   resolveModelFile,
+  givenFlags,
+  type Outcome,
   type PreparationFlags,
 } from "./common.js";
 
@@ -124,125 +116,27 @@ async function loadFieldsForModel(
   return { imgs, names, missing };
 }
 
-/** Where the preparation came from, for the line encode prints. */
-function preparationSource(recorded: Preparation | null, o: PreparationFlags): string {
-  const from = recorded ? "as the model was trained" : "defaults: the model file records no preparation";
-  const flags = givenFlags(o);
-  return flags.length ? `${from}, overridden by ${flags.join(" ")}` : from;
-}
-
-/** Decode an image file to the model's input: resize the shorter side, centre crop. */
-async function loadForModel(path: string, h: number, w: number): Promise<HostImage> {
-  try {
-    const { data, info } = await sharp(path)
-      .removeAlpha()
-      .toColourspace("srgb")
-      .resize(w, h, { fit: "cover" })
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    return fromInterleaved(data, h, w, info.channels);
-  } catch (e) {
-    throw new UsageError(`${path}: cannot decode image (${(e as Error).message})`);
-  }
+/** `anr encode`'s options. */
+export interface EncodeOptions extends PreparationFlags {
+  model: string;
+  out?: string;
+  weights: WeightsChoice;
+  index?: string;
 }
 
 /**
- * Image files → the model's input, prepared as the model's training data was (its evaluation
- * transform; SVG files rendered on its background), each setting overridden by its flag. A model
- * file that records no preparation, given no flags, gets the shorter side resized and centre crop.
+ * The compact representation of each image or field: its R-tokens (ANR) or generated weights
+ * (baselines), in one token file (default `out/encode-<first input>/tokens.safetensors`).
  */
-async function loadImagesForModel(
-  paths: string[],
-  [h, w]: [number, number],
-  recorded: Preparation | null,
-  o: PreparationFlags,
-  modelPath: string,
-): Promise<HostImage[]> {
-  if (o.select !== undefined || o["fill-missing"] !== undefined)
-    throw new UsageError(`--select and --fill-missing are for field models; ${modelPath} is an image model`);
-  const spec =
-    recorded?.task === "image" ? (specWith(recorded, { root: "." }, modelPath) as DatasetSpec) : null;
-  if (!spec && !givenFlags(o).length) {
-    console.log(
-      `images: shorter side to ${Math.min(h, w)}, centre ${h}×${w} (${preparationSource(null, o)})`,
-    );
-    return Promise.all(paths.map((p) => loadForModel(p, h, w)));
-  }
-  if (h !== w)
-    throw new UsageError(`${modelPath}: --preprocess needs a model of square input, not ${h}×${w}`);
-  const t: Transform = spec ? evalTransform(spec) : { mode: "resize-crop", size: h };
-  if (o.preprocess !== undefined) {
-    if (o.preprocess !== "resize-crop" && o.preprocess !== "crop-resize")
-      throw new UsageError(`--preprocess ${o.preprocess}: expected resize-crop or crop-resize for images`);
-    t.mode = o.preprocess;
-    if (t.mode === "resize-crop") delete t.crop;
-  }
-  const resize = parseResize(o.resize);
-  if (resize !== undefined) {
-    if (t.mode !== "resize-crop") throw new UsageError(`--resize is for --preprocess resize-crop`);
-    if (resize < t.size)
-      throw new UsageError(`--resize ${resize}: must be at least the model's size ${t.size}`);
-    t.resize = resize;
-  }
-  const background =
-    o.background ?? (spec && (spec.kind === "svg" || spec.kind === "twemoji") ? spec.background : "#ffffff");
-  if (!/^#[0-9a-fA-F]{6}$/.test(background))
-    throw new UsageError(`--background ${background}: expected a colour "#rrggbb"`);
-  console.log(
-    `images: ${describeTransform(t)}; SVG files rendered on ${background} (${preparationSource(recorded, o)})`,
-  );
-  return Promise.all(
-    paths.map(async (p) =>
-      SVG_FILE.test(p)
-        ? fromInterleaved(await renderSvg(p, t.size, background), t.size, t.size, 3)
-        : decodeTransformed(p, t),
-    ),
-  );
-}
-
-export const ENCODE_USAGE = `anr encode IMAGE... --model MODEL.safetensors|RUN_DIR --out tokens.safetensors [--weights online|ema]
-           [--preprocess resize-crop|crop-resize] [--resize N] [--background #rrggbb]
-anr encode FIELD.npy|FILE.nc... --model FIELD_MODEL.safetensors|RUN_DIR --out tokens.safetensors
-           [--index 0,5,9] [--preprocess resize-crop|resize|none] [--resize N] [--select dim=index,...]
-           [--fill-missing VALUE|none]
-
-The compact representation of each image or field: its R-tokens (ANR) or generated weights
-(baselines). Inputs are prepared as the model's training data was: the model file records that
-preparation, and each flag overrides one part of it; the command prints what it used.
-Images: the dataset's evaluation crop (e.g. shorter side resized, centre crop; CelebA's 178 crop),
-SVG files rendered on the training background. A model file that records no preparation (older
-files, anr init) resizes the shorter side and centre-crops to the model's input size.
-Fields (models trained with task: field) are read in physical units from .npy files ((H, W) or
-(C, H, W)) or NetCDF files (the model's channel names are the variables; every time step, or
-those in --index), with the training's preprocessing, select, north-up flip and fill_missing
-(without a record: resize-crop, no fill), and normalised by the model. Where fill_missing filled
-a gap, the token file keeps a mask, and decode writes NaN there.
---weights ema with a run folder uses its model-ema.safetensors (its checkpoint while it trains).
-The token file records a fingerprint of the weights, which decode checks.`;
-
-export async function cmdEncode(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      model: { type: "string" },
-      out: { type: "string" },
-      weights: { type: "string", default: "online" },
-      index: { type: "string" },
-      ...PREPARATION_OPTIONS,
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) throw new UsageError(ENCODE_USAGE, 0);
-  if (!positionals.length || !values.model || !values.out) throw new UsageError(ENCODE_USAGE);
-  const weightsChoice = parseWeightsChoice(values.weights);
-  await checkWritable(values.out, { flag: "--out", file: true });
+export async function cmdEncode(positionals: string[], values: EncodeOptions): Promise<Outcome> {
+  const out = values.out ?? join(defaultOut("encode", positionals[0]!), "tokens.safetensors");
+  await checkWritable(out, { flag: "--out", file: true });
   await initBackend();
-  const chosen = await resolveModelFile(values.model, weightsChoice);
+  const chosen = await resolveModelFile(values.model, values.weights);
   const model = await loadModel(chosen.path, { weights: chosen.weights });
   const cfg = model.config;
   if (cfg.tokenizer.name !== "ImgTokenizer")
-    throw new UsageError(`${values.model}: not an image model (tokenizer ${cfg.tokenizer.name})`);
+    throw new InputError(chosen.path, `not an image model (tokenizer ${cfg.tokenizer.name})`);
   const [h, w] = sizeHW(cfg.tokenizer.args.input_size);
   const recorded = readPreparation(model.metadata, chosen.path);
   const flags: PreparationFlags = {
@@ -261,11 +155,7 @@ export async function cmdEncode(argv: string[]): Promise<number> {
         { ...flags, index: values.index },
         chosen.path,
       )
-    : {
-        imgs: await loadImagesForModel(positionals, [h, w], recorded, flags, chosen.path),
-        names: positionals.map((p) => basename(p)),
-        missing: [],
-      };
+    : await loadImages(positionals, [h, w], recorded, flags, chosen.path);
   const P = toDevice(model.weights);
   const gen = hyperNetwork(P, cfg, toBatchArray(imgs).mul(2).sub(1));
   const host = await toHost(gen);
@@ -276,8 +166,8 @@ export async function cmdEncode(argv: string[]): Promise<number> {
     mask = { shape: [imgs.length, h, w], data: new Float32Array(imgs.length * h * w) };
     missing.forEach((m, i) => m && mask!.data.set(m, i * h * w));
   }
-  await mkdir(dirname(resolve(values.out)), { recursive: true });
-  await writeTokenFile(values.out, {
+  await mkdir(dirname(resolve(out)), { recursive: true });
+  await writeTokenFile(out, {
     names,
     inputSize: [h, w],
     config: cfg,
@@ -288,7 +178,33 @@ export async function cmdEncode(argv: string[]): Promise<number> {
   const per = representationSize(cfg);
   const gaps = missing.filter((m) => m !== null).length;
   console.log(
-    `wrote ${values.out}: ${imgs.length} × ${per.toLocaleString("en")} floats (${[...host].map(([k, t]) => `${k} [${t.shape}]`).join(", ")})${gaps ? `; ${gaps} with filled gaps, kept as a mask (decoded as NaN)` : ""}`,
+    `wrote ${out}: ${imgs.length} × ${per.toLocaleString("en")} floats (${[...host].map(([k, t]) => `${k} [${t.shape}]`).join(", ")})${gaps ? `; ${gaps} with filled gaps, kept as a mask (decoded as NaN)` : ""}`,
   );
-  return 0;
+  return done({
+    out,
+    folder: dirname(out),
+    model: chosen.path,
+    weights: chosen.weights,
+    instances: names,
+    floats_per_instance: per,
+    tensors: Object.fromEntries([...host].map(([k, t]) => [k, t.shape])),
+    filled_gaps: gaps,
+  });
+}
+
+/** Image files → the model's input, as {@link imagePreparer} says (which it prints). */
+async function loadImages(
+  paths: string[],
+  size: [number, number],
+  recorded: Preparation | null,
+  flags: PreparationFlags,
+  modelPath: string,
+): Promise<{ imgs: HostImage[]; names: string[]; missing: (Float32Array | null)[] }> {
+  const prepare = imagePreparer(size, recorded, flags, modelPath);
+  console.log(prepare.describe);
+  return {
+    imgs: await Promise.all(paths.map(prepare.load)),
+    names: paths.map((p) => basename(p)),
+    missing: [],
+  };
 }

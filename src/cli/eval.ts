@@ -1,11 +1,16 @@
 /** `anr eval`: PSNR/SSIM of a trained model on its run's eval split, or super-resolution of fields. */
-import { parseArgs } from "node:util";
 import { mkdir } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { initBackend } from "../backend/index.js";
+import { listFiles, type DatasetSpec, type ImageDataset } from "../data/datasets.js";
 import { savePng } from "../data/image.js";
 import { describePreparation, readPreparation, specWith, type Preparation } from "../data/preparation.js";
-import { describePhysical, type PhysicalError } from "../eval/evaluate.js";
+import {
+  describePhysical,
+  evaluateImageSplit,
+  type EvalOutcome,
+  type PhysicalError,
+} from "../eval/evaluate.js";
 import { superResolutionGrid } from "../eval/grids.js";
 import { evaluateFieldSuperResolution } from "../eval/super-resolution.js";
 import {
@@ -13,112 +18,82 @@ import {
   svgSuperResolutionPicture,
   svgSuperResolutionTable,
 } from "../eval/svg-super-resolution.js";
-import type { DatasetSpec } from "../data/datasets.js";
 import { readConfigFile } from "../io/config-file.js";
 import { loadModel, writeFileAtomic } from "../io/files.js";
 import { representationSize } from "../io/tokens.js";
 import { findZooModel } from "../io/zoo.js";
-import { modelFileWeights } from "../io/weights.js";
+import { modelFileWeights, type WeightsChoice } from "../io/weights.js";
+import { sizeHW, type HyperNetworkConfig } from "../model/config.js";
 import type { Params } from "../model/model.js";
 import { countParams, disposeParams, toDevice } from "../model/params.js";
-import {
-  resolveRunConfig,
-  runWithModel,
-  type ResolvedFieldRun,
-  type ResolvedRunConfig,
-} from "../training/run-config.js";
-import { applyOverride, runPreset } from "../training/run-presets.js";
+import { runWithModel, type ResolvedFieldRun, type ResolvedRunConfig } from "../training/run-config.js";
+import { applyOverride } from "../training/run-presets.js";
 import { evaluateRun } from "../training/trainer.js";
-import { UsageError } from "../util/errors.js";
+import { InputError, UsageError } from "../util/errors.js";
 import {
   checkModelTask,
   checkWritable,
+  defaultOut,
+  done,
   givenFlags,
+  imagePreparer,
+  inputName,
+  modelLabel,
+  modelTask,
   overrideFieldPreparation,
-  parseSize,
-  parseWeightsChoice,
-  PREPARATION_OPTIONS,
   resolveModelFile,
+  resolveRun,
+  runPresetNamed,
+  sizeFrom,
+  type Outcome,
   type PreparationFlags,
 } from "./common.js";
 
-export const EVAL_USAGE = `anr eval RUN_DIR [--split test|val] [--weights online|ema] [--max-images N] [--out DIR]
-anr eval --model MODEL.safetensors --config RUN.yaml|--preset NAME [...]
-anr eval --model ZOO_NAME [...]       (a zoo model on the data of its run preset; anr models)
+/** `anr eval`'s options. */
+export interface EvalOptions {
+  model?: string;
+  config?: string;
+  preset?: string;
+  images?: string;
+  split: "test" | "val";
+  weights: WeightsChoice;
+  maxImages?: number;
+  dataRoot?: string;
+  out?: string;
+  size?: [number, number];
+  scale?: number[];
+  sr?: number[];
+  preparation: PreparationFlags;
+}
 
-PSNR per image (in [0,1], averaged over the split: the TransINR/IPC protocol) and SSIM; writes
-eval-<split>-<weights>.json and eval-<split>-<weights>.png (inputs over reconstructions), into
---out, else into RUN_DIR. A model from elsewhere (--model) evaluated on RUN_DIR's data without
---out is reported as eval-<split>-<weights>-<model name>: RUN_DIR's own reports stay its own.
-The data is prepared as the model was trained (its file records how; printed when that differs
-from the run config), and the model must be made for the run's task (image, field or NeRF). Field
-runs: --preprocess resize-crop|resize|none, --resize N, --select dim=index,... and
---fill-missing VALUE|none override that preparation.
-Field runs: PSNR in normalised units (as the reference), and per channel the RMSE and largest
-absolute error in physical units (e.g. K); the picture is in false colour.
-
---size HxW (field runs): super-resolution. Each field is encoded at the model's size, decoded at
-HxW and compared with the same field prepared at HxW from the original data, next to bilinear
-upsampling of the input; writes eval-<split>-<weights>-<H>x<W>.json and .png (input | bilinear |
-decoded | truth).
-
---sr 4,8 (runs on SVG data: data.kind svg or twemoji): super-resolution against the truth. Each
-item of the split is rendered at the model's size, encoded, decoded at ×4 and ×8, and compared
-with the same SVG rendered at that size, beside bicubic and Lanczos-3 upsampling of the input;
-prints PSNR/SSIM per method and factor, writes eval-<split>-<weights>-sr.json and one picture per
-factor, eval-<split>-<weights>-sr-x<F>.png (input | bicubic | Lanczos-3 | ANR | truth).`;
-
-export async function cmdEval(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      model: { type: "string" },
-      config: { type: "string" },
-      preset: { type: "string" },
-      split: { type: "string", default: "test" },
-      weights: { type: "string", default: "online" },
-      "max-images": { type: "string" },
-      "data-root": { type: "string" },
-      out: { type: "string" },
-      size: { type: "string" },
-      sr: { type: "string" },
-      ...PREPARATION_OPTIONS,
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) throw new UsageError(EVAL_USAGE, 0);
-  const runDir = positionals[0];
+/**
+ * PSNR/SSIM of a model: on its run's evaluation split (a run folder, or a model with a run config
+ * or preset), on a folder of images (`--images`), or super-resolution (`--size`/`--scale`: fields
+ * against high-resolution data, SVG data against its true renderings).
+ */
+export async function cmdEval(runDir: string | undefined, values: EvalOptions): Promise<Outcome> {
+  if (values.images !== undefined) return evalImages(runDir, values.images, values);
   // A zoo model alone is evaluated on the data of the preset it was trained with.
   const zooPreset =
     values.model && !values.config && !runDir ? (await findZooModel(values.model))?.preset : undefined;
   const presetName = values.preset ?? zooPreset;
-  const configPath = values.config ?? (runDir && !presetName ? join(runDir, "config.json") : undefined);
-  if (!configPath && !presetName) throw new UsageError(EVAL_USAGE);
   if (values.config && values.preset) throw new UsageError("give --config or --preset, not both");
-  const configSource = configPath ?? `preset "${presetName}"`;
+  const configPath = values.config ?? (runDir && !presetName ? join(runDir, "config.json") : undefined);
   const source = values.model ?? runDir;
-  if (!source) throw new UsageError(EVAL_USAGE);
+  if ((!configPath && !presetName) || !source)
+    throw new UsageError(
+      "anr eval: give a run folder (anr eval RUN), a model with --config FILE or --preset NAME, a zoo model (--model NAME), or --images DIR",
+    );
+  const configSource = configPath ?? `preset "${presetName}"`;
   const split = values.split;
-  if (split !== "test" && split !== "val") throw new UsageError(`--split ${split}: expected test or val`);
-  const maxImages = values["max-images"] === undefined ? undefined : Number(values["max-images"]);
-  if (maxImages !== undefined && !(Number.isInteger(maxImages) && maxImages > 0))
-    throw new UsageError(`--max-images ${values["max-images"]}: expected a whole number above 0`);
-  const size = values.size === undefined ? null : parseSize(values.size);
-  const preparationFlags: PreparationFlags = {
-    preprocess: values.preprocess,
-    resize: values.resize,
-    select: values.select,
-    "fill-missing": values["fill-missing"],
-    background: values.background,
-  };
-  const rawRun = (
-    configPath ? await readConfigFile(configPath, "run config") : runPreset(presetName!)
-  ) as Record<string, unknown>;
-  if (values["data-root"]) applyOverride(rawRun, `data.root=${JSON.stringify(values["data-root"])}`);
-  const validated = resolveRunConfig(rawRun, configSource);
-  const chosen = await resolveModelFile(source, parseWeightsChoice(values.weights));
-  const out = values.out ?? runDir ?? ".";
+  const maxImages = values.maxImages;
+  const rawRun = configPath
+    ? ((await readConfigFile(configPath, "run config")) as Record<string, unknown>)
+    : runPresetNamed(presetName!);
+  if (values.dataRoot) applyOverride(rawRun, `data.root=${JSON.stringify(values.dataRoot)}`);
+  const validated = resolveRun(rawRun, configSource);
+  const chosen = await resolveModelFile(source, values.weights);
+  const out = values.out ?? runDir ?? defaultOut("eval", modelLabel(chosen.path));
   await checkWritable(out, { flag: "--out" });
   await initBackend();
   const model = await loadModel(chosen.path, { weights: chosen.weights });
@@ -126,7 +101,7 @@ export async function cmdEval(argv: string[]): Promise<number> {
   // The model file's config is the one evaluated (a field model carries its channels), on data
   // prepared as the model was trained.
   const run = runWithModel(validated, model.config, chosen.path);
-  prepareRunData(run, readPreparation(model.metadata, chosen.path), preparationFlags, chosen.path);
+  prepareRunData(run, readPreparation(model.metadata, chosen.path), values.preparation, chosen.path);
   run.eval.split = split;
   if (maxImages !== undefined) run.eval.max_images = maxImages;
   // Reports name the weights evaluated: an EMA model file given by name is EMA.
@@ -137,9 +112,12 @@ export async function cmdEval(argv: string[]): Promise<number> {
       ? `-${modelLabel(chosen.path)}`
       : "";
   const stem = `eval-${split}-${weights}${foreign}`;
-  if (values.sr !== undefined) {
-    if (size) throw new UsageError("give --size (fields) or --sr (SVG images), not both");
-    const factors = parseFactors(values.sr);
+  const svg = run.task === "image" && (run.data.kind === "svg" || run.data.kind === "twemoji");
+  if (values.sr !== undefined || (values.scale !== undefined && svg)) {
+    if (values.size) throw new UsageError("give --size (fields) or --sr/--scale (SVG images), not both");
+    if (values.sr !== undefined && values.scale !== undefined)
+      throw new UsageError("give --sr or --scale, not both");
+    const factors = values.sr ?? checkFactors(values.scale!, "--scale");
     if (run.task !== "image" || (run.data.kind !== "svg" && run.data.kind !== "twemoji"))
       throw new UsageError(
         `--sr is for runs on SVG data (data.kind svg or twemoji), whose truth renders at any size; ${configSource} is a ${run.task} run${run.task === "image" ? ` on data.kind ${run.data.kind}` : ""} (fields: --size)`,
@@ -151,8 +129,17 @@ export async function cmdEval(argv: string[]): Promise<number> {
       disposeParams(P);
     }
   }
-  if (size) {
-    if (run.task !== "field") throw new UsageError("--size (super-resolution) is for field runs");
+  if (values.size || values.scale !== undefined) {
+    if (run.task !== "field")
+      throw new UsageError(
+        "--size and --scale (super-resolution) are for field runs, and --scale also for runs on SVG data",
+      );
+    if ((values.scale?.length ?? 0) > 1)
+      throw new UsageError(`--scale ${values.scale!.join(",")}: field runs take one factor`);
+    const size = sizeFrom(
+      { size: values.size, scale: values.scale?.[0] },
+      sizeHW(run.model.tokenizer.args.input_size),
+    )!;
     const P = toDevice(model.weights);
     try {
       return await superResolution(run, P, size, { out, stem });
@@ -163,45 +150,117 @@ export async function cmdEval(argv: string[]): Promise<number> {
   const t0 = performance.now();
   const P = toDevice(model.weights);
   const r = await evaluateRun(run, P, { maxImages }).finally(() => disposeParams(P));
-  await mkdir(out, { recursive: true });
+  return writeReport(r, { model: model.config, path: chosen.path, weights, out, stem, t0 });
+}
+
+/** Write an evaluation's JSON report and grid as `out/stem.json|png` and say what it measured. */
+async function writeReport(
+  r: EvalOutcome,
+  o: { model: HyperNetworkConfig; path: string; weights: string; out: string; stem: string; t0: number },
+): Promise<Outcome> {
+  await mkdir(o.out, { recursive: true });
   const summary = {
-    model: chosen.path,
-    weights,
+    model: o.path,
+    weights: o.weights,
     ...r.report,
-    representation_floats_per_instance: representationSize(model.config),
-    model_parameters: countParams(model.config),
-    model_bytes_f32: 4 * countParams(model.config),
-    seconds: (performance.now() - t0) / 1000,
+    representation_floats_per_instance: representationSize(o.model),
+    model_parameters: countParams(o.model),
+    model_bytes_f32: 4 * countParams(o.model),
+    seconds: (performance.now() - o.t0) / 1000,
   };
-  await writeFileAtomic(join(out, `${stem}.json`), JSON.stringify(summary, null, 2) + "\n");
-  if (r.grid) await savePng(join(out, `${stem}.png`), r.grid, r.grid.h < 100 ? 4 : 1);
+  const files = [join(o.out, `${o.stem}.json`)];
+  await writeFileAtomic(files[0]!, JSON.stringify(summary, null, 2) + "\n");
+  if (r.grid) {
+    files.push(join(o.out, `${o.stem}.png`));
+    await savePng(files[1]!, r.grid, r.grid.h < 100 ? 4 : 1);
+  }
   console.log(
-    `${String(r.report.split)}: PSNR ${r.psnr.toFixed(3)} dB, SSIM ${r.ssim.toFixed(4)} over ${r.images} ${model.config.channels ? "fields" : "images"} (${weights} weights)`,
+    `${String(r.report.split)}: PSNR ${r.psnr.toFixed(3)} dB, SSIM ${r.ssim.toFixed(4)} over ${r.images} ${o.model.channels ? "fields" : "images"} (${o.weights} weights)`,
   );
   for (const p of (r.report.physical as PhysicalError[] | undefined) ?? [])
     console.log(`  ${describePhysical(p)}`);
   console.log(
     `representation ${summary.representation_floats_per_instance.toLocaleString("en")} floats per instance; model ${summary.model_parameters.toLocaleString("en")} parameters`,
   );
-  console.log(`wrote ${join(out, stem)}.json and .png`);
-  return 0;
+  console.log(`wrote ${files.join(" and ")}`);
+  return done({ ...summary, out: o.out, files });
+}
+
+/** Image files that `--images` evaluates on. */
+const IMAGE_FILES = /\.(jpe?g|png|webp|svg)$/i;
+
+/**
+ * `anr eval RUN --images DIR`: the model on every image under DIR (recursively, sorted), each
+ * prepared as `anr encode` prepares it; reports `eval-<DIR name>-<weights>.json|png`.
+ */
+async function evalImages(runDir: string | undefined, dir: string, values: EvalOptions): Promise<Outcome> {
+  const given = values.model ?? runDir;
+  if (given === undefined)
+    throw new UsageError("--images DIR: give the model too (anr eval RUN --images DIR)");
+  if (values.model !== undefined && runDir !== undefined)
+    throw new UsageError("--images: give the model once, as RUN or as --model");
+  const unused = (
+    [
+      ["--config", values.config],
+      ["--preset", values.preset],
+      ["--data-root", values.dataRoot],
+      ["--size", values.size],
+      ["--scale", values.scale],
+      ["--sr", values.sr],
+    ] as const
+  ).filter(([, v]) => v !== undefined);
+  if (unused.length)
+    throw new UsageError(
+      `--images evaluates the folder as it is: ${unused.map(([k]) => k).join(", ")} do not apply`,
+    );
+  const chosen = await resolveModelFile(given, values.weights);
+  const files = await listFiles(dir, IMAGE_FILES, ".jpg/.jpeg/.png/.webp/.svg images");
+  const out = values.out ?? defaultOut("eval", dir);
+  await checkWritable(out, { flag: "--out" });
+  await initBackend();
+  const t0 = performance.now();
+  const model = await loadModel(chosen.path, { weights: chosen.weights });
+  const cfg = model.config;
+  if (modelTask(cfg) !== "image")
+    throw new InputError(chosen.path, `a model for task ${modelTask(cfg)}; --images evaluates image models`);
+  const size = sizeHW(cfg.tokenizer.args.input_size);
+  const prepare = imagePreparer(
+    size,
+    readPreparation(model.metadata, chosen.path),
+    values.preparation,
+    chosen.path,
+  );
+  console.log(prepare.describe);
+  const ds: ImageDataset = {
+    name: `images:${dir}`,
+    length: files.length,
+    size,
+    get: (i) => prepare.load(join(dir, files[i]!)),
+    id: (i) => files[i]!,
+    skipped: 0,
+    skippedIds: [],
+  };
+  const P = toDevice(model.weights);
+  const r = await evaluateImageSplit(P, cfg, ds, {
+    batchSize: 16,
+    maxImages: values.maxImages,
+    clamp: true,
+    grid: true,
+  }).finally(() => disposeParams(P));
+  const weights = modelFileWeights(model.metadata) === "ema" ? "ema" : chosen.weights;
+  return writeReport(r, {
+    model: cfg,
+    path: chosen.path,
+    weights,
+    out,
+    stem: `eval-${inputName(dir)}-${weights}`,
+    t0,
+  });
 }
 
 /** Whether `path` lies in `folder`. */
 function isInside(path: string, folder: string): boolean {
   return resolve(dirname(path)) === resolve(folder);
-}
-
-/**
- * A short name for a model file: its run folder's name for a run's own files (model.safetensors,
- * model-ema.safetensors, checkpoint.safetensors), else the file name without its extension.
- */
-function modelLabel(path: string): string {
-  const file = basename(path);
-  const stem = /^(model|model-ema|checkpoint)\.safetensors$/.test(file)
-    ? basename(resolve(dirname(path)))
-    : file.replace(/\.safetensors$/i, "");
-  return stem.replace(/[^A-Za-z0-9._-]+/g, "_");
 }
 
 /**
@@ -234,10 +293,19 @@ function prepareRunData(
 }
 
 /** `--sr 4,8`: whole factors of at least 2, e.g. [4, 8]. */
-function parseFactors(text: string): number[] {
-  const factors = text.split(",").map((t) => Number(t.trim()));
-  if (!text.trim() || factors.some((f) => !Number.isInteger(f) || f < 2 || f > 64))
-    throw new UsageError(`--sr ${text}: expected whole factors from 2 to 64, e.g. --sr 4,8`);
+export function parseFactors(text: string): number[] {
+  return checkFactors(
+    text.split(",").map((t) => (t.trim() === "" ? NaN : Number(t.trim()))),
+    "--sr",
+  );
+}
+
+/** Factors of SVG super-resolution: whole, from 2 to 64. */
+function checkFactors(factors: number[], flag: string): number[] {
+  if (!factors.length || factors.some((f) => !Number.isInteger(f) || f < 2 || f > 64))
+    throw new UsageError(
+      `${flag} ${factors.join(",")}: expected whole factors from 2 to 64, e.g. ${flag} 4,8`,
+    );
   return factors;
 }
 
@@ -251,7 +319,7 @@ async function svgSuperResolution(
   P: Params,
   factors: number[],
   o: { out: string; stem: string },
-): Promise<number> {
+): Promise<Outcome> {
   const t0 = performance.now();
   const r = await evaluateSvgSuperResolution(P, run.model, data, run.eval.split, factors, {
     batchSize: run.eval.batch_size,
@@ -265,9 +333,11 @@ async function svgSuperResolution(
     JSON.stringify({ ...r, kept: undefined, seconds: (performance.now() - t0) / 1000 }, null, 2) + "\n",
   );
   const attribution = data.kind === "twemoji" ? TWEMOJI_ATTRIBUTION : undefined;
+  const files = [`${stem}.json`];
   for (const [k, { factor }] of r.factors.entries()) {
     const png = await svgSuperResolutionPicture(r, k, attribution);
     if (png) await writeFileAtomic(`${stem}-x${factor}.png`, png);
+    if (png) files.push(`${stem}-x${factor}.png`);
   }
   console.log(
     `${r.split}: ${r.items.length} items encoded at ${r.inputSize}², decoded at ${factors.map((f) => `×${f}`).join(", ")} and compared with their renderings at that size`,
@@ -275,7 +345,7 @@ async function svgSuperResolution(
   console.log(svgSuperResolutionTable(r));
   if (attribution) console.log(attribution);
   console.log(`wrote ${stem}.json and ${factors.map((f) => `${basename(stem)}-x${f}.png`).join(", ")}`);
-  return 0;
+  return done({ ...r, kept: undefined, out: o.out, files });
 }
 
 /** `anr eval --size`: decode above the training resolution and compare with real high-resolution data. */
@@ -284,7 +354,7 @@ async function superResolution(
   P: Params,
   [H, W]: [number, number],
   o: { out: string; stem: string },
-): Promise<number> {
+): Promise<Outcome> {
   const r = await evaluateFieldSuperResolution(P, run.model, run.data, run.eval.split, [H, W], {
     batchSize: run.eval.batch_size,
     maxFields: run.eval.max_images,
@@ -297,6 +367,7 @@ async function superResolution(
   await writeFileAtomic(`${stem}.json`, JSON.stringify(report, null, 2) + "\n");
   const grid = superResolutionGrid(kept);
   if (grid) await savePng(`${stem}.png`, grid, H < 100 ? 2 : 1);
+  const files = grid ? [`${stem}.json`, `${stem}.png`] : [`${stem}.json`];
   console.log(
     `${r.split}: ${r.fields} fields encoded at ${h}×${w}, decoded at ${H}×${W} (×${(H / h).toFixed(2)})`,
   );
@@ -309,5 +380,5 @@ async function superResolution(
     for (const ph of m.physical) console.log(`    ${describePhysical(ph)}`);
   }
   console.log(`wrote ${stem}.json and .png`);
-  return 0;
+  return done({ ...report, out: o.out, files });
 }

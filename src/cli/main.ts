@@ -1,277 +1,586 @@
 /**
- * The `anr` command line. Exit codes: 0 success, 1 a check failed, 2 bad usage or input, 70 a bug in anr.
+ * The `anr` command line: one grammar, declared here once with commander. Every command, argument
+ * and option has its type (a parser), choices, default and help text in one place; the help, the
+ * shell completion and the "did you mean" suggestions are made from these declarations.
+ *
+ * Global options, on every command: --device, --quiet (results and warnings only), --json (one
+ * JSON result object on stdout; everything else on stderr). Exit codes: 0 success, 1 a check
+ * failed, 2 bad usage or input, 70 a bug in anr.
  */
-import { existsSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { readFileSync } from "node:fs";
+import {
+  Argument,
+  Command,
+  CommanderError,
+  Option,
+  type CommandUnknownOpts,
+  type OptionValues,
+} from "@commander-js/extra-typings";
 import { DEVICES, initBackend } from "../backend/index.js";
-import { runGolden, formatReport, readToleranceTable } from "../golden/golden.js";
-import { loadModel, saveModel, readSafetensors } from "../io/files.js";
-import { parseHyperNetworkConfig } from "../model/config.js";
-import { countParams, initHostParams, numel } from "../model/params.js";
-import { runDemo } from "./demo.js";
 import { AnrError, UsageError, isFileSystemError } from "../util/errors.js";
-import { cmdTrain, cmdPresets, TRAIN_USAGE } from "./train.js";
-import { cmdEval, EVAL_USAGE } from "./eval.js";
-import { cmdEncode, ENCODE_USAGE } from "./encode.js";
-import { cmdDecode, DECODE_USAGE } from "./decode.js";
-import { isTokenFile, representationSize, tokensFromSafetensors } from "../io/tokens.js";
-import { cmdCompare, COMPARE_USAGE } from "./compare.js";
-import { cmdRender, RENDER_USAGE } from "./render.js";
-import { cmdModels, MODELS_USAGE } from "./models.js";
-import { resolveModel } from "../io/zoo.js";
-import { readConfigFile } from "../io/config-file.js";
+import { setDefaultProgressStream } from "../util/progress.js";
+import {
+  parseChoice,
+  parseReal,
+  parseScale,
+  parseScales,
+  parseSize,
+  parseWhole,
+  WEIGHTS,
+  type Outcome,
+  type PreparationFlags,
+} from "./common.js";
+import { cmdCompare, COMPARISONS } from "./compare.js";
+import { cmdCompletion, SHELLS, type CompletionOption, type CompletionTree } from "./completion.js";
+import { cmdDecode } from "./decode.js";
+import { runDemo } from "./demo.js";
+import { cmdEncode } from "./encode.js";
+import { cmdEval, parseFactors } from "./eval.js";
+import { cmdGolden } from "./golden.js";
+import { cmdInfo } from "./info.js";
+import { cmdInit } from "./init.js";
+import { cmdModels } from "./models.js";
+import { cmdPresets } from "./presets.js";
+import { cmdRender } from "./render.js";
+import { cmdTrain } from "./train.js";
 
-const USAGE = `anr — attention-based implicit neural representations
-
-Usage:
-  anr demo [--steps N] [--out DIR]       the main job: train a small ANR on the embedded photos,
-                                         evaluate on held-out photos, 4× super-resolution
-  anr train CONFIG|--preset NAME [...]   train an image model (anr train --help)
-  anr eval RUN_DIR [...]                 PSNR/SSIM on a split, with a grid (anr eval --help)
-  anr encode IMAGE... --model M --out tokens.safetensors
-                                         the compact representation (R-tokens) of images
-  anr decode tokens.safetensors --model M --size HxW [--out DIR]
-                                         images at any resolution from their tokens
-  anr compare --preset fmnist|demo       ANR vs TransINR-style MLP vs IPC, same everything else
-  anr render --model M --views OBJ_DIR   novel views of an object from posed support views
-                                         (orbit frames + animated GIF)
-  anr presets                            run and model presets
-  anr models                             the model zoo: shipped trained models, usable by name
-  anr golden DIR... [--all]              compare with golden data made by the reference PyTorch code
-  anr init CONFIG --out MODEL.safetensors [--seed N]
-                                         a freshly initialised model from a model config (JSON or
-                                         YAML; the "hn" block of a golden config.json and the
-                                         authors' YAML configs also work)
-  anr info FILE.safetensors              what a model, checkpoint, token or tensor file holds
-  anr help                               this text
-
-Examples:
-  npm start                                        (= anr demo)
-  anr train --preset fmnist-anr --out runs/fmnist-anr
-  anr eval runs/fmnist-anr --weights ema
-  anr encode photo.jpg --model runs/fmnist-anr --out tokens.safetensors
-  anr decode tokens.safetensors --model runs/fmnist-anr --size 256x256 --out sr/
-  anr golden test/golden/*
-
-Global option: --device wasm|webgpu|cpu   where the model runs (default wasm; ANR_DEVICE also sets it).
-Environment: ANR_DEVICE, ANR_THREADS (kernel threads, default all cores).
-Exit codes: 0 ok, 1 a check failed, 2 bad usage or input, 70 a bug in anr (ANR_DEBUG=1 prints its stack).`;
-
-async function cmdGolden(args: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { all: { type: "boolean" }, tolerances: { type: "string" } },
-  });
-  if (positionals.length === 0) throw new UsageError("anr golden: give at least one golden directory");
-  await initBackend();
-  let ok = true;
-  for (const dir of positionals) {
-    // Measured per-key bounds: --tolerances FILE, else a tolerances.json beside the variant
-    // folders (test/golden has one); the uniform bounds otherwise.
-    const file = values.tolerances ?? join(dirname(resolve(dir)), "tolerances.json");
-    const table = values.tolerances || existsSync(file) ? await readToleranceTable(file) : undefined;
-    const tolerances = table?.get(basename(resolve(dir)));
-    if (values.tolerances && !tolerances)
-      throw new UsageError(`--tolerances ${file}: no bounds for "${basename(resolve(dir))}"`);
-    console.log(tolerances ? `(per-key bounds from ${file})` : "(uniform bounds)");
-    const r = await runGolden(dir, { tolerances });
-    console.log(formatReport(r, values.all));
-    ok &&= r.ok;
-  }
-  console.log(ok ? "all golden checks passed" : "GOLDEN CHECKS FAILED");
-  return ok ? 0 : 1;
+/** anr's version, from its package.json (beside src/ and dist/ alike, also in an installed package). */
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
 }
 
-/** The model config inside a config file, whichever of the known layouts it has. */
-async function modelConfigOf(path: string): Promise<unknown> {
-  const raw = await readConfigFile(path, "model config");
-  if (typeof raw !== "object" || raw === null) return raw;
-  // A golden config nests the constructor arguments under "hn"; the authors' YAML configs hold
-  // them in hyper_network: ["HyperNetwork", {...}]; our run configs under "model".
-  const r = raw as Record<string, unknown>;
-  if ("hn" in r) return r.hn;
-  if (Array.isArray(r.hyper_network)) return r.hyper_network[1];
-  if ("model" in r && "data" in r) return r.model;
-  return raw;
+/** An option taking one of `values`, listed in the help, refused otherwise with the nearest one. */
+function choice<const F extends string, const V extends string>(
+  flags: F,
+  description: string,
+  values: readonly V[],
+) {
+  const flag = /--[\w-]+/.exec(flags)![0];
+  return new Option(flags, description).choices(values).argParser(parseChoice(flag, values));
 }
 
-async function cmdInit(args: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { out: { type: "string" }, seed: { type: "string", default: "0" } },
-  });
-  if (positionals.length !== 1 || !values.out)
-    throw new UsageError("anr init CONFIG.json --out MODEL.safetensors");
-  const cfg = parseHyperNetworkConfig(await modelConfigOf(positionals[0]!), positionals[0]!);
-  await saveModel(values.out, cfg, initHostParams(cfg, Number(values.seed)));
-  console.log(
-    `wrote ${values.out}: ${cfg.hyponet.name} model, ${countParams(cfg).toLocaleString("en")} parameters`,
+/** `--size HxW|S`: one parser for every command. */
+const sizeOption = (what: string) =>
+  new Option("--size <HxW|S>", `${what}: H×W pixels, or S for S×S`).argParser(parseSize);
+/** `--scale K`: K × the native size. */
+const scaleOption = (what: string) => new Option("--scale <K>", what).argParser(parseScale);
+const weightsOption = () =>
+  choice(
+    "--weights <set>",
+    "the run's weights: online, or the EMA copy (model-ema.safetensors)",
+    WEIGHTS,
+  ).default("online" as const);
+/** `--set KEY=VALUE`, repeatable. */
+const setOption = () =>
+  new Option("--set <key=value>", "set any config field, e.g. train.lr=1e-4 (repeatable)").argParser(
+    (v: string, previous: string[] | undefined) => [...(previous ?? []), v],
   );
-  return 0;
+
+/** The preparation flags of encode and eval, by their flag names. */
+function preparationFlags(o: {
+  preprocess?: string;
+  resize?: string;
+  select?: string;
+  fillMissing?: string;
+  background?: string;
+}): PreparationFlags {
+  return {
+    preprocess: o.preprocess,
+    resize: o.resize,
+    select: o.select,
+    "fill-missing": o.fillMissing,
+    background: o.background,
+  };
 }
 
-async function cmdInfo(args: string[]): Promise<number> {
-  const { positionals } = parseArgs({ args, allowPositionals: true });
-  if (positionals.length !== 1) throw new UsageError("anr info FILE.safetensors|ZOO_NAME");
-  const path = await resolveModel(positionals[0]!);
-  const file = await readSafetensors(path);
-  if (isTokenFile(file)) {
-    const t = tokensFromSafetensors(file, path);
-    console.log(
-      `${path}: encoded images (${t.config.hyponet.name} model), ${t.names.length} instance(s), ${representationSize(t.config).toLocaleString("en")} floats each`,
-    );
-    for (const [k, v] of t.tensors) console.log(`  ${k} [${v.shape.join(", ")}]`);
-    console.log(`  images: ${t.names.join(", ")}`);
-    return 0;
-  }
-  if (file.metadata["anr.config"] !== undefined) {
-    const m = await loadModel(path);
-    const h = m.config.hyponet;
-    console.log(`${path}: anr model`);
-    console.log(
-      `  hyponet     ${h.name} (in ${h.args.in_dim}, out ${h.args.out_dim}, hidden ${h.args.hidden_dim}, depth ${h.args.depth})`,
-    );
-    console.log(`  tokenizer   ${m.config.tokenizer.name} ${JSON.stringify(m.config.tokenizer.args)}`);
-    if (h.args.sphere) console.log(`  coordinates on the sphere ${JSON.stringify(h.args.sphere)}`);
-    for (const c of m.config.channels ?? [])
-      console.log(
-        `  channel     ${c.name}${c.units ? ` [${c.units}]` : ""}: network sees ${c.scale}·(x + ${c.shift})`,
-      );
-    console.log(
-      `  transformer encoder ${m.config.tinr_enc.args.depth} + decoder ${m.config.tinr_dec.args.depth} layers, dim ${m.config.tinr_dec.args.dim}`,
-    );
-    console.log(`  parameters  ${countParams(m.config).toLocaleString("en")} in ${m.weights.size} tensors`);
-    console.log(`  representation ${representationSize(m.config).toLocaleString("en")} floats per instance`);
-    for (const [k, v] of Object.entries(m.metadata))
-      console.log(`  ${k}: ${v.length > 200 ? v.slice(0, 200) + "…" : v}`);
-    return 0;
-  }
-  console.log(`${path}: ${file.tensors.size} tensors`);
-  for (const [k, v] of Object.entries(file.metadata))
-    console.log(`  meta ${k}: ${v.length > 200 ? v.slice(0, 200) + "…" : v}`);
-  for (const [k, t] of file.tensors) console.log(`  ${k} [${t.shape.join(", ")}] (${numel(t.shape)})`);
-  return 0;
+/** Add the options that override how inputs are prepared (encode, eval). */
+function withPreparation<A extends unknown[], O extends OptionValues, G extends OptionValues>(
+  cmd: Command<A, O, G>,
+) {
+  return cmd
+    .option("--preprocess <mode>", "images: resize-crop|crop-resize; fields: resize-crop|resize|none")
+    .option("--resize <n>", "resize-crop: the shorter side before the centre crop")
+    .option("--background <#rrggbb>", "the background SVG files are rendered on")
+    .option("--select <dim=i,dim=j>", "NetCDF fields: the index of each extra dimension")
+    .option("--fill-missing <value|none>", "fields: the value that fills missing points, or none");
 }
 
-/** `anr CMD --help`: each command's usage, with examples. */
-const COMMAND_USAGE: Record<string, string> = {
-  train: TRAIN_USAGE,
-  eval: EVAL_USAGE,
-  encode: ENCODE_USAGE,
-  decode: DECODE_USAGE,
-  compare: COMPARE_USAGE,
-  render: RENDER_USAGE,
-  models: MODELS_USAGE,
-  demo: `anr demo [--steps N] [--out DIR] [--resume]
+const ENVIRONMENT = `
+Environment:
+  ANR_DEVICE     the device when --device is not given (default wasm)
+  ANR_THREADS    kernel threads (default: all cores)
+  ANR_DEBUG=1    print the stack of an internal error
+  NO_COLOR       no colour in the help
 
-The main job: trains the "demo" run preset (a small ANR on the embedded photos), evaluates on the
-held-out photos and writes a 4× super-resolution next to bicubic upsampling.
-Example: anr demo --steps 300 --out runs/demo`,
-  golden: `anr golden DIR... [--all] [--tolerances FILE]
+Exit codes: 0 ok, 1 a check failed, 2 bad usage or input, 70 a bug in anr.
+Output: training writes runs/<name>/, every other command out/<command>-<input>/ (or --out);
+each prints where its results are.`;
 
-Rebuilds the model from DIR/config.json and DIR/weights.safetensors, recomputes every key of
+/** Examples for a command's help, one `$ anr …` line each. */
+const examples = (...lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join("\n")}`;
+
+interface Context {
+  /** The whole command line, for a training's resume command. */
+  argv: string[];
+  /** Called with what the command returned and its name. */
+  report(name: string, o: Outcome): void;
+  /** Where the help goes (stdout) and where errors go (stderr). */
+  out(s: string): void;
+  err(s: string): void;
+}
+
+/** The command tree. A fresh one per run: commander keeps the parsed values in it. */
+export function buildProgram(ctx: Context) {
+  const program = new Command("anr")
+    .description(
+      "anr — attention-based implicit neural representations (ANR, ECCV 2024): a transformer hyper-network turns an image into R-tokens, decoded at any resolution.",
+    )
+    .version(packageVersion(), "-V, --version", "print anr's version")
+    .addOption(choice("--device <name>", "where the model runs (default: ANR_DEVICE, else wasm)", DEVICES))
+    .option("--quiet", "print only results and warnings (no progress, no logs)")
+    .option("--json", "print one JSON result object on stdout (logs and progress go to stderr)")
+    .helpOption("-h, --help", "show this help")
+    .helpCommand("help [command]", "show the help of a command")
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => ctx.out(s.replace(/\n$/, "")),
+      writeErr: (s) => ctx.err(s.replace(/\n$/, "")),
+      // Errors are reported by reportError, as every other error is.
+      outputError: () => undefined,
+    })
+    .configureHelp({
+      showGlobalOptions: true,
+      helpWidth: Math.min(100, process.stdout.columns || 100),
+      // Commander strips the colour where the output is no terminal or NO_COLOR is set.
+      styleTitle: (s) => `\x1b[1m${s}\x1b[22m`,
+    })
+    .addHelpText(
+      "after",
+      `${examples(
+        "npm start                                       (= anr demo)",
+        "anr train --preset fmnist-anr",
+        "anr eval runs/fmnist-anr --weights ema",
+        "anr encode photo.jpg --model demo-photos-anr",
+        "anr decode out/encode-photo/tokens.safetensors --model demo-photos-anr --scale 4",
+        "anr help train",
+      )}\n${ENVIRONMENT}`,
+    );
+  const act =
+    <A extends unknown[]>(name: string, fn: (...a: A) => Promise<Outcome> | Outcome) =>
+    async (...a: A) =>
+      ctx.report(name, await fn(...a));
+
+  program
+    .command("demo")
+    .summary("the main job: a small ANR on the embedded photos, held-out PSNR, 4× super-resolution")
+    .description(
+      `The main job (npm start): trains the "demo" run preset (a small ANR on random 32×32 crops of the
+embedded photos), evaluates on the held-out photos and writes a 4× super-resolution of held-out
+crops beside bicubic upsampling (super-resolution.png) into the run folder.`,
+    )
+    .option("--steps <n>", "training steps (default 1200)", parseWhole("--steps"))
+    .option("--out <dir>", "the run folder (default runs/demo)")
+    .option("--resume", "continue the run in --out from its checkpoint")
+    .option("--overwrite", "replace the run in --out")
+    .addHelpText("after", examples("anr demo --steps 300", "anr demo --resume"))
+    .action(act("demo", (o) => runDemo(o, ctx.argv)));
+
+  program
+    .command("train")
+    .summary("train a model from a run config or a preset")
+    .description(
+      `Trains a run into its folder (default runs/<name>): config.json, metrics.jsonl, checkpoints,
+model.safetensors / model-ema.safetensors, samples/, psnr.png, eval.json, report.html and
+TensorBoard events. A folder holding a run is refused unless --resume or --overwrite.
+Ctrl-C (SIGINT) or SIGTERM stops after the current step with a checkpoint (exit 130); --resume
+continues it.`,
+    )
+    .argument("[config]", "a run config, YAML or JSON")
+    .option("--preset <name>", "start from a run preset (anr presets lists them)")
+    .option("--data-root <path>", "set data.root (a folder, or a .npy/.nc file for field data)")
+    .option("--steps <n>", "set train.steps", parseWhole("--steps"))
+    .addOption(setOption())
+    .option("--out <dir>", "the run folder (default runs/<name>)")
+    .option(
+      "--resume",
+      "continue the run in --out exactly where it stopped (only train.steps and the cadences may change)",
+    )
+    .option(
+      "--overwrite",
+      "replace the run in --out (deleted once the new run's first checkpoint is written)",
+    )
+    .addHelpText(
+      "after",
+      examples(
+        "anr train --preset fmnist-anr",
+        "anr train --preset celeba128-anr-d5 --data-root /data/celeba",
+        "anr train my-run.yaml --set train.lr=1e-4 --steps 5000",
+        "anr train --preset fmnist-anr --resume",
+      ),
+    )
+    .action(act("train", (config, o) => cmdTrain(config, o, ctx.argv)));
+
+  withPreparation(
+    program
+      .command("eval")
+      .summary("PSNR/SSIM of a model: on its run's split, on a folder of images, or super-resolution")
+      .description(
+        `PSNR per image (in [0,1], averaged: the TransINR/IPC protocol) and SSIM, with a JSON report and a
+grid picture (inputs over reconstructions).
+  anr eval RUN                       the run's test split; reports go into RUN
+  anr eval --model M --config RUN.yaml|--preset NAME   a model on a run's data (out/eval-<model>)
+  anr eval --model ZOO_NAME          a zoo model on the data of its run preset (anr models)
+  anr eval RUN --images DIR          every image under DIR, prepared as encode prepares it
+                                     (no config needed; out/eval-<DIR>)
+The data is prepared as the model was trained (its file records how). Field runs report PSNR in
+normalised units and per channel the RMSE in physical units; their preparation can be overridden
+(--preprocess, --resize, --select, --fill-missing).
+Super-resolution: field runs: --size HxW or --scale K, each field encoded at the model's size,
+decoded larger and compared with the same field prepared at that size (beside bilinear); runs on
+SVG data (svg, twemoji): --scale 4,8 (or --sr 4,8), compared with the SVG rendered at that size
+(beside bicubic and Lanczos-3).`,
+      )
+      .argument("[run]", "a run folder (or a model file, a zoo name, with --images)")
+      .option("--model <model>", "a model file, run folder or zoo name (default: the run's own)")
+      .option("--config <file>", "the run config whose data to evaluate on")
+      .option("--preset <name>", "the run preset whose data to evaluate on")
+      .option("--images <dir>", "evaluate on every image under this folder instead")
+      .addOption(choice("--split <split>", "the split", ["test", "val"] as const).default("test" as const))
+      .addOption(weightsOption())
+      .option("--max-images <n>", "only the first n images", parseWhole("--max-images"))
+      .option("--data-root <path>", "evaluate on the data at this root instead")
+      .option("--out <dir>", "where the reports go")
+      .addOption(sizeOption("super-resolution of fields"))
+      .addOption(
+        new Option("--scale <K[,K]>", "super-resolution at K × the model's size").argParser(parseScales),
+      )
+      .addOption(new Option("--sr <factors>", "SVG runs: the same as --scale").argParser(parseFactors)),
+  )
+    .addHelpText(
+      "after",
+      examples(
+        "anr eval runs/fmnist-anr --weights ema",
+        "anr eval demo-photos-anr --images my-photos/",
+        "anr eval --model demo-photos-anr",
+        "anr eval runs/twemoji32-anr --scale 4,8",
+      ),
+    )
+    .action(
+      act("eval", (run, o) =>
+        cmdEval(run, {
+          ...o,
+          preparation: preparationFlags(o),
+        }),
+      ),
+    );
+
+  withPreparation(
+    program
+      .command("encode")
+      .summary("the compact representation (R-tokens) of images or fields")
+      .description(
+        `The compact representation of each image or field: its R-tokens (ANR) or generated weights
+(baselines), in one token file. Inputs are prepared as the model's training data was (the model
+file records it; each flag overrides one part; the command prints what it used). A model file
+that records no preparation resizes the shorter side and centre-crops to the model's input size.
+Fields (.npy (H, W) or (C, H, W), or NetCDF with the model's channel names as variables) are read
+in physical units and normalised by the model; where fill_missing filled a gap, the token file
+keeps a mask and decode writes NaN there. The token file records a fingerprint of the weights,
+which decode checks.`,
+      )
+      .argument("<inputs...>", "image files (JPEG, PNG, WebP, SVG) or field files (.npy, .nc)")
+      .requiredOption("--model <model>", "a model file, run folder or zoo name (anr models)")
+      .option("--out <file>", "the token file (default out/encode-<first input>/tokens.safetensors)")
+      .addOption(weightsOption())
+      .option("--index <i,j>", "NetCDF: only these time steps"),
+  )
+    .addHelpText(
+      "after",
+      examples(
+        "anr encode photo.jpg --model demo-photos-anr",
+        "anr encode a.png b.png --model runs/celeba-anr --weights ema --out tokens.safetensors",
+        "anr encode era5.nc --index 0,5 --model runs/era5",
+      ),
+    )
+    .action(act("encode", (inputs, o) => cmdEncode(inputs, { ...o, ...preparationFlags(o) })));
+
+  program
+    .command("decode")
+    .summary("images (or fields) at any resolution from their tokens")
+    .description(
+      `Decodes each encoded instance at any resolution (super-resolution beyond the training size):
+PNGs <name>.<H>x<W>.png. Field models: <name>.<H>x<W>.npy in physical units (or --format nc, a
+NetCDF-3 file with a variable per channel) and a false-colour preview per channel; NaN where the
+input was missing. Tokens encoded by other weights are refused unless --force. Sizes are checked
+before any work (at most 268,402,689 pixels an image: the PNG writer's limit).`,
+    )
+    .argument("<tokens>", "a token file (anr encode)")
+    .requiredOption("--model <model>", "the model that encoded them: a file, run folder or zoo name")
+    .addOption(sizeOption("the decoded size (default: the encoded size)"))
+    .addOption(scaleOption("decode at K × the encoded size, e.g. 4"))
+    .option("--out <dir>", "the output folder (default out/decode-<tokens>)")
+    .addOption(weightsOption())
+    .addOption(
+      choice("--format <format>", "field models: the array file format", ["npy", "nc"] as const).default(
+        "npy" as const,
+      ),
+    )
+    .option("--force", "decode even if the tokens were encoded by other weights")
+    .addHelpText(
+      "after",
+      examples(
+        "anr decode out/encode-photo/tokens.safetensors --model demo-photos-anr --scale 4",
+        "anr decode tokens.safetensors --model runs/celeba-anr --size 512x512 --out sr/",
+      ),
+    )
+    .action(act("decode", (tokens, o) => cmdDecode(tokens, o)));
+
+  program
+    .command("compare")
+    .summary("ANR vs TransINR-style MLP vs IPC, same everything else")
+    .description(
+      `Trains ANR, the TransINR-style MLP and IPC with the same data, steps, seed and hyper-network,
+then writes compare.md / compare.json (final test PSNR, SSIM, time, sizes; physical RMSE per
+channel for fields) and compare.png. "winds" is the winds-demo field run (ferret-datasets). The
+data is looked for before anything is trained; run folders that hold runs are refused unless
+--overwrite.`,
+    )
+    .addOption(
+      choice("--preset <name>", "the comparison", Object.keys(COMPARISONS) as [string, ...string[]]).default(
+        "fmnist",
+      ),
+    )
+    .option("--steps <n>", "set train.steps", parseWhole("--steps"))
+    .addOption(setOption())
+    .option("--out <dir>", "the folder of the three runs and the table (default runs/compare-<preset>)")
+    .option("--overwrite", "replace runs already there")
+    .addHelpText(
+      "after",
+      examples("anr compare --preset demo --steps 600", "anr compare --preset fmnist --steps 500"),
+    )
+    .action(act("compare", (o) => cmdCompare(o)));
+
+  program
+    .command("render")
+    .summary("novel views of an object from posed support views (frames + animated GIF)")
+    .description(
+      `R-tokens from an object's support views, then its radiance field rendered from an orbit or from
+the object's other views (beside their truth): frame-NNN.png, orbit.gif and support.png.
+OBJECT_DIR holds transforms.json and r_*.png (the learnit layout).`,
+    )
+    .requiredOption("--model <model>", "a view-synthesis model: file, run folder or zoo name")
+    .requiredOption("--views <dir>", "the object's folder")
+    .option("--support <i,j>", "support view indices (default 0,1,2)", (v) =>
+      v.split(",").map((x) => parseWhole("--support", 0)(x.trim())),
+    )
+    .addOption(
+      choice("--poses <poses>", "an orbit around the object, or its other views", [
+        "orbit",
+        "views",
+      ] as const).default("orbit" as const),
+    )
+    .option("--frames <n>", "orbit frames", parseWhole("--frames"), 24)
+    .addOption(sizeOption("the rendered size (default: the model's input size)"))
+    .addOption(scaleOption("render at K × the model's input size"))
+    .option("--samples <n>", "samples per ray", parseWhole("--samples"), 64)
+    .option("--near <depth>", "nearest depth sampled", parseReal("--near"), 2)
+    .option("--far <depth>", "farthest depth sampled", parseReal("--far"), 6)
+    .option("--out <dir>", "the output folder (default out/render-<object>)")
+    .addHelpText(
+      "after",
+      examples("anr render --model runs/multiview-demo --views data/multiview/objects/cat --scale 4"),
+    )
+    .action(act("render", (o) => cmdRender(o)));
+
+  program
+    .command("presets")
+    .summary("the run presets (each says whether its data is here) and the model presets")
+    .description(
+      `The run presets (anr train --preset NAME), each marked "runs out of the box" or "needs DATA"
+with how to get it, and the model presets (model: { preset: NAME } in a run config).`,
+    )
+    .action(act("presets", () => cmdPresets()));
+
+  program
+    .command("models")
+    .summary("the model zoo: trained models shipped with anr, usable by name")
+    .description(
+      `The model zoo: trained models shipped in the package's models/ folder (models/zoo.json, each
+with a model card). Their names work anywhere a model path does.`,
+    )
+    .addHelpText(
+      "after",
+      examples("anr encode photo.jpg --model demo-photos-anr", "anr eval --model demo-photos-anr"),
+    )
+    .action(act("models", () => cmdModels()));
+
+  program
+    .command("info")
+    .summary("what a run folder, model, checkpoint, token or any safetensors file holds")
+    .description(
+      `A run folder: its config, steps done, last metrics and files. A safetensors file: what anr made
+it for (model, checkpoint, tokens), its metadata, and a table of its tensors (name, dtype, shape,
+numel). --json gives the same as one object.`,
+    )
+    .argument("<path>", "a run folder, a .safetensors file or a zoo name")
+    .addHelpText(
+      "after",
+      examples("anr info runs/demo", "anr info demo-photos-anr", "anr info runs/demo/checkpoint.safetensors"),
+    )
+    .action(act("info", (path) => cmdInfo(path)));
+
+  program
+    .command("init")
+    .summary("a freshly initialised model from a model config")
+    .description(
+      `A freshly initialised model from a model config (JSON/YAML), the "hn" block of a golden
+config.json, an authors' YAML config ("hyper_network") or a run config ("model").`,
+    )
+    .argument("<config>", "the config file")
+    .option("--out <file>", "the model file (default out/init-<config>/model.safetensors)")
+    .option("--seed <n>", "the seed of the initial weights", parseWhole("--seed", 0), 0)
+    .addHelpText("after", examples("anr init test/golden/anr/config.json --out anr.safetensors --seed 1"))
+    .action(act("init", (config, o) => cmdInit(config, o)));
+
+  program
+    .command("golden")
+    .summary("compare with golden data made by the reference PyTorch code")
+    .description(
+      `Rebuilds the model from DIR/config.json and DIR/weights.safetensors, recomputes every key of
 DIR/io.safetensors it knows (intermediates, predictions, loss, PSNR, gradients, one Adam step),
-prints max errors against the tolerances, exits 1 on any failure. The tolerances are the measured
-per-key bounds of FILE, or of a tolerances.json beside DIR (test/golden/tolerances.json, made by
-scripts/golden_tolerances.ts); without one, the uniform bounds of the golden notes.
-Example: anr golden test/golden/*`,
-  init: `anr init CONFIG --out MODEL.safetensors [--seed N]
+prints max errors against the tolerances and exits 1 on any failure. The tolerances are the
+measured per-key bounds of --tolerances FILE, or of a tolerances.json beside DIR; without one,
+the uniform bounds of the golden notes.`,
+    )
+    .argument("<dirs...>", "golden folders")
+    .option("--all", "list every check, not only the worst of each metric")
+    .option("--tolerances <file>", "per-key bounds")
+    .addHelpText("after", examples("anr golden test/golden/*"))
+    .action(act("golden", (dirs, o) => cmdGolden(dirs, o)));
 
-CONFIG: a model config (JSON/YAML), a golden config.json ("hn"), an authors' YAML config
-("hyper_network") or a run config ("model").
-Example: anr init test/golden/anr/config.json --out anr.safetensors`,
-  info: `anr info FILE.safetensors
+  program
+    .command("completion")
+    .summary("a shell completion script (bash or zsh), made from this command tree")
+    .description(
+      `Prints a completion script for bash or zsh: commands, options and their choices.
+  bash: source <(anr completion bash)     zsh: source <(anr completion zsh)`,
+    )
+    .addArgument(
+      new Argument("<shell>", "bash or zsh").choices(SHELLS).argParser(parseChoice("shell", SHELLS)),
+    )
+    .action(act("completion", (shell) => cmdCompletion(shell, completionTree(program))));
 
-Describes a model, checkpoint, token file or any safetensors file.
-Example: anr info runs/demo/model.safetensors`,
-  presets: `anr presets
+  return program;
+}
 
-Lists the run presets (anr train --preset NAME) and model presets (model: { preset: NAME }).`,
-};
+/** What completion needs of the command tree. */
+function completionTree(program: CommandUnknownOpts): CompletionTree {
+  const option = (o: {
+    long?: string;
+    short?: string;
+    required: boolean;
+    optional: boolean;
+    argChoices?: string[];
+    description: string;
+    hidden: boolean;
+  }): CompletionOption => ({
+    names: [o.long, o.short].filter((n): n is string => n !== undefined),
+    takesValue: o.required || o.optional,
+    ...(o.argChoices ? { choices: o.argChoices } : {}),
+    description: o.description,
+  });
+  const help: CompletionOption = { names: ["--help", "-h"], takesValue: false, description: "show the help" };
+  const commands = program.commands.map((c) => ({
+    name: c.name(),
+    description: c.summary() || c.description(),
+    options: [...c.options.filter((o) => !o.hidden).map(option), help],
+    ...(c.registeredArguments[0]?.argChoices ? { choices: c.registeredArguments[0].argChoices } : {}),
+  }));
+  commands.push({
+    name: "help",
+    description: "show the help of a command",
+    options: [],
+    choices: program.commands.map((c) => c.name()),
+  });
+  return { name: program.name(), options: [...program.options.map(option), help], commands };
+}
+
+/** The global options, as parsed. */
+interface Globals {
+  device?: (typeof DEVICES)[number];
+  quiet?: boolean;
+  json?: boolean;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  // The console as the caller set it: results go to its log, errors to its error.
+  const [stdout, stderr] = [console.log, console.error];
+  let result: { name: string; outcome: Outcome } | undefined;
+  const program = buildProgram({
+    argv,
+    report: (name, outcome) => (result = { name, outcome }),
+    out: (s) => stdout(s),
+    err: (s) => stderr(s),
+  });
+  let json = argv.includes("--json");
+  program.hook("preAction", async (_program, action) => {
+    const g = action.optsWithGlobals() as Globals;
+    json = g.json === true;
+    // --json keeps stdout for the result: the commands' lines go to stderr, or nowhere (--quiet).
+    if (g.quiet) {
+      console.log = () => undefined;
+      setDefaultProgressStream(null);
+    } else if (json) console.log = (...a: unknown[]) => stderr(...a);
+    await startDevice(g.device);
+  });
+  let code: number;
+  let error: string | undefined;
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    code = result?.outcome.exitCode ?? 0;
+  } catch (thrown) {
+    let e = thrown;
+    if (e instanceof CommanderError) {
+      // Help and --version end with a CommanderError too, of exit code 0; `anr` alone printed the
+      // help on stderr and exits 2.
+      if (e.exitCode === 0) return 0;
+      if (e.code === "commander.help") return 2;
+      e = new UsageError(e.message.replace(/^error: /, ""));
+    }
+    code = reportError(e);
+    error = e instanceof Error ? e.message : String(e);
+  } finally {
+    console.log = stdout;
+    setDefaultProgressStream(undefined);
+  }
+  if (json) {
+    const head = {
+      command: result?.name ?? argv.find((a) => !a.startsWith("-")),
+      ok: code === 0,
+      exit_code: code,
+    };
+    stdout(JSON.stringify(error === undefined ? { ...head, ...result?.outcome.result } : { ...head, error }));
+  }
+  return code;
+}
 
 /**
- * The device, from `--device NAME` (or `--device=NAME`) anywhere on the line, else ANR_DEVICE:
- * read once here, so that every command runs on it. Returns the line without the option.
+ * Start the backend on the device of --device, else ANR_DEVICE, before the command: every command
+ * then runs on it. Without either, commands start the default device when they need one.
  */
-function takeDevice(argv: string[]): { argv: string[]; device: (typeof DEVICES)[number] | undefined } {
-  const rest: string[] = [];
-  let value = process.env.ANR_DEVICE || undefined;
-  let from = "ANR_DEVICE";
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === "--device" || a.startsWith("--device=")) {
-      value = a === "--device" ? argv[++i] : a.slice("--device=".length);
-      from = "--device";
-      if (value === undefined) throw new UsageError(`--device: expected one of ${DEVICES.join(", ")}`);
-    } else rest.push(a);
-  }
-  if (value !== undefined && !(DEVICES as readonly string[]).includes(value))
-    throw new UsageError(`${from} ${value}: expected one of ${DEVICES.join(", ")}`);
-  return { argv: rest, device: value as (typeof DEVICES)[number] | undefined };
-}
-
-export async function main(argvWithDevice: string[]): Promise<number> {
-  let argv: string[];
+async function startDevice(flag: (typeof DEVICES)[number] | undefined): Promise<void> {
+  const env = process.env.ANR_DEVICE || undefined;
+  const from = flag !== undefined ? "--device" : "ANR_DEVICE";
+  const device = flag ?? (env === undefined ? undefined : parseChoice("ANR_DEVICE", DEVICES)(env));
+  if (device === undefined) return;
   try {
-    const taken = takeDevice(argvWithDevice);
-    argv = taken.argv;
-    if (taken.device) {
-      try {
-        await initBackend({ device: taken.device });
-      } catch (e) {
-        throw new UsageError(`--device ${taken.device}: ${(e as Error).message}`);
-      }
-    }
+    await initBackend({ device });
   } catch (e) {
-    console.error(`anr: ${(e as Error).message}`);
-    return 2;
-  }
-  const [cmd, ...rest] = argv;
-  if (cmd && COMMAND_USAGE[cmd] && (rest.includes("--help") || rest.includes("-h"))) {
-    console.log(COMMAND_USAGE[cmd]);
-    return 0;
-  }
-  try {
-    switch (cmd) {
-      case "golden":
-        return await cmdGolden(rest);
-      case "init":
-        return await cmdInit(rest);
-      case "info":
-        return await cmdInfo(rest);
-      case "demo":
-        return await runDemo(rest);
-      case "train":
-        await cmdTrain(rest);
-        return 0;
-      case "eval":
-        return await cmdEval(rest);
-      case "encode":
-        return await cmdEncode(rest);
-      case "decode":
-        return await cmdDecode(rest);
-      case "compare":
-        return await cmdCompare(rest);
-      case "render":
-        return await cmdRender(rest);
-      case "presets":
-        return cmdPresets();
-      case "models":
-        return await cmdModels();
-      case undefined:
-      case "help":
-      case "--help":
-      case "-h":
-        console.log(USAGE);
-        return cmd === undefined ? 2 : 0;
-      default:
-        throw new UsageError(`unknown command "${cmd}"`);
-    }
-  } catch (e) {
-    return reportError(e);
+    throw new UsageError(`${from} ${device}: ${(e as Error).message}`);
   }
 }
 

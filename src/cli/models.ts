@@ -5,22 +5,24 @@ import { sizeHW } from "../model/config.js";
 import { loadModel } from "../io/files.js";
 import { representationSize } from "../io/tokens.js";
 import { zooModels, ZOO_DIR } from "../io/zoo.js";
-import { modelTask } from "./common.js";
-
-export const MODELS_USAGE = `anr models
-
-The model zoo: trained models shipped in the package's models/ folder (listed in models/zoo.json,
-each with a model card). Their names work anywhere a model path does, e.g.
-  anr encode photo.jpg --model demo-photos-anr --out tokens.safetensors
-  anr eval --model demo-photos-anr          (on the test split of the preset it was trained with)`;
+import { done, modelTask, type Outcome } from "./common.js";
 
 /** Print the zoo as a table: name, task, hyponet, input size, representation, test PSNR, file size. */
-export async function cmdModels(): Promise<number> {
+export async function cmdModels(): Promise<Outcome> {
   const rows = [["name", "task", "kind", "input", "representation", "test PSNR", "size", "card"]];
+  const models: Record<string, unknown>[] = [];
   for (const m of await zooModels()) {
     const { config } = await loadModel(m.file);
     const [h, w] = sizeHW(config.tokenizer.args.input_size);
     const bytes = (await stat(m.file)).size;
+    models.push({
+      ...m,
+      task: modelTask(config),
+      hyponet: config.hyponet.name,
+      input_size: [h, w],
+      floats_per_instance: representationSize(config),
+      bytes,
+    });
     rows.push([
       m.name,
       modelTask(config),
@@ -41,5 +43,5 @@ export async function cmdModels(): Promise<number> {
         .trimEnd(),
     );
   console.log(`(${ZOO_DIR})`);
-  return 0;
+  return done({ models, folder: ZOO_DIR });
 }

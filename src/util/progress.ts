@@ -27,7 +27,25 @@ export interface ProgressOptions {
   intervalMs?: number;
   /** Clock in milliseconds; injectable so tests needn't sleep. Defaults to `performance.now`. */
   now?: () => number;
+  /**
+   * The rate shown: `per` items of `unit` per iteration, e.g. `{ unit: "images", per: 16 }` for
+   * training steps of 16 images shows "images/s". Default: iterations, "it/s".
+   */
+  rate?: { unit: string; per: number };
 }
+
+/** Where reporters write when not told: `undefined` is `process.stderr`, `null` nowhere. */
+let defaultStream: ProgressStream | null | undefined;
+
+/**
+ * Send every {@link Progress} made without a `stream` to `stream` (`null`: silence them, as the
+ * command line's `--quiet` does); `undefined` restores the default, `process.stderr`.
+ */
+export function setDefaultProgressStream(stream: ProgressStream | null | undefined): void {
+  defaultStream = stream;
+}
+
+const SILENT: ProgressStream = { write: () => true };
 
 /** Fields shown after the counter; numbers are printed to 4 significant digits. */
 export type ProgressFields = Record<string, number | string>;
@@ -97,6 +115,8 @@ export class Progress {
   readonly #intervalMs: number;
   readonly #now: () => number;
   readonly #start: number;
+  readonly #rateUnit: string;
+  readonly #ratePer: number;
   // (time ms, done) samples within the rate window; the oldest is kept as the window's anchor.
   #samples: [number, number][];
   #lastDraw = -Infinity;
@@ -108,7 +128,9 @@ export class Progress {
   constructor(opts: ProgressOptions) {
     this.#total = Math.max(0, opts.total);
     this.#label = opts.label ?? "";
-    this.#stream = opts.stream ?? process.stderr;
+    this.#stream = opts.stream ?? (defaultStream === null ? SILENT : (defaultStream ?? process.stderr));
+    this.#rateUnit = opts.rate?.unit ?? "it";
+    this.#ratePer = opts.rate?.per ?? 1;
     this.#tty = this.#stream.isTTY === true;
     this.#intervalMs = opts.intervalMs ?? 200;
     this.#now = opts.now ?? (() => performance.now());
@@ -161,10 +183,11 @@ export class Progress {
     const done = this.#lastDone;
     const total = this.#total;
     const rate = this.#rate();
+    const shown = rate * this.#ratePer;
     const elapsed = (this.#now() - this.#start) / 1000;
     const remaining = Math.max(0, total - done);
     const eta = remaining === 0 ? 0 : rate > 0 ? remaining / rate : NaN;
-    const rateStr = Number.isFinite(rate) ? `${formatNumber(rate)} it/s` : "? it/s";
+    const rateStr = `${Number.isFinite(shown) ? formatNumber(shown) : "?"} ${this.#rateUnit}/s`;
     const timeStr = final ? `elapsed ${formatDuration(elapsed)}` : `ETA ${formatDuration(eta)}`;
     const fieldStr = formatFields(this.#lastFields);
     const label = this.#label ? `${this.#label} ` : "";
