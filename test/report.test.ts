@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { mkdir, writeFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import sharp from "sharp";
-import { writeRunReport, REPORT_FILE } from "../src/training/report.js";
+import { writeRunLogs, writeRunReport, PLOT_FILE, REPORT_FILE } from "../src/training/report.js";
 import { tempDir } from "./cli-helpers.js";
 
 async function png(path: string, colour: [number, number, number]): Promise<Buffer> {
@@ -35,6 +35,7 @@ test("report: curves, final evaluation, latest samples and the config, in one es
       train_psnr: 10,
       grad_norm: 1,
       seconds: 10,
+      images_per_s: 4,
       test_psnr: 11,
       test_ssim: 0.2,
       test_rmse_u: 2,
@@ -73,10 +74,20 @@ test("report: curves, final evaluation, latest samples and the config, in one es
     "the run's name, escaped",
   );
   assert.ok(!html.includes("<b>&</b>"), "nothing from the run folder is injected as markup");
-  // Charts: loss, PSNR, then each other test metric (rmse_u, ssim).
+  // Charts: loss over PSNR in one, then each other test metric (rmse_u, ssim), then the speed.
   assert.equal((html.match(/<svg/g) ?? []).length, 4);
-  for (const title of ["Training loss", "PSNR", "test rmse_u", "test ssim"])
+  for (const title of [
+    "winds &lt;b&gt;&amp;&lt;/b&gt;: loss and PSNR by step",
+    "test rmse_u",
+    "test ssim",
+    "Speed",
+  ])
     assert.ok(html.includes(`>${title}<`), title);
+  for (const series of ['data-series="train (mean since the last line)"', 'data-series="test (test)"'])
+    assert.ok(html.includes(series), series);
+  // The latest numbers, each with its step.
+  assert.ok(html.includes("<tr><th>test PSNR</th><td>11.00 dB (step 20)</td></tr>"));
+  assert.ok(html.includes("<tr><th>speed</th><td>4.00 images/s (step 20)</td></tr>"));
   // The three latest grids in step order, final last, each inlined byte for byte; not the oldest.
   const shown = [...html.matchAll(/<img src="data:image\/png;base64,([^"]+)" alt="([^"]+)">/g)];
   assert.deepEqual(
@@ -88,6 +99,7 @@ test("report: curves, final evaluation, latest samples and the config, in one es
   assert.ok(html.includes("<tr><th>psnr</th><td>11.1235</td></tr>"));
   assert.ok(html.includes("<tr><th>RMSE u</th><td>2 m/s</td></tr>"));
   assert.ok(html.includes("step 20 · 10 s of training"), "the torn last line is left out");
+  assert.ok(html.includes("<figcaption>final, after the last step</figcaption>"));
   assert.ok(html.includes("&quot;lr&quot;: 0.0003"), "the full config");
 });
 
@@ -99,4 +111,40 @@ test("report: a run folder with nothing yet still gives a page", async (t) => {
       html.includes("No sample grids yet.") &&
       html.includes("(no config.json)"),
   );
+});
+
+test("report: writeRunLogs draws psnr.png, loss over PSNR", async (t) => {
+  const out = await tempDir(t, "report-plot");
+  await writeFile(join(out, "config.json"), JSON.stringify({ name: "demo" }));
+  const lines = Array.from({ length: 20 }, (_, i) => ({
+    step: (i + 1) * 10,
+    loss: 0.3 / (i + 1),
+    train_psnr: 10 + i / 2,
+    seconds: i,
+    time: 1764672000 + i,
+    ...(i % 5 === 4 ? { test_psnr: 9 + i / 2 } : {}),
+  }));
+  await writeFile(join(out, "metrics.jsonl"), lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+  await writeRunLogs(out, 0);
+  const { data, info } = await sharp(join(out, PLOT_FILE))
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  assert.deepEqual([info.width, info.height], [800, 560]);
+  // The loss panel lies in the top half, PSNR (train in blue, test in orange) in the bottom half.
+  const count = (y0: number, y1: number, [r, g, b]: number[]) => {
+    let n = 0;
+    for (let y = y0; y < y1; y++)
+      for (let x = 0; x < info.width; x++) {
+        const i = (y * info.width + x) * 3;
+        if (Math.abs(data[i]! - r!) + Math.abs(data[i + 1]! - g!) + Math.abs(data[i + 2]! - b!) < 30) n++;
+      }
+    return n;
+  };
+  const [blue, orange] = [
+    [0x00, 0x72, 0xb2],
+    [0xd5, 0x5e, 0x00],
+  ];
+  assert.ok(count(0, 280, blue!) > 300, "the loss curve (a legend swatch alone is about 60 pixels)");
+  assert.ok(count(280, 560, blue!) > 300 && count(280, 560, orange!) > 300, "the train and test PSNR curves");
 });

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import sharp from "sharp";
-import { svgLinePlot, writeLinePlot } from "../src/util/plot.js";
+import { FONT_FAMILY, svgLinePlot, svgPanelPlot, textWidth, writeLinePlot } from "../src/util/plot.js";
 import { Progress, formatBar, formatDuration, formatNumber } from "../src/util/progress.js";
 import { ssim, ssimWindowSize } from "../src/eval/ssim.js";
 
@@ -139,6 +139,157 @@ test("plot: writeLinePlot writes a PNG of the requested size atomically", async 
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+/** A PNG's pixels as RGB bytes (HWC), with its size. */
+async function rgb(png: Buffer | string): Promise<{ w: number; h: number; px: Buffer }> {
+  const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { w: info.width, h: info.height, px: data };
+}
+
+/** Whether DejaVu Sans, whose widths textWidth carries, is installed (fontconfig). */
+const HAS_DEJAVU = /DejaVu Sans/.test(
+  spawnSync("fc-list", [":", "family"], { encoding: "utf8" }).stdout ?? "",
+);
+
+test("plot: textWidth is the drawn width of DejaVu Sans, never less", async (t) => {
+  if (skipWithoutData(t, HAS_DEJAVU, "the DejaVu Sans font (Debian fonts-dejavu-core)")) return;
+  for (const text of ["test (photos:test)", "WWW mmm iii", "input 32² | bicubic ×4", "0.0001"]) {
+    const size = 24;
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="800" height="40"><rect width="800" height="40" fill="#fff"/><text x="10" y="30" font-family="${FONT_FAMILY}" font-size="${size}">${text}</text></svg>`;
+    const { w, h, px } = await rgb(await sharp(Buffer.from(svg), { density: 72 }).png().toBuffer());
+    let [x0, x1] = [w, -1];
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++)
+        if (px[(y * w + x) * 3]! < 128) [x0, x1] = [Math.min(x0, x), Math.max(x1, x)];
+    // Ink lies within the advance widths (side bearings make it a little narrower).
+    const ink = x1 - x0 + 1;
+    const measured = textWidth(text, size);
+    assert.ok(x0 >= 10 && ink <= measured + 1, `${text}: ink ${ink} px, measured ${measured}`);
+    assert.ok(
+      ink >= 0.85 * measured,
+      `${text}: ink ${ink} px, measured ${measured}: the table is not this font's`,
+    );
+  }
+});
+
+test("plot: legends stay inside the picture however long the names are", async () => {
+  const points = Array.from({ length: 20 }, (_, i) => [i, 20 + Math.log1p(i)] as [number, number]);
+  for (const long of ["anr", "anr-small-with-a-rather-long-name", "transinr-".repeat(30)]) {
+    const spec = {
+      title: "PSNR",
+      xLabel: "step",
+      yLabel: "dB",
+      width: 640,
+      height: 360,
+      series: [
+        { name: long, points },
+        { name: "b", points: points.map(([x, y]) => [x, y - 1] as [number, number]) },
+      ],
+    };
+    const svg = svgLinePlot(spec);
+    const [, lx, ly, lw, lh] =
+      /<rect class="legend" x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)"/
+        .exec(svg)!
+        .map(Number);
+    assert.ok(
+      lx! >= 0 && lx! + lw! <= 640 && ly! >= 0 && ly! + lh! <= 360,
+      `legend box of ${long.length}-char name`,
+    );
+    // Every legend name, as drawn, ends inside its box (a name too long for the width is cut with "…").
+    const texts = [...svg.slice(svg.indexOf('class="legend"')).matchAll(/<text x="([\d.]+)"[^>]*>([^<]*)</g)];
+    assert.equal(texts.length, 2);
+    for (const [, x, text] of texts) assert.ok(Number(x) + textWidth(text!, 12) <= lx! + lw!, text);
+    assert.equal(
+      texts[0]![2]!.endsWith("…"),
+      long.length > 100,
+      "only a name too long for any legend is cut",
+    );
+    // The rendered picture: nothing reaches its right or bottom edge.
+    const path = join(tmpdir(), `legend-${long.length}.png`);
+    await writeLinePlot(path, spec);
+    const { w, h, px } = await rgb(path);
+    for (let y = 0; y < h; y++)
+      for (const x of [w - 3, w - 2, w - 1])
+        assert.ok(
+          px[(y * w + x) * 3]! > 250,
+          `${long.length}-char name: a mark at (${x}, ${y}), on the right edge`,
+        );
+    for (let x = 0; x < w; x++)
+      assert.ok(px[((h - 1) * w + x) * 3]! > 250, `a mark on the bottom edge at ${x}`);
+    await rm(path);
+  }
+});
+
+test("plot: panels share the x axis, loss on a log scale over PSNR, both curves drawn", async () => {
+  const steps = Array.from({ length: 40 }, (_, i) => (i + 1) * 10);
+  const spec = {
+    title: "run: loss and PSNR",
+    xLabel: "step",
+    width: 800,
+    height: 560,
+    panels: [
+      {
+        yLabel: "loss",
+        logY: true,
+        series: [
+          {
+            name: "loss",
+            points: [[0, 0] as [number, number], ...steps.map((s) => [s, 1 / s] as [number, number])],
+          },
+        ],
+      },
+      {
+        yLabel: "PSNR (dB)",
+        series: [
+          { name: "train", points: steps.map((s) => [s, 10 + Math.log10(s)] as [number, number]) },
+          {
+            name: "test",
+            points: steps.filter((s) => s % 100 === 0).map((s) => [s, 9 + Math.log10(s)] as [number, number]),
+          },
+        ],
+      },
+    ],
+  };
+  const svg = svgPanelPlot(spec);
+  const frames = [
+    ...svg.matchAll(/<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)" fill="none"/g),
+  ].map((m) => m.slice(1).map(Number));
+  assert.equal(frames.length, 2);
+  const [top, bottom] = frames as [number[], number[]];
+  assert.deepEqual([top[0], top[2]], [bottom[0], bottom[2]], "the panels line up");
+  assert.ok(top[1]! + top[3]! < bottom[1]!, "loss above PSNR");
+  const ys = (name: string) =>
+    [...new RegExp(`data-series="${name}" d="([^"]*)"`).exec(svg)![1]!.matchAll(/[ML][\d.]+ ([\d.]+)/g)].map(
+      (m) => Number(m[1]),
+    );
+  const inside = (v: number[], f: number[]) => v.every((y) => y >= f[1]! - 0.01 && y <= f[1]! + f[3]! + 0.01);
+  // The loss's 0 cannot be shown on a log axis: left out, the other 40 points drawn in the top panel.
+  assert.equal(ys("loss").length, 40);
+  assert.ok(inside(ys("loss"), top));
+  assert.ok(inside(ys("train"), bottom) && inside(ys("test"), bottom));
+  // A log axis: 1/s falls by a decade from step 10 to 100 and from 100 to 1000: equal heights.
+  assert.ok(/>0\.01</.test(svg) && />0\.1</.test(svg), "decade labels on the loss axis");
+  // Rendered: the top panel holds the first colour only, the bottom one both.
+  const path = join(tmpdir(), "panels.png");
+  await writeLinePlot(path, spec);
+  const { w, px } = await rgb(path);
+  const count = (f: number[], [r, g, b]: number[]) => {
+    let n = 0;
+    for (let y = Math.ceil(f[1]!); y < f[1]! + f[3]!; y++)
+      for (let x = Math.ceil(f[0]!); x < f[0]! + f[2]!; x++) {
+        const i = (y * w + x) * 3;
+        if (Math.abs(px[i]! - r!) + Math.abs(px[i + 1]! - g!) + Math.abs(px[i + 2]! - b!) < 30) n++;
+      }
+    return n;
+  };
+  const [blue, orange] = [
+    [0x00, 0x72, 0xb2],
+    [0xd5, 0x5e, 0x00],
+  ];
+  assert.ok(count(top, blue!) > 300 && count(top, orange!) === 0, "the loss curve, alone in its panel");
+  assert.ok(count(bottom, blue!) > 300 && count(bottom, orange!) > 300, "both PSNR curves");
+  await rm(path);
 });
 
 // ---------------------------------------------------------------- progress

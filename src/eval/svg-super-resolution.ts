@@ -7,7 +7,6 @@
  * ./super-resolution.ts (fields against finer data); here PSNR and SSIM in [0, 1], per method and
  * factor, and a labelled picture.
  */
-import sharp from "sharp";
 import {
   openImageDataset,
   type ImageDataset,
@@ -15,14 +14,14 @@ import {
   type SvgSpec,
   type TwemojiSpec,
 } from "../data/datasets.js";
-import { pngBytes, psnrUnit, type HostImage } from "../data/image.js";
+import { psnrUnit, type HostImage } from "../data/image.js";
 import { sizeHW, type HyperNetworkConfig } from "../model/config.js";
 import { hyperNetwork, type Params } from "../model/model.js";
 import { disposeParams } from "../model/params.js";
 import { createImageDecoder } from "../model/tasks.js";
 import { InputError } from "../util/errors.js";
-import { escapeMarkup } from "../util/plot.js";
 import { toBatchArray } from "./evaluate.js";
+import { gridPng, labelledGrid, resizeNearest, sizeText } from "./grids.js";
 import { resample } from "./resample.js";
 import { ssim } from "./ssim.js";
 import type { z } from "zod";
@@ -151,24 +150,18 @@ export async function evaluateSvgSuperResolution(
   };
 }
 
-/** Column captions of the picture, by method. */
-const CAPTIONS: Record<SrMethod | "input" | "truth", string> = {
-  input: "input",
+/** The methods' names in the picture's captions and the table. */
+const CAPTIONS: Record<SrMethod, string> = {
   bicubic: "bicubic",
   lanczos3: "Lanczos-3",
   anr: "ANR",
-  truth: "truth",
 };
-
-/** An image as a PNG data URI, enlarged without smoothing to `side`². */
-async function pngDataUri(img: HostImage, side: number): Promise<string> {
-  return `data:image/png;base64,${(await pngBytes(img, side, side)).toString("base64")}`;
-}
 
 /**
  * The picture of one factor: a row per kept item, columns input (enlarged without smoothing) |
- * bicubic | Lanczos-3 | ANR | truth, each under a caption strip; with `attribution`, a line at the
- * foot (e.g. Twemoji's CC-BY notice). PNG bytes; null when nothing was kept.
+ * bicubic | Lanczos-3 | ANR | truth, each shown at least 96² and under a caption strip (the
+ * input's size, each method's PSNR, the truth's size); with `attribution`, a line at the foot
+ * (e.g. Twemoji's CC-BY notice). PNG bytes; null when nothing was kept.
  */
 export async function svgSuperResolutionPicture(
   r: SvgSuperResolutionReport,
@@ -178,47 +171,22 @@ export async function svgSuperResolutionPicture(
   if (!r.kept.length) return null;
   const { size, scores } = r.factors[factorIndex]!;
   const side = Math.max(size, 96);
-  const gap = 4;
-  const strip = 18;
   const columns = ["input", ...SR_METHODS, "truth"] as const;
-  const width = columns.length * (side + gap) - gap;
-  const foot = attribution ? 16 : 0;
-  const height = strip + r.kept.length * (side + gap) - gap + foot;
-  const parts = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="DejaVu Sans, sans-serif" font-size="11">`,
-    `<rect width="100%" height="100%" fill="#ffffff"/>`,
-  ];
-  for (const [col, name] of columns.entries()) {
-    const score =
-      name === "input"
-        ? ` ${r.inputSize}²`
-        : name === "truth"
-          ? ` ${size}²`
-          : ` ${scores[name].psnr.toFixed(2)} dB`;
-    const x = col * (side + gap);
-    parts.push(`<rect x="${x}" y="0" width="${side}" height="${strip - 2}" fill="#e8e8e8"/>`);
-    parts.push(
-      `<text x="${x + side / 2}" y="${strip - 6}" text-anchor="middle">${escapeMarkup(`${CAPTIONS[name]}${score}`)}</text>`,
-    );
-  }
-  for (const [row, item] of r.kept.entries()) {
-    const y = strip + row * (side + gap);
-    const at = item.byFactor[factorIndex]!;
-    for (const [col, name] of columns.entries()) {
-      const img = name === "input" ? item.input : at[name];
-      parts.push(
-        `<image x="${col * (side + gap)}" y="${y}" width="${side}" height="${side}" href="${await pngDataUri(img, side)}"/>`,
-      );
-    }
-  }
-  if (attribution)
-    parts.push(
-      `<text x="2" y="${height - 4}" font-size="10" fill="#555555">${escapeMarkup(attribution)}</text>`,
-    );
-  parts.push(`</svg>`);
-  return sharp(Buffer.from(parts.join("\n")), { density: 72 })
-    .png()
-    .toBuffer();
+  const cells = r.kept.map((item) =>
+    columns.map((name) =>
+      resizeNearest(name === "input" ? item.input : item.byFactor[factorIndex]![name], side, side),
+    ),
+  );
+  const captions = columns.map((name) =>
+    name === "input"
+      ? `input ${sizeText(r.inputSize, r.inputSize)}`
+      : name === "truth"
+        ? `truth ${sizeText(size, size)}`
+        : `${CAPTIONS[name]} ${scores[name].psnr.toFixed(2)} dB`,
+  );
+  return gridPng(
+    labelledGrid(cells, { columns: captions, ...(attribution ? { note: attribution } : {}) }, 4),
+  );
 }
 
 /** The report as a text table: one row per factor and method, PSNR and SSIM. */

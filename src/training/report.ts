@@ -1,6 +1,7 @@
 /**
  * A run's report: one self-contained HTML file (`report.html`) that opens offline in any browser,
- * with the training curves, the latest sample grids, the final evaluation and the full config.
+ * with the latest numbers, the training curves, the final evaluation, the latest sample grids and
+ * the full config; beside it the curves of loss and PSNR as a picture (`psnr.png`).
  * Everything is inlined (SVG charts, PNGs as data URIs), so the file can be mailed or archived
  * alone. It is built from the run folder's own files, so it can be rebuilt at any time.
  */
@@ -8,7 +9,14 @@ import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { encodeTfEvents, type ScalarRecord } from "../io/tfevents.js";
 import { writeFileAtomic } from "../util/fs.js";
-import { escapeMarkup, svgLinePlot, type LineSeries } from "../util/plot.js";
+import {
+  escapeMarkup,
+  svgLinePlot,
+  svgPanelPlot,
+  writeLinePlot,
+  type LineSeries,
+  type PanelPlotSpec,
+} from "../util/plot.js";
 
 /** The report's file name inside a run folder. */
 export const REPORT_FILE = "report.html";
@@ -19,6 +27,9 @@ export const REPORT_FILE = "report.html";
  * records, and a resumed run's file never repeats or misses a step.
  */
 export const EVENTS_FILE = "events.out.tfevents.anr";
+
+/** The picture of the loss and PSNR curves inside a run folder. */
+export const PLOT_FILE = "psnr.png";
 
 /** How many sample grids (the latest) the report shows. */
 const SAMPLE_GRIDS = 3;
@@ -63,16 +74,35 @@ function series(records: Record<string, number>[], keys: string[]): LineSeries[]
     .filter((s) => s.points.length > 0);
 }
 
-/** The charts: loss, PSNR (train and test), then any other test metric, one chart each. */
-function charts(records: Record<string, number>[]): string[] {
+/**
+ * The main chart: the training loss (log scale) over the PSNR, train and test, by step; without
+ * panels for what is not logged yet. `split` names the test split in the legend.
+ */
+export function curvesSpec(records: Record<string, number>[], name: string, split?: string): PanelPlotSpec {
+  const loss = series(records, ["loss"]).map((s) => ({ ...s, name: "train (mean since the last line)" }));
+  const psnr = series(records, ["train_psnr", "test_psnr"]).map((s) => ({
+    ...s,
+    name: s.name === "train_psnr" ? "train (mean since the last line)" : `test${split ? ` (${split})` : ""}`,
+  }));
+  return {
+    title: `${name}: loss and PSNR by step`,
+    xLabel: "step",
+    panels: [
+      ...(loss.length ? [{ yLabel: "loss", series: loss, logY: true }] : []),
+      ...(psnr.length ? [{ yLabel: "PSNR (dB)", series: psnr }] : []),
+    ],
+  };
+}
+
+/** The charts of the other numbers: each other test metric, then the speed. */
+function otherCharts(records: Record<string, number>[]): string[] {
   const keys = new Set(records.flatMap((r) => Object.keys(r)));
   const specs: { title: string; yLabel: string; keys: string[] }[] = [
-    { title: "Training loss", yLabel: "loss (MSE)", keys: ["loss"] },
-    { title: "PSNR", yLabel: "dB", keys: ["train_psnr", "test_psnr"] },
     ...[...keys]
       .filter((k) => k.startsWith("test_") && k !== "test_psnr")
       .sort()
       .map((k) => ({ title: k.replace(/^test_/, "test "), yLabel: k.replace(/^test_/, ""), keys: [k] })),
+    { title: "Speed", yLabel: "images/s", keys: ["images_per_s"] },
   ];
   return specs
     .map((s) => ({ ...s, series: series(records, s.keys) }))
@@ -83,10 +113,43 @@ function charts(records: Record<string, number>[]): string[] {
         xLabel: "step",
         yLabel: s.yLabel,
         series: s.series,
-        width: 640,
-        height: 360,
+        width: 480,
+        height: 300,
       }),
     );
+}
+
+/** The latest value of each number worth a glance, with the step it was logged at. */
+function latestRows(records: Record<string, number>[]): [string, string][] {
+  const shown: [string, string, (v: number) => string][] = [
+    ["loss", "loss", (v) => v.toPrecision(4)],
+    ["train_psnr", "train PSNR", (v) => `${v.toFixed(2)} dB`],
+    ["test_psnr", "test PSNR", (v) => `${v.toFixed(2)} dB`],
+    ["test_ssim", "test SSIM", (v) => v.toFixed(4)],
+    ["lr", "learning rate", (v) => String(v)],
+    ["images_per_s", "speed", (v) => `${v.toPrecision(3)} images/s`],
+    ["step_s", "step time", (v) => `${(v * 1000).toPrecision(3)} ms`],
+    ["grad_norm", "gradient norm", (v) => v.toPrecision(3)],
+  ];
+  const rows: [string, string][] = [];
+  for (const [key, label, format] of shown) {
+    const r = [...records].reverse().find((x) => x[key] !== undefined);
+    if (r) rows.push([label, `${format(r[key]!)} (step ${r.step})`]);
+  }
+  return rows;
+}
+
+/** "2 h 5 min", "3 min 20 s", "12 s". */
+function duration(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+/** A table of label and value rows, escaped. */
+function table(rows: [string, string][]): string {
+  return `<table>${rows.map(([k, v]) => `<tr><th>${escapeMarkup(k)}</th><td>${escapeMarkup(v)}</td></tr>`).join("")}</table>`;
 }
 
 /** Sample grids by step, newest last: samples/step-N.png, then samples/final.png. */
@@ -146,18 +209,54 @@ export function scalarRecords(records: Record<string, number>[], start: number):
   }));
 }
 
+/** The run's name (config.json's, else the folder's path) and the test split's (eval.json's). */
+function names(
+  out: string,
+  config: string | undefined,
+  evalJson: string | undefined,
+): { name: string; split?: string } {
+  let name = out;
+  let split: string | undefined;
+  try {
+    name = (JSON.parse(config ?? "{}") as { name?: string }).name ?? out;
+  } catch {
+    // the folder's path names it
+  }
+  try {
+    const s = (JSON.parse(evalJson ?? "{}") as { split?: unknown }).split;
+    if (typeof s === "string") split = s;
+  } catch {
+    // no split in the legend
+  }
+  return { name, ...(split !== undefined ? { split } : {}) };
+}
+
 /**
- * The run's logs for other tools, rebuilt from its files: `report.html` and the TensorBoard event
- * file. The run's start is read from its first record with a wall time (`time` − `seconds`), so
- * the same files always give the same bytes; `fallback` (seconds since the epoch) dates runs
- * whose records carry no wall time (those logged before anr recorded it).
+ * The run's logs for other tools, rebuilt from its files: `report.html`, `psnr.png` and the
+ * TensorBoard event file. The run's start is read from its first record with a wall time (`time` −
+ * `seconds`), so the same files always give the same bytes; `fallback` (seconds since the epoch)
+ * dates runs whose records carry no wall time (those logged before anr recorded it).
  */
 export async function writeRunLogs(out: string, fallback: number): Promise<void> {
-  const records = parseMetrics((await readOptional(join(out, "metrics.jsonl"))) ?? "");
+  const [config, metrics, evalJson] = await Promise.all([
+    readOptional(join(out, "config.json")),
+    readOptional(join(out, "metrics.jsonl")),
+    readOptional(join(out, "eval.json")),
+  ]);
+  const records = parseMetrics(metrics ?? "");
   const timed = records.find((r) => r.time !== undefined);
   const start = timed ? timed.time! - (timed.seconds ?? 0) : fallback;
   await writeFileAtomic(join(out, EVENTS_FILE), encodeTfEvents(scalarRecords(records, start), start));
+  const { name, split } = names(out, config, evalJson);
+  await writeLinePlot(join(out, PLOT_FILE), { ...curvesSpec(records, name, split), width: 800, height: 560 });
   await writeRunReport(out);
+}
+
+/** A sample grid's caption: "step-000200.png" → "step 200", "final.png" → "final, after the last step". */
+function gridCaption(file: string): string {
+  if (file === "final.png") return "final, after the last step";
+  const step = /step-(\d+)\.png$/.exec(file)?.[1];
+  return step !== undefined ? `step ${Number(step)}` : file;
 }
 
 /** Build `report.html` in run folder `out` from its files, atomically; returns its path. */
@@ -168,50 +267,61 @@ export async function writeRunReport(out: string): Promise<string> {
     readOptional(join(out, "eval.json")),
   ]);
   const records = parseMetrics(metrics ?? "");
-  let name = out;
+  const { name, split } = names(out, config, evalJson);
+  let steps: number | undefined;
   try {
-    name = (JSON.parse(config ?? "{}") as { name?: string }).name ?? out;
+    steps = (JSON.parse(config ?? "{}") as { train?: { steps?: number } }).train?.steps;
   } catch {
-    // the folder's path names it
+    // the header leaves out the planned length
   }
   const last = records.at(-1);
+  const seconds = [...records].reverse().find((r) => r.seconds !== undefined)?.seconds;
   const rows = evalRows(evalJson);
   const grids = await sampleGrids(out);
+  const curves = curvesSpec(records, name, split);
+  const status = records.length
+    ? `step ${last!.step}${steps !== undefined ? ` of ${steps}` : ""}${seconds !== undefined ? ` · ${duration(seconds)} of training` : ""}`
+    : "no steps logged yet";
   const html = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>anr run: ${escapeMarkup(name)}</title>
 <style>
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1340px; padding: 0 1em; color: #222; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; }
-.charts { display: flex; flex-wrap: wrap; gap: 1em; }
-table { border-collapse: collapse; } td, th { padding: 0.25em 0.8em; border-bottom: 1px solid #ddd; text-align: left; }
-td:last-child { font-variant-numeric: tabular-nums; }
-img { image-rendering: pixelated; max-width: 100%; border: 1px solid #ccc; }
+body { font-family: system-ui, "DejaVu Sans", sans-serif; margin: 1.5em auto; max-width: 1200px; padding: 0 1.5em; color: #222; line-height: 1.4; }
+h1 { font-size: 1.5em; margin-bottom: 0.2em; } h2 { font-size: 1.15em; margin-top: 1.8em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
+.sub { color: #555; margin-top: 0; }
+.charts { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+.charts svg { max-width: 100%; height: auto; border: 1px solid #e4e4e4; }
+table { border-collapse: collapse; } td, th { padding: 0.25em 0.8em; border-bottom: 1px solid #e4e4e4; text-align: left; }
+th { font-weight: 600; color: #444; }
+td { font-variant-numeric: tabular-nums; }
+figure { margin: 0 0 1.2em; } figcaption { color: #555; font-size: 0.9em; }
+img { max-width: 100%; border: 1px solid #ddd; }
 pre { background: #f6f6f6; padding: 1em; overflow: auto; font-size: 0.85em; }
 </style>
 </head>
 <body>
 <h1>anr run: ${escapeMarkup(name)}</h1>
-<p>${escapeMarkup(out)} · ${records.length ? `step ${last!.step}` : "no steps logged yet"}${
-    last?.seconds !== undefined ? ` · ${Math.round(last.seconds)} s of training` : ""
-  }</p>
+<p class="sub">${escapeMarkup(out)} · ${escapeMarkup(status)}</p>
+${records.length ? `<h2>Latest</h2>\n${table(latestRows(records))}` : ""}
 <h2>Curves</h2>
-<div class="charts">${charts(records).join("\n") || "<p>No metrics yet.</p>"}</div>
-<h2>Final evaluation</h2>
 ${
-  rows.length
-    ? `<table>${rows.map(([k, v]) => `<tr><th>${escapeMarkup(k)}</th><td>${escapeMarkup(v)}</td></tr>`).join("")}</table>`
-    : "<p>Not evaluated yet (eval.json is written when training ends).</p>"
+  records.length
+    ? `<div class="charts">${svgPanelPlot({ ...curves, width: 760, height: 520 })}</div>
+<div class="charts">${otherCharts(records).join("\n")}</div>`
+    : "<p>No metrics yet.</p>"
 }
+<h2>Final evaluation</h2>
+${rows.length ? table(rows) : "<p>Not evaluated yet (eval.json is written when training ends).</p>"}
 <h2>Samples</h2>
 ${
   grids.length
     ? grids
         .map(
           (g) =>
-            `<figure><img src="${g.dataUri}" alt="${escapeMarkup(g.name)}"><figcaption>${escapeMarkup(g.name)}</figcaption></figure>`,
+            `<figure><img src="${g.dataUri}" alt="${escapeMarkup(g.name)}"><figcaption>${escapeMarkup(gridCaption(g.name))}</figcaption></figure>`,
         )
         .join("\n")
     : "<p>No sample grids yet.</p>"

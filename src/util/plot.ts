@@ -1,7 +1,8 @@
 /**
  * Minimal line charts (training curves, metric sweeps) as SVG, rendered to PNG with sharp.
  * No plotting dependency: the charts are simple enough to build by hand, and sharp's librsvg
- * already renders SVG.
+ * already renders SVG. A chart has one or more panels stacked over a shared x axis (e.g. loss
+ * over PSNR), each with its own y axis (linear or logarithmic) and legend.
  */
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -14,12 +15,27 @@ export interface LineSeries {
   points: [number, number][];
 }
 
-/** What to plot. Width and height are the PNG's pixel size (default 800×500). */
-export interface LinePlotSpec {
-  title: string;
-  xLabel: string;
+/** One panel of a chart: its y axis and its curves. */
+export interface LinePanel {
   yLabel: string;
   series: LineSeries[];
+  /** A logarithmic y axis (points with y ≤ 0 are then left out, as non-finite ones are). */
+  logY?: boolean;
+}
+
+/** What to plot: one panel. Width and height are the PNG's pixel size (default 800×500). */
+export interface LinePlotSpec extends LinePanel {
+  title: string;
+  xLabel: string;
+  width?: number;
+  height?: number;
+}
+
+/** What to plot: panels stacked over one x axis. Width and height as {@link LinePlotSpec}'s. */
+export interface PanelPlotSpec {
+  title: string;
+  xLabel: string;
+  panels: LinePanel[];
   width?: number;
   height?: number;
 }
@@ -30,7 +46,63 @@ const PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9
 // Past 8 series colours repeat, so each further cycle also gets a dash pattern.
 const DASHES = ["", "6 3", "2 3", "8 3 2 3"];
 const MARKER_MAX_POINTS = 30;
-const FONT = "DejaVu Sans, Liberation Sans, Arial, sans-serif";
+
+/**
+ * The font of every picture anr draws text in (charts, grid captions). DejaVu Sans comes first
+ * because the text widths below are its own, and it is the widest of the usual fallbacks, so text
+ * measured for it fits in any of them.
+ */
+export const FONT_FAMILY = "DejaVu Sans, Liberation Sans, Arial, sans-serif";
+
+// Advance widths of DejaVu Sans, in thousandths of an em, for the printable ASCII characters
+// (U+0020 to U+007E), read from DejaVuSans.ttf's hmtx table.
+const ASCII_WIDTHS = [
+  318, 401, 460, 838, 636, 950, 780, 275, 390, 390, 500, 838, 318, 361, 318, 337, 636, 636, 636, 636, 636,
+  636, 636, 636, 636, 636, 337, 337, 838, 838, 838, 531, 1000, 684, 686, 698, 770, 632, 575, 775, 752, 295,
+  295, 656, 557, 863, 748, 787, 603, 787, 695, 635, 611, 732, 684, 989, 685, 611, 685, 390, 337, 390, 838,
+  500, 500, 613, 635, 550, 635, 615, 352, 635, 634, 278, 278, 579, 278, 974, 634, 612, 635, 635, 411, 521,
+  392, 634, 592, 818, 592, 592, 525, 636, 337, 636, 838,
+];
+// The same for the non-ASCII characters anr writes in captions and titles.
+const OTHER_WIDTHS: Record<string, number> = {
+  "²": 401,
+  "³": 401,
+  "×": 838,
+  "…": 1000,
+  "–": 500,
+  "—": 1000,
+  "·": 318,
+  µ: 636,
+  "°": 500,
+  "±": 838,
+  "≈": 838,
+  "−": 838,
+};
+// DejaVu Sans Bold is at most this much wider than the regular face, character for character.
+const BOLD_FACTOR = 1.12;
+
+/**
+ * The width in pixels of `text` set in {@link FONT_FAMILY} at `fontSize` pixels: DejaVu Sans's own
+ * advance widths, and a full em for characters not in the table (wider than most), so the text
+ * drawn is never wider than measured.
+ */
+export function textWidth(text: string, fontSize: number, bold = false): number {
+  let em = 0;
+  for (const ch of text) {
+    const code = ch.codePointAt(0)!;
+    em += (code >= 32 && code < 127 ? ASCII_WIDTHS[code - 32]! : (OTHER_WIDTHS[ch] ?? 1000)) / 1000;
+  }
+  return em * fontSize * (bold ? BOLD_FACTOR : 1);
+}
+
+/** `text`, cut and ended with "…" where needed so that it is at most `maxWidth` pixels wide. */
+export function fitText(text: string, maxWidth: number, fontSize: number, bold = false): string {
+  if (textWidth(text, fontSize, bold) <= maxWidth) return text;
+  const chars = [...text];
+  let n = chars.length;
+  while (n > 0 && textWidth(chars.slice(0, n).join("") + "…", fontSize, bold) > maxWidth) n--;
+  return n > 0 ? chars.slice(0, n).join("") + "…" : "";
+}
 
 /** Text made safe inside SVG/HTML markup and attribute values. */
 export function escapeMarkup(s: string): string {
@@ -52,15 +124,20 @@ function niceNum(x: number, round: boolean): number {
   return nf * 10 ** e;
 }
 
-interface Scale {
-  min: number;
-  max: number;
+/** An axis: its range, where its ticks are, their labels, and the map from data to [0, 1]. */
+interface Axis {
   ticks: number[];
-  step: number;
+  labels: string[];
+  /** A data value's position along the axis, 0 at its start and 1 at its end. */
+  at(v: number): number;
+  /** Whether a data value can be drawn on this axis. */
+  shows(v: number): boolean;
+  /** Per tick, its claim to a label where labels crowd (0 first). */
+  rank: number[];
 }
 
-/** A padded, tick-aligned axis range with about `n` ticks covering [lo, hi]. */
-function niceScale(lo: number, hi: number, n = 5): Scale {
+/** A padded, tick-aligned linear axis with about `n` ticks covering [lo, hi]. */
+function linearAxis(lo: number, hi: number, n = 5): Axis {
   if (!Number.isFinite(lo) || !Number.isFinite(hi)) {
     lo = 0;
     hi = 1;
@@ -79,12 +156,17 @@ function niceScale(lo: number, hi: number, n = 5): Scale {
   const count = Math.round((max - min) / step);
   // Compute each tick from the index, not by accumulation, so labels don't drift (0.30000000000000004).
   for (let i = 0; i <= count; i++) ticks.push(min + i * step);
-  return { min, max, ticks, step };
+  return {
+    ticks,
+    labels: linearLabels(ticks, step),
+    at: (v) => (v - min) / (max - min),
+    shows: Number.isFinite,
+    rank: ticks.map(() => 0),
+  };
 }
 
-/** Labels for one axis, with a shared format so e.g. "9.0e-6" and "1.2e-5" line up in precision. */
-function tickLabels(scale: Scale): string[] {
-  const { ticks, step } = scale;
+/** Labels for a linear axis, with a shared format so e.g. "9.0e-6" and "1.2e-5" line up in precision. */
+function linearLabels(ticks: number[], step: number): string[] {
   const maxAbs = Math.max(...ticks.map(Math.abs));
   if (maxAbs >= 1e5 || step < 1e-4) {
     // Enough mantissa digits to tell neighbouring ticks apart at the largest magnitude.
@@ -95,139 +177,246 @@ function tickLabels(scale: Scale): string[] {
   return ticks.map((t) => (Math.abs(t) < step * 1e-9 ? "0" : t.toFixed(decimals)));
 }
 
+/**
+ * A logarithmic axis covering [lo, hi] (both positive), from and to a tick: ticks at each decade
+ * over three decades or more, at 1, 2 and 5 × 10^k over one or more, and at every digit below.
+ */
+function logAxis(lo: number, hi: number): Axis {
+  if (!(lo > 0 && Number.isFinite(lo) && Number.isFinite(hi))) {
+    lo = 1;
+    hi = 10;
+  }
+  if (hi === lo) {
+    lo /= 2;
+    hi *= 2;
+  }
+  const decades = Math.log10(hi / lo);
+  const mantissas = decades >= 3 ? [1] : decades >= 1 ? [1, 2, 5] : [1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const all: number[] = [];
+  for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++)
+    for (const m of mantissas) all.push(Number((m * 10 ** e).toPrecision(12)));
+  const min = Math.max(...all.filter((t) => t <= lo * (1 + 1e-12)));
+  const max = Math.min(...all.filter((t) => t >= hi * (1 - 1e-12)));
+  let ticks = all.filter((t) => t >= min && t <= max);
+  // Past 12 decades, every other one, keeping both ends.
+  while (ticks.length > 12) ticks = ticks.filter((_, i) => i % 2 === 0 || i === ticks.length - 1);
+  const [a, b] = [Math.log10(min), Math.log10(max)];
+  return {
+    ticks,
+    labels: ticks.map((t) =>
+      t >= 1e-3 && t < 1e5 ? String(Number(t.toPrecision(3))) : t.toExponential(0).replace("e+", "e"),
+    ),
+    at: (v) => (Math.log10(v) - a) / (b - a),
+    shows: (v) => Number.isFinite(v) && v > 0,
+    // Decades first, then 5, then 2, then the other digits.
+    rank: ticks.map((t) => {
+      const m = Math.round(t / 10 ** Math.floor(Math.log10(t) + 1e-9));
+      return m === 1 ? 0 : m === 5 ? 1 : m === 2 ? 2 : 3;
+    }),
+  };
+}
+
+/**
+ * The ticks of a vertical axis `length` pixels long that get a label: by rank, each at least a
+ * line of text away from those already labelled, so that labels never overlap.
+ */
+function spacedLabels(axis: Axis, length: number): Set<number> {
+  const order = axis.ticks.map((_, i) => i).sort((i, j) => axis.rank[i]! - axis.rank[j]! || i - j);
+  const kept: number[] = [];
+  for (const i of order) {
+    const at = axis.at(axis.ticks[i]!) * length;
+    if (kept.every((k) => Math.abs(axis.at(axis.ticks[k]!) * length - at) >= FONT_SIZE + 2)) kept.push(i);
+  }
+  return new Set(kept);
+}
+
 function fmtCoord(v: number): string {
   return v.toFixed(2);
 }
 
-/** Builds the chart as SVG text (exported so it can be inspected without rendering). */
+const FONT_SIZE = 12;
+const TITLE_SIZE = 15;
+const MARGIN = 16;
+/** Legend geometry: a swatch of line, a gap, the name; rows of this height. */
+const SWATCH = 20;
+const LEGEND_PAD = 6;
+const LEGEND_ROW = 18;
+
+/** Width of a legend box holding names of these widths. */
+function legendWidth(names: string[]): number {
+  return LEGEND_PAD + SWATCH + 4 + Math.max(0, ...names.map((n) => textWidth(n, FONT_SIZE))) + LEGEND_PAD;
+}
+
+/** A one-panel chart as SVG text (exported so it can be inspected without rendering). */
 export function svgLinePlot(spec: LinePlotSpec): string {
+  const { title, xLabel, width, height, ...panel } = spec;
+  return svgPanelPlot({ title, xLabel, width, height, panels: [panel] });
+}
+
+/**
+ * Builds the chart as SVG text: the panels stacked top to bottom over one x axis, each with its
+ * legend on the right where it fits in 30% of the width, else under the panel (names too long
+ * for the width cut with "…"), so that no text runs off the picture.
+ */
+export function svgPanelPlot(spec: PanelPlotSpec): string {
   const width = spec.width ?? 800;
   const height = spec.height ?? 500;
   if (!(width > 0 && height > 0)) throw new RangeError(`plot size must be positive, got ${width}×${height}`);
+  const panels = spec.panels.length ? spec.panels : [{ yLabel: "", series: [] }];
 
   let xLo = Infinity;
   let xHi = -Infinity;
-  let yLo = Infinity;
-  let yHi = -Infinity;
-  for (const s of spec.series) {
-    for (const [x, y] of s.points) {
-      if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
-      xLo = Math.min(xLo, x);
-      xHi = Math.max(xHi, x);
-      yLo = Math.min(yLo, y);
-      yHi = Math.max(yHi, y);
-    }
-  }
-  const xs = niceScale(xLo, xHi);
-  const ys = niceScale(yLo, yHi);
-  const yLabels = tickLabels(ys);
-  const xLabels = tickLabels(xs);
+  const yAxes = panels.map((p) => {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const s of p.series)
+      for (const [x, y] of s.points) {
+        if (!Number.isFinite(x) || !Number.isFinite(y) || (p.logY && y <= 0)) continue;
+        xLo = Math.min(xLo, x);
+        xHi = Math.max(xHi, x);
+        lo = Math.min(lo, y);
+        hi = Math.max(hi, y);
+      }
+    return p.logY ? logAxis(lo, hi) : linearAxis(lo, hi);
+  });
+  const xAxis = linearAxis(xLo, xHi);
 
-  // Text widths are estimated (≈0.6 em per character) since there's no font metrics here.
-  const fontSize = 12;
-  const charW = fontSize * 0.6;
-  const maxYLabel = Math.max(...yLabels.map((l) => l.length));
-  const legendW =
-    spec.series.length > 0
-      ? Math.min(width * 0.3, 34 + charW * Math.max(...spec.series.map((s) => s.name.length)))
-      : 0;
-  const left = 24 + maxYLabel * charW + 10;
-  const right = 16 + (legendW > 0 ? legendW + 12 : 0);
-  const top = 36;
-  const bottom = 50;
+  // Legends go on the right when the widest fits in 30% of the picture, else under each panel,
+  // from the plot's left edge, with names cut to the width left.
+  const names = panels.map((p) => p.series.map((s) => s.name));
+  const rightW = Math.max(0, ...names.filter((n) => n.length).map(legendWidth));
+  const onRight = rightW <= width * 0.3;
+  const yLabelsW = Math.max(...yAxes.flatMap((a) => a.labels.map((l) => textWidth(l, FONT_SIZE))));
+  const left = MARGIN + FONT_SIZE + 8 + yLabelsW + 8;
+  const right = MARGIN + (onRight && rightW > 0 ? rightW + 12 : 0);
+  const maxName = width - MARGIN - left - legendWidth([]);
+  const shown = names.map((ns) => ns.map((n) => (onRight ? n : fitText(n, maxName, FONT_SIZE))));
   const pw = Math.max(1, width - left - right);
-  const ph = Math.max(1, height - top - bottom);
-  const px = (x: number) => left + ((x - xs.min) / (xs.max - xs.min)) * pw;
-  const py = (y: number) => top + ph - ((y - ys.min) / (ys.max - ys.min)) * ph;
+  const top = 36;
+  const tickSpace = 22;
+  const xLabelSpace = 20;
+  const below = panels.map(
+    (_, i) =>
+      tickSpace +
+      (i === panels.length - 1 ? xLabelSpace : 8) +
+      (!onRight && names[i]!.length ? names[i]!.length * LEGEND_ROW + 2 * LEGEND_PAD + 8 : 0),
+  );
+  const ph = Math.max(1, (height - top - 8 - below.reduce((a, b) => a + b, 0)) / panels.length);
+  const px = (x: number) => left + xAxis.at(x) * pw;
 
   const out: string[] = [];
   out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${FONT}" font-size="${fontSize}">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${FONT_FAMILY}" font-size="${FONT_SIZE}">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
-    `<text x="${fmtCoord(left + pw / 2)}" y="${top - 14}" text-anchor="middle" font-size="15" font-weight="bold">${escapeMarkup(spec.title)}</text>`,
+    `<text x="${fmtCoord(width / 2)}" y="${top - 14}" text-anchor="middle" font-size="${TITLE_SIZE}" font-weight="bold">${escapeMarkup(fitText(spec.title, width - 2 * MARGIN, TITLE_SIZE, true))}</text>`,
   );
 
-  // Grid and ticks.
-  out.push(`<g stroke="#e0e0e0" stroke-width="1">`);
-  for (const t of xs.ticks)
-    out.push(`<line x1="${fmtCoord(px(t))}" y1="${top}" x2="${fmtCoord(px(t))}" y2="${top + ph}"/>`);
-  for (const t of ys.ticks)
-    out.push(
-      `<line x1="${fmtCoord(left)}" y1="${fmtCoord(py(t))}" x2="${fmtCoord(left + pw)}" y2="${fmtCoord(py(t))}"/>`,
-    );
-  out.push(`</g>`);
-  out.push(
-    `<rect x="${fmtCoord(left)}" y="${top}" width="${fmtCoord(pw)}" height="${ph}" fill="none" stroke="#333333" stroke-width="1"/>`,
-  );
-  out.push(`<g fill="#333333">`);
-  xs.ticks.forEach((t, i) => {
-    out.push(
-      `<line x1="${fmtCoord(px(t))}" y1="${top + ph}" x2="${fmtCoord(px(t))}" y2="${top + ph + 4}" stroke="#333333"/>`,
-      `<text x="${fmtCoord(px(t))}" y="${top + ph + 17}" text-anchor="middle">${escapeMarkup(xLabels[i]!)}</text>`,
-    );
-  });
-  ys.ticks.forEach((t, i) => {
-    out.push(
-      `<line x1="${fmtCoord(left - 4)}" y1="${fmtCoord(py(t))}" x2="${fmtCoord(left)}" y2="${fmtCoord(py(t))}" stroke="#333333"/>`,
-      `<text x="${fmtCoord(left - 7)}" y="${fmtCoord(py(t) + 4)}" text-anchor="end">${escapeMarkup(yLabels[i]!)}</text>`,
-    );
-  });
-  out.push(`</g>`);
-  out.push(
-    `<text x="${fmtCoord(left + pw / 2)}" y="${height - 12}" text-anchor="middle">${escapeMarkup(spec.xLabel)}</text>`,
-    `<text transform="translate(14 ${fmtCoord(top + ph / 2)}) rotate(-90)" text-anchor="middle">${escapeMarkup(spec.yLabel)}</text>`,
-  );
-
-  // Series: non-finite points break the line (a gap shows where data is missing) and get no marker.
-  // No clipping: the axis range covers every finite point, and a clip would halve edge markers.
-  out.push(`<g fill="none" stroke-width="1.75" stroke-linejoin="round" stroke-linecap="round">`);
-  spec.series.forEach((s, i) => {
-    const colour = PALETTE[i % PALETTE.length]!;
-    const dash = DASHES[Math.floor(i / PALETTE.length) % DASHES.length]!;
-    const dashAttr = dash ? ` stroke-dasharray="${dash}"` : "";
-    let d = "";
-    let penDown = false;
-    const finite: [number, number][] = [];
-    for (const [x, y] of s.points) {
-      if (!Number.isFinite(x) || !Number.isFinite(y)) {
-        penDown = false;
-        continue;
-      }
-      finite.push([x, y]);
-      d += `${penDown ? "L" : "M"}${fmtCoord(px(x))} ${fmtCoord(py(y))}`;
-      penDown = true;
-    }
-    out.push(
-      `<path class="series" data-series="${escapeMarkup(s.name)}" d="${d}" stroke="${colour}"${dashAttr}/>`,
-    );
-    if (finite.length > 0 && finite.length <= MARKER_MAX_POINTS) {
-      out.push(`<g fill="${colour}" stroke="none">`);
-      for (const [x, y] of finite)
-        out.push(`<circle cx="${fmtCoord(px(x))}" cy="${fmtCoord(py(y))}" r="3"/>`);
-      out.push(`</g>`);
-    }
-  });
-  out.push(`</g>`);
-
-  // Legend, outside the plot area on the right so it never hides data.
-  if (spec.series.length > 0) {
-    const lx = left + pw + 12;
-    const rowH = 18;
-    out.push(
-      `<rect x="${fmtCoord(lx)}" y="${top}" width="${fmtCoord(legendW)}" height="${spec.series.length * rowH + 8}" fill="#ffffff" stroke="#cccccc"/>`,
-    );
-    spec.series.forEach((s, i) => {
-      const colour = PALETTE[i % PALETTE.length]!;
-      const dash = DASHES[Math.floor(i / PALETTE.length) % DASHES.length]!;
-      const y = top + 4 + rowH * i + rowH / 2;
+  let y0 = top;
+  panels.forEach((panel, pi) => {
+    const ys = yAxes[pi]!;
+    const py = (y: number) => y0 + ph - ys.at(y) * ph;
+    // Grid and ticks.
+    out.push(`<g stroke="#e0e0e0" stroke-width="1">`);
+    for (const t of xAxis.ticks)
       out.push(
-        `<line x1="${fmtCoord(lx + 6)}" y1="${fmtCoord(y)}" x2="${fmtCoord(lx + 26)}" y2="${fmtCoord(y)}" stroke="${colour}" stroke-width="2.5"${dash ? ` stroke-dasharray="${dash}"` : ""}/>`,
-        `<text x="${fmtCoord(lx + 30)}" y="${fmtCoord(y + 4)}">${escapeMarkup(s.name)}</text>`,
+        `<line x1="${fmtCoord(px(t))}" y1="${fmtCoord(y0)}" x2="${fmtCoord(px(t))}" y2="${fmtCoord(y0 + ph)}"/>`,
+      );
+    for (const t of ys.ticks)
+      out.push(
+        `<line x1="${fmtCoord(left)}" y1="${fmtCoord(py(t))}" x2="${fmtCoord(left + pw)}" y2="${fmtCoord(py(t))}"/>`,
+      );
+    out.push(`</g>`);
+    out.push(
+      `<rect x="${fmtCoord(left)}" y="${fmtCoord(y0)}" width="${fmtCoord(pw)}" height="${fmtCoord(ph)}" fill="none" stroke="#333333" stroke-width="1"/>`,
+    );
+    out.push(`<g fill="#333333">`);
+    xAxis.ticks.forEach((t, i) => {
+      out.push(
+        `<line x1="${fmtCoord(px(t))}" y1="${fmtCoord(y0 + ph)}" x2="${fmtCoord(px(t))}" y2="${fmtCoord(y0 + ph + 4)}" stroke="#333333"/>`,
+        `<text x="${fmtCoord(px(t))}" y="${fmtCoord(y0 + ph + 17)}" text-anchor="middle">${escapeMarkup(xAxis.labels[i]!)}</text>`,
       );
     });
-  }
+    const labelled = spacedLabels(ys, ph);
+    ys.ticks.forEach((t, i) => {
+      out.push(
+        `<line x1="${fmtCoord(left - 4)}" y1="${fmtCoord(py(t))}" x2="${fmtCoord(left)}" y2="${fmtCoord(py(t))}" stroke="#333333"/>`,
+      );
+      if (labelled.has(i))
+        out.push(
+          `<text x="${fmtCoord(left - 7)}" y="${fmtCoord(py(t) + 4)}" text-anchor="end">${escapeMarkup(ys.labels[i]!)}</text>`,
+        );
+    });
+    out.push(`</g>`);
+    out.push(
+      `<text transform="translate(${MARGIN + FONT_SIZE - 2} ${fmtCoord(y0 + ph / 2)}) rotate(-90)" text-anchor="middle">${escapeMarkup(fitText(panel.yLabel, ph, FONT_SIZE))}</text>`,
+    );
+    let yb = y0 + ph + tickSpace;
+    if (pi === panels.length - 1) {
+      out.push(
+        `<text x="${fmtCoord(left + pw / 2)}" y="${fmtCoord(yb + 12)}" text-anchor="middle">${escapeMarkup(fitText(spec.xLabel, width - 2 * MARGIN, FONT_SIZE))}</text>`,
+      );
+      yb += xLabelSpace;
+    }
+
+    // Series: non-finite points (and non-positive ones on a log axis) break the line, a gap
+    // showing where data is missing, and get no marker. No clipping: the axis range covers every
+    // drawn point, and a clip would halve edge markers.
+    out.push(`<g fill="none" stroke-width="1.75" stroke-linejoin="round" stroke-linecap="round">`);
+    panel.series.forEach((s, i) => {
+      const { colour, dash } = look(i);
+      let d = "";
+      let penDown = false;
+      const drawn: [number, number][] = [];
+      for (const [x, y] of s.points) {
+        if (!Number.isFinite(x) || !ys.shows(y)) {
+          penDown = false;
+          continue;
+        }
+        drawn.push([x, y]);
+        d += `${penDown ? "L" : "M"}${fmtCoord(px(x))} ${fmtCoord(py(y))}`;
+        penDown = true;
+      }
+      out.push(
+        `<path class="series" data-series="${escapeMarkup(s.name)}" d="${d}" stroke="${colour}"${dash ? ` stroke-dasharray="${dash}"` : ""}/>`,
+      );
+      if (drawn.length > 0 && drawn.length <= MARKER_MAX_POINTS) {
+        out.push(`<g fill="${colour}" stroke="none">`);
+        for (const [x, y] of drawn)
+          out.push(`<circle cx="${fmtCoord(px(x))}" cy="${fmtCoord(py(y))}" r="3"/>`);
+        out.push(`</g>`);
+      }
+    });
+    out.push(`</g>`);
+
+    // The legend, outside the plot area so it never hides data.
+    if (panel.series.length > 0) {
+      const lx = onRight ? left + pw + 12 : left;
+      const ly = onRight ? y0 : yb;
+      const lw = onRight ? rightW : Math.min(width - MARGIN - left, legendWidth(shown[pi]!));
+      out.push(
+        `<rect class="legend" x="${fmtCoord(lx)}" y="${fmtCoord(ly)}" width="${fmtCoord(lw)}" height="${panel.series.length * LEGEND_ROW + 2 * LEGEND_PAD - 4}" fill="#ffffff" stroke="#cccccc"/>`,
+      );
+      panel.series.forEach((_, i) => {
+        const { colour, dash } = look(i);
+        const y = ly + LEGEND_PAD - 2 + LEGEND_ROW * i + LEGEND_ROW / 2;
+        out.push(
+          `<line x1="${fmtCoord(lx + LEGEND_PAD)}" y1="${fmtCoord(y)}" x2="${fmtCoord(lx + LEGEND_PAD + SWATCH)}" y2="${fmtCoord(y)}" stroke="${colour}" stroke-width="2.5"${dash ? ` stroke-dasharray="${dash}"` : ""}/>`,
+          `<text x="${fmtCoord(lx + LEGEND_PAD + SWATCH + 4)}" y="${fmtCoord(y + 4)}">${escapeMarkup(shown[pi]![i]!)}</text>`,
+        );
+      });
+    }
+    y0 += ph + below[pi]!;
+  });
   out.push(`</svg>`);
   return out.join("\n");
+}
+
+/** Series `i`'s colour, and past the palette's length a dash pattern. */
+function look(i: number): { colour: string; dash: string } {
+  return {
+    colour: PALETTE[i % PALETTE.length]!,
+    dash: DASHES[Math.floor(i / PALETTE.length) % DASHES.length]!,
+  };
 }
 
 /**
@@ -235,8 +424,8 @@ export function svgLinePlot(spec: LinePlotSpec): string {
  * (a viewer polling the file during training never sees a half-written image). Creates the
  * parent directory if needed.
  */
-export async function writeLinePlot(path: string, spec: LinePlotSpec): Promise<void> {
-  const svg = svgLinePlot(spec);
+export async function writeLinePlot(path: string, spec: LinePlotSpec | PanelPlotSpec): Promise<void> {
+  const svg = "panels" in spec ? svgPanelPlot(spec) : svgLinePlot(spec);
   // density 72 makes one SVG user unit one pixel, so the PNG has the requested size.
   const png = await sharp(Buffer.from(svg), { density: 72 }).png().toBuffer();
   await mkdir(dirname(path), { recursive: true });
