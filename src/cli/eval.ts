@@ -104,8 +104,7 @@ export async function cmdEval(runDir: string | undefined, values: EvalOptions): 
   prepareRunData(run, readPreparation(model.metadata, chosen.path), values.preparation, chosen.path);
   run.eval.split = split;
   if (maxImages !== undefined) run.eval.max_images = maxImages;
-  // Reports name the weights evaluated: an EMA model file given by name is EMA.
-  const weights = modelFileWeights(model.metadata) === "ema" ? "ema" : chosen.weights;
+  const weights = reportedWeights(model.metadata, chosen.weights);
   // A report in a run folder is that run's, unless it is named after the model it measures.
   const foreign =
     values.out === undefined && runDir !== undefined && !isInside(chosen.path, runDir)
@@ -151,6 +150,11 @@ export async function cmdEval(runDir: string | undefined, values: EvalOptions): 
   const P = toDevice(model.weights);
   const r = await evaluateRun(run, P, { maxImages }).finally(() => disposeParams(P));
   return writeReport(r, { model: model.config, path: chosen.path, weights, out, stem, t0 });
+}
+
+/** The weights a report names: an EMA model file given by name is EMA whatever --weights says. */
+function reportedWeights(metadata: Record<string, string>, chosen: WeightsChoice): WeightsChoice {
+  return modelFileWeights(metadata) === "ema" ? "ema" : chosen;
 }
 
 /** Write an evaluation's JSON report and grid as `out/stem.json|png` and say what it measured. */
@@ -247,7 +251,7 @@ async function evalImages(runDir: string | undefined, dir: string, values: EvalO
     clamp: true,
     grid: true,
   }).finally(() => disposeParams(P));
-  const weights = modelFileWeights(model.metadata) === "ema" ? "ema" : chosen.weights;
+  const weights = reportedWeights(model.metadata, chosen.weights);
   return writeReport(r, {
     model: cfg,
     path: chosen.path,
