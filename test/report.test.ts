@@ -33,7 +33,6 @@ test("report: curves, final evaluation, latest samples and the config, in one es
       step: 20,
       loss: 0.3,
       train_psnr: 10,
-      grad_norm: 1,
       seconds: 10,
       images_per_s: 4,
       test_psnr: 11,
@@ -80,19 +79,24 @@ test("report: curves, final evaluation, latest samples and the config, in one es
     "winds &lt;b&gt;&amp;&lt;/b&gt;: loss and PSNR by step",
     "test rmse_u",
     "test ssim",
-    "Speed",
+    "Speed (mean since the start)",
   ])
     assert.ok(html.includes(`>${title}<`), title);
-  for (const series of ['data-series="train (mean since the last line)"', 'data-series="test (test)"'])
+  for (const series of ['data-series="loss"', 'data-series="train"', 'data-series="test (test)"'])
     assert.ok(html.includes(series), series);
-  // The latest numbers, each with its step.
-  assert.ok(html.includes("<tr><th>test PSNR</th><td>11.00 dB (step 20)</td></tr>"));
-  assert.ok(html.includes("<tr><th>speed</th><td>4.00 images/s (step 20)</td></tr>"));
-  // The three latest grids in step order, final last, each inlined byte for byte; not the oldest.
+  // The latest numbers; one logged before the last step says when.
+  assert.ok(html.includes("<tr><th>test PSNR</th><td>11.00 dB</td></tr>"));
+  assert.ok(html.includes("<tr><th>speed</th><td>4.00 images/s</td></tr>"));
+  assert.ok(
+    html.includes("<tr><th>gradient norm</th><td>1.00 (at step 10)</td></tr>"),
+    "an older value says when",
+  );
+  assert.ok(html.includes("<tr><th>learning rate</th><td>0.0003</td></tr>"), "the run's settings");
+  // The three latest grids, newest (final) first, each inlined byte for byte; not the oldest.
   const shown = [...html.matchAll(/<img src="data:image\/png;base64,([^"]+)" alt="([^"]+)">/g)];
   assert.deepEqual(
     shown.map((m) => m[2]),
-    ["step-10.png", "step-20.png", "final.png"],
+    ["final.png", "step-20.png", "step-10.png"],
   );
   for (const m of shown) assert.ok(Buffer.from(m[1]!, "base64").equals(grids.get(m[2]!)!), m[2]);
   // The final evaluation, numbers rounded for reading, per-channel RMSE with units.

@@ -79,16 +79,16 @@ function series(records: Record<string, number>[], keys: string[]): LineSeries[]
  * panels for what is not logged yet. `split` names the test split in the legend.
  */
 export function curvesSpec(records: Record<string, number>[], name: string, split?: string): PanelPlotSpec {
-  const loss = series(records, ["loss"]).map((s) => ({ ...s, name: "train (mean since the last line)" }));
+  const loss = series(records, ["loss"]);
   const psnr = series(records, ["train_psnr", "test_psnr"]).map((s) => ({
     ...s,
-    name: s.name === "train_psnr" ? "train (mean since the last line)" : `test${split ? ` (${split})` : ""}`,
+    name: s.name === "train_psnr" ? "train" : `test${split ? ` (${split})` : ""}`,
   }));
   return {
     title: `${name}: loss and PSNR by step`,
     xLabel: "step",
     panels: [
-      ...(loss.length ? [{ yLabel: "loss", series: loss, logY: true }] : []),
+      ...(loss.length ? [{ yLabel: "train loss", series: loss, logY: true, legend: false }] : []),
       ...(psnr.length ? [{ yLabel: "PSNR (dB)", series: psnr }] : []),
     ],
   };
@@ -102,7 +102,8 @@ function otherCharts(records: Record<string, number>[]): string[] {
       .filter((k) => k.startsWith("test_") && k !== "test_psnr")
       .sort()
       .map((k) => ({ title: k.replace(/^test_/, "test "), yLabel: k.replace(/^test_/, ""), keys: [k] })),
-    { title: "Speed", yLabel: "images/s", keys: ["images_per_s"] },
+    { title: "Speed (mean since the start)", yLabel: "images/s", keys: ["images_per_s"] },
+    { title: "Step time", yLabel: "s", keys: ["step_s"] },
   ];
   return specs
     .map((s) => ({ ...s, series: series(records, s.keys) }))
@@ -113,13 +114,14 @@ function otherCharts(records: Record<string, number>[]): string[] {
         xLabel: "step",
         yLabel: s.yLabel,
         series: s.series,
+        legend: false,
         width: 480,
         height: 300,
       }),
     );
 }
 
-/** The latest value of each number worth a glance, with the step it was logged at. */
+/** The latest value of each number worth a glance, with its step where it is not the last one. */
 function latestRows(records: Record<string, number>[]): [string, string][] {
   const shown: [string, string, (v: number) => string][] = [
     ["loss", "loss", (v) => v.toPrecision(4)],
@@ -132,9 +134,10 @@ function latestRows(records: Record<string, number>[]): [string, string][] {
     ["grad_norm", "gradient norm", (v) => v.toPrecision(3)],
   ];
   const rows: [string, string][] = [];
+  const lastStep = records.at(-1)?.step;
   for (const [key, label, format] of shown) {
     const r = [...records].reverse().find((x) => x[key] !== undefined);
-    if (r) rows.push([label, `${format(r[key]!)} (step ${r.step})`]);
+    if (r) rows.push([label, `${format(r[key]!)}${r.step !== lastStep ? ` (at step ${r.step})` : ""}`]);
   }
   return rows;
 }
@@ -152,7 +155,7 @@ function table(rows: [string, string][]): string {
   return `<table>${rows.map(([k, v]) => `<tr><th>${escapeMarkup(k)}</th><td>${escapeMarkup(v)}</td></tr>`).join("")}</table>`;
 }
 
-/** Sample grids by step, newest last: samples/step-N.png, then samples/final.png. */
+/** The latest sample grids, newest first: samples/final.png, then samples/step-N.png by step. */
 async function sampleGrids(out: string): Promise<{ name: string; dataUri: string }[]> {
   let names: string[];
   try {
@@ -164,10 +167,13 @@ async function sampleGrids(out: string): Promise<{ name: string; dataUri: string
     n === "final.png" ? Infinity : Number(/step-(\d+)\.png$/.exec(n)?.[1] ?? NaN);
   const pngs = names.filter((n) => !Number.isNaN(order(n))).sort((a, b) => order(a) - order(b));
   return Promise.all(
-    pngs.slice(-SAMPLE_GRIDS).map(async (name) => ({
-      name,
-      dataUri: `data:image/png;base64,${(await readFile(join(out, "samples", name))).toString("base64")}`,
-    })),
+    pngs
+      .slice(-SAMPLE_GRIDS)
+      .reverse()
+      .map(async (name) => ({
+        name,
+        dataUri: `data:image/png;base64,${(await readFile(join(out, "samples", name))).toString("base64")}`,
+      })),
   );
 }
 
@@ -252,6 +258,32 @@ export async function writeRunLogs(out: string, fallback: number): Promise<void>
   await writeRunReport(out);
 }
 
+/** What the run is, from config.json: task, data, model and the main training settings. */
+function setupRows(config: string | undefined): [string, string][] {
+  let c: {
+    task?: unknown;
+    data?: { kind?: unknown; root?: unknown };
+    model?: { hyponet?: { name?: unknown } };
+    train?: { steps?: unknown; batch_size?: unknown; lr?: unknown };
+  };
+  try {
+    c = JSON.parse(config ?? "{}") as typeof c;
+  } catch {
+    return [];
+  }
+  const rows: [string, unknown][] = [
+    ["task", c.task],
+    ["data", [c.data?.kind, c.data?.root].filter((x) => x !== undefined).join(" · ") || undefined],
+    ["model", c.model?.hyponet?.name],
+    ["steps", c.train?.steps],
+    ["batch size", c.train?.batch_size],
+    ["learning rate", c.train?.lr],
+  ];
+  return rows
+    .filter((r): r is [string, string | number] => typeof r[1] === "string" || typeof r[1] === "number")
+    .map(([k, v]) => [k, String(v)]);
+}
+
 /** A sample grid's caption: "step-000200.png" → "step 200", "final.png" → "final, after the last step". */
 function gridCaption(file: string): string {
   if (file === "final.png") return "final, after the last step";
@@ -277,6 +309,7 @@ export async function writeRunReport(out: string): Promise<string> {
   const last = records.at(-1);
   const seconds = [...records].reverse().find((r) => r.seconds !== undefined)?.seconds;
   const rows = evalRows(evalJson);
+  const setup = setupRows(config);
   const grids = await sampleGrids(out);
   const curves = curvesSpec(records, name, split);
   const status = records.length
@@ -292,20 +325,27 @@ export async function writeRunReport(out: string): Promise<string> {
 body { font-family: system-ui, "DejaVu Sans", sans-serif; margin: 1.5em auto; max-width: 1200px; padding: 0 1.5em; color: #222; line-height: 1.4; }
 h1 { font-size: 1.5em; margin-bottom: 0.2em; } h2 { font-size: 1.15em; margin-top: 1.8em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
 .sub { color: #555; margin-top: 0; }
-.charts { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+.tables { display: flex; flex-wrap: wrap; gap: 0 3em; align-items: flex-start; }
+.charts { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; margin-bottom: 1em; }
 .charts svg { max-width: 100%; height: auto; border: 1px solid #e4e4e4; }
 table { border-collapse: collapse; } td, th { padding: 0.25em 0.8em; border-bottom: 1px solid #e4e4e4; text-align: left; }
 th { font-weight: 600; color: #444; }
 td { font-variant-numeric: tabular-nums; }
-figure { margin: 0 0 1.2em; } figcaption { color: #555; font-size: 0.9em; }
+figure { margin: 0 0 1.5em; } figcaption { color: #444; font-weight: 600; margin-bottom: 0.3em; }
 img { max-width: 100%; border: 1px solid #ddd; }
 pre { background: #f6f6f6; padding: 1em; overflow: auto; font-size: 0.85em; }
+summary { cursor: pointer; color: #444; }
 </style>
 </head>
 <body>
 <h1>anr run: ${escapeMarkup(name)}</h1>
 <p class="sub">${escapeMarkup(out)} · ${escapeMarkup(status)}</p>
-${records.length ? `<h2>Latest</h2>\n${table(latestRows(records))}` : ""}
+<div class="tables">
+${setup.length ? `<section><h2>Run</h2>\n${table(setup)}</section>` : ""}
+${records.length ? `<section><h2>Latest${last ? ` (step ${last.step})` : ""}</h2>\n${table(latestRows(records))}</section>` : ""}
+<section><h2>Final evaluation</h2>
+${rows.length ? table(rows) : "<p>Not evaluated yet (eval.json is written when training ends).</p>"}</section>
+</div>
 <h2>Curves</h2>
 ${
   records.length
@@ -313,21 +353,21 @@ ${
 <div class="charts">${otherCharts(records).join("\n")}</div>`
     : "<p>No metrics yet.</p>"
 }
-<h2>Final evaluation</h2>
-${rows.length ? table(rows) : "<p>Not evaluated yet (eval.json is written when training ends).</p>"}
 <h2>Samples</h2>
 ${
   grids.length
     ? grids
         .map(
           (g) =>
-            `<figure><img src="${g.dataUri}" alt="${escapeMarkup(g.name)}"><figcaption>${escapeMarkup(gridCaption(g.name))}</figcaption></figure>`,
+            `<figure><figcaption>${escapeMarkup(gridCaption(g.name))}</figcaption><img src="${g.dataUri}" alt="${escapeMarkup(g.name)}"></figure>`,
         )
         .join("\n")
     : "<p>No sample grids yet.</p>"
 }
 <h2>Config</h2>
+<details><summary>config.json${config ? ` (${config.trimEnd().split("\n").length} lines)` : ""}</summary>
 <pre>${escapeMarkup(config ?? "(no config.json)")}</pre>
+</details>
 </body>
 </html>
 `;

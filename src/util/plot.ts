@@ -21,6 +21,8 @@ export interface LinePanel {
   series: LineSeries[];
   /** A logarithmic y axis (points with y ≤ 0 are then left out, as non-finite ones are). */
   logY?: boolean;
+  /** Draw the legend (default true); a single curve named by the y label needs none. */
+  legend?: boolean;
 }
 
 /** What to plot: one panel. Width and height are the PNG's pixel size (default 800×500). */
@@ -283,7 +285,7 @@ export function svgPanelPlot(spec: PanelPlotSpec): string {
 
   // Legends go on the right when the widest fits in 30% of the picture, else under each panel,
   // from the plot's left edge, with names cut to the width left.
-  const names = panels.map((p) => p.series.map((s) => s.name));
+  const names = panels.map((p) => (p.legend === false ? [] : p.series.map((s) => s.name)));
   const rightW = Math.max(0, ...names.filter((n) => n.length).map(legendWidth));
   const onRight = rightW <= width * 0.3;
   const yLabelsW = Math.max(...yAxes.flatMap((a) => a.labels.map((l) => textWidth(l, FONT_SIZE))));
@@ -389,7 +391,7 @@ export function svgPanelPlot(spec: PanelPlotSpec): string {
     out.push(`</g>`);
 
     // The legend, outside the plot area so it never hides data.
-    if (panel.series.length > 0) {
+    if (panel.series.length > 0 && panel.legend !== false) {
       const lx = onRight ? left + pw + 12 : left;
       const ly = onRight ? y0 : yb;
       const lw = onRight ? rightW : Math.min(width - MARGIN - left, legendWidth(shown[pi]!));
