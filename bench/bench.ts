@@ -1,195 +1,298 @@
 /**
- * `npm run bench`: speed and memory of the fixed benchmark configuration (batch 8 of 32×32
- * images, dim 128, 2 + 2 transformer layers, 64 R-tokens, ANR depth 3), and — where Debian's
- * python3-torch is installed — the same model in PyTorch (bench/torch_step.py), timed in the
- * same run, one after the other, with the ratio. Prints a table and one JSON line.
+ * `npm run bench`: our training step and decode against PyTorch's on the same model, interleaved.
  *
- * Flags: --steps N (timed steps, default 10), --warmup N (3), --threads-torch N (1),
- *        --no-torch, --decode-size S (128).
+ * Each measurement is a fresh child process: ours (bench/ours.ts, jax-js wasm with its worker
+ * pool) and PyTorch (bench/torch_step.py) at each thread count, so nothing of one side is alive
+ * while the other runs. A round runs, per configuration, ours then PyTorch at each thread count
+ * (their order alternates between rounds); rounds repeat --rounds times. Per round the ratio is
+ * ours over PyTorch's best thread count in that round; the summary gives the median ratio and its
+ * range over rounds. The machine's load average is recorded before and after every child, since
+ * other work on a shared machine moves every figure.
+ *
+ * Before timing, both sides run the same first two steps (our initial weights, images and
+ * coordinate noise, which ours writes for PyTorch): their losses and gradient norms must agree, so
+ * the timing compares equal work.
+ *
+ * Flags: --rounds N (3), --configs small,large, --torch-threads 1,2, --decode-size S (128),
+ *        --decode-reps N (2), --steps N / --warmup N (override each config's), --no-torch,
+ *        --torch-attention direct|folded (default: the form ours uses), --out FILE
+ *        (default reports/bench-<time>.json).
+ *
+ * This process imports no compute code (bench/configs.ts loads no jax-js).
  */
-// First: the worker pool and the environment switches (ANR_ATTENTION), as for the CLI.
-import "../src/node-startup.js";
 import { parseArgs } from "node:util";
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { initBackend, wasmHeapBytes } from "../src/backend/index.js";
-import { numpy as np } from "../src/backend/jax.js";
-import { parseHyperNetworkConfig, type HyperNetworkConfig } from "../src/model/config.js";
-import { initHostParams, toDevice, countParams } from "../src/model/params.js";
-import { hyperNetwork } from "../src/model/model.js";
-import { createImageDecoder } from "../src/model/tasks.js";
-import { adamInit, REFERENCE_ADAM } from "../src/training/optim.js";
-import { createImageTrainStep, type TrainState } from "../src/training/step.js";
-import { Rng } from "../src/util/rng.js";
-import { modelPreset } from "../src/model/presets.js";
-
-/** The benchmark model: the `small32-anr` preset (the Fashion-MNIST anchor's ANR at 32×32). */
-export const BENCH_MODEL = modelPreset("small32-anr");
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { writeFileAtomic } from "../src/util/fs.js";
+import { BENCH_CONFIGS, isBenchConfigName, type BenchConfigName } from "./configs.js";
+import { median, range } from "./stats.js";
+import {
+  findTorchPython,
+  loadNow,
+  machine,
+  ROOT,
+  runChild,
+  torchEnv,
+  type ChildRun,
+  type Json,
+  type Machine,
+} from "./harness.js";
 
 const { values } = parseArgs({
   options: {
-    steps: { type: "string", default: "10" },
-    warmup: { type: "string", default: "3" },
-    "threads-torch": { type: "string", default: "1" },
-    "no-torch": { type: "boolean", default: false },
+    rounds: { type: "string", default: "3" },
+    configs: { type: "string", default: "small,large" },
+    "torch-threads": { type: "string", default: "1,2" },
     "decode-size": { type: "string", default: "128" },
+    "decode-reps": { type: "string", default: "2" },
+    steps: { type: "string" },
+    warmup: { type: "string" },
+    "no-torch": { type: "boolean", default: false },
+    "torch-attention": { type: "string" },
+    out: { type: "string" },
   },
 });
-const STEPS = Number(values.steps);
-const WARMUP = Number(values.warmup);
-const DECODE = Number(values["decode-size"]);
-const B = 8;
-/** Points per decode chunk: bounds memory at any output size. */
-const DECODE_CHUNK = 4096;
-const S = 32;
+const ROUNDS = Number(values.rounds);
+const CONFIGS = values.configs!.split(",").map((c) => {
+  if (!isBenchConfigName(c))
+    throw new Error(`--configs: unknown "${c}" (${Object.keys(BENCH_CONFIGS).join(", ")})`);
+  return c;
+});
+const TORCH_THREADS = values["torch-threads"]!.split(",").map(Number);
+const startedAt = new Date();
+const OUT =
+  values.out ?? join(ROOT, "reports", `bench-${startedAt.toISOString().replace(/[:.]/g, "-")}.json`);
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+/** One measurement: which side, configuration, round and thread count, and its child process. */
+interface Run extends ChildRun {
+  side: "ours" | "torch";
+  config: BenchConfigName;
+  round: number;
+  threads: number | null;
 }
 
-async function benchJax(cfg: HyperNetworkConfig) {
-  const backend = await initBackend();
-  const rng = new Rng(0);
-  const params = toDevice(initHostParams(cfg, 0));
-  const { m, v } = adamInit(params);
-  let state: TrainState = { params, m, v, step: 0 };
-  const step = createImageTrainStep(cfg, { adam: REFERENCE_ADAM, clipNorm: 1 });
-  const imgs = rng.fill(B * 3 * S * S, { lo: 0, hi: 1 });
-  const batch = () => ({
-    imgs: np.array(imgs, { shape: [B, 3, S, S] }),
-    noise: np.array(rng.fill(B * S * S * 2, { normal: true }), { shape: [B, S, S, 2] }),
-  });
-  const times: number[] = [];
-  let cpu = 0;
-  let wall = 0;
-  let firstLoss = NaN;
-  let lastLoss = NaN;
-  for (let i = 0; i < WARMUP + STEPS; i++) {
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    const [next, metrics] = await step(state, [batch()]);
-    const dt = performance.now() - t0;
-    state = next;
-    if (i === 0) firstLoss = metrics.loss;
-    lastLoss = metrics.loss;
-    if (i >= WARMUP) {
-      times.push(dt);
-      const c = process.cpuUsage(c0);
-      cpu += (c.user + c.system) / 1000;
-      wall += dt;
-    }
-  }
-  step.dispose();
-  const trainHeap = wasmHeapBytes() / 2 ** 20;
-  const trainRss = process.resourceUsage().maxRSS / 1024;
-
-  // Decode: fixed R-tokens, the hyponet alone on a DECODE² grid.
-  const gen = hyperNetwork(
-    state.params,
-    cfg,
-    np
-      .array(imgs, { shape: [B, 3, S, S] })
-      .mul(2)
-      .sub(1),
+function measure(
+  side: Run["side"],
+  config: BenchConfigName,
+  round: number,
+  threads: number | null,
+  cmd: string,
+  args: string[],
+  env?: NodeJS.ProcessEnv,
+): Run {
+  const run: Run = { side, config, round, threads, ...runChild(cmd, args, env) };
+  const what = side === "ours" ? "ours" : `PyTorch ${threads} thr`;
+  const step = run.result ? `${Number(run.result.step_ms_median).toFixed(0)} ms/step` : `FAILED ${run.error}`;
+  console.error(
+    `  round ${round} ${config} ${what}: ${step}, ${run.wall_s} s, load ${run.load_before[0]} → ${run.load_after[0]}`,
   );
-  const decode = createImageDecoder(cfg, DECODE_CHUNK);
-  await decode(state.params, gen, B, DECODE, DECODE);
-  const dts: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    const t0 = performance.now();
-    await decode(state.params, gen, B, DECODE, DECODE);
-    dts.push(performance.now() - t0);
+  return run;
+}
+
+const num = (r: Run | undefined, k: string) => (r?.result ? Number(r.result[k]) : NaN);
+
+async function main() {
+  const info = machine();
+  const py = values["no-torch"] ? null : findTorchPython();
+  const work = mkdtempSync(join(tmpdir(), "anr-bench-"));
+  console.error(
+    `bench: ${ROUNDS} rounds × [${CONFIGS.join(", ")}]; ours, then PyTorch at ${TORCH_THREADS.join(" and ")} thread(s)` +
+      `${py ? "" : " (PyTorch: not found — apt-get install python3-torch libopenblas0-pthread)"}; ${info.cpu_model}, ${info.cores} cores`,
+  );
+  const runs: Run[] = [];
+  const rounds: { round: number; load_before: number[]; load_after: number[] }[] = [];
+  try {
+    for (let round = 1; round <= ROUNDS; round++) {
+      const loadBefore = loadNow();
+      for (const config of CONFIGS) {
+        const dir = join(work, config);
+        const common = ["--decode-size", values["decode-size"]!, "--decode-reps", values["decode-reps"]!];
+        if (values.steps) common.push("--steps", values.steps);
+        if (values.warmup) common.push("--warmup", values.warmup);
+        const oursArgs = ["--import", "tsx", "bench/ours.ts", "--config", config, ...common];
+        if (!existsSync(dir)) oursArgs.push("--dump", dir);
+        runs.push(measure("ours", config, round, null, process.execPath, oursArgs));
+        if (!py || !existsSync(join(dir, "cfg.json"))) continue;
+        const order = round % 2 === 1 ? TORCH_THREADS : [...TORCH_THREADS].reverse();
+        for (const n of order) {
+          const bc = BENCH_CONFIGS[config];
+          const args = ["bench/torch_step.py", "--json", "--init", dir, "--threads", String(n), ...common];
+          if (!values.steps) args.push("--steps", String(bc.steps));
+          if (!values.warmup) args.push("--warmup", String(bc.warmup));
+          if (values["torch-attention"]) args.push("--attention", values["torch-attention"]);
+          runs.push(measure("torch", config, round, n, py, args, torchEnv(n)));
+        }
+      }
+      rounds.push({ round, load_before: loadBefore, load_after: loadNow() });
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
   }
-  decode.dispose();
+
+  const summaries = CONFIGS.map((config) => summarise(config, runs));
+  const record = {
+    started: startedAt.toISOString(),
+    finished: new Date().toISOString(),
+    machine: info,
+    torch_env: {
+      OMP_WAIT_POLICY: "PASSIVE",
+      OMP_NUM_THREADS: "= threads",
+      OPENBLAS_NUM_THREADS: "= threads",
+    },
+    blas: runs.find((r) => r.side === "torch" && r.result)?.result?.blas ?? null,
+    settings: {
+      rounds: ROUNDS,
+      torch_threads: TORCH_THREADS,
+      decode_size: Number(values["decode-size"]),
+      configs: Object.fromEntries(CONFIGS.map((c) => [c, BENCH_CONFIGS[c]])),
+    },
+    rounds,
+    summaries,
+    runs: runs.map((r) => ({ ...r, result: r.result && { ...r.result, blas: undefined } })),
+  };
+  printTables(record.machine, record.blas as Json | null, runs, summaries);
+  await writeFileAtomic(OUT, JSON.stringify(record, null, 1) + "\n");
+  console.log(`\nJSON record: ${relative(process.cwd(), OUT)}`);
+  for (const s of summaries)
+    if (s.check.agree === false)
+      console.log(
+        `\n${s.config}: PyTorch and ours DISAGREE on the first two steps (|Δloss| ${s.check.max_abs_loss_delta}, grad norm ${s.check.max_rel_grad_norm_delta}): the timings do not compare equal work`,
+      );
+  if (runs.some((r) => r.error) || summaries.some((s) => s.check.agree === false)) process.exitCode = 1;
+}
+
+/**
+ * Agreement required of the first two steps (relative): float32 sums in another order, measured
+ * at ≤ 4e-7 for the loss and ≤ 7e-6 for the gradient norm on both configurations.
+ */
+const LOSS_TOLERANCE = 1e-5;
+const GRAD_NORM_TOLERANCE = 1e-4;
+
+/** Per-round ratios and agreement of one configuration. */
+function summarise(config: BenchConfigName, runs: Run[]) {
+  const mine = runs.filter((r) => r.config === config);
+  const roundNos = [...new Set(mine.map((r) => r.round))];
+  const perRound = roundNos.map((round) => {
+    const ours = mine.find((r) => r.round === round && r.side === "ours");
+    const torch = mine.filter((r) => r.round === round && r.side === "torch" && r.result);
+    const bestStep = torch.length ? Math.min(...torch.map((r) => num(r, "step_ms_median"))) : NaN;
+    const bestDecode = torch.length ? Math.max(...torch.map((r) => num(r, "decode_pixels_per_s"))) : NaN;
+    return {
+      round,
+      ours_step_ms: num(ours, "step_ms_median"),
+      torch_step_ms: Object.fromEntries(torch.map((r) => [r.threads, num(r, "step_ms_median")])),
+      step_ratio: num(ours, "step_ms_median") / bestStep,
+      ours_decode_px_s: num(ours, "decode_pixels_per_s"),
+      torch_decode_px_s: Object.fromEntries(torch.map((r) => [r.threads, num(r, "decode_pixels_per_s")])),
+      decode_ratio: num(ours, "decode_pixels_per_s") / bestDecode,
+    };
+  });
+  const finite = (xs: number[]) => xs.filter(Number.isFinite);
+  const stepRatios = finite(perRound.map((p) => p.step_ratio));
+  const decodeRatios = finite(perRound.map((p) => p.decode_ratio));
+  // PyTorch's best thread count: the lowest median step time over rounds (decode likewise).
+  const byThreads = (k: string, better: (a: number, b: number) => boolean) => {
+    let best: number | null = null;
+    let bestV = NaN;
+    for (const n of TORCH_THREADS) {
+      const v = median(
+        finite(mine.filter((r) => r.side === "torch" && r.threads === n).map((r) => num(r, k))),
+      );
+      if (Number.isFinite(v) && (best === null || better(v, bestV))) [best, bestV] = [n, v];
+    }
+    return best;
+  };
+  // Agreement of the first two steps (our noise on both sides): every PyTorch run against ours.
+  const ours0 = mine.find((r) => r.side === "ours" && r.result)?.result;
+  let lossDelta = 0;
+  let normRel = 0;
+  const compared = ours0 !== undefined && mine.some((r) => r.side === "torch" && r.result);
+  for (const t of compared ? mine.filter((r) => r.side === "torch" && r.result) : []) {
+    const [lo, lt] = [ours0!.losses as number[], t.result!.losses as number[]];
+    const [no, nt] = [ours0!.grad_norms as number[], t.result!.grad_norms as number[]];
+    for (let i = 0; i < Math.min(lo.length, lt.length); i++)
+      lossDelta = Math.max(lossDelta, Math.abs(lo[i]! - lt[i]!));
+    for (let i = 0; i < Math.min(no.length, nt.length); i++)
+      normRel = Math.max(normRel, Math.abs(no[i]! - nt[i]!) / Math.abs(nt[i]!));
+  }
+  const peak = (side: Run["side"]) =>
+    Math.max(...finite(mine.filter((r) => r.side === side).map((r) => num(r, "peak_rss_mib"))));
+  const trainPeak = (side: Run["side"]) =>
+    Math.max(...finite(mine.filter((r) => r.side === side).map((r) => num(r, "train_peak_rss_mib"))));
   return {
-    backend: `jax-js ${backend.device}`,
-    threads: backend.threads,
-    step_ms_median: median(times),
-    step_ms_all: times.map((t) => Math.round(t)),
-    cpu_per_wall: cpu / wall,
-    decode_pixels_per_s: (B * DECODE * DECODE) / (median(dts) / 1000),
-    peak_rss_mib: process.resourceUsage().maxRSS / 1024,
-    train_peak_rss_mib: trainRss,
-    train_device_heap_mib: trainHeap,
-    device_heap_mib: wasmHeapBytes() / 2 ** 20,
-    loss_first: firstLoss,
-    loss_last: lastLoss,
+    config,
+    description: BENCH_CONFIGS[config].description,
+    attention: {
+      ours: ours0?.attention,
+      torch: mine.find((r) => r.side === "torch" && r.result)?.result?.attention,
+    },
+    per_round: perRound,
+    step_ratio_median: median(stepRatios),
+    step_ratio_range: stepRatios.length ? range(stepRatios) : null,
+    decode_ratio_median: median(decodeRatios),
+    decode_ratio_range: decodeRatios.length ? range(decodeRatios) : null,
+    torch_best_threads_step: byThreads("step_ms_median", (a, b) => a < b),
+    torch_best_threads_decode: byThreads("decode_pixels_per_s", (a, b) => a > b),
+    check: {
+      max_abs_loss_delta: lossDelta,
+      max_rel_grad_norm_delta: normRel,
+      steps_compared: 2,
+      // null without a PyTorch run to compare with.
+      agree: !compared
+        ? null
+        : lossDelta <= LOSS_TOLERANCE * Math.abs((ours0?.losses as number[] | undefined)?.[0] ?? NaN) &&
+          normRel <= GRAD_NORM_TOLERANCE,
+    },
+    peak_rss_mib: { ours: peak("ours"), torch: peak("torch") },
+    train_peak_rss_mib: { ours: trainPeak("ours"), torch: trainPeak("torch") },
   };
 }
 
-function findTorchPython(): string | null {
-  for (const py of ["/usr/bin/python3", "python3"]) {
-    const r = spawnSync(py, ["-c", "import torch"], { stdio: "ignore" });
-    if (r.status === 0) return py;
-  }
-  return null;
-}
-
-function benchTorch(): Record<string, unknown> | { skipped: string } {
-  if (values["no-torch"]) return { skipped: "--no-torch" };
-  const py = findTorchPython();
-  if (!py)
-    return { skipped: "python3-torch is not installed (apt-get install python3-torch libopenblas0-pthread)" };
-  const script = join(import.meta.dirname, "torch_step.py");
-  const r = spawnSync(
-    py,
-    [
-      script,
-      "--json",
-      "--threads",
-      values["threads-torch"]!,
-      "--steps",
-      String(STEPS),
-      "--warmup",
-      String(WARMUP),
-      "--decode-size",
-      String(DECODE),
-    ],
-    {
-      encoding: "utf8",
-      env: {
-        ...process.env,
-        OPENBLAS_NUM_THREADS: values["threads-torch"]!,
-        OMP_NUM_THREADS: values["threads-torch"]!,
-      },
-    },
+function printTables(
+  info: Machine,
+  blas: Json | null,
+  runs: Run[],
+  summaries: ReturnType<typeof summarise>[],
+) {
+  const f = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "-");
+  const fk = (x: number) => (Number.isFinite(x) ? `${(x / 1000).toFixed(1)}k` : "-");
+  const load = (r: Run | undefined) => (r ? `${r.load_before[0]}→${r.load_after[0]}` : "-");
+  console.log(`\n${info.cpu_model}, ${info.cores} cores, Node ${info.node}, commit ${info.commit}`);
+  if (blas) console.log(`PyTorch BLAS: ${String(blas.config)}; loaded: ${String(blas.loaded)}`);
+  console.log(
+    `environment: ${JSON.stringify(info.env)}; PyTorch children: OMP_WAIT_POLICY=PASSIVE, OMP/OPENBLAS_NUM_THREADS = threads`,
   );
-  if (r.status !== 0) return { skipped: `torch_step.py failed: ${r.stderr.slice(-500)}` };
-  const line = r.stdout.trim().split("\n").at(-1)!;
-  const blas = existsSync("/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3")
-    ? "OpenBLAS installed"
-    : "reference BLAS (slow: install libopenblas0-pthread)";
-  return { ...(JSON.parse(line) as Record<string, unknown>), blas };
+  const th = TORCH_THREADS.join("/");
+  console.log(
+    `\n| config | round | ours step ms | PyTorch step ms (${th} thr) | ratio | ours decode px/s | PyTorch decode px/s (${th} thr) | decode ratio | load avg (1 min) ours; PyTorch |`,
+  );
+  console.log("|---|---|---|---|---|---|---|---|---|");
+  for (const s of summaries) {
+    for (const p of s.per_round) {
+      const rs = runs.filter((r) => r.config === s.config && r.round === p.round);
+      const ours = rs.find((r) => r.side === "ours");
+      const torchLoads = TORCH_THREADS.map((n) =>
+        load(rs.find((r) => r.side === "torch" && r.threads === n)),
+      ).join(", ");
+      console.log(
+        `| ${s.config} | ${p.round} | ${f(p.ours_step_ms)} | ${TORCH_THREADS.map((n) => f(p.torch_step_ms[n] ?? NaN)).join(" / ")} | ${f(p.step_ratio, 2)}× | ${fk(p.ours_decode_px_s)} | ${TORCH_THREADS.map((n) => fk(p.torch_decode_px_s[n] ?? NaN)).join(" / ")} | ${f(p.decode_ratio, 2)}× | ${load(ours)}; ${torchLoads} |`,
+      );
+    }
+  }
+  console.log(
+    "\n| config | train step ours/PyTorch-best: median [range] | decode ours/PyTorch-best: median [range] | PyTorch best threads (step, decode) | attention form | first 2 steps: max |Δloss|, max rel. Δ grad norm | peak RSS MiB ours / PyTorch (training only) |",
+  );
+  console.log("|---|---|---|---|---|---|---|");
+  for (const s of summaries) {
+    const rr = (r: [number, number] | null) => (r ? `[${f(r[0], 2)}–${f(r[1], 2)}]` : "");
+    console.log(
+      `| ${s.config} | ${f(s.step_ratio_median, 2)}× ${rr(s.step_ratio_range)} | ${f(s.decode_ratio_median, 2)}× ${rr(s.decode_ratio_range)} | ${s.torch_best_threads_step ?? "-"}, ${s.torch_best_threads_decode ?? "-"} | ${s.attention.ours ?? "-"} / ${s.attention.torch ?? "-"} | ${s.check.max_abs_loss_delta.toExponential(1)}, ${s.check.max_rel_grad_norm_delta.toExponential(1)} | ${f(s.peak_rss_mib.ours)} / ${f(s.peak_rss_mib.torch)} (${f(s.train_peak_rss_mib.ours)} / ${f(s.train_peak_rss_mib.torch)}) |`,
+    );
+  }
+  console.log(
+    "\nratio > 1: ours slower (step) or faster (decode). Each figure is a median within one process; the range is over rounds.",
+  );
 }
 
-const cfg = parseHyperNetworkConfig(BENCH_MODEL, "bench model");
-console.log(
-  `bench: ANR, ${countParams(cfg).toLocaleString("en")} parameters; batch ${B} of ${S}×${S}; ${WARMUP} warm-up + ${STEPS} timed steps`,
-);
-const jax = await benchJax(cfg);
-const torch = benchTorch();
-const fmt = (x: unknown, d = 1) => (typeof x === "number" ? x.toFixed(d) : String(x ?? "-"));
-console.log("");
-console.log(`| measure | ours (${jax.backend}, ${jax.threads} threads) | PyTorch | ratio ours/torch |`);
-console.log("|---|---|---|---|");
-const t = torch as Record<string, number | undefined>;
-const ratio = (a: number, b: number | undefined) => (b ? (a / b).toFixed(2) + "×" : "-");
-console.log(
-  `| train step, median ms | ${fmt(jax.step_ms_median)} | ${fmt(t.step_ms_median)} | ${ratio(jax.step_ms_median, t.step_ms_median)} |`,
-);
-console.log(
-  `| decode ${DECODE}², pixels/s | ${fmt(jax.decode_pixels_per_s, 0)} | ${fmt(t.decode_pixels_per_s, 0)} | ${ratio(jax.decode_pixels_per_s, t.decode_pixels_per_s)} |`,
-);
-console.log(
-  `| peak RSS, MiB | ${fmt(jax.peak_rss_mib)} | ${fmt(t.peak_rss_mib)} | ${ratio(jax.peak_rss_mib, t.peak_rss_mib)} |`,
-);
-console.log(`| CPU time / wall time in training | ${fmt(jax.cpu_per_wall, 2)} | | |`);
-console.log(`| peak RSS after training only, MiB | ${fmt(jax.train_peak_rss_mib)} | | |`);
-console.log(
-  `| device (wasm) heap: training / with decode, MiB | ${fmt(jax.train_device_heap_mib)} / ${fmt(jax.device_heap_mib)} | | |`,
-);
-if ("skipped" in torch) console.log(`PyTorch baseline skipped: ${torch.skipped}`);
-else console.log(`PyTorch ${t.torch} with ${t.threads} thread(s), ${(torch as { blas: string }).blas}`);
-console.log(JSON.stringify({ ours: jax, torch }));
+await main();

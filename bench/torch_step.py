@@ -1,29 +1,51 @@
 #!/usr/bin/python3
-"""PyTorch (CPU) baseline for the ANR training step and hyponet decode throughput.
+"""PyTorch (CPU) side of the ANR benchmark: the same model, weights, inputs and step as ours.
 
-Measures, for the fixed benchmark configuration that mirrors the TypeScript bench config:
-  * the wall time of one full training step (zero_grad, forward, MSE loss, backward,
-    clip_grad_norm_(1.0), Adam(lr 5e-5, betas (0.9, 0.99), eps 1e-8).step()), median over --steps;
-  * decode throughput: with the R-tokens of the batch fixed, the hyponet forward under no_grad
-    at --decode-size x --decode-size pixel-centre coordinates, in pixels/s over the batch;
-  * peak RSS and parameter count.
+bench/ours.ts --dump DIR writes DIR/cfg.json (our parsed model config, batch, image size, the
+attention form our model uses, Adam's settings) and DIR/init.safetensors (our initial weights under
+the reference's state_dict names, the images, the coordinate noise of the first two steps). This
+script builds the model from that config with the reference's module names, loads the weights
+strictly, and then:
 
-The model is written from docs/conventions.md (§2–§7, §10, §11): ImgTokenizer ->
-TInrEncoder (shortcut_every=0) -> TInrDecoder -> direct R-tokens -> ANR hyponet (Fourier PE,
-thresholded-softmax cross-attention to the R-tokens, ReLU MLP). Loss is the l2 image loss on the
-[-1,1] image with coordinate noise (section 7) on.
+  * bench (default): times the full training step (zero_grad, forward, MSE loss, backward,
+    clip_grad_norm_(1.0), Adam.step()), median over --steps after --warmup; the first two steps use
+    our noise, so their losses and gradient norms check the equality of the work; then decode
+    throughput (the hyponet under no_grad at --decode-size² pixel centres, R-tokens fixed);
+  * --profile: per-stage times (bench/torch_profile.py).
 
-Usage: /usr/bin/python3 bench/torch_step.py [--threads N] [--json] [--check-learning]
+The model follows docs/conventions.md (§2–§7, §10, §11): ImgTokenizer -> TInrEncoder -> TInrDecoder
+-> R-tokens -> ANR hyponet (Fourier PE, thresholded-softmax cross-attention to the R-tokens, ReLU
+MLP), l2 loss on the [-1, 1] image with coordinate noise. The hyponet attention is computed in the
+form our model uses (cfg.json's "attention", or --attention): "direct" (the reference's) or "folded"
+(q kᵀ = x (W_qᵀ kᵀ), Σ_h p_h v_h W_out,hᵀ = p (v W_outᵀ): the same function, fewer FLOPs at small T).
+
+Usage: /usr/bin/python3 bench/torch_step.py --init DIR [--threads N] [--json]
 (Debian's torch lives in /usr/bin/python3; a pyenv `python3` on PATH does not see it.)
-Note: Debian's torch is built with BLAS_INFO=generic and calls whatever libblas.so.3 is installed.
-With the default netlib reference BLAS, matmuls are ~4 GFLOP/s and dominate the step time;
-LD_LIBRARY_PATH=<dir with OpenBLAS's libblas.so.3> gives ~4-5x faster steps.
+Debian's torch calls whatever libblas.so.3 is installed: install libopenblas0-pthread (the netlib
+reference BLAS is ~5x slower).
 """
-import argparse, json, math, resource, statistics, time
+import argparse, json, math, os, resource, statistics, struct, time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+def read_safetensors(path):
+    """name -> float32 tensor of a safetensors file (the F32 tensors that ours writes)."""
+    with open(path, 'rb') as f:
+        buf = f.read()
+    (n,) = struct.unpack('<Q', buf[:8])
+    header = json.loads(buf[8:8 + n])
+    out = {}
+    for name, info in header.items():
+        if name == '__metadata__':
+            continue
+        if info['dtype'] != 'F32':
+            raise ValueError(f'{path}: {name} is {info["dtype"]}, expected F32')
+        a, b = info['data_offsets']
+        out[name] = torch.frombuffer(bytearray(buf[8 + n + a:8 + n + b]), dtype=torch.float32).reshape(info['shape'])
+    return out
 
 
 def make_coord_grid(h, w):
@@ -40,7 +62,7 @@ class Attention(nn.Module):
         self.n_head, self.scale = n_head, head_dim ** -0.5
         self.to_q = nn.Linear(dim, inner, bias=False)
         self.to_kv = nn.Linear(dim, 2 * inner, bias=False)
-        self.to_out = nn.Linear(inner, dim)
+        self.to_out = nn.Sequential(nn.Linear(inner, dim))
 
     def forward(self, x, ctx):
         B, h = x.shape[0], self.n_head
@@ -52,18 +74,34 @@ class Attention(nn.Module):
         return self.to_out(o)
 
 
-class FeedForward(nn.Sequential):
+class FeedForward(nn.Module):
     def __init__(self, dim, ff_dim):
-        super().__init__(nn.Linear(dim, ff_dim), nn.GELU(), nn.Identity(), nn.Linear(ff_dim, dim))
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(dim, ff_dim), nn.GELU(), nn.Identity(), nn.Linear(ff_dim, dim))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class PreNorm(nn.Module):
+    """LayerNorm of the query stream only; a cross-attention context passes through raw."""
+
+    def __init__(self, dim, fn):
+        super().__init__()
+        self.norm, self.fn = nn.LayerNorm(dim), fn
+
+    def forward(self, x, *ctx):
+        y = self.norm(x)
+        return self.fn(y, *ctx) if ctx else (self.fn(y, y) if isinstance(self.fn, Attention) else self.fn(y))
 
 
 class ImgTokenizer(nn.Module):
-    def __init__(self, img_size, patch, pad, dim, in_ch=3):
+    def __init__(self, a):
         super().__init__()
-        self.patch, self.pad = patch, pad
-        n = ((img_size + 2 * pad) // patch) ** 2
-        self.prefc = nn.Linear(in_ch * patch * patch, dim)
-        self.posemb = nn.Parameter(torch.randn(n, dim))
+        self.patch, self.pad = a['patch_size'], a['padding']
+        n = ((a['input_size'] + 2 * self.pad) // self.patch) ** 2
+        self.posemb = nn.Parameter(torch.zeros(n, a['dim']))
+        self.prefc = nn.Linear(a['img_channels'] * self.patch ** 2, a['dim'])
 
     def forward(self, x):  # unfold gives channel-major patch vectors, patches row-major
         p = F.unfold(x, self.patch, stride=self.patch, padding=self.pad).transpose(1, 2)
@@ -71,165 +109,244 @@ class ImgTokenizer(nn.Module):
 
 
 class TInrEncoder(nn.Module):
-    def __init__(self, dim, depth, n_head, head_dim, ff_dim):
+    def __init__(self, a):
         super().__init__()
+        assert a['shortcut_every'] == 0, 'the bench model has no long skips'
+        d = a['dim']
         self.layers = nn.ModuleList(nn.ModuleList([
-            nn.LayerNorm(dim), Attention(dim, n_head, head_dim),
-            nn.LayerNorm(dim), FeedForward(dim, ff_dim)]) for _ in range(depth))
+            PreNorm(d, Attention(d, a['n_head'], a['head_dim'])),
+            PreNorm(d, FeedForward(d, a['ff_dim']))]) for _ in range(a['depth']))
 
-    def forward(self, x):  # shortcut_every = 0, no final norm
-        for n1, attn, n2, ff in self.layers:
-            y = n1(x)
-            x = x + attn(y, y)
-            x = x + ff(n2(x))
+    def forward(self, x):  # no final norm
+        for attn, ff in self.layers:
+            x = x + attn(x)
+            x = x + ff(x)
         return x
 
 
 class TInrDecoder(nn.Module):
-    def __init__(self, dim, depth, n_head, head_dim, ff_dim):
+    def __init__(self, a):
         super().__init__()
-        self.layers = nn.ModuleList(nn.ModuleList([
-            nn.LayerNorm(dim), Attention(dim, n_head, head_dim),
-            nn.LayerNorm(dim), Attention(dim, n_head, head_dim),
-            nn.LayerNorm(dim), FeedForward(dim, ff_dim)]) for _ in range(depth))
+        d = a['dim']
+        self.hypobuilder = nn.ModuleList(nn.ModuleList([
+            PreNorm(d, Attention(d, a['n_head'], a['head_dim'])),
+            PreNorm(d, Attention(d, a['n_head'], a['head_dim'])),
+            PreNorm(d, FeedForward(d, a['ff_dim']))]) for _ in range(a['depth']))
 
     def forward(self, x, enc):  # cross-attention K/V from the raw encoder output
-        for na, sa, nb, ca, nc, ff in self.layers:
-            y = na(x)
-            x = x + sa(y, y)
-            x = x + ca(nb(x), enc)
-            x = x + ff(nc(x))
+        for sa, ca, ff in self.hypobuilder:
+            x = x + sa(x)
+            x = x + ca(x, enc)
+            x = x + ff(x)
         return x
 
 
-class AnrHyponet(nn.Module):
-    def __init__(self, hidden, pe_dim, pe_sigma, depth, tau, n_head=6, head_dim=64, in_dim=2, out_dim=3):
+class HypoAttention(nn.Module):
+    def __init__(self, hidden, inner):
         super().__init__()
-        assert in_dim * pe_dim == hidden, 'adaptive_idim padding not implemented'
-        K = pe_dim // 2
-        self.register_buffer('freqs', torch.exp(torch.linspace(0, math.log(pe_sigma), K)))
-        self.n_head, self.scale, self.tau = n_head, head_dim ** -0.5, tau
-        inner = n_head * head_dim
         self.to_q = nn.Linear(hidden, inner, bias=False)
         self.to_k = nn.Linear(hidden, inner, bias=False)
         self.to_v = nn.Linear(hidden, inner, bias=False)
         self.to_out = nn.Linear(inner, hidden)
-        layers = []
-        for _ in range(depth - 1):
-            layers += [nn.Linear(hidden, hidden), nn.ReLU()]
-        self.mlp = nn.Sequential(*layers, nn.Linear(hidden, out_dim))
+
+
+class AnrHyponet(nn.Module):
+    def __init__(self, a, form):
+        super().__init__()
+        assert a['in_dim'] * a['pe_dim'] == a['hidden_dim'] and a['use_pe'] and a['sphere'] is None, \
+            'the bench model has a plain PE without padding'
+        assert a['out_scale'] == 1 and a['out_bias'] == 0
+        hidden, K = a['hidden_dim'], a['pe_dim'] // 2
+        self.register_buffer('freqs', torch.exp(torch.linspace(0, math.log(a['pe_sigma']), K)), persistent=False)
+        self.n_head, self.head_dim, self.tau, self.form = a['n_head'], a['head_dim'], a['att_threshold'], form
+        self.attn = HypoAttention(hidden, self.n_head * self.head_dim)
+        self.mlp = nn.ModuleList(
+            [nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU()) for _ in range(a['depth'] - 1)]
+            + [nn.Linear(hidden, a['out_dim'])])
 
     def pe(self, c):  # coordinate-major: [cos(pi y w), cos(pi x w), sin(pi y w), sin(pi x w)]
         a = (c.unsqueeze(-1) * self.freqs).flatten(-2) * math.pi
         return torch.cat([torch.cos(a), torch.sin(a)], dim=-1)
 
-    def forward(self, coord, dtoken):  # coord (B, N, 2), dtoken (B, T, hidden)
-        B, N, h = coord.shape[0], coord.shape[1], self.n_head
-        x = self.pe(coord)
-        q, k, v = self.to_q(x), self.to_k(dtoken), self.to_v(dtoken)
-        q, k, v = (t.reshape(B, t.shape[1], h, -1).transpose(1, 2) for t in (q, k, v))
-        p = torch.softmax(q @ k.transpose(-1, -2) * self.scale, dim=-1)
-        p = torch.relu(p - self.tau)
-        p = p / p.sum(dim=-1, keepdim=True)
-        o = (p @ v).transpose(1, 2).reshape(B, N, -1)
-        return self.mlp(self.to_out(o))
+    def attention(self, x, dtoken):  # x (B, N, hidden) encoded coordinates, dtoken (B, T, hidden)
+        B, N, hidden = x.shape
+        h, d, T = self.n_head, self.head_dim, dtoken.shape[1]
+        at = self.attn
+        k = at.to_k(dtoken).reshape(B, T, h, d).transpose(1, 2)  # (B, h, T, d)
+        v = at.to_v(dtoken).reshape(B, T, h, d).transpose(1, 2)
+        if self.form == 'folded':
+            qk = (k @ at.to_q.weight.reshape(h, d, hidden)) * d ** -0.5  # (B, h, T, hidden)
+            logits = (x @ qk.permute(0, 3, 1, 2).reshape(B, hidden, h * T)).reshape(B, N, h, T)
+        else:
+            q = at.to_q(x).reshape(B, N, h, d).transpose(1, 2)
+            logits = (q @ k.transpose(-1, -2) * d ** -0.5).transpose(1, 2)  # (B, N, h, T)
+        p = torch.softmax(logits, dim=-1)
+        if self.tau is not None:
+            p = torch.relu(p - self.tau)
+            p = p / p.sum(dim=-1, keepdim=True)
+        if self.form == 'folded':
+            wo = at.to_out.weight.reshape(hidden, h, d).permute(1, 2, 0)  # (h, d, hidden)
+            vo = (v @ wo).reshape(B, h * T, hidden)
+            return p.reshape(B, N, h * T) @ vo + at.to_out.bias
+        o = (p.transpose(1, 2) @ v).transpose(1, 2).reshape(B, N, h * d)
+        return at.to_out(o)
+
+    def run_mlp(self, y):
+        for layer in self.mlp:
+            y = layer(y)
+        return y
+
+    def forward(self, coord, dtoken):  # coord (B, N, 2)
+        return self.run_mlp(self.attention(self.pe(coord), dtoken))
 
 
 class AnrModel(nn.Module):
-    def __init__(self, a):
-        super().__init__()  # creation order follows docs/conventions.md §10.2
-        self.hyponet = AnrHyponet(a.hidden, a.pe_dim, a.pe_sigma, a.anr_depth, a.att_threshold)
-        self.tokenizer = ImgTokenizer(a.img_size, a.patch, a.padding, a.dim)
-        self.encoder = TInrEncoder(a.dim, a.enc_depth, a.n_head, a.head_dim, a.ff_dim)
-        self.decoder = TInrDecoder(a.dim, a.dec_depth, a.n_head, a.head_dim, a.ff_dim)
-        self.postfc = nn.Sequential(nn.LayerNorm(a.dim), nn.Linear(a.dim, a.hidden))
-        self.dtoken_b = nn.Parameter(torch.randn(a.n_tokens, a.hidden))
-        self.dtoken_w = nn.Parameter(torch.ones(a.n_tokens, a.hidden))
-        self.wtokens = nn.Parameter(torch.randn(a.n_tokens, a.dim))
+    """The hyper-network with the reference's state_dict names (docs/conventions.md §10.3)."""
+
+    def __init__(self, cfg, form):
+        super().__init__()
+        if cfg['tokenizer']['name'] != 'ImgTokenizer' or cfg['hyponet']['name'] != 'ANR' or not cfg['direct_wtoken']:
+            raise ValueError('torch_step.py builds the ANR image model only')
+        a, dec = cfg['hyponet']['args'], cfg['tinr_dec']['args']
+        self.hyponet = AnrHyponet(a, form)
+        self.tokenizer = ImgTokenizer(cfg['tokenizer']['args'])
+        self.tinr_enc = TInrEncoder(cfg['tinr_enc']['args'])
+        self.tinr_dec = TInrDecoder(dec)
+        T, hidden = a['token_len'], a['hidden_dim']
+        self.base_params = nn.ParameterDict({'dtoken_w': nn.Parameter(torch.ones(T, hidden)),
+                                             'dtoken_b': nn.Parameter(torch.zeros(T, hidden))})
+        self.wtoken_postfc = nn.ModuleDict(
+            {'dtoken': nn.Sequential(nn.LayerNorm(dec['dim']), nn.Linear(dec['dim'], hidden))})
+        self.wtokens = nn.Parameter(torch.zeros(T, dec['dim']))
+
+    def weight_head(self, t):
+        return self.wtoken_postfc['dtoken'](t) * self.base_params['dtoken_w'] + self.base_params['dtoken_b']
 
     def rtokens(self, x):  # x in [-1, 1]
-        enc = self.encoder(self.tokenizer(x))
-        t = self.decoder(self.wtokens.expand(x.shape[0], -1, -1), enc)
-        return self.dtoken_w * self.postfc(t) + self.dtoken_b
+        enc = self.tinr_enc(self.tokenizer(x))
+        return self.weight_head(self.tinr_dec(self.wtokens.expand(x.shape[0], -1, -1), enc))
 
-    def loss(self, img, coord_noise=True):
-        B, _, H, W = img.shape
-        x = 2 * img - 1
-        coord = make_coord_grid(H, W).reshape(1, H * W, 2).expand(B, -1, -1)
-        if coord_noise:
-            u = 1.0 / max(H, W)
-            coord = coord + torch.clamp(0.3 * u * torch.randn(B, H * W, 2), -0.5 * u, 0.5 * u)
-        pred = self.hyponet(coord, self.rtokens(x)).reshape(B, H, W, 3).permute(0, 3, 1, 2)
-        return F.mse_loss(pred, x)
+
+def noisy_coords(B, H, W, noise):
+    """The pixel-centre grid plus clip(0.3 u N(0,1), ±0.5 u), u = 1/max(H, W); noise (B, H, W, 2) or None."""
+    coord = make_coord_grid(H, W).reshape(1, H * W, 2).expand(B, -1, -1)
+    u = 1.0 / max(H, W)
+    n = torch.randn(B, H * W, 2) if noise is None else noise.reshape(B, H * W, 2)
+    return coord + torch.clamp(0.3 * u * n, -0.5 * u, 0.5 * u)
+
+
+def image_loss(model, img, noise=None):
+    B, _, H, W = img.shape
+    x = 2 * img - 1
+    pred = model.hyponet(noisy_coords(B, H, W, noise), model.rtokens(x)).reshape(B, H, W, -1).permute(0, 3, 1, 2)
+    return F.mse_loss(pred, x)
+
+
+def load(init_dir, form=None):
+    """(meta, model with our initial weights, images, [noise of step 0, step 1])."""
+    with open(os.path.join(init_dir, 'cfg.json')) as f:
+        meta = json.load(f)
+    t = read_safetensors(os.path.join(init_dir, 'init.safetensors'))
+    model = AnrModel(meta['config'], form or meta['attention'])
+    model.load_state_dict({k: v for k, v in t.items() if not k.startswith('input.')}, strict=True)
+    return meta, model, t['input.imgs'], [t['input.noise.0'], t['input.noise.1']]
+
+
+def make_step(model, meta):
+    params = list(model.parameters())
+    ad = meta['adam']
+    opt = torch.optim.Adam(params, lr=ad['lr'], betas=(ad['beta1'], ad['beta2']), eps=ad['eps'])
+
+    def step(imgs, noise=None):
+        opt.zero_grad()
+        loss = image_loss(model, imgs, noise)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        return loss.item(), norm.item()
+    return step
+
+
+def bench(a):
+    meta, model, imgs, noises = load(a.init, a.attention)
+    step = make_step(model, meta)
+    losses, norms, times = [], [], []
+    c0 = cpu = wall = 0.0
+    for i in range(a.warmup + a.steps):
+        c0 = time.process_time()
+        t0 = time.perf_counter()
+        loss, norm = step(imgs, noises[i] if i < len(noises) else None)
+        dt = time.perf_counter() - t0
+        losses.append(loss)
+        norms.append(norm)
+        if i >= a.warmup:
+            times.append(dt * 1e3)
+            cpu += time.process_time() - c0
+            wall += dt
+    train_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    # Decode: R-tokens fixed, the hyponet under no_grad on a decode_size² grid, after one call on 64².
+    S, B = a.decode_size, meta['decode_batch']
+    with torch.no_grad():
+        dtoken = model.rtokens(2 * imgs[:B] - 1)
+        grid = lambda n: make_coord_grid(n, n).reshape(1, n * n, 2).expand(B, -1, -1).contiguous()
+        model.hyponet(grid(64), dtoken)
+        coord = grid(S)
+        dts = []
+        for _ in range(a.decode_reps):
+            t0 = time.perf_counter()
+            model.hyponet(coord, dtoken)
+            dts.append(time.perf_counter() - t0)
+    return {
+        'side': 'torch', 'config': meta['name'], 'torch': torch.__version__, 'threads': torch.get_num_threads(),
+        'attention': model.hyponet.form, 'n_params': sum(p.numel() for p in model.parameters()),
+        'step_ms_median': statistics.median(times), 'step_ms_all': [round(t, 1) for t in times],
+        'cpu_per_wall': cpu / wall if wall else None,
+        'decode_batch': B, 'decode_pixels_per_s': B * S * S / statistics.median(dts), 'decode_ms_all': [round(d * 1e3) for d in dts],
+        'peak_rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'train_peak_rss_mib': train_rss,
+        'losses': losses[:2], 'grad_norms': norms[:2], 'loss_last': losses[-1],
+        'blas': blas_info(),
+    }
+
+
+def blas_info():
+    """The BLAS torch was built for and the libblas.so.3 it really loaded (Debian's torch is BLAS-generic)."""
+    keys = ('BLAS_INFO', 'LAPACK_INFO', 'USE_MKLDNN', 'USE_OPENMP', 'PERF_WITH_AVX2')
+    kv = [s.strip() for s in torch.__config__.show().replace('\n', ',').split(',')]
+    line = ', '.join(s for s in kv if s.split('=')[0] in keys)
+    loaded = ''
+    try:
+        with open('/proc/self/maps') as f:
+            libs = {l.split()[-1] for l in f if 'blas' in l.lower() and '/' in l}
+        loaded = ', '.join(sorted(os.path.realpath(p) for p in libs))
+    except OSError:
+        pass
+    return {'config': line, 'loaded': loaded, 'parallel': torch.__config__.parallel_info().splitlines()[:6]}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    for name, default, typ in [
-            ('threads', 1, int), ('warmup', 3, int), ('steps', 20, int), ('decode-size', 128, int),
-            ('batch', 8, int), ('img-size', 32, int), ('patch', 4, int), ('padding', 0, int),
-            ('dim', 128, int), ('enc-depth', 2, int), ('dec-depth', 2, int), ('n-head', 4, int),
-            ('head-dim', 32, int), ('ff-dim', 512, int), ('n-tokens', 64, int), ('hidden', 128, int),
-            ('pe-dim', 64, int), ('pe-sigma', 1024.0, float), ('att-threshold', 0.006, float),
-            ('anr-depth', 3, int), ('lr', 5e-5, float), ('seed', 0, int)]:
-        ap.add_argument('--' + name, type=typ, default=default)
+    ap.add_argument('--init', required=True, help='directory written by bench/ours.ts --dump')
+    ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--warmup', type=int, default=3)
+    ap.add_argument('--steps', type=int, default=10)
+    ap.add_argument('--decode-size', type=int, default=128)
+    ap.add_argument('--decode-reps', type=int, default=2)
+    ap.add_argument('--attention', choices=['direct', 'folded'], help="override cfg.json's form")
+    ap.add_argument('--profile', action='store_true', help='per-stage profile (bench/torch_profile.py)')
     ap.add_argument('--json', action='store_true', help='print one line of JSON')
-    ap.add_argument('--check-learning', action='store_true', help='print loss at first and last step')
     a = ap.parse_args()
-
     torch.set_num_threads(a.threads)
-    torch.manual_seed(a.seed)
-    imgs = torch.rand(a.batch, 3, a.img_size, a.img_size)
-    model = AnrModel(a)
-    params = list(model.parameters())
-    n_params = sum(p.numel() for p in params)
-    opt = torch.optim.Adam(params, lr=a.lr, betas=(0.9, 0.99), eps=1e-8)
-
-    def step():
-        opt.zero_grad()
-        loss = model.loss(imgs, coord_noise=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        return loss.item()
-
-    losses, times = [], []
-    for i in range(a.warmup + a.steps):
-        t0 = time.perf_counter()
-        losses.append(step())
-        if i >= a.warmup:
-            times.append((time.perf_counter() - t0) * 1e3)
-
-    # Decode throughput: fixed R-tokens, hyponet forward at decode_size^2 coordinates per image.
-    S = a.decode_size
-    with torch.no_grad():
-        dtoken = model.rtokens(2 * imgs - 1)
-        coord = make_coord_grid(S, S).reshape(1, S * S, 2).expand(a.batch, -1, -1).contiguous()
-        model.hyponet(coord, dtoken)  # warm-up
-        dts = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            model.hyponet(coord, dtoken)
-            dts.append(time.perf_counter() - t0)
-    decode_pps = a.batch * S * S / statistics.median(dts)
-
-    res = {'torch': torch.__version__, 'threads': a.threads,
-           'step_ms_median': statistics.median(times), 'step_ms_all': [round(t, 3) for t in times],
-           'decode_pixels_per_s': decode_pps,
-           'peak_rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-           'n_params': n_params}
-    if a.check_learning:
-        res['loss_first'], res['loss_last'] = losses[0], losses[-1]
+    torch.manual_seed(0)
+    if a.profile:
+        import torch_profile
+        res = torch_profile.profile(a)
+    else:
+        res = bench(a)
     if a.json:
         print(json.dumps(res))
-        return
-    print(f'torch {res["torch"]}, threads {a.threads}, params {n_params}')
-    print(f'train step (batch {a.batch}, {a.img_size}x{a.img_size}): median {res["step_ms_median"]:.2f} ms '
-          f'over {a.steps} steps (min {min(times):.2f}, max {max(times):.2f})')
-    print(f'decode {S}x{S} x {a.batch}: {decode_pps:,.0f} pixels/s')
-    print(f'peak RSS {res["peak_rss_mib"]:.1f} MiB')
-    if a.check_learning:
-        print(f'loss: first step {losses[0]:.6f}, last step (#{len(losses)}) {losses[-1]:.6f}')
+    else:
+        print(json.dumps(res, indent=1))
 
 
 if __name__ == '__main__':
