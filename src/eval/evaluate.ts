@@ -235,6 +235,14 @@ export async function evaluateImageSplit(
       ...(channels ? { channels } : {}),
       ...report,
     },
-    grid: kept.length ? (channels ? fieldGrid(kept, channels.length) : imageGrid(kept)) : null,
+    grid: kept.length
+      ? channels
+        ? fieldGrid(
+            kept,
+            channels.length,
+            channels.map((ch) => ch.name),
+          )
+        : imageGrid(kept)
+      : null,
   };
 }

@@ -3,7 +3,8 @@
  * random support/query draws; the query view is rendered with deterministic depths and compared
  * with its image (PSNR in [0, 1], SSIM).
  */
-import { hconcat, psnrUnit, vconcat, type HostImage } from "../data/image.js";
+import { psnrUnit, type HostImage } from "../data/image.js";
+import { labelledGrid } from "./grids.js";
 import { sampleViews, stackViews, type MultiViewDataset, type MultiViewObject } from "../data/learnit.js";
 import type { HyperNetworkConfig } from "../model/config.js";
 import { hyperNetwork, type Params } from "../model/model.js";
@@ -55,7 +56,7 @@ export async function evaluateViews(
     far: ds.far,
   });
   const per: { id: string; psnr: number; ssim: number }[] = [];
-  const rows: HostImage[] = [];
+  const rows: HostImage[][] = [];
   try {
     for (let i = 0; i < args.objects; i++) {
       const obj = ds.object(i);
@@ -81,9 +82,7 @@ export async function evaluateViews(
         if (args.grid && rows.length < 4 && pair === 0) {
           const first = (await views(obj, [pick.support[0]!]))[0]!.img;
           const [ph, pw] = sub ? [sub.rows, sub.cols] : [h, w];
-          rows.push(
-            hconcat([first, { c: 3, h: ph, w: pw, data: pred }, { c: 3, h: ph, w: pw, data: truth }]),
-          );
+          rows.push([first, { c: 3, h: ph, w: pw, data: pred }, { c: 3, h: ph, w: pw, data: truth }]);
         }
       }
     }
@@ -106,7 +105,7 @@ export async function evaluateViews(
       ssim: mean((x) => x.ssim),
       perImage: per,
     },
-    grid: rows.length ? vconcat(rows) : null,
+    grid: rows.length ? labelledGrid(rows, { columns: ["support view", "rendered", "truth"] }) : null,
   };
 }
 
