@@ -3,7 +3,8 @@
  * temporary folders removed after each test, small PNGs with known pixels, and the library's own
  * path from pixels to R-tokens and back, to compare the CLI's files with.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
@@ -15,6 +16,7 @@ import { generatedParams, hyperNetwork, type HypoParams } from "../src/model/mod
 import { disposeParams, toDevice, toHost } from "../src/model/params.js";
 import { predictImage } from "../src/model/tasks.js";
 import type { HostTensor } from "../src/io/safetensors.js";
+import { tinyConfig } from "./fixtures.js";
 
 let captureLock: Promise<void> = Promise.resolve();
 
@@ -147,4 +149,54 @@ export function levelsOff(png: Uint8Array, values: ArrayLike<number>): number {
   for (let i = 0; i < png.length; i++)
     worst = Math.max(worst, Math.abs(png[i]! - 255 * Math.min(1, Math.max(0, values[i]!))));
   return worst;
+}
+
+/** The repository root (the binary's package). */
+export const REPO = join(import.meta.dirname, "..");
+
+/**
+ * The real `anr` executable (src/cli/run.ts under tsx, as bin/anr.js runs dist/cli/run.js) in a
+ * child process, with its own stdout and stderr: what a shell or a script sees. `cwd` defaults to
+ * the repository.
+ */
+export function spawnAnr(
+  args: string[],
+  o: { cwd?: string; env?: Record<string, string | undefined> } = {},
+): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(
+      process.execPath,
+      ["--import", import.meta.resolve("tsx"), join(REPO, "src", "cli", "run.ts"), ...args],
+      { cwd: o.cwd ?? REPO, env: { ...process.env, ...o.env }, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolveRun({ code: code ?? -1, out, err }));
+  });
+}
+
+/**
+ * A folder of 16×16 PNGs in train/val/test subfolders (exactly the tiny model's size, so its inputs
+ * are the pixels themselves), and a run config training `tinyConfig("ANR")` on it for `steps`
+ * steps (batch 2, evaluated at the end only); returns the config's path.
+ */
+export async function tinyRunConfig(dir: string, steps: number): Promise<string> {
+  for (const [split, seeds] of Object.entries({ train: [0, 1, 2, 3], val: [4], test: [5, 6] })) {
+    await mkdir(join(dir, "imgs", split), { recursive: true });
+    for (const s of seeds) await writePhoto(join(dir, "imgs", split, `p${s}.png`), 16, 16, s);
+  }
+  const path = join(dir, "run.json");
+  await writeFile(
+    path,
+    JSON.stringify({
+      name: "tiny",
+      data: { kind: "folder", root: join(dir, "imgs"), split: "folders", preprocess: { size: 16 } },
+      model: tinyConfig("ANR"),
+      train: { steps, batch_size: 2, eval_every: 0, checkpoint_every: 0, sample_every: 0 },
+    }),
+  );
+  return path;
 }

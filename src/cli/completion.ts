@@ -38,9 +38,17 @@ function bashScript(t: CompletionTree): string {
   const fn = `_${t.name.replace(/\W/g, "_")}`;
   const all = [...t.options, ...t.commands.flatMap((c) => c.options)];
   const valued = [...new Set(all.filter((o) => o.takesValue).flatMap((o) => o.names))];
-  const choiceCases = new Map<string, string[]>();
-  for (const o of all) if (o.choices) for (const n of o.names) choiceCases.set(n, [...o.choices]);
   const globals = t.options.flatMap((o) => o.names);
+  /** `case "$prev"` arms completing the values of `options`; null when none takes a value. */
+  const valueCases = (options: CompletionOption[], indent: string): string[] => {
+    const arms = options
+      .filter((o) => o.takesValue)
+      .map(
+        (o) =>
+          `${indent}  ${o.names.join("|")}) COMPREPLY=($(compgen ${o.choices ? `-W ${sq(o.choices.join(" "))}` : "-f"} -- "$cur")); return ;;`,
+      );
+    return arms.length ? [`${indent}case "$prev" in`, ...arms, `${indent}esac`] : [];
+  };
   const lines = [
     `# bash completion for ${t.name}, made by \`${t.name} completion bash\` from its command tree.`,
     `# Load it with: source <(${t.name} completion bash)   (or save it in ~/.local/share/bash-completion/completions/${t.name})`,
@@ -58,24 +66,18 @@ function bashScript(t: CompletionTree): string {
     `      *) cmd="$w"; break ;;`,
     `    esac`,
     `  done`,
-    `  case "$prev" in`,
-    ...[...choiceCases].map(
-      ([n, c]) => `    ${n}) COMPREPLY=($(compgen -W ${sq(c.join(" "))} -- "$cur")); return ;;`,
-    ),
-    `    ${valued.filter((v) => !choiceCases.has(v)).join("|")}) COMPREPLY=($(compgen -f -- "$cur")); return ;;`,
-    `  esac`,
-    `  if [[ -z "$cmd" ]]; then`,
-    `    COMPREPLY=($(compgen -W ${sq([...t.commands.map((c) => c.name), ...globals].join(" "))} -- "$cur"))`,
-    `    return`,
-    `  fi`,
+    ...valueCases(t.options, "  "),
     `  case "$cmd" in`,
-    ...t.commands.map((c) => {
-      const opts = [...c.options.flatMap((o) => o.names), ...globals].join(" ");
-      const words = c.choices ? `${sq(c.choices.join(" "))}` : "";
-      return words
-        ? `    ${c.name}) if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W ${sq(opts)} -- "$cur")); else COMPREPLY=($(compgen -W ${words} -- "$cur")); fi ;;`
-        : `    ${c.name}) if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W ${sq(opts)} -- "$cur")); else COMPREPLY=($(compgen -f -- "$cur")); fi ;;`;
-    }),
+    `    "") COMPREPLY=($(compgen -W ${sq([...t.commands.map((c) => c.name), ...globals].join(" "))} -- "$cur")) ;;`,
+    ...t.commands.flatMap((c) => [
+      `    ${c.name})`,
+      ...valueCases(c.options, "      "),
+      `      if [[ "$cur" == -* ]]; then`,
+      `        COMPREPLY=($(compgen -W ${sq([...c.options.flatMap((o) => o.names), ...globals].join(" "))} -- "$cur"))`,
+      `      else`,
+      `        COMPREPLY=($(compgen ${c.choices ? `-W ${sq(c.choices.join(" "))}` : "-f"} -- "$cur"))`,
+      `      fi ;;`,
+    ]),
     `  esac`,
     `}`,
     `complete -o filenames -F ${fn} ${t.name}`,
@@ -85,7 +87,7 @@ function bashScript(t: CompletionTree): string {
 
 /** An option as a zsh `_arguments` spec. */
 function zshSpec(o: CompletionOption): string[] {
-  const desc = brief(o.description).replaceAll("[", "(").replaceAll("]", ")").replaceAll(":", "\\:");
+  const desc = brief(o.description).replaceAll("[", "(").replaceAll("]", ")");
   const action = !o.takesValue ? "" : o.choices ? `:value:(${o.choices.join(" ")})` : ":value:_files";
   const exclusive = o.names.length > 1 ? `(${o.names.join(" ")})` : "";
   return o.names.map((n) => sq(`${exclusive}${n}[${desc}]${action}`));
@@ -103,7 +105,7 @@ function zshScript(t: CompletionTree): string {
     `  typeset -A opt_args`,
     `  local -a commands`,
     `  commands=(`,
-    ...t.commands.map((c) => `    ${sq(`${c.name}:${brief(c.description).replaceAll(":", "\\:")}`)}`),
+    ...t.commands.map((c) => `    ${sq(`${c.name}:${brief(c.description)}`)}`),
     `  )`,
     `  _arguments -C \\`,
     ...globals.map((g) => `    ${g} \\`),

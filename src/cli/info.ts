@@ -3,6 +3,7 @@
  * in words and tables (with `--json`, as one object).
  */
 import { open, readdir, readFile, stat } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { describePreparation } from "../data/preparation.js";
 import { loadModel, readSafetensors } from "../io/files.js";
@@ -208,11 +209,42 @@ async function metricLines(path: string): Promise<Record<string, unknown>[]> {
   return out;
 }
 
-/** `k=v` pairs of a metrics line, numbers to 4 significant digits. */
+/** The pairs of a metrics line, numbers to 4 significant digits, the wall time as a date. */
 function metricsText(m: Record<string, unknown>): string {
   return Object.entries(m)
-    .map(([k, v]) => `${k} ${typeof v === "number" ? formatNumber(v) : JSON.stringify(v)}`)
+    .map(([k, v]) =>
+      k === "time" && typeof v === "number"
+        ? `time ${new Date(v * 1000).toISOString().slice(0, 19).replace("T", " ")} UTC`
+        : `${k} ${typeof v === "number" ? formatNumber(v) : JSON.stringify(v)}`,
+    )
     .join(", ");
+}
+
+/**
+ * Who holds a run folder's lock, in words: a run training now, or a lock left by a process that
+ * is gone (same host, no such pid).
+ */
+async function lockHolder(path: string): Promise<string> {
+  try {
+    const h = JSON.parse(await readFile(path, "utf8")) as {
+      pid?: number;
+      host?: string;
+      since?: string;
+      purpose?: string;
+    };
+    let alive = true;
+    if (h.host === hostname() && typeof h.pid === "number")
+      try {
+        process.kill(h.pid, 0);
+      } catch (e) {
+        alive = (e as NodeJS.ErrnoException).code === "EPERM";
+      }
+    return alive
+      ? `training now (${h.purpose ?? "a run"}, pid ${h.pid} on ${h.host}, since ${h.since})`
+      : `stopped without releasing its lock (pid ${h.pid} is gone); anr train … --resume continues it`;
+  } catch {
+    return `locked (${LOCK_FILE} cannot be read)`;
+  }
 }
 
 /** `1.2 MB`. */
@@ -272,14 +304,20 @@ async function runInfo(dir: string): Promise<Outcome> {
   const modelStep = await stepOf("model.safetensors", "anr.run");
   const metrics = await metricLines(join(dir, "metrics.jsonl"));
   const total = typeof train.steps === "number" ? train.steps : undefined;
-  const stepsDone = modelStep ?? checkpointStep ?? (metrics.at(-1)?.step as number | undefined) ?? 0;
+  const lastStep = metrics.at(-1)?.step;
+  const stepsDone = Math.max(
+    modelStep ?? 0,
+    checkpointStep ?? 0,
+    typeof lastStep === "number" ? lastStep : 0,
+  );
   const finished = modelStep !== undefined && (total === undefined || modelStep >= total);
+  const lock = names.includes(LOCK_FILE) ? await lockHolder(join(dir, LOCK_FILE)) : null;
   const state = finished
     ? "finished (model.safetensors written)"
-    : names.includes(LOCK_FILE)
-      ? `training now, or stopped without releasing its lock (${LOCK_FILE})`
+    : lock
+      ? lock
       : checkpointStep !== undefined
-        ? "stopped; anr train … --resume continues it from the checkpoint"
+        ? `stopped; anr train … --resume continues it from the checkpoint at step ${checkpointStep.toLocaleString("en")}`
         : "not started";
   lines.push(
     `  progress    ${stepsDone.toLocaleString("en")}${total === undefined ? "" : ` of ${total.toLocaleString("en")}`} steps: ${state}`,
@@ -319,5 +357,7 @@ async function runInfo(dir: string): Promise<Outcome> {
 /** Describe a run folder, a zoo model by name, or any safetensors file. */
 export async function cmdInfo(given: string): Promise<Outcome> {
   const path = await resolveModel(given);
-  return (await stat(path)).isDirectory() ? runInfo(path) : fileInfo(path);
+  const s = await stat(path).catch(() => null);
+  if (s === null) throw new InputError(path, "no such file or folder");
+  return s.isDirectory() ? runInfo(path) : fileInfo(path);
 }

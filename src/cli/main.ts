@@ -18,6 +18,7 @@ import {
 } from "@commander-js/extra-typings";
 import { DEVICES, initBackend } from "../backend/index.js";
 import { AnrError, UsageError, isFileSystemError } from "../util/errors.js";
+import { RUN_PRESETS } from "../training/run-presets.js";
 import { setDefaultProgressStream } from "../util/progress.js";
 import {
   parseChoice,
@@ -78,6 +79,13 @@ const setOption = () =>
   new Option("--set <key=value>", "set any config field, e.g. train.lr=1e-4 (repeatable)").argParser(
     (v: string, previous: string[] | undefined) => [...(previous ?? []), v],
   );
+
+/**
+ * `--preset NAME`: a run preset, listed in the help and completed by the shell; an unknown name is
+ * refused by the command, naming the nearest preset.
+ */
+const presetOption = (description: string) =>
+  new Option("--preset <name>", description).choices(Object.keys(RUN_PRESETS)).argParser((v: string) => v);
 
 /** The preparation flags of encode and eval, by their flag names. */
 function preparationFlags(o: {
@@ -200,7 +208,7 @@ Ctrl-C (SIGINT) or SIGTERM stops after the current step with a checkpoint (exit 
 continues it.`,
     )
     .argument("[config]", "a run config, YAML or JSON")
-    .option("--preset <name>", "start from a run preset (anr presets lists them)")
+    .addOption(presetOption("start from a run preset (anr presets says which run out of the box)"))
     .option("--data-root <path>", "set data.root (a folder, or a .npy/.nc file for field data)")
     .option("--steps <n>", "set train.steps", parseWhole("--steps"))
     .addOption(setOption())
@@ -247,7 +255,7 @@ SVG data (svg, twemoji): --scale 4,8 (or --sr 4,8), compared with the SVG render
       .argument("[run]", "a run folder (or a model file, a zoo name, with --images)")
       .option("--model <model>", "a model file, run folder or zoo name (default: the run's own)")
       .option("--config <file>", "the run config whose data to evaluate on")
-      .option("--preset <name>", "the run preset whose data to evaluate on")
+      .addOption(presetOption("the run preset whose data to evaluate on"))
       .option("--images <dir>", "evaluate on every image under this folder instead")
       .addOption(choice("--split <split>", "the split", ["test", "val"] as const).default("test" as const))
       .addOption(weightsOption())
@@ -497,7 +505,7 @@ function completionTree(program: CommandUnknownOpts): CompletionTree {
   const commands = program.commands.map((c) => ({
     name: c.name(),
     description: c.summary() || c.description(),
-    options: [...c.options.filter((o) => !o.hidden).map(option), help],
+    options: c.options.filter((o) => !o.hidden).map(option),
     ...(c.registeredArguments[0]?.argChoices ? { choices: c.registeredArguments[0].argChoices } : {}),
   }));
   commands.push({
