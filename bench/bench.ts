@@ -25,7 +25,13 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { writeFileAtomic } from "../src/util/fs.js";
-import { BENCH_CONFIGS, isBenchConfigName, type BenchConfigName } from "./configs.js";
+import {
+  BENCH_CONFIGS,
+  GRAD_NORM_TOLERANCE,
+  isBenchConfigName,
+  LOSS_TOLERANCE,
+  type BenchConfigName,
+} from "./configs.js";
 import { median, range } from "./stats.js";
 import {
   findTorchPython,
@@ -161,13 +167,6 @@ async function main() {
       );
   if (runs.some((r) => r.error) || summaries.some((s) => s.check.agree === false)) process.exitCode = 1;
 }
-
-/**
- * Agreement required of the first two steps (relative): float32 sums in another order, measured
- * at ≤ 4e-7 for the loss and ≤ 7e-6 for the gradient norm on both configurations.
- */
-const LOSS_TOLERANCE = 1e-5;
-const GRAD_NORM_TOLERANCE = 1e-4;
 
 /** Per-round ratios and agreement of one configuration. */
 function summarise(config: BenchConfigName, runs: Run[]) {

@@ -82,8 +82,16 @@ export function loadNow(): number[] {
   return loadavg().map(round2);
 }
 
-/** Run `cmd args` from the repository root and parse the last line of its stdout as JSON. */
-export function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildRun {
+/**
+ * Run `cmd args` from the repository root and parse the last line of its stdout as JSON (with
+ * `json` false, a zero exit status is success and `result` is {}).
+ */
+export function runChild(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  json = true,
+): ChildRun {
   const loadBefore = loadNow();
   const t0 = cpuTicks();
   const start = performance.now();
@@ -101,7 +109,8 @@ export function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv = p
     result: null,
   };
   const line = r.stdout?.trim().split("\n").at(-1);
-  if (r.status === 0 && line) run.result = JSON.parse(line) as Json;
+  if (r.status === 0 && !json) run.result = {};
+  else if (r.status === 0 && line) run.result = JSON.parse(line) as Json;
   else run.error = `exit ${r.status ?? r.signal}: ${(r.stderr ?? "").slice(-800)}`;
   return run;
 }

@@ -237,15 +237,12 @@ async function main() {
       const reps = values.reps ?? (config === "large" ? "3" : "5");
       const dir = join(work, config);
       const tsx = [process.execPath, "--import", "tsx"] as const;
-      const dump = runChild(tsx[0], [
-        ...tsx.slice(1),
-        "bench/ours.ts",
-        "--config",
-        config,
-        "--dump",
-        dir,
-        "--dump-only",
-      ]);
+      const dump = runChild(
+        tsx[0],
+        [...tsx.slice(1), "bench/ours.ts", "--config", config, "--dump", dir, "--dump-only"],
+        process.env,
+        false,
+      );
       if (dump.error) throw new Error(`dump failed: ${dump.error}`);
       const ours = runChild(tsx[0], [
         ...tsx.slice(1),

@@ -11,7 +11,9 @@ strictly, and then:
     clip_grad_norm_(1.0), Adam.step()), median over --steps after --warmup; the first two steps use
     our noise, so their losses and gradient norms check the equality of the work; then decode
     throughput (the hyponet under no_grad at --decode-size² pixel centres, R-tokens fixed);
-  * --profile: per-stage times (bench/torch_profile.py).
+  * --profile: per-stage times (bench/torch_profile.py);
+  * --check: only the losses and gradient norms of the first two steps, and each parameter's
+    gradient norm in the first (test/bench-torch.test.ts).
 
 The model follows docs/conventions.md (§2–§7, §10, §11): ImgTokenizer -> TInrEncoder -> TInrDecoder
 -> R-tokens -> ANR hyponet (Fourier PE, thresholded-softmax cross-attention to the R-tokens, ReLU
@@ -309,6 +311,17 @@ def bench(a):
     }
 
 
+def check(a):
+    """The first two training steps on our weights, images and noise: their losses and gradient norms."""
+    meta, model, imgs, noises = load(a.init, a.attention)
+    image_loss(model, imgs, noises[0]).backward()  # per-tensor gradient norms of the first step
+    param_norms = {k: p.grad.norm().item() for k, p in model.named_parameters()}
+    step = make_step(model, meta)
+    res = [step(imgs, n) for n in noises]
+    return {'side': 'torch', 'config': meta['name'], 'attention': model.hyponet.form,
+            'losses': [r[0] for r in res], 'grad_norms': [r[1] for r in res], 'param_grad_norms': param_norms}
+
+
 def blas_info():
     """The BLAS torch was built for and the libblas.so.3 it really loaded (Debian's torch is BLAS-generic)."""
     keys = ('BLAS_INFO', 'LAPACK_INFO', 'USE_MKLDNN', 'USE_OPENMP', 'PERF_WITH_AVX2')
@@ -334,6 +347,7 @@ def main():
     ap.add_argument('--decode-reps', type=int, default=2)
     ap.add_argument('--attention', choices=['direct', 'folded'], help="override cfg.json's form")
     ap.add_argument('--profile', action='store_true', help='per-stage profile (bench/torch_profile.py)')
+    ap.add_argument('--check', action='store_true', help="only the first two steps' losses and gradient norms")
     ap.add_argument('--json', action='store_true', help='print one line of JSON')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -341,6 +355,8 @@ def main():
     if a.profile:
         import torch_profile
         res = torch_profile.profile(a)
+    elif a.check:
+        res = check(a)
     else:
         res = bench(a)
     if a.json:
