@@ -11,8 +11,8 @@
  * The localized attention is the hyponet with its input encoded (attention + MLP) minus the MLP
  * alone, since src/model/hyponets/anr.ts has no attention-only entry point. Beside the stages, the
  * whole step is timed the same way: forward only, forward + backward, clip + Adam alone, and the
- * real fused step. Every figure is a median of wall time and of CPU time (all threads). Prints one
- * JSON line.
+ * real fused step. Every figure is the least wall time and CPU time (all threads) over --reps
+ * calls, with the medians beside them. Prints one JSON line.
  *
  * With --trace (run it with ANR_THREADS=1) only the fused step runs, under jax-js's kernel trace:
  * without a worker pool each kernel runs synchronously, so its trace entry is its run time. The
@@ -67,15 +67,26 @@ const REPS = Number(values.reps);
 
 type Tree = np.Array | np.Array[] | Record<string, np.Array> | unknown;
 
-/** Wall and CPU time (all threads of the process) in ms of one call run to completion. */
+/**
+ * Wall and CPU time (all threads of the process) in ms of a call run to completion: the least
+ * over the timed calls (on a shared machine other work only ever adds time) and the median.
+ */
 interface Timing {
   wall: number;
   cpu: number;
+  wall_median: number;
+  cpu_median: number;
 }
 
-/** Medians of `call()` run to completion, after one untimed (compiling) call. */
+function summary(ts: { wall: number; cpu: number }[]): Timing {
+  const w = ts.map((t) => t.wall);
+  const c = ts.map((t) => t.cpu);
+  return { wall: Math.min(...w), cpu: Math.min(...c), wall_median: median(w), cpu_median: median(c) };
+}
+
+/** Times of `call()` run to completion, after one untimed (compiling) call. */
 async function timeIt(call: () => Tree): Promise<Timing> {
-  const once = async (): Promise<Timing> => {
+  const once = async () => {
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     const out = call();
@@ -86,9 +97,9 @@ async function timeIt(call: () => Tree): Promise<Timing> {
     return { wall, cpu: (c.user + c.system) / 1000 };
   };
   await once();
-  const ts: Timing[] = [];
+  const ts: { wall: number; cpu: number }[] = [];
   for (let i = 0; i < REPS; i++) ts.push(await once());
-  return { wall: median(ts.map((t) => t.wall)), cpu: median(ts.map((t) => t.cpu)) };
+  return summary(ts);
 }
 
 /** Parameters whose key starts with one of `prefixes` (each a fresh reference). */
@@ -312,7 +323,7 @@ if (!values.trace) {
 const step = createImageTrainStep(cfg, { adam: REFERENCE_ADAM, clipNorm: 1 });
 const moments = adamInit(P);
 let state: TrainState = { params: refParams(P), m: moments.m, v: moments.v, step: 0 };
-const stepTimes: Timing[] = [];
+const stepTimes: { wall: number; cpu: number }[] = [];
 for (let i = 0; i < REPS + 1; i++) {
   const c0 = process.cpuUsage();
   const t0 = performance.now();
@@ -324,7 +335,7 @@ for (let i = 0; i < REPS + 1; i++) {
   state = next;
 }
 step.dispose();
-whole.fused_step = { wall: median(stepTimes.map((t) => t.wall)), cpu: median(stepTimes.map((t) => t.cpu)) };
+whole.fused_step = summary(stepTimes);
 
 const flops = stageFlops(cfg, b, s, form);
 const out = {

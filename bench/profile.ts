@@ -60,7 +60,7 @@ interface KernelGroup {
   gflops_per_s: number | null;
 }
 interface OursTrace {
-  whole: Record<string, Timing>;
+  whole: { fused_step: Timing };
   trace: {
     step_wall_ms: number;
     kernels: number;
@@ -184,7 +184,7 @@ function traceTable(config: string, t: OursTrace | null): string[] {
   if (!t) return [];
   const tr = t.trace;
   const out = [
-    `Our fused step's kernels (${config}, ANR_THREADS=1: each kernel runs synchronously and is timed): ${tr.kernels} kernels, ${fmt(tr.kernel_ms)} ms of ${fmt(tr.step_wall_ms)} ms wall.`,
+    `Our fused step's kernels (${config}, ANR_THREADS=1: each kernel runs synchronously and is timed): ${tr.kernels} kernels, ${fmt(tr.kernel_ms)} ms of ${fmt(tr.step_wall_ms)} ms wall; the process had the CPU for ${fmt((100 * t.whole.fused_step.cpu) / t.whole.fused_step.wall)}% of that wall time.`,
     "",
     "| kind | kernels | ms | share | GFLOP/s |",
     "|---|---|---|---|---|",
@@ -286,11 +286,11 @@ async function main() {
       lines.push(
         `### ${config}: ${BENCH_CONFIGS[config].description}`,
         "",
-        `ours: jax-js wasm, ${o?.threads ?? "?"} threads, ${o?.attention ?? "?"} attention; PyTorch ${TORCH_THREADS} thread(s), ${t?.attention ?? "?"} attention; ${reps} timed calls per figure (median); load average (1 min) before→after each child: ${loads.join(", ")}.`,
+        `ours: jax-js wasm, ${o?.threads ?? "?"} threads, ${o?.attention ?? "?"} attention; PyTorch ${TORCH_THREADS} thread(s), ${t?.attention ?? "?"} attention; ${reps} timed calls per figure; load average (1 min) before→after each child: ${loads.join(", ")}.`,
         "",
         ...stageTable(config, o, t),
         "",
-        "Times are wall ms (CPU ms of all the process's threads in parentheses). ¹ ours: (attention + MLP) − MLP.",
+        "Times are the least over the timed calls, wall ms (CPU ms of all the process's threads in parentheses); backward = (forward + backward) − forward. ¹ ours: (attention + MLP) − MLP.",
         "",
         ...traceTable(config, trace.result as unknown as OursTrace | null),
         "",
