@@ -162,7 +162,12 @@ export function prepareImage(img: HostImage, [h, w]: [number, number], t: Transf
  * A channel-first image as 8-bit RGBA pixels (values clamped to [0, 1]; grey replicated), the
  * layout of `ImageData`: `new ImageData(p.data, p.width, p.height)` puts it on a canvas.
  */
-export function toPixels(img: HostImage): PixelImage & { data: Uint8ClampedArray; channels: 4 } {
+export function toPixels(img: HostImage): {
+  data: Uint8ClampedArray<ArrayBuffer>;
+  width: number;
+  height: number;
+  channels: 4;
+} {
   const { h, w } = img;
   const n = h * w;
   const data = new Uint8ClampedArray(4 * n);

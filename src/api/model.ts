@@ -317,28 +317,22 @@ export class Anr {
   }
 
   /**
-   * An input as the model will see it, before normalisation: an image resized (shorter side) and
-   * centre-cropped to the input size as its training data was, in [0, 1]; a field in physical
-   * units at the input size, its missing values filled as the model's training filled them.
+   * An input as the model will see it, before normalisation: an image (or a view) resized
+   * (shorter side) and centre-cropped to the input size as its training data was, in [0, 1]; a
+   * field in physical units at the input size, its missing values filled as the model's training
+   * filled them. {@link Anr.encode} prepares its inputs itself: this shows what it gives the
+   * network (preparing twice can crop twice).
    */
   prepare(input: ImageInput, name = "image"): HostImage {
     return this.#prepare(input, name).image;
   }
 
   #prepare(input: ImageInput, name: string): { image: HostImage; missing: Float32Array | null } {
-    if (this.task === "image") {
-      const img = toHostImage(input, name);
-      if (img.h === 0 || img.w === 0) throw new InputError(name, "empty image");
-      return {
-        image: prepareImage(
-          img,
-          this.inputSize,
-          recordedTransform(this.recorded, this.inputSize, this.source),
-        ),
-        missing: null,
-      };
+    if (this.task !== "field") {
+      // A view of a view-synthesis model is prepared as an image with no recorded transform.
+      const t = recordedTransform(this.recorded, this.inputSize, this.source);
+      return { image: prepareImage(toHostImage(input, name), this.inputSize, t), missing: null };
     }
-    this.#expectTask("field", "encode");
     const channels = this.channels!;
     const raw = toHostImage(input, name, true);
     if (raw.c !== channels.length)
@@ -361,8 +355,11 @@ export class Anr {
       }
     const image = this.prepareField(raw, name);
     if (!mask) return { image, missing: null };
-    const m = this.prepareField({ c: 1, h: raw.h, w: raw.w, data: mask }, name).data;
-    return { image, missing: m.map((v) => (v >= 0.5 ? 1 : 0)) };
+    // The mask goes through the same preparation; gaps that the crop leaves out are no gaps.
+    const m = this.prepareField({ c: 1, h: raw.h, w: raw.w, data: mask }, name).data.map((v) =>
+      v >= 0.5 ? 1 : 0,
+    );
+    return { image, missing: m.includes(1) ? m : null };
   }
 
   /**
