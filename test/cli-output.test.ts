@@ -5,6 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { copyFile, mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { initBackend } from "../src/backend/index.js";
@@ -255,4 +256,17 @@ test("info FILE.safetensors: a table of name, dtype, shape and numel, for any fi
   r = await run(["info", join(dir, "junk.safetensors")]);
   assert.equal(r.code, 2);
   assert.match(r.err, /junk\.safetensors: not a safetensors file/);
+});
+
+test("compare: missing data is found before anything is trained or written, saying how to get it", async (t) => {
+  const dir = await tempDir(t, "compare-nodata");
+  const out = join(dir, "cmp");
+  const r = await run([
+    ...["compare", "--preset", "fmnist", "--out", out],
+    ...["--set", `data.root=${JSON.stringify(join(dir, "nowhere"))}`],
+  ]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /compare --preset fmnist: needs data: /);
+  assert.doesNotMatch(r.out, /== ANR/, "no run started");
+  assert.ok(!existsSync(out), "no folder made");
 });
