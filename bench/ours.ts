@@ -67,6 +67,7 @@ export function dumpForTorch(dir: string, name: string, bc: BenchConfig, cfg: Hy
     config: cfg,
     batch: b,
     size: s,
+    decode_batch: bc.decodeBatch,
     attention: attentionFormOf(cfg),
     adam: REFERENCE_ADAM,
   };

@@ -26,7 +26,7 @@ Usage: /usr/bin/python3 bench/torch_step.py --init DIR [--threads N] [--json]
 Debian's torch calls whatever libblas.so.3 is installed: install libopenblas0-pthread (the netlib
 reference BLAS is ~5x slower).
 """
-import argparse, json, math, os, resource, statistics, struct, time
+import argparse, json, math, os, re, resource, statistics, struct, time
 
 import torch
 import torch.nn as nn
@@ -325,8 +325,8 @@ def check(a):
 def blas_info():
     """The BLAS torch was built for and the libblas.so.3 it really loaded (Debian's torch is BLAS-generic)."""
     keys = ('BLAS_INFO', 'LAPACK_INFO', 'USE_MKLDNN', 'USE_OPENMP', 'PERF_WITH_AVX2')
-    kv = [s.strip() for s in torch.__config__.show().replace('\n', ',').split(',')]
-    line = ', '.join(s for s in kv if s.split('=')[0] in keys)
+    kv = re.findall(r'(\w+)=([^,\n]*)', torch.__config__.show())
+    line = ', '.join(f'{k}={v}' for k, v in kv if k in keys)
     loaded = ''
     try:
         with open('/proc/self/maps') as f:
