@@ -87,11 +87,6 @@ export function parseChoice<const V extends string>(flag: string, values: readon
 /** The weight sets of a run: `--weights online|ema`. */
 export const WEIGHTS = ["online", "ema"] as const;
 
-/** `--weights online|ema`. */
-export function parseWeightsChoice(text: string | undefined): WeightsChoice {
-  return parseChoice("--weights", WEIGHTS)(String(text));
-}
-
 /** The parser of a whole number of at least `min` (1: a count, 0: e.g. a seed) for `flag`. */
 export function parseWhole(flag: string, min = 1): (text: string) => number {
   return (text) => {
@@ -104,12 +99,11 @@ export function parseWhole(flag: string, min = 1): (text: string) => number {
   };
 }
 
-/** The parser of a finite number (e.g. a depth) for `flag`; `positive`: above 0. */
-export function parseReal(flag: string, positive = false): (text: string) => number {
+/** The parser of a finite number (e.g. a depth) for `flag`. */
+export function parseReal(flag: string): (text: string) => number {
   return (text) => {
     const n = Number(text);
-    if (text.trim() === "" || !Number.isFinite(n) || (positive && n <= 0))
-      throw new UsageError(`${flag} ${text}: expected a ${positive ? "number above 0" : "number"}`);
+    if (text.trim() === "" || !Number.isFinite(n)) throw new UsageError(`${flag} ${text}: expected a number`);
     return n;
   };
 }
@@ -243,15 +237,6 @@ export function checkModelTask(
       `a model for task ${task} (${cfg.tokenizer.name}${cfg.channels ? `, channels ${cfg.channels.map((c) => c.name).join(", ")}` : ""}), but ${runSource} is a run of task ${runTask}; give a model trained for ${runTask}`,
     );
 }
-
-/** parseArgs options of the {@link PreparationFlags}. */
-export const PREPARATION_OPTIONS = {
-  preprocess: { type: "string" },
-  resize: { type: "string" },
-  select: { type: "string" },
-  "fill-missing": { type: "string" },
-  background: { type: "string" },
-} as const;
 
 /** Flags that override a field of the recorded data preparation (encode, eval). */
 export interface PreparationFlags {

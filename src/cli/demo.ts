@@ -26,7 +26,7 @@ export interface DemoOptions {
 }
 
 /** The file of the demo's 4× super-resolution picture in its run folder. */
-export const SUPER_RESOLUTION_PNG = "super-resolution.png";
+const SUPER_RESOLUTION_PNG = "super-resolution.png";
 
 export async function runDemo(values: DemoOptions, args: string[]): Promise<Outcome> {
   const raw = runPreset("demo") as Record<string, unknown>;

@@ -50,6 +50,8 @@ export function orbitPoses(support: Float32Array[], frames: number): Float32Arra
  * orbit.gif and support.png in `--out` (default out/render-<object>).
  */
 export async function cmdRender(o: RenderOptions): Promise<Outcome> {
+  if (o.far <= o.near)
+    throw new UsageError(`--near ${o.near} --far ${o.far}: the far depth must lie beyond the near one`);
   const out = o.out ?? defaultOut("render", o.views);
   await checkWritable(out, { flag: "--out" });
   await initBackend();

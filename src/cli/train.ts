@@ -19,7 +19,7 @@ export interface TrainOptions {
 }
 
 /** The resolved run config, from a config file or a preset, with the flags applied. */
-export async function runConfigFrom(
+async function runConfigFrom(
   config: string | undefined,
   values: TrainOptions,
 ): Promise<{ run: ValidatedRunConfig; out: string }> {
