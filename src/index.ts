@@ -17,7 +17,6 @@
  */
 export {
   Anr,
-  recordedPreparation,
   type ModelTask,
   type ModelSource,
   type LoadOptions,
