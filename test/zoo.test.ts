@@ -41,12 +41,15 @@ test("zoo: a name resolves from any working directory; paths pass through; unkno
     // Something that exists under that name wins over the zoo; a path is never looked up.
     assert.equal(await resolveModel("."), ".");
     assert.equal(await resolveModel("runs/x/model.safetensors"), "runs/x/model.safetensors");
+    // The message lists every zoo name, in zoo.json's order.
+    const names = (await zooModels()).map((m) => m.name);
+    assert.ok(names.length >= 2 && names.includes("demo-photos-anr"), names.join(", "));
     await assert.rejects(
       resolveModel("nonesuch-anr"),
       (e: unknown) =>
         e instanceof InputError &&
         e.message ===
-          "nonesuch-anr: no such file, folder or zoo model; the zoo has demo-photos-anr (anr models lists them)",
+          `nonesuch-anr: no such file, folder or zoo model; the zoo has ${names.join(", ")} (anr models lists them)`,
     );
   } finally {
     process.chdir(before);

@@ -11,7 +11,7 @@
  *   model.safetensors      final online weights (config in the metadata)
  *   model-ema.safetensors  final EMA weights (when EMA is on)
  *   samples/step-N.png     eval inputs (top) and reconstructions (bottom)
- *   psnr.png               PSNR vs step
+ *   psnr.png               loss and PSNR vs step
  *   eval.json              final evaluation report
  *   report.html            curves, evaluation, samples and config in one offline page
  *   events.out.tfevents.anr  the same scalars for TensorBoard (`tensorboard --logdir runs/`)
@@ -20,7 +20,8 @@
 import { readFile, appendFile } from "node:fs/promises";
 import { join } from "node:path";
 import { initBackend } from "../backend/index.js";
-import { savePng, type HostImage } from "../data/image.js";
+import type { HostImage } from "../data/image.js";
+import { saveGrid } from "../eval/grids.js";
 import { preparationOf } from "../data/preparation.js";
 import { describePhysical, type EvalOutcome, type EvalReport, type PhysicalError } from "../eval/evaluate.js";
 import { saveModel } from "../io/files.js";
@@ -28,7 +29,6 @@ import type { Params } from "../model/model.js";
 import { initHostParams, toDevice, toHost, countParams, disposeParams, refParams } from "../model/params.js";
 import { AnrError, CheckFailed, InputError, UsageError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/fs.js";
-import { writeLinePlot } from "../util/plot.js";
 import { Progress } from "../util/progress.js";
 import { writeRunLogs } from "./report.js";
 import { loadCheckpoint, saveCheckpoint, type LoadedCheckpoint } from "./checkpoint.js";
@@ -284,9 +284,13 @@ async function loop<B>(
   let ema: Params | null = null;
   let emaCalls = 0;
   let window = { loss: 0, psnr: 0, n: 0 };
+  // Time in driver.step alone (no data loading, evaluation or checkpoints), per logged window.
+  let stepTime = { s: 0, n: 0 };
   let skippedSteps = 0;
   let badStreak = 0;
   let records: MetricsRecord[];
+  // `seconds` counts training time across resumes, so that curves against time continue.
+  let secondsBefore = 0;
   if (ck) {
     try {
       driver.restore(ck.state.loader);
@@ -298,6 +302,7 @@ async function loop<B>(
     }
     // Metrics logged after the checkpoint are redone: drop them, rewriting the file whole.
     records = await metricsUpTo(metricsPath, ck.state.step, warn);
+    secondsBefore = records.reduce((s, r) => (JSON.parse(r.line) as { seconds?: number }).seconds ?? s, 0);
     await writeFileAtomic(metricsPath, records.map((r) => r.line + "\n").join(""));
     state = {
       params: toDevice(ck.tensors.params),
@@ -337,8 +342,8 @@ async function loop<B>(
   const curve: [number, number][] = records
     .filter((r) => r.test_psnr !== undefined)
     .map((r) => [r.step, r.test_psnr!]);
-  const saveGrid = async (grid: HostImage | null, name: string) => {
-    if (grid) await savePng(join(opts.out, "samples", name), grid, driver.gridScale);
+  const saveSample = async (grid: HostImage | null, name: string) => {
+    if (grid) await saveGrid(join(opts.out, "samples", name), grid, driver.gridScale);
   };
   /** Wall time (seconds since the epoch) at which this process began training: dates the logs. */
   const startedAt = Date.now() / 1000;
@@ -372,7 +377,14 @@ async function loop<B>(
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  const progress = opts.verbose === false ? null : new Progress({ total: t.steps, label: "train" });
+  const progress =
+    opts.verbose === false
+      ? null
+      : new Progress({
+          total: t.steps,
+          label: "train",
+          rate: { unit: "images", per: driver.batchSize * t.grad_accumulation },
+        });
   const t0 = performance.now();
   try {
     if (state.step === 0 && !ck && t.eval_every > 0) {
@@ -381,7 +393,7 @@ async function loop<B>(
       const record: EvalRecord = { step: 0, test_psnr: r.psnr, test_ssim: r.ssim };
       await appendFile(metricsPath, JSON.stringify(record) + "\n");
       await opts.onEval?.(record);
-      await saveGrid(r.grid, "step-000000.png");
+      await saveSample(r.grid, "step-000000.png");
       log(`step 0: test PSNR ${r.psnr.toFixed(2)} dB, SSIM ${r.ssim.toFixed(3)}`);
     }
     const startStep = state.step;
@@ -405,7 +417,9 @@ async function loop<B>(
       }
       const micro: B[] = [];
       for (let g = 0; g < t.grad_accumulation; g++) micro.push(await driver.batch(state.step, g));
+      const stepStart = performance.now();
       const [next, m] = await driver.step(state, micro);
+      stepTime = { s: stepTime.s + (performance.now() - stepStart) / 1000, n: stepTime.n + 1 };
       state = next;
       if (m.skipped) {
         skippedSteps++;
@@ -425,7 +439,7 @@ async function loop<B>(
       }
       const elapsed = (performance.now() - t0) / 1000;
       const perS = ((state.step - startStep) * driver.batchSize * t.grad_accumulation) / elapsed;
-      progress?.update(state.step, { loss: m.loss, psnr: m.psnr, "items/s": perS });
+      progress?.update(state.step, { loss: m.loss, psnr: m.psnr });
       await opts.onStep?.({ ...m, step: state.step, steps: t.steps, imagesPerS: perS, seconds: elapsed });
       const record: Record<string, number> = { step: state.step };
       if (state.step % t.log_every === 0 || state.step === t.steps) {
@@ -435,10 +449,17 @@ async function loop<B>(
             train_psnr: window.psnr / window.n,
             grad_norm: m.gradNorm,
           });
-        Object.assign(record, { seconds: elapsed, time: Date.now() / 1000, lr: t.lr, images_per_s: perS });
+        Object.assign(record, {
+          seconds: secondsBefore + elapsed,
+          time: Date.now() / 1000,
+          lr: t.lr,
+          images_per_s: perS,
+          step_s: stepTime.s / Math.max(1, stepTime.n),
+        });
         if (skippedSteps > 0) record.skipped_steps = skippedSteps;
         if (skippedItems().length > 0) record.skipped_files = skippedItems().length;
         window = { loss: 0, psnr: 0, n: 0 };
+        stepTime = { s: 0, n: 0 };
       }
       const last = state.step === t.steps;
       if ((t.eval_every > 0 && state.step % t.eval_every === 0) || last) {
@@ -449,7 +470,7 @@ async function loop<B>(
         );
         Object.assign(record, { test_psnr: r.psnr, test_ssim: r.ssim, ...physicalMetrics(r.report) });
         curve.push([state.step, r.psnr]);
-        await saveGrid(r.grid, `step-${String(state.step).padStart(6, "0")}.png`);
+        await saveSample(r.grid, `step-${String(state.step).padStart(6, "0")}.png`);
       }
       if (Object.keys(record).length > 1) await appendFile(metricsPath, JSON.stringify(record) + "\n");
       if (record.test_psnr !== undefined) await opts.onEval?.(record as EvalRecord);
@@ -525,7 +546,7 @@ async function finish<B>(
   const { state, ema, curve, skippedFiles, t0 } = end;
   try {
     const final = await driver.evaluate(state.params, true, true);
-    if (final.grid) await savePng(join(opts.out, "samples", "final.png"), final.grid, driver.gridScale);
+    if (final.grid) await saveGrid(join(opts.out, "samples", "final.png"), final.grid, driver.gridScale);
     await writeFileAtomic(
       join(opts.out, "eval.json"),
       JSON.stringify(
@@ -547,12 +568,6 @@ async function finish<B>(
         "anr.run": JSON.stringify({ step: state.step, name: run.name, weights: "ema" }),
         ...preparationOf(run),
       });
-    await writeLinePlot(join(opts.out, "psnr.png"), {
-      title: `${run.name}: test PSNR (${driver.evalName})`,
-      xLabel: "step",
-      yLabel: "PSNR (dB)",
-      series: [{ name: cfg.hyponet.name, points: curve }],
-    });
     await writeRunLogs(opts.out, Date.now() / 1000 - (performance.now() - t0) / 1000);
     const seconds = (performance.now() - t0) / 1000;
     log(
