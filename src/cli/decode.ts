@@ -7,7 +7,7 @@ import { denormalizeField } from "../data/fields.js";
 import { savePng, type HostImage } from "../data/image.js";
 import { writeNetcdf3, writeNpy } from "../io/array-files.js";
 import { loadModel } from "../io/files.js";
-import { weightsFingerprint, type Tokens } from "../io/tokens.js";
+import { tokensMismatch, weightsFingerprint, type Tokens, type TokensMismatch } from "../io/tokens.js";
 import { readTokenFile } from "../io/files.js";
 import type { HypoParams } from "../model/model.js";
 import { disposeParams, toDevice } from "../model/params.js";
@@ -50,9 +50,9 @@ export async function cmdDecode(tokensPath: string, values: DecodeOptions): Prom
     );
   await initBackend();
   const model = await loadModel(chosen.path, { weights: chosen.weights });
-  if (JSON.stringify(tokens.config) !== JSON.stringify(model.config))
-    throw new UsageError(`${tokensPath} was encoded by a model with a different config than ${values.model}`);
-  checkFingerprint(tokensPath, tokens, chosen.path, weightsFingerprint(model.weights), values.force === true);
+  const mismatch = tokensMismatch(tokens, model.config, weightsFingerprint(model.weights), chosen.path);
+  if (mismatch?.reason === "config") throw new UsageError(`${tokensPath} ${mismatch.message}`);
+  checkFingerprint(tokensPath, tokens, chosen.path, mismatch, values.force === true);
   const names = tokens.names;
   const gen: HypoParams = {};
   for (const [name, t] of tokens.tensors) gen[name] = np.array(t.data, { shape: t.shape });
@@ -118,31 +118,28 @@ function sizeFlag(o: DecodeOptions): string {
 
 /**
  * Refuse tokens encoded by other weights than `modelPath`'s (same config, another run or the other
- * weight set), naming both fingerprints; `force` decodes anyway with a warning. Token files from
- * before fingerprints decode with a warning.
+ * weight set: `mismatch` from tokensMismatch, which names both fingerprints); `force` decodes
+ * anyway with a warning. Token files from before fingerprints decode with a warning.
  */
 function checkFingerprint(
   tokensPath: string,
   tokens: Tokens,
   modelPath: string,
-  fingerprint: string,
+  mismatch: TokensMismatch | null,
   force: boolean,
 ): void {
-  if (tokens.weights === undefined) {
+  if (tokens.weights === undefined)
     console.error(
       `warning: ${tokensPath} records no fingerprint of the weights that encoded it (written by an older anr); it cannot be checked against ${modelPath}`,
     );
-    return;
-  }
-  if (tokens.weights === fingerprint) return;
-  const what = `encoded by weights ${tokens.weights}, but ${modelPath} holds weights ${fingerprint}`;
+  if (!mismatch) return;
   if (force) {
-    console.error(`warning: ${tokensPath} was ${what}; decoding anyway (--force)`);
+    console.error(`warning: ${tokensPath} was ${mismatch.message}; decoding anyway (--force)`);
     return;
   }
   throw new InputError(
     tokensPath,
-    `${what}: decode with the model (and --weights) that encoded it, or pass --force`,
+    `${mismatch.message}: decode with the model (and --weights) that encoded it, or pass --force`,
   );
 }
 
