@@ -48,6 +48,14 @@ export {
   type DatasetSpecInput,
 } from "./data/datasets.js";
 export { loadImage, savePng } from "./data/image.js";
+export {
+  exportOnnx,
+  decodeModelSummary,
+  ONNX_ROLE_KEY,
+  type OnnxModels,
+  type ModelSummary,
+} from "./io/onnx.js";
+export { createOrtImageCodec, loadOrt, type OrtImageCodec, type OrtOptions } from "./eval/ort.js";
 export { openLearnitDataset, type MultiViewDataset, type PosedView } from "./data/learnit.js";
 export { FieldSpec, openFieldDataset, type FieldDataset, type FieldSpecInput } from "./data/fields.js";
 export { evaluateImages, toBatchArray, type EvalReport, type EvaluateArgs } from "./eval/evaluate.js";
