@@ -1112,8 +1112,12 @@ test("field run: an interrupted and resumed run (mean-std normalisation) ends as
   assert.equal(rest.steps, 6);
   const read = async (d: string, f: string) => readFile(join(d, f), "utf8");
   assert.equal(
-    await read(b, "metrics.jsonl").then((t) => t.replace(/"(seconds|time|images_per_s|step_s)":[^,}]+,?/g, "")),
-    await read(a, "metrics.jsonl").then((t) => t.replace(/"(seconds|time|images_per_s|step_s)":[^,}]+,?/g, "")),
+    await read(b, "metrics.jsonl").then((t) =>
+      t.replace(/"(seconds|time|images_per_s|step_s)":[^,}]+,?/g, ""),
+    ),
+    await read(a, "metrics.jsonl").then((t) =>
+      t.replace(/"(seconds|time|images_per_s|step_s)":[^,}]+,?/g, ""),
+    ),
   );
   assert.equal(await read(b, "config.json"), await read(a, "config.json"));
   assert.equal(rest.final.psnr, whole.final.psnr);
