@@ -11,8 +11,6 @@ import { fromInterleaved, type HostImage } from "../data/image.js";
 import { describeTransform, evalTransform, specWith, type Preparation } from "../data/preparation.js";
 import { renderSvg, SVG_FILE, twemojiRoot } from "../data/svg.js";
 import { ConfigError, type HyperNetworkConfig } from "../model/config.js";
-import type { WeightsChoice } from "../io/weights.js";
-import { resolveModel } from "../io/zoo.js";
 import { resolveRunConfig, type RunConfigInput, type ValidatedRunConfig } from "../training/run-config.js";
 import { DEBIAN_FASHION_MNIST, DEBIAN_FERRET_DATA, RUN_PRESETS, runPreset } from "../training/run-presets.js";
 import { didYouMean, closest } from "../util/edit-distance.js";
@@ -27,32 +25,11 @@ async function pathKind(p: string): Promise<"file" | "folder" | null> {
 }
 
 /**
- * The model file and the weights to load from it for `--model`/RUN and `--weights`, the same for
- * eval, encode and decode. A finished run folder holds one file per weight set (model.safetensors,
- * model-ema.safetensors); a run still training holds both sets in checkpoint.safetensors. A model
- * file given by name is loaded as it is: `--weights ema` on it is checked by `loadModel`
- * (accepted for an EMA model file, refused for an online one). A zoo name (`anr models`) stands for
- * its shipped model file.
+ * The model file and the weights to load for `--model`/RUN and `--weights` (eval, encode, decode,
+ * render, export): the library's resolution, so that a run folder or zoo name means the same thing
+ * to the CLI and to `Anr.load`.
  */
-export async function resolveModelFile(
-  given: string,
-  weights: WeightsChoice,
-): Promise<{ path: string; weights: WeightsChoice }> {
-  const p = await resolveModel(given);
-  if ((await pathKind(p)) !== "folder") return { path: p, weights };
-  if ((await pathKind(join(p, "model.safetensors"))) === "file") {
-    if (weights === "online") return { path: join(p, "model.safetensors"), weights };
-    const ema = join(p, "model-ema.safetensors");
-    if ((await pathKind(ema)) !== "file")
-      throw new UsageError(
-        `${p}: no model-ema.safetensors (the run was trained without EMA: train.ema is null); use --weights online`,
-      );
-    return { path: ema, weights };
-  }
-  const checkpoint = join(p, "checkpoint.safetensors");
-  if ((await pathKind(checkpoint)) === "file") return { path: checkpoint, weights };
-  throw new UsageError(`${p}: not a run folder (no model.safetensors or checkpoint.safetensors)`);
-}
+export { resolveModelFile } from "../api/node.js";
 
 /**
  * What a command hands back: its result, the one JSON object `--json` prints (and from which the

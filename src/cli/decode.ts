@@ -6,6 +6,7 @@ import { numpy as np } from "../backend/jax.js";
 import { denormalizeField } from "../data/fields.js";
 import { savePng, type HostImage } from "../data/image.js";
 import { writeNetcdf3, writeNpy } from "../io/array-files.js";
+import { markMissing } from "../api/model.js";
 import { loadModel } from "../io/files.js";
 import { tokensMismatch, weightsFingerprint, type Tokens, type TokensMismatch } from "../io/tokens.js";
 import { readTokenFile } from "../io/files.js";
@@ -141,21 +142,4 @@ function checkFingerprint(
     tokensPath,
     `${mismatch.message}: decode with the model (and --weights) that encoded it, or pass --force`,
   );
-}
-
-/**
- * NaN where the input was missing: each decoded pixel takes the mask of the input pixel its centre
- * falls in (`mask`: (B, h, w) at the input size, instance `i`).
- */
-function markMissing(field: HostImage, mask: { shape: number[]; data: Float32Array }, i: number): void {
-  const [, mh, mw] = mask.shape as [number, number, number];
-  const { c, h, w } = field;
-  for (let y = 0; y < h; y++) {
-    const my = Math.min(mh - 1, Math.floor(((y + 0.5) * mh) / h));
-    for (let x = 0; x < w; x++) {
-      const mx = Math.min(mw - 1, Math.floor(((x + 0.5) * mw) / w));
-      if (mask.data[(i * mh + my) * mw + mx]! === 0) continue;
-      for (let k = 0; k < c; k++) field.data[(k * h + y) * w + x] = NaN;
-    }
-  }
 }
