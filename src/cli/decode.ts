@@ -7,7 +7,9 @@ import { denormalizeField } from "../data/fields.js";
 import { savePng, type HostImage } from "../data/image.js";
 import { writeNetcdf3, writeNpy } from "../io/array-files.js";
 import { markMissing } from "../api/model.js";
+import { createOrtImageCodec } from "../eval/ort.js";
 import { loadModel } from "../io/files.js";
+import { exportOnnx } from "../io/onnx.js";
 import { tokensMismatch, weightsFingerprint, type Tokens, type TokensMismatch } from "../io/tokens.js";
 import { readTokenFile } from "../io/files.js";
 import type { HypoParams } from "../model/model.js";
@@ -15,7 +17,7 @@ import { disposeParams, toDevice } from "../model/params.js";
 import { createImageDecoder } from "../model/tasks.js";
 import { falseColour } from "../util/colormap.js";
 import { InputError, UsageError } from "../util/errors.js";
-import type { WeightsChoice } from "../io/weights.js";
+import type { ModelFile, WeightsChoice } from "../io/weights.js";
 import { checkWritable, defaultOut, done, resolveModelFile, sizeFrom, type Outcome } from "./common.js";
 
 /** JavaScript's largest typed array: the decoded batch is assembled in one. */
@@ -30,7 +32,14 @@ export interface DecodeOptions {
   weights: WeightsChoice;
   format: "npy" | "nc";
   force?: boolean;
+  engine: (typeof DECODE_ENGINES)[number];
 }
+
+/**
+ * What decodes image models: our engine (the backend of --device) or ONNX Runtime's CPU engine
+ * running the exported graphs (src/eval/ort.ts; about 4× faster in Node, docs/onnx.md).
+ */
+export const DECODE_ENGINES = ["wasm", "ort"] as const;
 
 /**
  * Decode each encoded instance at any resolution: `--size HxW`, `--scale K` (K × the encoded
@@ -55,16 +64,10 @@ export async function cmdDecode(tokensPath: string, values: DecodeOptions): Prom
   if (mismatch?.reason === "config") throw new UsageError(`${tokensPath} ${mismatch.message}`);
   checkFingerprint(tokensPath, tokens, chosen.path, mismatch, values.force === true);
   const names = tokens.names;
-  const gen: HypoParams = {};
-  for (const [name, t] of tokens.tensors) gen[name] = np.array(t.data, { shape: t.shape });
-  const P = toDevice(model.weights);
-  const decoder = createImageDecoder(model.config);
-  const t0 = performance.now();
-  const rgb = await decoder(P, gen, b, h, w);
-  const dt = (performance.now() - t0) / 1000;
-  decoder.dispose();
-  disposeParams(P);
-  disposeParams(gen);
+  const { rgb, seconds: dt } =
+    values.engine === "ort"
+      ? await decodeOnOrt(model, tokens, h, w, chosen.path)
+      : await decodeOnBackend(model, tokens, b, h, w);
   await mkdir(out, { recursive: true });
   const channels = model.config.channels;
   const files: string[] = [];
@@ -108,7 +111,63 @@ export async function cmdDecode(tokensPath: string, values: DecodeOptions): Prom
   console.log(
     `decoded ${b} image(s) at ${h}×${w} in ${dt.toFixed(2)} s (${((b * h * w) / dt).toFixed(0)} px/s) → ${out}`,
   );
-  return done({ out, size: [h, w], instances: names, files, seconds: dt, model: chosen.path });
+  return done({
+    out,
+    size: [h, w],
+    instances: names,
+    files,
+    seconds: dt,
+    model: chosen.path,
+    engine: values.engine,
+  });
+}
+
+/** Decode on our engine (the backend): (B, C, h, w) in [-1, 1], and the seconds it took. */
+async function decodeOnBackend(
+  model: ModelFile,
+  tokens: Tokens,
+  b: number,
+  h: number,
+  w: number,
+): Promise<{ rgb: Float32Array; seconds: number }> {
+  const gen: HypoParams = {};
+  for (const [name, t] of tokens.tensors) gen[name] = np.array(t.data, { shape: t.shape });
+  const P = toDevice(model.weights);
+  const decoder = createImageDecoder(model.config);
+  try {
+    const t0 = performance.now();
+    const rgb = await decoder(P, gen, b, h, w);
+    return { rgb, seconds: (performance.now() - t0) / 1000 };
+  } finally {
+    decoder.dispose();
+    disposeParams(P);
+    disposeParams(gen);
+  }
+}
+
+/**
+ * Decode on ONNX Runtime: the model exported as ONNX graphs (the same math, to float32 rounding),
+ * the same (B, C, h, w) in [-1, 1]; the seconds count the decode, not the export.
+ */
+async function decodeOnOrt(
+  model: ModelFile,
+  tokens: Tokens,
+  h: number,
+  w: number,
+  modelPath: string,
+): Promise<{ rgb: Float32Array; seconds: number }> {
+  if (model.config.tokenizer.name !== "ImgTokenizer")
+    throw new UsageError(
+      `--engine ort: ${modelPath} is not an image model (tokenizer ${model.config.tokenizer.name}); decode it with --engine wasm`,
+    );
+  const codec = await createOrtImageCodec(exportOnnx(model.config, model.weights, modelPath), {}, modelPath);
+  try {
+    const t0 = performance.now();
+    const rgb = await codec.decode(tokens.tensors, h, w);
+    return { rgb, seconds: (performance.now() - t0) / 1000 };
+  } finally {
+    await codec.dispose();
+  }
 }
 
 /** The flag that chose the size, as given, for errors. */

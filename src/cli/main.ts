@@ -33,10 +33,11 @@ import {
 } from "./common.js";
 import { cmdCompare, COMPARISONS } from "./compare.js";
 import { cmdCompletion, SHELLS, type CompletionOption, type CompletionTree } from "./completion.js";
-import { cmdDecode } from "./decode.js";
+import { cmdDecode, DECODE_ENGINES } from "./decode.js";
 import { runDemo } from "./demo.js";
 import { cmdEncode } from "./encode.js";
 import { cmdEval, parseFactors } from "./eval.js";
+import { cmdExport, EXPORT_FORMATS } from "./export.js";
 import { cmdGolden } from "./golden.js";
 import { cmdInfo } from "./info.js";
 import { cmdInit } from "./init.js";
@@ -338,14 +339,43 @@ before any work (at most 268,402,689 pixels an image: the PNG writer's limit).`,
       ),
     )
     .option("--force", "decode even if the tokens were encoded by other weights")
+    .addOption(
+      choice(
+        "--engine <engine>",
+        "image models: our engine (wasm: the --device backend) or ONNX Runtime's CPU engine (ort: the exported graphs, on onnxruntime-node)",
+        DECODE_ENGINES,
+      ).default("wasm" as const),
+    )
     .addHelpText(
       "after",
       examples(
         "anr decode out/encode-photo/tokens.safetensors --model demo-photos-anr --scale 4",
         "anr decode tokens.safetensors --model runs/celeba-anr --size 512x512 --out sr/",
+        "anr decode tokens.safetensors --model demo-photos-anr --scale 8 --engine ort",
       ),
     )
     .action(act("decode", (tokens, o) => cmdDecode(tokens, o)));
+
+  program
+    .command("export")
+    .summary("a model as ONNX graphs (encoder.onnx, decoder.onnx) for other engines")
+    .description(
+      `Exports a model as two ONNX graphs that any ONNX runtime runs (ONNX Runtime in Python, C++, the
+browser…): encoder.onnx (images → the compact representation) and decoder.onnx (representation +
+coordinates → signal), opset 17, float32, with the model config in their metadata (docs/onnx.md).`,
+    )
+    .argument("<model>", "a model file, run folder or zoo name (anr models)")
+    .addOption(choice("--format <format>", "the export format", EXPORT_FORMATS).default("onnx" as const))
+    .option("--out <dir>", "the output folder (default out/export-<model>)")
+    .addOption(weightsOption())
+    .addHelpText(
+      "after",
+      examples(
+        "anr export demo-photos-anr --format onnx",
+        "anr export runs/celeba-anr --weights ema --out onnx/",
+      ),
+    )
+    .action(act("export", (model, o) => cmdExport(model, o)));
 
   program
     .command("compare")
