@@ -8,6 +8,7 @@ import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import sharp from "sharp";
 import { initBackend } from "../src/backend/index.js";
+import { CAPTION_STRIP } from "../src/eval/grids.js";
 import { loadModel } from "../src/io/files.js";
 import { EMBEDDED_PHOTOS } from "../src/training/run-presets.js";
 import { decodeWith, encodeWith, levelsOff, readPng, runCli, tempDir } from "./cli-helpers.js";
@@ -71,7 +72,10 @@ function bicubicUp(src: Uint8Array, n: number, f: number): Float64Array {
   return out;
 }
 
-/** Panel (row, col) of the 2×-scaled super-resolution.png: 128×128 panels with 2-pixel gaps. */
+/**
+ * Panel (row, col) of the 2×-scaled super-resolution.png: 128×128 panels with 2-pixel gaps, under
+ * the caption strip (drawn at the final size, so not scaled).
+ */
 function panel(img: { w: number; h: number; data: Uint8Array }, row: number, col: number): Uint8Array {
   const s = 128;
   const out = new Uint8Array(3 * s * s);
@@ -79,7 +83,7 @@ function panel(img: { w: number; h: number; data: Uint8Array }, row: number, col
     for (let y = 0; y < s; y++)
       for (let x = 0; x < s; x++) {
         // Every other pixel of the ×2 nearest-neighbour enlargement is the original pixel.
-        const [Y, X] = [2 * (row * (s + 2) + y), 2 * (col * (s + 2) + x)];
+        const [Y, X] = [2 * (row * (s + 2) + y) + CAPTION_STRIP, 2 * (col * (s + 2) + x)];
         out[(c * s + y) * s + x] = img.data[(c * img.h + Y) * img.w + X]!;
       }
   return out;
@@ -123,7 +127,19 @@ test("demo: 2 steps, then 4× super-resolution of held-out crops: nearest, bicub
   assert.equal(config.train.steps, 2);
 
   const sr = await readPng(join(out, "super-resolution.png"));
-  assert.deepEqual([sr.h, sr.w], [2 * (3 * 128 + 4), 2 * (3 * 128 + 4)], "3 rows of 3 panels, 2-px gaps, ×2");
+  assert.deepEqual(
+    [sr.h, sr.w],
+    [2 * (3 * 128 + 4) + CAPTION_STRIP, 2 * (3 * 128 + 4)],
+    "3 rows of 3 panels, 2-px gaps, ×2, under the caption strip",
+  );
+  // Each column's caption strip (#ececec, text centred) starts at the column's left edge.
+  for (let col = 0; col < 3; col++)
+    for (let c = 0; c < 3; c++)
+      assert.equal(
+        sr.data[(c * sr.h + 1) * sr.w + 2 * col * 130 + 2],
+        0xec,
+        `caption strip over column ${col}`,
+      );
   const { config: cfg, weights } = await loadModel(join(out, "model.safetensors"));
   const names = ["rocket.png", "face-puppy.png", "face-sunflower.png"];
   const crops = await Promise.all(names.map((n) => centreCrop(join(EMBEDDED_PHOTOS, "test", n), 32)));

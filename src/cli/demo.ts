@@ -5,7 +5,8 @@
  */
 import { join } from "node:path";
 import { initBackend } from "../backend/index.js";
-import { loadImage, crop, hconcat, vconcat, savePng, resizeImage, type HostImage } from "../data/image.js";
+import { loadImage, crop, resizeImage, type HostImage } from "../data/image.js";
+import { labelledGrid, saveGrid } from "../eval/grids.js";
 import { toBatchArray } from "../eval/evaluate.js";
 import { loadModel } from "../io/files.js";
 import { hyperNetwork } from "../model/model.js";
@@ -57,7 +58,7 @@ export async function runDemo(values: DemoOptions, args: string[]): Promise<Outc
   decoder.dispose();
   disposeParams(gen);
   disposeParams(P);
-  const rows: HostImage[] = [];
+  const rows: HostImage[][] = [];
   for (let i = 0; i < crops.length; i++) {
     const n = 3 * 16 * h * w;
     const ours: HostImage = {
@@ -66,15 +67,17 @@ export async function runDemo(values: DemoOptions, args: string[]): Promise<Outc
       w: 4 * w,
       data: sr.slice(i * n, (i + 1) * n).map((x) => (x + 1) / 2),
     };
-    rows.push(
-      hconcat([
-        await resizeImage(crops[i]!, 4 * h, 4 * w, "nearest"),
-        await resizeImage(crops[i]!, 4 * h, 4 * w, "cubic"),
-        ours,
-      ]),
-    );
+    rows.push([
+      await resizeImage(crops[i]!, 4 * h, 4 * w, "nearest"),
+      await resizeImage(crops[i]!, 4 * h, 4 * w, "cubic"),
+      ours,
+    ]);
   }
-  await savePng(join(out, SUPER_RESOLUTION_PNG), vconcat(rows), 2);
+  await saveGrid(
+    join(out, SUPER_RESOLUTION_PNG),
+    labelledGrid(rows, { columns: [`input ${h}²`, "bicubic ×4", "ANR ×4"] }),
+    2,
+  );
   console.log(
     `\nheld-out PSNR ${result.final.psnr.toFixed(2)} dB, SSIM ${result.final.ssim.toFixed(3)} (${result.final.images} photos)`,
   );

@@ -3,7 +3,6 @@ import { mkdir } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { initBackend } from "../backend/index.js";
 import { listFiles, type DatasetSpec, type ImageDataset } from "../data/datasets.js";
-import { savePng } from "../data/image.js";
 import { describePreparation, readPreparation, specWith, type Preparation } from "../data/preparation.js";
 import {
   describePhysical,
@@ -11,7 +10,7 @@ import {
   type EvalOutcome,
   type PhysicalError,
 } from "../eval/evaluate.js";
-import { superResolutionGrid } from "../eval/grids.js";
+import { saveGrid, superResolutionGrid } from "../eval/grids.js";
 import { evaluateFieldSuperResolution } from "../eval/super-resolution.js";
 import {
   evaluateSvgSuperResolution,
@@ -176,7 +175,7 @@ async function writeReport(
   await writeFileAtomic(files[0]!, JSON.stringify(summary, null, 2) + "\n");
   if (r.grid) {
     files.push(join(o.out, `${o.stem}.png`));
-    await savePng(files[1]!, r.grid, r.grid.h < 100 ? 4 : 1);
+    await saveGrid(files[1]!, r.grid, r.grid.h < 100 ? 4 : 1);
   }
   console.log(
     `${String(r.report.split)}: PSNR ${r.psnr.toFixed(3)} dB, SSIM ${r.ssim.toFixed(4)} over ${r.images} ${o.model.channels ? "fields" : "images"} (${o.weights} weights)`,
@@ -370,7 +369,7 @@ async function superResolution(
   await mkdir(o.out, { recursive: true });
   await writeFileAtomic(`${stem}.json`, JSON.stringify(report, null, 2) + "\n");
   const grid = superResolutionGrid(kept);
-  if (grid) await savePng(`${stem}.png`, grid, H < 100 ? 2 : 1);
+  if (grid) await saveGrid(`${stem}.png`, grid, H < 100 ? 2 : 1);
   const files = grid ? [`${stem}.json`, `${stem}.png`] : [`${stem}.json`];
   console.log(
     `${r.split}: ${r.fields} fields encoded at ${h}×${w}, decoded at ${H}×${W} (×${(H / h).toFixed(2)})`,
