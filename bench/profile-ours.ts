@@ -16,7 +16,8 @@
  *
  * With --trace (run it with ANR_THREADS=1) only the fused step runs, under jax-js's kernel trace:
  * without a worker pool each kernel runs synchronously, so its trace entry is its run time. The
- * kernels are grouped (matrix products, other reductions, elementwise) with their GFLOP/s.
+ * kernels are grouped (matrix products, other reductions, elementwise) with their GFLOP/s; then
+ * likewise one decode chunk's (one image, 4096 points).
  *
  * Flags: --config small|large, --reps N (timed calls per figure, median; default 5), --trace.
  */
@@ -29,6 +30,7 @@ import { initHostParams, toDevice, refParams, disposeParams } from "../src/model
 import {
   anrHyponet,
   coordGrid,
+  hyperNetwork,
   encodingLayout,
   imgTokenizer,
   jitterCoords,
@@ -41,7 +43,7 @@ import {
   type Params,
 } from "../src/model/model.js";
 import type { AnrArgs } from "../src/model/hyponets/anr.js";
-import { imageObjective } from "../src/model/tasks.js";
+import { createImageDecoder, imageObjective } from "../src/model/tasks.js";
 import {
   adamInit,
   adamScalars,
@@ -337,6 +339,24 @@ for (let i = 0; i < REPS + 1; i++) {
 step.dispose();
 whole.fused_step = summary(stepTimes);
 
+// The step's kernels were traced above; then one decode chunk's (one image, a 64² grid: one
+// chunk of 4096 points), the same function that decodes any size.
+let trace = null;
+if (values.trace) {
+  const stepTrace = kernelTrace(stepTimes.at(-1)!.wall);
+  performance.clearMeasures();
+  const gen = hyperNetwork(P, cfg, x.ref.slice([0, 1]));
+  const decode = createImageDecoder(cfg, 4096);
+  await decode(P, gen, 1, 64, 64);
+  profiler.startTrace();
+  const t0 = performance.now();
+  await decode(P, gen, 1, 64, 64);
+  const decodeWall = performance.now() - t0;
+  profiler.stopTrace();
+  decode.dispose();
+  trace = { step: stepTrace, decode_chunk: kernelTrace(decodeWall) };
+}
+
 const flops = stageFlops(cfg, b, s, form);
 const out = {
   side: "ours",
@@ -348,7 +368,7 @@ const out = {
   measured: results,
   flops,
   whole,
-  trace: values.trace ? kernelTrace(stepTimes.at(-1)!.wall) : null,
+  trace,
 };
 process.stdout.write(JSON.stringify(out) + "\n");
 
@@ -366,7 +386,7 @@ interface KernelRow {
   shapes: string;
 }
 
-/** The kernels of the traced step, grouped, with their share of the time and their GFLOP/s. */
+/** The kernels traced so far, grouped, with their share of the time and their GFLOP/s. */
 function kernelTrace(stepWall: number) {
   const entries = performance.getEntriesByType("measure") as PerformanceMeasure[];
   const rows = new Map<string, KernelRow>();

@@ -59,15 +59,16 @@ interface KernelGroup {
   shapes: string;
   gflops_per_s: number | null;
 }
+interface KernelTrace {
+  step_wall_ms: number;
+  kernels: number;
+  kernel_ms: number;
+  by_kind: Record<string, { kernels: number; ms: number; gflops_per_s: number | null }>;
+  top: KernelGroup[];
+}
 interface OursTrace {
   whole: { fused_step: Timing };
-  trace: {
-    step_wall_ms: number;
-    kernels: number;
-    kernel_ms: number;
-    by_kind: Record<string, { kernels: number; ms: number; gflops_per_s: number | null }>;
-    top: KernelGroup[];
-  };
+  trace: { step: KernelTrace; decode_chunk: KernelTrace };
 }
 interface TorchProfile {
   threads: number;
@@ -182,9 +183,25 @@ function stageTable(config: string, ours: OursProfile | null, torch: TorchProfil
 
 function traceTable(config: string, t: OursTrace | null): string[] {
   if (!t) return [];
-  const tr = t.trace;
+  const share = fmt((100 * t.whole.fused_step.cpu) / t.whole.fused_step.wall);
+  return [
+    ...kernelTable(
+      `Our fused training step's kernels (${config}, ANR_THREADS=1: each kernel runs synchronously and is timed; the process had the CPU ${share}% of the step's wall time)`,
+      t.trace.step,
+      10,
+    ),
+    "",
+    ...kernelTable(
+      `One decode chunk's kernels (${config}, one image, 4096 points, ANR_THREADS=1)`,
+      t.trace.decode_chunk,
+      5,
+    ),
+  ];
+}
+
+function kernelTable(title: string, tr: KernelTrace, top: number): string[] {
   const out = [
-    `Our fused step's kernels (${config}, ANR_THREADS=1: each kernel runs synchronously and is timed): ${tr.kernels} kernels, ${fmt(tr.kernel_ms)} ms of ${fmt(tr.step_wall_ms)} ms wall; the process had the CPU for ${fmt((100 * t.whole.fused_step.cpu) / t.whole.fused_step.wall)}% of that wall time.`,
+    `${title}: ${tr.kernels} kernels, ${fmt(tr.kernel_ms)} ms of ${fmt(tr.step_wall_ms)} ms wall.`,
     "",
     "| kind | kernels | ms | share | GFLOP/s |",
     "|---|---|---|---|---|",
@@ -199,7 +216,7 @@ function traceTable(config: string, t: OursTrace | null): string[] {
     "| largest kernels | calls | output size × reduced length | input shapes | ms | GFLOP/s |",
     "|---|---|---|---|---|---|",
   );
-  for (const k of tr.top.slice(0, 10))
+  for (const k of tr.top.slice(0, top))
     out.push(
       `| ${k.kind} | ${k.calls} | ${k.size} × ${k.reduce} | ${k.shapes} | ${fmt(k.ms)} | ${k.gflops_per_s === null ? "–" : k.gflops_per_s.toFixed(1)} |`,
     );
