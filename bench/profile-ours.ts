@@ -382,7 +382,7 @@ interface KernelRow {
   reduce: number;
   size: number;
   flops: number;
-  /** The first inputs' shapes, as jax-js prints them in the expression. */
+  /** The first two inputs' index shapes and strides (output axes, then the reduced axis), as jax-js prints them. */
   shapes: string;
 }
 
@@ -408,9 +408,9 @@ function kernelTrace(stepWall: number) {
         : red
           ? "reduction"
           : "elementwise";
-    const shapes = [...exp.matchAll(/GV_\d+<\w+>\{([\d,]+):/g)]
-      .map((m) => m[1])
+    const shapes = [...exp.matchAll(/GV_\d+<\w+>\{([\d,]+):([\d,]+):/g)]
       .slice(0, 2)
+      .map((m) => `${m[1]} (strides ${m[2]})`)
       .join(" × ");
     const key = `${kind} ${size} ${reduce} ${exp.length > 400 ? exp.slice(0, 400) : exp}`;
     const r = rows.get(key) ?? { kind, label: e.name, calls: 0, ms: 0, reduce, size, flops: 0, shapes };

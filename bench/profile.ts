@@ -213,7 +213,7 @@ function kernelTable(title: string, tr: KernelTrace, top: number): string[] {
       );
   out.push(
     "",
-    "| largest kernels | calls | output size × reduced length | input shapes | ms | GFLOP/s |",
+    "| largest kernels | calls | output size × reduced length | inputs: index shape (strides) | ms | GFLOP/s |",
     "|---|---|---|---|---|---|",
   );
   for (const k of tr.top.slice(0, top))
