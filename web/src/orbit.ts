@@ -8,6 +8,7 @@
  */
 import type { Camera, Views } from "./protocol.js";
 import { pixelsToCanvas, viewToPixels } from "./pixels.js";
+import { CoalescedTask } from "./coalesce.js";
 
 interface Transforms {
   camera_angle_x: number;
@@ -127,8 +128,12 @@ export class OrbitView {
   private focal: [number, number] = [1, 1];
   private inputSize = 1;
   private dragging = false;
-  private running: Promise<void> | null = null;
-  private rerun = false;
+  private readonly renderLoop = new CoalescedTask(
+    () => this.renderOnce(),
+    (e) => {
+      this.stats.textContent = `Rendering stopped: ${e instanceof Error ? e.message : String(e)}`;
+    },
+  );
 
   constructor(
     private readonly canvas: HTMLCanvasElement,
@@ -213,27 +218,11 @@ export class OrbitView {
 
   /** Resolves once the current camera's frame is on screen (full resolution unless dragging). */
   settled(): Promise<void> {
-    return this.running ?? Promise.resolve();
+    return this.renderLoop.settled();
   }
 
   private render(): Promise<void> {
-    if (this.running) {
-      this.rerun = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      try {
-        do {
-          this.rerun = false;
-          await this.renderOnce();
-        } while (this.rerun);
-      } catch (e) {
-        this.stats.textContent = `Rendering stopped: ${e instanceof Error ? e.message : String(e)}`;
-      } finally {
-        this.running = null;
-      }
-    })();
-    return this.running;
+    return this.renderLoop.run();
   }
 
   private async renderOnce(): Promise<void> {

@@ -6,6 +6,7 @@
  */
 import type { Region } from "./protocol.js";
 import { bicubicRegion, pixelsToCanvas } from "./pixels.js";
+import { CoalescedTask } from "./coalesce.js";
 
 /** Decodes a region at width × height: (C, height, width) in [0, 1], and the milliseconds it took. */
 export type RegionDecoder = (
@@ -42,8 +43,16 @@ export class ZoomView {
   private frame: Frame | null = null;
   private baseline: Frame | null = null;
   private generation = 0;
-  private running: Promise<void> | null = null;
-  private rerun = false;
+  private readonly decodeLoop = new CoalescedTask(
+    () => this.decodeView(),
+    // The view reports its own failures (e.g. the worker replaced on a device switch).
+    (e) => {
+      this.stats.textContent = `Decoding stopped: ${e instanceof Error ? e.message : String(e)}`;
+    },
+    () => {
+      this.canvas.dataset.state = "idle";
+    },
+  );
   private decoder: RegionDecoder | null = null;
   private input: ZoomInput | null = null;
   /** Called with the model coordinates (y, x) under the pointer when it moves without dragging. */
@@ -113,7 +122,7 @@ export class ZoomView {
 
   /** Resolves once the current view's refined frame is on screen. */
   settled(): Promise<void> {
-    return this.running ?? Promise.resolve();
+    return this.decodeLoop.settled();
   }
 
   /** The visible region in the model's coordinates. */
@@ -141,25 +150,7 @@ export class ZoomView {
   private render(): Promise<void> {
     this.generation++;
     this.draw();
-    if (this.running) {
-      this.rerun = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      try {
-        do {
-          this.rerun = false;
-          await this.decodeView();
-        } while (this.rerun);
-      } catch (e) {
-        // The view reports its own failures (e.g. the worker replaced on a device switch).
-        this.stats.textContent = `Decoding stopped: ${e instanceof Error ? e.message : String(e)}`;
-      } finally {
-        this.running = null;
-        this.canvas.dataset.state = "idle";
-      }
-    })();
-    return this.running;
+    return this.decodeLoop.run();
   }
 
   private async decodeView(): Promise<void> {
