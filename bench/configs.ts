@@ -91,3 +91,16 @@ export function isBenchConfigName(name: string): name is BenchConfigName {
  */
 export const LOSS_TOLERANCE = 1e-5;
 export const GRAD_NORM_TOLERANCE = 1e-4;
+
+/** The stages of the profile, in the order the step runs them (here, so that the parent needs no compute code). */
+export const STAGES = [
+  "tokenizer",
+  "encoder",
+  "decoder",
+  "weight head",
+  "PE",
+  "localized attention",
+  "MLP",
+  "loss",
+] as const;
+export type Stage = (typeof STAGES)[number];

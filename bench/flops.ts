@@ -7,19 +7,7 @@
  */
 import type { HyperNetworkConfig } from "../src/model/config.js";
 import { patchCount } from "../src/model/model.js";
-
-/** The stages of the profile, in the order the step runs them. */
-export const STAGES = [
-  "tokenizer",
-  "encoder",
-  "decoder",
-  "weight head",
-  "PE",
-  "localized attention",
-  "MLP",
-  "loss",
-] as const;
-export type Stage = (typeof STAGES)[number];
+import type { Stage } from "./configs.js";
 
 /** FLOPs of one stage: forward, and backward (weight and input gradients). */
 export interface StageFlops {

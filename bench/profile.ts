@@ -17,6 +17,7 @@ import { join, relative } from "node:path";
 import { writeFileAtomic } from "../src/util/fs.js";
 import { BENCH_CONFIGS, isBenchConfigName } from "./configs.js";
 import { findTorchPython, machine, ROOT, runChild, torchEnv, type ChildRun } from "./harness.js";
+import { STAGES } from "./configs.js";
 
 const { values } = parseArgs({
   options: {
@@ -81,17 +82,6 @@ interface TorchProfile {
   };
 }
 
-const STAGE_ROWS = [
-  "tokenizer",
-  "encoder",
-  "decoder",
-  "weight head",
-  "PE",
-  "localized attention",
-  "MLP",
-  "loss",
-];
-
 /** Ours: the stage's timings, the localized attention as (attention + MLP) − MLP. */
 function oursStage(p: OursProfile, stage: string): StageTiming | null {
   if (stage !== "localized attention") return p.measured[stage] ?? null;
@@ -127,7 +117,7 @@ function stageTable(config: string, ours: OursProfile | null, torch: TorchProfil
     const t = s.forward_backward ?? s.forward;
     return ((s.forward_backward ? f.forward + f.backward : f.forward) / 1e6 / t.wall).toFixed(1);
   };
-  for (const stage of STAGE_ROWS) {
+  for (const stage of STAGES) {
     const o = ours ? oursStage(ours, stage) : null;
     const t = torch?.measured[stage] ?? null;
     const f = ours?.flops[stage];
@@ -142,7 +132,7 @@ function stageTable(config: string, ours: OursProfile | null, torch: TorchProfil
     get: (s: string) => StageTiming | null,
   ) =>
     p
-      ? STAGE_ROWS.map(get).reduce(
+      ? STAGES.map(get).reduce(
           (acc, s) => ({
             wall: acc.wall + (s ? (s.forward_backward ?? s.forward).wall : 0),
             cpu: acc.cpu + (s ? (s.forward_backward ?? s.forward).cpu : 0),
