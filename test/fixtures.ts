@@ -136,3 +136,17 @@ export function withSafetensorsHeader(
   out.set(bytes.subarray(8 + n), 8 + hb.length);
   return out;
 }
+
+/** The npm packages (sorted) whose files an esbuild metafile's inputs include. */
+export function bundledPackages(inputs: string[]): string[] {
+  const marker = "node_modules/";
+  const packages = new Set(
+    inputs
+      .filter((f) => f.includes(marker))
+      .map((f) => {
+        const parts = f.slice(f.lastIndexOf(marker) + marker.length).split("/");
+        return parts[0]!.startsWith("@") ? `${parts[0]}/${parts[1]}` : parts[0]!;
+      }),
+  );
+  return [...packages].sort();
+}

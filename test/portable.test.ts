@@ -7,6 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { build, type Message } from "esbuild";
+import { bundledPackages } from "./fixtures.js";
 
 const root = join(import.meta.dirname, "..");
 const CORE_PACKAGES = ["@jax-js/jax", "zod"];
@@ -31,15 +32,7 @@ for (const entry of ["index.ts", "lowlevel.ts"])
       const lines = errors.map((m) => `${m.location?.file ?? "?"}:${m.location?.line ?? "?"}: ${m.text}`);
       assert.fail(`the core does not bundle for the browser:\n${lines.join("\n") || (e as Error).message}`);
     }
-    const packages = new Set(
-      inputs
-        .filter((f) => f.includes("node_modules/"))
-        .map((f) => {
-          const parts = f.slice(f.lastIndexOf("node_modules/") + "node_modules/".length).split("/");
-          return parts[0]!.startsWith("@") ? `${parts[0]}/${parts[1]}` : parts[0]!;
-        }),
-    );
-    assert.deepEqual([...packages].sort(), CORE_PACKAGES, "packages in the core's graph");
+    assert.deepEqual(bundledPackages(inputs), CORE_PACKAGES, "packages in the core's graph");
     const ours = inputs.filter((f) => f.startsWith("src/"));
     const shell = ours.filter((f) =>
       /^src\/(cli|data|golden)\/|^src\/io\/(files|array-files|hdf5-reader|config-file)|^src\/util\/(fs|lock)|^src\/backend\/(install-worker|node-worker)|^src\/training\/(trainer|loop|drivers|checkpoint|run-)/.test(
