@@ -84,6 +84,22 @@ const tiny32 = imageFamily({
 /** The CelebA 128 architecture on one-channel fields (ERA5's 2 m temperature after resize + crop). */
 const era5128 = imageFamily({ ...CELEBA128, channels: 1 });
 
+/**
+ * The 32×32 hyper-network carried to 64×64 at the same token count: 16×16 patches (16 tokens), so
+ * the transformer costs what it does at 32² and only the hyponet grows (4× the queries).
+ */
+const tiny64 = imageFamily({
+  size: 64,
+  patch: 16,
+  padding: 0,
+  dim: 96,
+  depth: 2,
+  nHead: 4,
+  headDim: 24,
+  ff: 192,
+  groups: 32,
+});
+
 /** The CPU-sized whole-globe hyper-network: 32 × 64 grid, 8×8 patches (32 tokens), dim 128, 2 + 2 layers. */
 function globe32x64Family(channels: number) {
   return imageFamily({
@@ -292,6 +308,27 @@ export const MODEL_PRESETS: Record<string, { description: string; config: HyperN
           token_len: 32,
           pe_dim: 32,
           pe_sigma: 64,
+          att_threshold: 0.01,
+          n_head: 4,
+          head_dim: 32,
+        },
+      },
+      { direct_wtoken: true },
+    ),
+  },
+  "tiny64-anr": {
+    description:
+      "tiny32-anr at 64×64: 16×16 patches (16 tokens), 32 R-tokens, hidden 64, PE bandwidth doubled with the resolution",
+    config: tiny64(
+      {
+        name: "ANR",
+        args: {
+          ...img,
+          depth: 3,
+          hidden_dim: 64,
+          token_len: 32,
+          pe_dim: 32,
+          pe_sigma: 128,
           att_threshold: 0.01,
           n_head: 4,
           head_dim: 32,
