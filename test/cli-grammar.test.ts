@@ -164,7 +164,8 @@ test("numbers and choices are validated, naming the option", async () => {
   for (const [args, message] of [
     [["init", "x.json", "--seed", "abc"], /--seed abc: expected a whole number/],
     [["init", "x.json", "--seed", "1.5"], /--seed 1\.5: expected a whole number/],
-    [["demo", "--steps", "0"], /--steps 0: expected a whole number above 0/],
+    [["demo", "--items", "0"], /--items 0: expected a whole number above 0/],
+    [["demo", "--steps", "-1"], /--steps -1: expected a whole number/],
     [["eval", "r", "--max-images", "two"], /--max-images two: expected a whole number above 0/],
     [["render", "--model", "m", "--views", "v", "--near", "far"], /--near far: expected a number/],
     [["decode", "t", "--model", "m", "--scale", "0"], /--scale 0: expected a factor above 0/],

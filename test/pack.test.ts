@@ -76,12 +76,18 @@ test("pack: the tarball installs offline into an empty project, and its bin, fac
     "dist/cli/run.js",
     "models/zoo.json",
     "models/demo-photos-anr.safetensors",
+    "models/training/twemoji32-anr/metrics.jsonl",
     "data/photos/SOURCES.md",
     "data/multiview/SOURCES.md",
   ])
     assert.ok(files.has(f), `the tarball lacks ${f}`);
+  // Of the zoo's trainings, only the logged curve anr demo draws against (no checkpoints).
   for (const f of files)
-    assert.ok(!/^(src|test|web\/src|models\/training|runs)\//.test(f), `the tarball holds ${f}`);
+    assert.ok(
+      !/^(src|test|web\/src|runs)\//.test(f) &&
+        !/^models\/training\/(?!twemoji32-anr\/metrics\.jsonl$)/.test(f),
+      `the tarball holds ${f}`,
+    );
   // Every relative link and picture of the README is in the package (npm shows the README).
   const readme = await readFile(join(REPO, "README.md"), "utf8");
   const links = [...readme.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)].map((m) => m[1]!);
@@ -123,7 +129,7 @@ test("pack: the tarball installs offline into an empty project, and its bin, fac
   }
   timed("npm install", install);
 
-  // The bin: --version once the CLI has it, else help; then a 5-step demo.
+  // The bin: --version once the CLI has it, else help; then a short demo (4 emoji, 10 steps).
   const version = await sh("npx", ["anr", "--version"], app);
   if (version.code === 0) {
     timed("npx anr --version", version);
@@ -133,10 +139,18 @@ test("pack: the tarball installs offline into an empty project, and its bin, fac
     const help = timed("npx anr help", await sh("npx", ["anr", "help"], app));
     assert.match(help.out + help.err, /demo/);
   }
-  const demo = timed("npx anr demo --steps 5", await sh("npx", ["anr", "demo", "--steps", "5"], app));
+  const demo = timed(
+    "npx anr demo --steps 10 --items 4",
+    await sh("npx", ["anr", "demo", "--steps", "10", "--items", "4"], app),
+  );
   const runs = await readdir(join(app, "runs"));
   assert.equal(runs.length, 1, runs.join(", "));
   assert.ok((await stat(join(app, "runs", runs[0]!, "model.safetensors"))).isFile(), demo.out);
+  // Part 2 drew its curve over the zoo model's training, whose metrics the package ships.
+  assert.match(
+    demo.out,
+    /train PSNR at the \d+ logged steps?: at most \d\.\d{4} dB from twemoji32-anr's training/,
+  );
 
   // The facade and the presets' data, from the installed package.
   await writeFile(

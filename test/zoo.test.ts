@@ -7,11 +7,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, stat } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { initBackend } from "../src/backend/index.js";
 import { readSafetensors } from "../src/io/files.js";
 import { resolveModel, zooModels, ZOO_DIR } from "../src/io/zoo.js";
+import { parseMetrics } from "../src/training/report.js";
 import { InputError } from "../src/util/errors.js";
 import { runCli as run, tempDir, writePhoto } from "./cli-helpers.js";
 
@@ -26,9 +27,17 @@ test("zoo: zoo.json lists files and cards that exist, in the package's own model
     // The card states the test figure zoo.json lists (the one `anr models` prints).
     const card = await readFile(m.card, "utf8");
     assert.ok(card.includes(`${m.test.psnr.toFixed(2)} dB`), `${m.card} does not state ${m.test.psnr} dB`);
+    // A shipped training curve is the shipped model's: its last test PSNR is the card's figure.
+    if (m.metrics !== undefined) {
+      const last = parseMetrics(await readFile(m.metrics, "utf8"))
+        .filter((r) => r.test_psnr !== undefined)
+        .at(-1);
+      assert.equal(last?.test_psnr?.toFixed(2), m.test.psnr.toFixed(2), m.metrics);
+    }
   }
   const pkg = JSON.parse(await readFile(join(REPO, "package.json"), "utf8")) as { files: string[] };
-  for (const entry of ["models/zoo.json", "models/*.safetensors", "models/*.md"])
+  const shipped = zoo.flatMap((m) => (m.metrics ? [relative(REPO, m.metrics)] : []));
+  for (const entry of ["models/zoo.json", "models/*.safetensors", "models/*.md", ...shipped])
     assert.ok(pkg.files.includes(entry), `package.json files lacks ${entry}`);
 });
 

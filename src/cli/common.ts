@@ -3,15 +3,27 @@
  * numbers, choices), where results go, how images are prepared for a model, and "did you mean".
  */
 import { existsSync } from "node:fs";
-import { access, constants, stat } from "node:fs/promises";
+import { access, constants, mkdir, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import sharp from "sharp";
 import { decodeTransformed, type DatasetSpec, type Transform } from "../data/datasets.js";
 import { fromInterleaved, type HostImage } from "../data/image.js";
 import { describeTransform, evalTransform, specWith, type Preparation } from "../data/preparation.js";
 import { renderSvg, SVG_FILE, twemojiRoot } from "../data/svg.js";
+import {
+  evaluateSvgSuperResolution,
+  svgSuperResolutionPicture,
+  svgSuperResolutionTable,
+} from "../eval/svg-super-resolution.js";
+import { writeFileAtomic } from "../io/files.js";
 import { ConfigError, type HyperNetworkConfig } from "../model/config.js";
-import { resolveRunConfig, type RunConfigInput, type ValidatedRunConfig } from "../training/run-config.js";
+import type { Params } from "../model/model.js";
+import {
+  resolveRunConfig,
+  type ResolvedRunConfig,
+  type RunConfigInput,
+  type ValidatedRunConfig,
+} from "../training/run-config.js";
 import { DEBIAN_FASHION_MNIST, DEBIAN_FERRET_DATA, RUN_PRESETS, runPreset } from "../training/run-presets.js";
 import { didYouMean, closest } from "../util/edit-distance.js";
 import { InputError, UsageError } from "../util/errors.js";
@@ -465,4 +477,46 @@ export function resumeCommand(args: string[]): string {
   const kept = args.filter((a) => a !== "--overwrite" && a !== "--resume");
   const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`);
   return ["anr", ...kept, "--resume"].map(quote).join(" ");
+}
+
+/** Shown wherever Twemoji graphics are (CC-BY 4.0 asks for it). */
+const TWEMOJI_ATTRIBUTION = "Twemoji graphics © Twitter, Inc. and other contributors, CC-BY 4.0";
+
+/**
+ * `anr eval --sr` (and the first part of `anr demo`): decode SVG items at several factors, compare
+ * with their true renderings, write `<stem>-sr.json` and a picture per factor into `o.out`.
+ */
+export async function svgSuperResolution(
+  run: ResolvedRunConfig,
+  data: Extract<DatasetSpec, { kind: "svg" | "twemoji" }>,
+  P: Params,
+  factors: number[],
+  o: { out: string; stem: string },
+): Promise<Outcome> {
+  const t0 = performance.now();
+  const r = await evaluateSvgSuperResolution(P, run.model, data, run.eval.split, factors, {
+    batchSize: run.eval.batch_size,
+    maxImages: run.eval.max_images,
+    keep: 4,
+  });
+  const stem = join(o.out, `${o.stem}-sr`);
+  await mkdir(o.out, { recursive: true });
+  await writeFileAtomic(
+    `${stem}.json`,
+    JSON.stringify({ ...r, kept: undefined, seconds: (performance.now() - t0) / 1000 }, null, 2) + "\n",
+  );
+  const attribution = data.kind === "twemoji" ? TWEMOJI_ATTRIBUTION : undefined;
+  const files = [`${stem}.json`];
+  for (const [k, { factor }] of r.factors.entries()) {
+    const png = await svgSuperResolutionPicture(r, k, attribution);
+    if (png) await writeFileAtomic(`${stem}-x${factor}.png`, png);
+    if (png) files.push(`${stem}-x${factor}.png`);
+  }
+  console.log(
+    `${r.split}: ${r.items.length} items encoded at ${r.inputSize}², decoded at ${factors.map((f) => `×${f}`).join(", ")} and compared with their renderings at that size`,
+  );
+  console.log(svgSuperResolutionTable(r));
+  if (attribution) console.log(attribution);
+  console.log(`wrote ${stem}.json and ${factors.map((f) => `${basename(stem)}-x${f}.png`).join(", ")}`);
+  return done({ ...r, kept: undefined, out: o.out, files });
 }

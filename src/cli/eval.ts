@@ -1,8 +1,8 @@
 /** `anr eval`: PSNR/SSIM of a trained model on its run's eval split, or super-resolution of fields. */
 import { mkdir } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { initBackend } from "../backend/index.js";
-import { listFiles, type DatasetSpec, type ImageDataset } from "../data/datasets.js";
+import { listFiles, type ImageDataset } from "../data/datasets.js";
 import { describePreparation, readPreparation, specWith, type Preparation } from "../data/preparation.js";
 import {
   describePhysical,
@@ -12,11 +12,6 @@ import {
 } from "../eval/evaluate.js";
 import { saveGrid, superResolutionGrid } from "../eval/grids.js";
 import { evaluateFieldSuperResolution } from "../eval/super-resolution.js";
-import {
-  evaluateSvgSuperResolution,
-  svgSuperResolutionPicture,
-  svgSuperResolutionTable,
-} from "../eval/svg-super-resolution.js";
 import { readConfigFile } from "../io/config-file.js";
 import { loadModel, writeFileAtomic } from "../io/files.js";
 import { representationSize } from "../io/tokens.js";
@@ -44,6 +39,7 @@ import {
   resolveRun,
   runPresetNamed,
   sizeFrom,
+  svgSuperResolution,
   type Outcome,
   type PreparationFlags,
 } from "./common.js";
@@ -310,45 +306,6 @@ function checkFactors(factors: number[], flag: string): number[] {
       `${flag} ${factors.join(",")}: expected whole factors from 2 to 64, e.g. ${flag} 4,8`,
     );
   return factors;
-}
-
-/** Shown wherever Twemoji graphics are (CC-BY 4.0 asks for it). */
-const TWEMOJI_ATTRIBUTION = "Twemoji graphics © Twitter, Inc. and other contributors, CC-BY 4.0";
-
-/** `anr eval --sr`: decode SVG items at several factors and compare with their true renderings. */
-async function svgSuperResolution(
-  run: ResolvedRunConfig,
-  data: Extract<DatasetSpec, { kind: "svg" | "twemoji" }>,
-  P: Params,
-  factors: number[],
-  o: { out: string; stem: string },
-): Promise<Outcome> {
-  const t0 = performance.now();
-  const r = await evaluateSvgSuperResolution(P, run.model, data, run.eval.split, factors, {
-    batchSize: run.eval.batch_size,
-    maxImages: run.eval.max_images,
-    keep: 4,
-  });
-  const stem = join(o.out, `${o.stem}-sr`);
-  await mkdir(o.out, { recursive: true });
-  await writeFileAtomic(
-    `${stem}.json`,
-    JSON.stringify({ ...r, kept: undefined, seconds: (performance.now() - t0) / 1000 }, null, 2) + "\n",
-  );
-  const attribution = data.kind === "twemoji" ? TWEMOJI_ATTRIBUTION : undefined;
-  const files = [`${stem}.json`];
-  for (const [k, { factor }] of r.factors.entries()) {
-    const png = await svgSuperResolutionPicture(r, k, attribution);
-    if (png) await writeFileAtomic(`${stem}-x${factor}.png`, png);
-    if (png) files.push(`${stem}-x${factor}.png`);
-  }
-  console.log(
-    `${r.split}: ${r.items.length} items encoded at ${r.inputSize}², decoded at ${factors.map((f) => `×${f}`).join(", ")} and compared with their renderings at that size`,
-  );
-  console.log(svgSuperResolutionTable(r));
-  if (attribution) console.log(attribution);
-  console.log(`wrote ${stem}.json and ${factors.map((f) => `${basename(stem)}-x${f}.png`).join(", ")}`);
-  return done({ ...r, kept: undefined, out: o.out, files });
 }
 
 /** `anr eval --size`: decode above the training resolution and compare with real high-resolution data. */

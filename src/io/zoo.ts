@@ -29,9 +29,14 @@ const ZooEntry = z.strictObject({
   data: z.string(),
   /** The card's test figure: mean PSNR (dB) and SSIM over `split`. */
   test: z.strictObject({ split: z.string(), psnr: z.number(), ssim: z.number() }),
+  /**
+   * The metrics.jsonl of the run that trained it, relative to `models/`, where it is shipped: the
+   * curve `anr demo` draws a fresh run of the same recipe against.
+   */
+  metrics: z.string().optional(),
 });
 
-/** A model of the zoo, with its file and card as absolute paths. */
+/** A model of the zoo, with its file, card and metrics as absolute paths. */
 export type ZooModel = z.infer<typeof ZooEntry>;
 
 const ZooFile = z.strictObject({ models: z.array(ZooEntry) });
@@ -50,7 +55,12 @@ export async function zooModels(dir = ZOO_DIR): Promise<ZooModel[]> {
     const issue = parsed.error.issues[0]!;
     throw new InputError(path, `${issue.path.join(".") || "(top)"}: ${issue.message}`);
   }
-  return parsed.data.models.map((m) => ({ ...m, file: join(dir, m.file), card: join(dir, m.card) }));
+  return parsed.data.models.map((m) => ({
+    ...m,
+    file: join(dir, m.file),
+    card: join(dir, m.card),
+    ...(m.metrics !== undefined ? { metrics: join(dir, m.metrics) } : {}),
+  }));
 }
 
 /** The zoo model named `name`, or undefined. */

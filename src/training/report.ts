@@ -42,8 +42,8 @@ async function readOptional(path: string): Promise<string | undefined> {
   }
 }
 
-/** metrics.jsonl as records; unparsable lines (a torn last line) are left out. */
-function parseMetrics(text: string): Record<string, number>[] {
+/** metrics.jsonl as records of numbers; unparsable lines (a torn last line) are left out. */
+export function parseMetrics(text: string): Record<string, number>[] {
   const out: Record<string, number>[] = [];
   for (const line of text.split("\n")) {
     if (!line.trim()) continue;

@@ -13,6 +13,8 @@ import { writeFileAtomic } from "./fs.js";
 export interface LineSeries {
   name: string;
   points: [number, number][];
+  /** Draw it dashed: a curve drawn over another that it may coincide with stays visible. */
+  dashed?: boolean;
 }
 
 /** One panel of a chart: its y axis and its curves. */
@@ -48,6 +50,8 @@ const PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9
 // Past 8 series colours repeat, so each further cycle also gets a dash pattern.
 const DASHES = ["", "6 3", "2 3", "8 3 2 3"];
 const MARKER_MAX_POINTS = 30;
+// Long gaps, so that a dashed curve over a solid one of another colour shows both.
+const OVERLAY_DASH = "7 7";
 
 /**
  * The font of every picture anr draws text in (charts, grid captions). DejaVu Sans comes first
@@ -365,7 +369,7 @@ export function svgPanelPlot(spec: PanelPlotSpec): string {
     // drawn point, and a clip would halve edge markers.
     out.push(`<g fill="none" stroke-width="1.75" stroke-linejoin="round" stroke-linecap="round">`);
     panel.series.forEach((s, i) => {
-      const { colour, dash } = look(i);
+      const { colour, dash } = look(i, s);
       let d = "";
       let penDown = false;
       const drawn: [number, number][] = [];
@@ -398,8 +402,8 @@ export function svgPanelPlot(spec: PanelPlotSpec): string {
       out.push(
         `<rect class="legend" x="${fmtCoord(lx)}" y="${fmtCoord(ly)}" width="${fmtCoord(lw)}" height="${panel.series.length * LEGEND_ROW + 2 * LEGEND_PAD - 4}" fill="#ffffff" stroke="#cccccc"/>`,
       );
-      panel.series.forEach((_, i) => {
-        const { colour, dash } = look(i);
+      panel.series.forEach((s, i) => {
+        const { colour, dash } = look(i, s);
         const y = ly + LEGEND_PAD - 2 + LEGEND_ROW * i + LEGEND_ROW / 2;
         out.push(
           `<line x1="${fmtCoord(lx + LEGEND_PAD)}" y1="${fmtCoord(y)}" x2="${fmtCoord(lx + LEGEND_PAD + SWATCH)}" y2="${fmtCoord(y)}" stroke="${colour}" stroke-width="2.5"${dash ? ` stroke-dasharray="${dash}"` : ""}/>`,
@@ -413,11 +417,11 @@ export function svgPanelPlot(spec: PanelPlotSpec): string {
   return out.join("\n");
 }
 
-/** Series `i`'s colour, and past the palette's length a dash pattern. */
-function look(i: number): { colour: string; dash: string } {
+/** Series `i`'s colour, and a dash pattern when asked or past the palette's length. */
+function look(i: number, s: LineSeries): { colour: string; dash: string } {
   return {
     colour: PALETTE[i % PALETTE.length]!,
-    dash: DASHES[Math.floor(i / PALETTE.length) % DASHES.length]!,
+    dash: s.dashed ? OVERLAY_DASH : DASHES[Math.floor(i / PALETTE.length) % DASHES.length]!,
   };
 }
 
