@@ -5,6 +5,7 @@
  * images with the same crop unless told otherwise. Each flag overrides its part.
  */
 import { test } from "node:test";
+import { recordedPreparation } from "../src/api/model.js";
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -310,6 +311,21 @@ test("SVG models render new drawings on their background; checkpoints tell their
   assert.throws(
     () => readPreparation({ [PREPARATION_METADATA_KEY]: "{" }, "m.safetensors"),
     /^InputError: m\.safetensors: metadata "anr\.data" is not valid JSON/,
+  );
+  // The portable facade reads the same records (one reader of the raw JSON, util/prepare.ts).
+  const checkpointRun = { "anr.checkpoint": JSON.stringify({ step: 3, run: { task: "field", data } }) };
+  assert.deepEqual(recordedPreparation(checkpointRun, "ck.safetensors"), { task: "field", data });
+  assert.equal(recordedPreparation({}, "m.safetensors"), null);
+  const views = { "anr.checkpoint": JSON.stringify({ run: { task: "nerf", data: { kind: "learnit" } } }) };
+  assert.equal(recordedPreparation(views, "ck.safetensors"), null, "view synthesis records no preparation");
+  assert.equal(readPreparation(views, "ck.safetensors"), null);
+  assert.throws(
+    () => recordedPreparation({ [PREPARATION_METADATA_KEY]: "{" }, "m.safetensors"),
+    /^InputError: m\.safetensors: metadata "anr\.data" is not valid JSON/,
+  );
+  assert.throws(
+    () => recordedPreparation({ "anr.checkpoint": "[" }, "ck.safetensors"),
+    /^InputError: ck\.safetensors: metadata "anr\.checkpoint" is not valid JSON/,
   );
   assert.throws(
     () =>

@@ -33,6 +33,7 @@ import {
   evalTransform,
   normalizeField,
   PREPARATION_METADATA_KEY,
+  rawPreparation,
   type Transform,
   type TransformSource,
 } from "../util/prepare.js";
@@ -112,9 +113,6 @@ export interface RenderOptions extends Camera {
 /** JavaScript's largest typed array: one decode assembles its batch in one. */
 const MAX_DECODED_FLOATS = 2 ** 32 - 1;
 
-/** The training checkpoint's metadata key, whose run config also tells the preparation. */
-const CHECKPOINT_METADATA_KEY = "anr.checkpoint";
-
 /** How a model's training inputs were prepared, as its file records it (see data/preparation.ts). */
 interface Recorded {
   task: "image" | "field";
@@ -126,20 +124,10 @@ interface Recorded {
  * checkpoint; null when it records none (older files, `anr init`, view synthesis).
  */
 export function recordedPreparation(metadata: Record<string, string>, source: string): Recorded | null {
-  const json = (key: string): unknown => {
-    try {
-      return JSON.parse(metadata[key]!);
-    } catch (e) {
-      throw new InputError(source, `metadata "${key}" is not valid JSON (${(e as Error).message})`);
-    }
-  };
-  let r: unknown;
-  if (metadata[PREPARATION_METADATA_KEY] !== undefined) r = json(PREPARATION_METADATA_KEY);
-  else if (metadata[CHECKPOINT_METADATA_KEY] !== undefined)
-    r = (json(CHECKPOINT_METADATA_KEY) as { run?: unknown } | null)?.run;
-  else return null;
-  const rec = r as { task?: unknown; data?: { kind?: unknown } } | null;
-  if (rec?.task === "nerf" && metadata[PREPARATION_METADATA_KEY] === undefined) return null;
+  const raw = rawPreparation(metadata, source);
+  if (raw === null) return null;
+  const rec = raw.record as { task?: unknown; data?: { kind?: unknown } } | null | undefined;
+  if (raw.from === "checkpoint" && rec?.task === "nerf") return null;
   if ((rec?.task !== "image" && rec?.task !== "field") || typeof rec.data?.kind !== "string")
     throw new InputError(
       source,

@@ -9,15 +9,12 @@
 import { z } from "zod";
 import { sizeHW } from "../model/config.js";
 import { InputError } from "../util/errors.js";
-import { evalTransform, PREPARATION_METADATA_KEY } from "../util/prepare.js";
+import { evalTransform, PREPARATION_METADATA_KEY, rawPreparation } from "../util/prepare.js";
 import { DatasetSpec, type Transform } from "./datasets.js";
 import { FieldSpec } from "./fields.js";
 
 // The key and the eval transform are portable (the library's facade reads them): util/prepare.ts.
 export { PREPARATION_METADATA_KEY, evalTransform };
-
-/** The metadata key of a training checkpoint, whose run config also tells the preparation. */
-const CHECKPOINT_METADATA_KEY = "anr.checkpoint";
 
 /** Fields of a dataset spec that say where the data is and how it is split: not recorded. */
 const NOT_PREPARATION = [
@@ -90,27 +87,22 @@ const Record_ = z.strictObject({
  * records none (models from before anr recorded it, `anr init`, view synthesis).
  */
 export function readPreparation(metadata: Record<string, string>, source: string): Preparation | null {
-  const json = (key: string): unknown => {
-    try {
-      return JSON.parse(metadata[key]!);
-    } catch (e) {
-      throw new InputError(source, `metadata "${key}" is not valid JSON (${(e as Error).message})`);
-    }
-  };
+  const raw = rawPreparation(metadata, source);
+  if (raw === null) return null;
   let p: Preparation | null;
-  if (metadata[PREPARATION_METADATA_KEY] !== undefined) {
-    const r = Record_.safeParse(json(PREPARATION_METADATA_KEY));
+  if (raw.from === "data") {
+    const r = Record_.safeParse(raw.record);
     if (!r.success)
       throw new InputError(
         source,
         `metadata "${PREPARATION_METADATA_KEY}" should be { task: "image" | "field", data: { kind, … } }`,
       );
     p = r.data as Preparation;
-  } else if (metadata[CHECKPOINT_METADATA_KEY] !== undefined) {
-    const run = (json(CHECKPOINT_METADATA_KEY) as { run?: { task?: unknown; data?: unknown } } | null)?.run;
+  } else {
+    const run = raw.record as { task?: unknown; data?: unknown } | null | undefined;
     if (run?.task !== "image" && run?.task !== "field") return null;
     p = preparationRecord(run as PreparedRun);
-  } else return null;
+  }
   // Validate now, so that a damaged record is reported as such rather than at first use.
   if (p) specWith(p, { root: "." }, source);
   return p;

@@ -7,6 +7,7 @@
 import { parseHyperNetworkConfig, type HyperNetworkConfig } from "../model/config.js";
 import { generatedParams } from "../model/model.js";
 import { InputError } from "../util/errors.js";
+import { metadataJson } from "../util/metadata.js";
 import {
   parseSafetensors,
   serializeSafetensors,
@@ -149,14 +150,6 @@ export function tokensToBytes(t: Tokens): Uint8Array {
 }
 
 /** Parse one JSON metadata entry of a token file. */
-function metadataJson(source: string, metadata: Record<string, string>, key: string): unknown {
-  try {
-    return JSON.parse(metadata[key] ?? "null");
-  } catch (e) {
-    throw new InputError(source, `metadata "${key}" is not valid JSON (${(e as Error).message})`);
-  }
-}
-
 /**
  * Tokens from the bytes of a token file (`source` names it in errors): the metadata, the encoding
  * model's config, and one tensor of shape [B, …] per parameter that config generates.

@@ -10,13 +10,12 @@ import { parseHyperNetworkConfig, ConfigError } from "../model/config.js";
 import { paramSpecs } from "../model/params.js";
 import { parseSafetensors, serializeSafetensors, type HostTensor } from "./safetensors.js";
 import { InputError } from "../util/errors.js";
+import { CHECKPOINT_METADATA_KEY } from "../util/prepare.js";
 
 /** Metadata key holding the JSON model config. */
 export const CONFIG_METADATA_KEY = "anr.config";
 const FORMAT_KEY = "anr.format";
 const FORMAT = "anr-model/1";
-/** Metadata key marking a training checkpoint (see training/checkpoint.ts). */
-const CHECKPOINT_KEY = "anr.checkpoint";
 
 /** Raised when a weight set does not match the model; lists every mismatch. */
 export class WeightsMismatchError extends InputError {
@@ -215,7 +214,7 @@ export function modelFromBytes(
   }
   const config = parseHyperNetworkConfig(json, path);
   let tensors = file.tensors;
-  if (file.metadata[CHECKPOINT_KEY] !== undefined) {
+  if (file.metadata[CHECKPOINT_METADATA_KEY] !== undefined) {
     const group = opts.weights === "ema" ? "ema/" : "params/";
     tensors = new Map(
       [...file.tensors].filter(([k]) => k.startsWith(group)).map(([k, v]) => [k.slice(group.length), v]),

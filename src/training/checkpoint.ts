@@ -8,9 +8,9 @@ import { readSafetensors, writeSafetensors } from "../io/files.js";
 import { assertFiniteWeights, CONFIG_METADATA_KEY } from "../io/weights.js";
 import type { HyperNetworkConfig } from "../model/config.js";
 import { InputError } from "../util/errors.js";
-
-/** Metadata key of a checkpoint's training state (io/weights.ts recognises it). */
-export const CHECKPOINT_METADATA_KEY = "anr.checkpoint";
+import { metadataJson } from "../util/metadata.js";
+// Declared with the preparation keys: the portable facade and io/weights.ts read checkpoints too.
+import { CHECKPOINT_METADATA_KEY } from "../util/prepare.js";
 
 /** Non-tensor training state (JSON). */
 export interface CheckpointState {
@@ -81,10 +81,9 @@ export async function saveCheckpoint(
 /** Read a checkpoint written by {@link saveCheckpoint}; errors name the file and what is wrong. */
 export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {
   const file = await readSafetensors(path);
-  const raw = file.metadata[CHECKPOINT_METADATA_KEY];
-  if (raw === undefined)
+  if (file.metadata[CHECKPOINT_METADATA_KEY] === undefined)
     throw new InputError(path, `not a training checkpoint (no "${CHECKPOINT_METADATA_KEY}" metadata)`);
-  const state = metadataJson(path, CHECKPOINT_METADATA_KEY, raw) as CheckpointState;
+  const state = metadataJson(path, file.metadata, CHECKPOINT_METADATA_KEY) as CheckpointState;
   const groups: Record<string, Map<string, HostTensor>> = {};
   for (const [k, v] of file.tensors) {
     const slash = k.indexOf("/");
@@ -105,14 +104,6 @@ export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {
       ema: groups.ema ?? null,
     },
     state,
-    model: metadataJson(path, CONFIG_METADATA_KEY, file.metadata[CONFIG_METADATA_KEY] ?? "null"),
+    model: metadataJson(path, file.metadata, CONFIG_METADATA_KEY),
   };
-}
-
-function metadataJson(path: string, key: string, text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new InputError(path, `metadata "${key}" is not valid JSON (${(e as Error).message})`);
-  }
 }

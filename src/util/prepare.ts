@@ -6,12 +6,35 @@
  * crop whichever way its input came. Portable: no Node built-in, no native package.
  */
 import type { HostImage } from "./host.js";
+import { metadataJson } from "./metadata.js";
 
 /**
  * Metadata key of a model file's data preparation (JSON `{ task, data }`, see
  * src/data/preparation.ts): how its training inputs were prepared.
  */
 export const PREPARATION_METADATA_KEY = "anr.data";
+
+/** Metadata key of a training checkpoint's state (JSON), whose run config also tells the preparation. */
+export const CHECKPOINT_METADATA_KEY = "anr.checkpoint";
+
+/**
+ * The preparation record of a model file's metadata, parsed but not yet validated: its `anr.data`
+ * entry, or the run config (`run`) a training checkpoint carries; null when the file has neither
+ * key. A value that is not JSON is an InputError naming `source` and the key. The readers
+ * (src/data/preparation.ts, and the portable facade in src/api/model.ts) validate it each their way.
+ */
+export function rawPreparation(
+  metadata: Record<string, string>,
+  source: string,
+): { from: "data" | "checkpoint"; record: unknown } | null {
+  if (metadata[PREPARATION_METADATA_KEY] !== undefined)
+    return { from: "data", record: metadataJson(source, metadata, PREPARATION_METADATA_KEY) };
+  if (metadata[CHECKPOINT_METADATA_KEY] !== undefined) {
+    const state = metadataJson(source, metadata, CHECKPOINT_METADATA_KEY) as { run?: unknown } | null;
+    return { from: "checkpoint", record: state?.run };
+  }
+  return null;
+}
 
 /** How an encoded image becomes a `size`×`size` item; the one transform behind every file dataset. */
 export interface Transform {
