@@ -9,7 +9,9 @@
  * is asserted about times.
  *
  * Flags: --rounds N (encodes per setting, default 4), --frames N (256² decodes per round, 2),
- *        --size S (frame side, 256).
+ *        --size S (frame side, 256), --model NAME (an image model of the zoo, default
+ *        twemoji32-anr: the model of the page's ≤ 100 ms target; the input is a test photo either
+ *        way, since the decode's cost does not depend on what the image shows).
  */
 // First: the worker pool (ANR_THREADS), as for the CLI.
 import "../src/node-startup.js";
@@ -28,6 +30,7 @@ import { createImageDecoder, createViewRenderer, viewsToDevice } from "../src/mo
 import { openLearnitObject, stackViews } from "../src/data/learnit.js";
 import { lookAtPose } from "../src/rendering/rays.js";
 import { modelFromBytes } from "../src/io/weights.js";
+import { zooModels } from "../src/io/zoo.js";
 import { buildApp, CHROMIUM, CHROMIUM_ARGS, serve } from "./web-browser.js";
 
 const { values } = parseArgs({
@@ -35,13 +38,17 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "4" },
     frames: { type: "string", default: "2" },
     size: { type: "string", default: "256" },
+    model: { type: "string", default: "twemoji32-anr" },
   },
 });
 const ROUNDS = Number(values.rounds);
 const FRAMES = Number(values.frames);
 const SIZE = Number(values.size);
 const root = join(import.meta.dirname, "..");
-const MODEL = join(root, "models", "demo-photos-anr.safetensors");
+const MODEL_NAME = values.model;
+const zooEntry = (await zooModels()).find((m) => m.name === MODEL_NAME);
+if (!zooEntry) throw new Error(`--model ${MODEL_NAME}: no such model in models/zoo.json`);
+const MODEL = zooEntry.file;
 const NERF = join(root, "models", "multiview-nerf-anr.safetensors");
 /** The orbit figures: frames of ORBIT_SIZE² at ORBIT_SAMPLES samples per ray (the viewer's default). */
 const ORBIT_SIZE = 32;
@@ -88,7 +95,7 @@ async function benchPage(
 ): Promise<Row | string> {
   const page = await browser.newPage();
   try {
-    await page.goto(`${url}?${query}&photo=none`);
+    await page.goto(`${url}?${query}&photo=none&model=${MODEL_NAME}`);
     await page.waitForFunction(() => "anrPage" in window);
     await page.evaluate(() => (window as unknown as BenchWindow).anrPage.actions());
     const device = await page.evaluate(() => (window as unknown as BenchWindow).anrPage.state.device);
