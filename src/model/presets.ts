@@ -354,6 +354,25 @@ export const MODEL_PRESETS: Record<string, { description: string; config: HyperN
       { direct_wtoken: false, grouping_mode: "mlp_mod" },
     ),
   },
+  "tiny64-mlp": {
+    description:
+      "tiny32-mlp at 64×64 (tiny64-anr's hyper-network with a TransINR-style MLP): 32 groups, hidden 64, depth 3, PE bandwidth doubled",
+    config: tiny64(
+      { name: "HypoMlp", args: { ...img, depth: 3, hidden_dim: 64, pe_dim: 32, pe_sigma: 128 } },
+      { direct_wtoken: false, grouping_mode: "mlp" },
+    ),
+  },
+  "tiny64-ipc": {
+    description:
+      "tiny32-ipc at 64×64 (tiny64-anr's hyper-network with IPC): 32 groups, hidden 64, depth 3, modulated layer 1, PE bandwidth doubled",
+    config: tiny64(
+      {
+        name: "HypoMlpIPC",
+        args: { ...img, depth: 3, hidden_dim: 64, pe_dim: 32, pe_sigma: 128, modulated_layer_id: 1 },
+      },
+      { direct_wtoken: false, grouping_mode: "mlp_mod" },
+    ),
+  },
 };
 
 /** The model config of a preset; an `InputError` (on `model.preset`) listing the known names otherwise. */
