@@ -1,5 +1,6 @@
 /**
- * Minimal line charts (training curves, metric sweeps) as SVG, rendered to PNG with sharp.
+ * Minimal line charts (training curves, metric sweeps, scatters of one-point series with error
+ * bars) as SVG, rendered to PNG with sharp.
  * No plotting dependency: the charts are simple enough to build by hand, and sharp's librsvg
  * already renders SVG. A chart has one or more panels stacked over a shared x axis (e.g. loss
  * over PSNR), each with its own y axis (linear or logarithmic) and legend.
@@ -15,6 +16,18 @@ export interface LineSeries {
   points: [number, number][];
   /** Draw it dashed: a curve drawn over another that it may coincide with stays visible. */
   dashed?: boolean;
+  /**
+   * The palette index of its look (colour, and dash past the palette) instead of its position,
+   * so that a group of series (e.g. one model's seeds) shares a colour.
+   */
+  colour?: number;
+  /** List it in the legend (default true); one entry can then stand for its group. */
+  legend?: boolean;
+  /**
+   * Per point, a vertical error bar from `low` to `high` (e.g. mean ± standard deviation), which
+   * the y axis covers; a point whose bar has a non-finite end gets none.
+   */
+  yErrors?: [low: number, high: number][];
 }
 
 /** One panel of a chart: its y axis and its curves. */
@@ -276,12 +289,16 @@ export function svgPanelPlot(spec: PanelPlotSpec): string {
     let lo = Infinity;
     let hi = -Infinity;
     for (const s of p.series)
-      for (const [x, y] of s.points) {
+      for (const [j, [x, y]] of s.points.entries()) {
         if (!Number.isFinite(x) || !Number.isFinite(y) || (p.logY && y <= 0)) continue;
         xLo = Math.min(xLo, x);
         xHi = Math.max(xHi, x);
         lo = Math.min(lo, y);
         hi = Math.max(hi, y);
+        for (const e of errorBar(s, j, p.logY === true) ?? []) {
+          lo = Math.min(lo, e);
+          hi = Math.max(hi, e);
+        }
       }
     return p.logY ? logAxis(lo, hi) : linearAxis(lo, hi);
   });
@@ -289,7 +306,7 @@ export function svgPanelPlot(spec: PanelPlotSpec): string {
 
   // Legends go on the right when the widest fits in 30% of the picture, else under each panel,
   // from the plot's left edge, with names cut to the width left.
-  const names = panels.map((p) => (p.legend === false ? [] : p.series.map((s) => s.name)));
+  const names = panels.map((p) => (p.legend === false ? [] : inLegend(p).map(([s]) => s.name)));
   const rightW = Math.max(0, ...names.filter((n) => n.length).map(legendWidth));
   const onRight = rightW <= width * 0.3;
   const yLabelsW = Math.max(...yAxes.flatMap((a) => a.labels.map((l) => textWidth(l, FONT_SIZE))));
@@ -391,19 +408,36 @@ export function svgPanelPlot(spec: PanelPlotSpec): string {
           out.push(`<circle cx="${fmtCoord(px(x))}" cy="${fmtCoord(py(y))}" r="3"/>`);
         out.push(`</g>`);
       }
+      if (s.yErrors) {
+        out.push(`<g class="error-bars" stroke="${colour}" stroke-width="1.5">`);
+        for (const [j, [x, y]] of s.points.entries()) {
+          const bar = errorBar(s, j, panel.logY === true);
+          if (!bar || !Number.isFinite(x) || !ys.shows(y)) continue;
+          const [cx, lo, hi] = [px(x), py(bar[0]), py(bar[1])];
+          out.push(
+            `<line x1="${fmtCoord(cx)}" y1="${fmtCoord(lo)}" x2="${fmtCoord(cx)}" y2="${fmtCoord(hi)}"/>`,
+            ...[lo, hi].map(
+              (yy) =>
+                `<line x1="${fmtCoord(cx - ERROR_CAP)}" y1="${fmtCoord(yy)}" x2="${fmtCoord(cx + ERROR_CAP)}" y2="${fmtCoord(yy)}"/>`,
+            ),
+          );
+        }
+        out.push(`</g>`);
+      }
     });
     out.push(`</g>`);
 
     // The legend, outside the plot area so it never hides data.
-    if (panel.series.length > 0 && panel.legend !== false) {
+    const listed = inLegend(panel);
+    if (listed.length > 0 && panel.legend !== false) {
       const lx = onRight ? left + pw + 12 : left;
       const ly = onRight ? y0 : yb;
       const lw = onRight ? rightW : Math.min(width - MARGIN - left, legendWidth(shown[pi]!));
       out.push(
-        `<rect class="legend" x="${fmtCoord(lx)}" y="${fmtCoord(ly)}" width="${fmtCoord(lw)}" height="${panel.series.length * LEGEND_ROW + 2 * LEGEND_PAD - 4}" fill="#ffffff" stroke="#cccccc"/>`,
+        `<rect class="legend" x="${fmtCoord(lx)}" y="${fmtCoord(ly)}" width="${fmtCoord(lw)}" height="${listed.length * LEGEND_ROW + 2 * LEGEND_PAD - 4}" fill="#ffffff" stroke="#cccccc"/>`,
       );
-      panel.series.forEach((s, i) => {
-        const { colour, dash } = look(i, s);
+      listed.forEach(([s, at], i) => {
+        const { colour, dash } = look(at, s);
         const y = ly + LEGEND_PAD - 2 + LEGEND_ROW * i + LEGEND_ROW / 2;
         out.push(
           `<line x1="${fmtCoord(lx + LEGEND_PAD)}" y1="${fmtCoord(y)}" x2="${fmtCoord(lx + LEGEND_PAD + SWATCH)}" y2="${fmtCoord(y)}" stroke="${colour}" stroke-width="2.5"${dash ? ` stroke-dasharray="${dash}"` : ""}/>`,
@@ -417,12 +451,31 @@ export function svgPanelPlot(spec: PanelPlotSpec): string {
   return out.join("\n");
 }
 
-/** Series `i`'s colour, and a dash pattern when asked or past the palette's length. */
+/**
+ * Series `i`'s colour (that of its `colour` index when it has one), and a dash pattern when asked
+ * or past the palette's length.
+ */
 function look(i: number, s: LineSeries): { colour: string; dash: string } {
+  const k = s.colour ?? i;
   return {
-    colour: PALETTE[i % PALETTE.length]!,
-    dash: s.dashed ? OVERLAY_DASH : DASHES[Math.floor(i / PALETTE.length) % DASHES.length]!,
+    colour: PALETTE[k % PALETTE.length]!,
+    dash: s.dashed ? OVERLAY_DASH : DASHES[Math.floor(k / PALETTE.length) % DASHES.length]!,
   };
+}
+
+/** Half the width of an error bar's caps, in pixels. */
+const ERROR_CAP = 5;
+
+/** The series of a panel that its legend lists, each with its position in the panel. */
+function inLegend(panel: LinePanel): [LineSeries, number][] {
+  return panel.series.flatMap((s, i): [LineSeries, number][] => (s.legend === false ? [] : [[s, i]]));
+}
+
+/** Point `j`'s error bar `[low, high]` when it has one that the y axis can show, else null. */
+function errorBar(s: LineSeries, j: number, logY: boolean): [number, number] | null {
+  const e = s.yErrors?.[j];
+  if (!e || !e.every((v) => Number.isFinite(v) && (!logY || v > 0))) return null;
+  return [Math.min(e[0], e[1]), Math.max(e[0], e[1])];
 }
 
 /**
