@@ -12,7 +12,8 @@
  *   model-ema.safetensors  final EMA weights (when EMA is on)
  *   samples/step-N.png     eval inputs (top) and reconstructions (bottom)
  *   psnr.png               loss and PSNR vs step
- *   eval.json              final evaluation report
+ *   eval.json              final evaluation report (with a time budget: the steps done, the
+ *                          training time and what ended the run)
  *   report.html            curves, evaluation, samples and config in one offline page
  *   events.out.tfevents.anr  the same scalars for TensorBoard (`tensorboard --logdir runs/`)
  *   (the last two are rebuilt from the files above at each checkpoint and at the end)
@@ -52,6 +53,17 @@ export interface TrainOptions {
   verbose?: boolean;
   /** Stop (with a checkpoint) once this step is reached, as an interruption would; resume later. */
   stopAfter?: number;
+  /**
+   * A budget of training time in seconds: the run ends at the step whose training time (the steps
+   * alone: batches, optimiser step and EMA; not evaluations, samples, checkpoints or callbacks)
+   * reaches it, then evaluates and writes its models as a run that reached `train.steps` does
+   * (which is then an upper bound). Its metrics lines carry `train_seconds`, and eval.json
+   * `steps`, `budget_seconds`, `train_seconds` and `stopped_by` ("budget", or "steps" when
+   * `train.steps` came first). The run's checkpoint is that of its last step, so `resume` (without
+   * a budget) continues it to `train.steps`; a budget cannot be given with `resume`, as the training
+   * time before the checkpoint is known only to the last logged step.
+   */
+  budgetSeconds?: number;
   /** The command that continues this run, printed when a signal interrupts it. */
   resumeCommand?: string;
   /**
@@ -128,13 +140,29 @@ export class TrainingDiverged extends CheckFailed {
 export interface TrainResult {
   out: string;
   steps: number;
-  /** True when the run stopped before its last step (at `stopAfter`, or aborted by `signal`). */
+  /**
+   * True when the run stopped before its last step (at `stopAfter`, or aborted by `signal`); not
+   * when its time budget ended it (see `budgetStopped`).
+   */
   interrupted: boolean;
   /** The final evaluation of the online weights (as eval.json), with physical errors for fields. */
   final: EvalReport;
   /** Test PSNR by step (the curve in psnr.png). */
   curve: [number, number][];
   seconds: number;
+  /**
+   * Training time in seconds, the steps alone (see {@link TrainOptions.budgetSeconds}): this
+   * process's, plus that logged before a resume where the metrics carry `train_seconds`.
+   */
+  trainSeconds: number;
+  /**
+   * Test PSNR by training time (`[trainSeconds, PSNR]`) at the evaluations of `curve` whose
+   * training time is known: all of them unless the run was resumed from metrics that do not carry
+   * `train_seconds` (those of a run without a budget), and then none.
+   */
+  timeCurve: [number, number][];
+  /** True when `budgetSeconds` ended the run before `train.steps`. */
+  budgetStopped: boolean;
 }
 
 /** A run's evaluation split and how to evaluate on it: what `anr eval` needs of a task. */
@@ -278,6 +306,13 @@ async function loop<B>(
       ckptPath,
       `the run is at step ${ck.state.step}, past train.steps ${t.steps}; resume with at least ${ck.state.step} steps`,
     );
+  const budget = opts.budgetSeconds;
+  if (budget !== undefined && !(Number.isFinite(budget) && budget > 0))
+    throw new UsageError(`a time budget must be a number of seconds above 0, not ${budget}`);
+  if (budget !== undefined && ck)
+    throw new UsageError(
+      `${opts.out}: a time budget cannot be given when resuming a run (its training time before the checkpoint is known only to its last logged step); resume without one to continue it to train.steps (${t.steps}), or start it again`,
+    );
   await claim.prepare();
 
   let state: TrainState;
@@ -291,6 +326,9 @@ async function loop<B>(
   let records: MetricsRecord[];
   // `seconds` counts training time across resumes, so that curves against time continue.
   let secondsBefore = 0;
+  // Training time of the steps alone (what a budget counts): logged as `train_seconds` by
+  // budgeted runs only, so before a resume it is known only where the metrics carry it.
+  let trainSecondsBefore: number | null = null;
   if (ck) {
     try {
       driver.restore(ck.state.loader);
@@ -303,6 +341,10 @@ async function loop<B>(
     // Metrics logged after the checkpoint are redone: drop them, rewriting the file whole.
     records = await metricsUpTo(metricsPath, ck.state.step, warn);
     secondsBefore = records.reduce((s, r) => (JSON.parse(r.line) as { seconds?: number }).seconds ?? s, 0);
+    trainSecondsBefore = records.reduce<number | null>(
+      (s, r) => (JSON.parse(r.line) as { train_seconds?: number }).train_seconds ?? s,
+      null,
+    );
     await writeFileAtomic(metricsPath, records.map((r) => r.line + "\n").join(""));
     state = {
       params: toDevice(ck.tensors.params),
@@ -323,6 +365,13 @@ async function loop<B>(
       );
     }
     log(`resuming ${opts.out} at step ${state.step}`);
+    const previous = (await readFile(join(opts.out, "eval.json"), "utf8")
+      .then((text) => JSON.parse(text) as unknown)
+      .catch(() => null)) as { stopped_by?: unknown; steps?: unknown; budget_seconds?: unknown } | null;
+    if (previous?.stopped_by === "budget" && previous.steps === state.step)
+      log(
+        `its time budget (${String(previous.budget_seconds)} s) ended this run at step ${state.step}: continuing it to train.steps ${t.steps} without a budget`,
+      );
   } else {
     await writeFileAtomic(configPath, resolvedJson);
     await writeFileAtomic(metricsPath, "");
@@ -342,6 +391,17 @@ async function loop<B>(
   const curve: [number, number][] = records
     .filter((r) => r.test_psnr !== undefined)
     .map((r) => [r.step, r.test_psnr!]);
+  const timeCurve: [number, number][] = records.flatMap((r) => {
+    const s = (JSON.parse(r.line) as { train_seconds?: number }).train_seconds;
+    return r.test_psnr !== undefined && s !== undefined ? [[s, r.test_psnr] as [number, number]] : [];
+  });
+  const logTrainSeconds = budget !== undefined || trainSecondsBefore !== null;
+  // A run resumed from metrics without `train_seconds` has no known training time before this
+  // process: its time curve gets no points rather than ones shifted to the resume.
+  const timeKnown = !ck || trainSecondsBefore !== null;
+  let trainSeconds = 0;
+  const trainTotal = () => (trainSecondsBefore ?? 0) + trainSeconds;
+  let budgetStopped = false;
   const saveSample = async (grid: HostImage | null, name: string) => {
     if (grid) await saveGrid(join(opts.out, "samples", name), grid, driver.gridScale);
   };
@@ -390,7 +450,9 @@ async function loop<B>(
     if (state.step === 0 && !ck && t.eval_every > 0) {
       const r = await driver.evaluate(state.params, false, true);
       curve.push([0, r.psnr]);
+      timeCurve.push([0, r.psnr]);
       const record: EvalRecord = { step: 0, test_psnr: r.psnr, test_ssim: r.ssim };
+      if (logTrainSeconds) record.train_seconds = 0;
       await appendFile(metricsPath, JSON.stringify(record) + "\n");
       await opts.onEval?.(record);
       await saveSample(r.grid, "step-000000.png");
@@ -405,7 +467,7 @@ async function loop<B>(
         log(
           `aborted at step ${state.step} of ${t.steps}: checkpoint written to ${ckptPath}; resume to continue`,
         );
-        return stopped(opts.out, state.step, curve, t0);
+        return stopped(opts.out, state.step, curve, t0, { trainSeconds: trainTotal(), timeCurve });
       }
       if (signal !== null) {
         progress?.done();
@@ -415,6 +477,7 @@ async function loop<B>(
           `${signal} at step ${state.step} of ${t.steps}: checkpoint written to ${ckptPath}; continue with:\n  ${how}`,
         );
       }
+      const stepsStart = performance.now();
       const micro: B[] = [];
       for (let g = 0; g < t.grad_accumulation; g++) micro.push(await driver.batch(state.step, g));
       const stepStart = performance.now();
@@ -437,12 +500,16 @@ async function loop<B>(
         }
         window = { loss: window.loss + m.loss, psnr: window.psnr + m.psnr, n: window.n + 1 };
       }
+      trainSeconds += (performance.now() - stepsStart) / 1000;
+      // The step that reaches the budget is the last: logged, evaluated and checkpointed as such.
+      const budgetHit = budget !== undefined && trainTotal() >= budget && state.step < t.steps;
+      const last = state.step === t.steps || budgetHit;
       const elapsed = (performance.now() - t0) / 1000;
       const perS = ((state.step - startStep) * driver.batchSize * t.grad_accumulation) / elapsed;
       progress?.update(state.step, { loss: m.loss, psnr: m.psnr });
       await opts.onStep?.({ ...m, step: state.step, steps: t.steps, imagesPerS: perS, seconds: elapsed });
       const record: Record<string, number> = { step: state.step };
-      if (state.step % t.log_every === 0 || state.step === t.steps) {
+      if (state.step % t.log_every === 0 || last) {
         if (window.n > 0)
           Object.assign(record, {
             loss: window.loss / window.n,
@@ -461,7 +528,6 @@ async function loop<B>(
         window = { loss: 0, psnr: 0, n: 0 };
         stepTime = { s: 0, n: 0 };
       }
-      const last = state.step === t.steps;
       if ((t.eval_every > 0 && state.step % t.eval_every === 0) || last) {
         const r = await driver.evaluate(
           state.params,
@@ -470,8 +536,10 @@ async function loop<B>(
         );
         Object.assign(record, { test_psnr: r.psnr, test_ssim: r.ssim, ...physicalMetrics(r.report) });
         curve.push([state.step, r.psnr]);
+        if (timeKnown) timeCurve.push([trainTotal(), r.psnr]);
         await saveSample(r.grid, `step-${String(state.step).padStart(6, "0")}.png`);
       }
+      if (logTrainSeconds && Object.keys(record).length > 1) record.train_seconds = trainTotal();
       if (Object.keys(record).length > 1) await appendFile(metricsPath, JSON.stringify(record) + "\n");
       if (record.test_psnr !== undefined) await opts.onEval?.(record as EvalRecord);
       const stop = opts.stopAfter !== undefined && state.step >= opts.stopAfter && !last;
@@ -481,7 +549,15 @@ async function loop<B>(
         progress?.done();
         disposeState();
         log(`stopped at step ${state.step}; continue with --resume`);
-        return stopped(opts.out, state.step, curve, t0);
+        return stopped(opts.out, state.step, curve, t0, { trainSeconds: trainTotal(), timeCurve });
+      }
+      if (budgetHit) {
+        budgetStopped = true;
+        progress?.done();
+        log(
+          `time budget of ${budget} s reached at step ${state.step} of ${t.steps} (${trainTotal().toFixed(1)} s of training)`,
+        );
+        break;
       }
     }
     progress?.done();
@@ -493,11 +569,27 @@ async function loop<B>(
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }
-  return finish(run, driver, opts, { state, ema, curve, skippedFiles: skippedItems(), t0, disposeState });
+  return finish(run, driver, opts, {
+    state,
+    ema,
+    curve,
+    skippedFiles: skippedItems(),
+    t0,
+    disposeState,
+    timeCurve,
+    trainSeconds: trainTotal(),
+    budget: budget === undefined ? null : { seconds: budget, stopped: budgetStopped },
+  });
 }
 
 /** What a run stopped before its last step (`stopAfter`, or aborted) reports: no final evaluation. */
-function stopped(out: string, steps: number, curve: [number, number][], t0: number): TrainResult {
+function stopped(
+  out: string,
+  steps: number,
+  curve: [number, number][],
+  t0: number,
+  time: { trainSeconds: number; timeCurve: [number, number][] },
+): TrainResult {
   return {
     out,
     steps,
@@ -505,6 +597,8 @@ function stopped(out: string, steps: number, curve: [number, number][], t0: numb
     final: { images: 0, psnr: NaN, ssim: NaN, loss: NaN, perImage: [] },
     curve,
     seconds: (performance.now() - t0) / 1000,
+    ...time,
+    budgetStopped: false,
   };
 }
 
@@ -539,6 +633,10 @@ async function finish<B>(
     /** When training started (performance.now()). */
     t0: number;
     disposeState: () => void;
+    timeCurve: [number, number][];
+    trainSeconds: number;
+    /** The time budget, and whether it ended the run; null without one. */
+    budget: { seconds: number; stopped: boolean } | null;
   },
 ): Promise<TrainResult> {
   const log = opts.verbose === false ? () => undefined : (s: string) => console.log(s);
@@ -552,6 +650,14 @@ async function finish<B>(
       JSON.stringify(
         {
           weights: "online",
+          ...(end.budget
+            ? {
+                steps: state.step,
+                budget_seconds: end.budget.seconds,
+                train_seconds: end.trainSeconds,
+                stopped_by: end.budget.stopped ? "budget" : "steps",
+              }
+            : {}),
           ...final.report,
           ...(skippedFiles.length ? { skipped_files: skippedFiles } : {}),
         },
@@ -589,6 +695,9 @@ async function finish<B>(
       },
       curve,
       seconds,
+      trainSeconds: end.trainSeconds,
+      timeCurve: end.timeCurve,
+      budgetStopped: end.budget?.stopped ?? false,
     };
   } finally {
     end.disposeState();
