@@ -337,7 +337,14 @@ which decode checks.`,
 PNGs <name>.<H>x<W>.png. Field models: <name>.<H>x<W>.npy in physical units (or --format nc, a
 NetCDF-3 file with a variable per channel) and a false-colour preview per channel; NaN where the
 input was missing. Tokens encoded by other weights are refused unless --force. Sizes are checked
-before any work (at most 268,402,689 pixels an image: the PNG writer's limit).`,
+before any work (at most 268,402,689 pixels an image: the PNG writer's limit).
+
+--attention (ANR models) shows locality, as the web page does for a hovered pixel: for each R-token,
+the weight every decoded pixel gives it after the attention threshold, averaged over the heads (so
+each pixel's weights sum to 1 over the tokens). <name>.<H>x<W>.attention.npy holds them (float32,
+shape (tokens, H, W)); <name>.<H>x<W>.attention.png shows the decoded picture over one panel per
+R-token ("token k", one colour scale), with the share of weights the threshold zeroed. They are
+computed on our engine whatever --engine decodes the pictures.`,
     )
     .argument("<tokens>", "a token file (anr encode)")
     .requiredOption("--model <model>", "the model that encoded them: a file, run folder or zoo name")
@@ -358,12 +365,17 @@ before any work (at most 268,402,689 pixels an image: the PNG writer's limit).`,
         DECODE_ENGINES,
       ).default("wasm" as const),
     )
+    .option(
+      "--attention",
+      "ANR models: also write each R-token's attention map (per pixel, after the threshold, mean over heads) as <name>.<H>x<W>.attention.png and .npy",
+    )
     .addHelpText(
       "after",
       examples(
         "anr decode out/encode-photo/tokens.safetensors --model demo-photos-anr --scale 4",
         "anr decode tokens.safetensors --model runs/celeba-anr --size 512x512 --out sr/",
         "anr decode tokens.safetensors --model demo-photos-anr --scale 8 --engine ort",
+        "anr decode out/encode-photo/tokens.safetensors --model demo-photos-anr --scale 2 --attention",
       ),
     )
     .action(act("decode", (tokens, o) => cmdDecode(tokens, o)));

@@ -295,3 +295,126 @@ export function createImageEvalStep(cfg: HyperNetworkConfig) {
   evalStep.dispose = () => f.dispose();
   return evalStep;
 }
+
+/**
+ * ANR's attention weights after the threshold (the hyponet's "anr.attn" tap) at `coords`, n points
+ * of in_dim values shared by the B instances of `generated`. The points are evaluated `chunk` at a
+ * time, so that memory stays bounded whatever n is: `each(start, weights)` receives the weights
+ * (B, heads, m, tokens) of points start … start + m − 1, in order. Returns false (and calls nothing)
+ * for hyponets without attention over R-tokens (MLP, IPC). Eager (taps need it); borrows `P` and
+ * `generated`.
+ */
+export async function forEachAttentionChunk(
+  P: Params,
+  cfg: HyperNetworkConfig,
+  generated: HypoParams,
+  coords: Float32Array,
+  each: (start: number, weights: Float32Array) => void,
+  chunk = 4096,
+): Promise<boolean> {
+  if (cfg.hyponet.name !== "ANR") return false;
+  const dim = cfg.hyponet.args.in_dim;
+  const n = coords.length / dim;
+  const b = Object.values(generated)[0]!.shape[0]!;
+  for (let s = 0; s < n; s += chunk) {
+    const e = Math.min(n, s + chunk);
+    const x = np.array(coords.subarray(dim * s, dim * e), { shape: [1, e - s, dim] });
+    const taps: Taps = new Map();
+    hyponet(P, cfg, np.broadcastTo(x, [b, e - s, dim]), refParams(generated), taps).dispose();
+    let weights: Float32Array | null = null;
+    for (const [name, a] of taps) {
+      if (name === "anr.attn") weights = await readF32(a);
+      else a.dispose();
+    }
+    if (!weights) throw new Error('the ANR hyponet recorded no "anr.attn" tap');
+    each(s, weights);
+  }
+  return true;
+}
+
+/**
+ * ANR's attention weights after the threshold at `coords` (see {@link forEachAttentionChunk}), all
+ * on the host: (B, heads, n, tokens); per point and head they sum to 1 (the threshold renormalises).
+ * Null for hyponets without attention over R-tokens.
+ */
+export async function attentionWeights(
+  P: Params,
+  cfg: HyperNetworkConfig,
+  generated: HypoParams,
+  coords: Float32Array,
+  chunk = 4096,
+): Promise<Float32Array | null> {
+  if (cfg.hyponet.name !== "ANR") return null;
+  const { n_head: heads, token_len: t, in_dim: dim } = cfg.hyponet.args;
+  const n = coords.length / dim;
+  const b = Object.values(generated)[0]!.shape[0]!;
+  const out = new Float32Array(b * heads * n * t);
+  await forEachAttentionChunk(
+    P,
+    cfg,
+    generated,
+    coords,
+    (s, w) => {
+      const m = w.length / (b * heads * t);
+      for (let bh = 0; bh < b * heads; bh++)
+        out.set(w.subarray(bh * m * t, (bh + 1) * m * t), (bh * n + s) * t);
+    },
+    chunk,
+  );
+  return out;
+}
+
+/** Per-token attention maps of a pixel grid: what {@link attentionMaps} returns. */
+export interface AttentionMaps {
+  /** (B, tokens, H, W): each pixel's weight to each R-token after the threshold, the mean over heads. */
+  maps: Float32Array;
+  /** Per instance, the fraction of its weights (heads × pixels × tokens) that are exactly 0. */
+  zeroed: number[];
+  heads: number;
+  tokens: number;
+}
+
+/**
+ * ANR's attention at the pixel centres of an h×w grid, as maps per R-token: for each token, the
+ * weight every pixel gives it after the threshold, averaged over the heads (each pixel's maps sum
+ * to 1 over the tokens). Chunked over pixels like {@link createImageDecoder}; memory beyond the
+ * maps is one chunk's weights. Null for hyponets without attention over R-tokens. Borrows `P` and
+ * `generated` (B instances).
+ */
+export async function attentionMaps(
+  P: Params,
+  cfg: HyperNetworkConfig,
+  generated: HypoParams,
+  h: number,
+  w: number,
+  chunk = 4096,
+): Promise<AttentionMaps | null> {
+  if (cfg.hyponet.name !== "ANR") return null;
+  const { n_head: heads, token_len: t } = cfg.hyponet.args;
+  const n = h * w;
+  const b = Object.values(generated)[0]!.shape[0]!;
+  const maps = new Float32Array(b * t * n);
+  const zeros = new Array<number>(b).fill(0);
+  await forEachAttentionChunk(
+    P,
+    cfg,
+    generated,
+    coordGrid(h, w),
+    (s, wts) => {
+      const m = wts.length / (b * heads * t);
+      for (let i = 0; i < b; i++)
+        for (let hd = 0; hd < heads; hd++)
+          for (let p = 0; p < m; p++) {
+            const row = ((i * heads + hd) * m + p) * t;
+            for (let k = 0; k < t; k++) {
+              const v = wts[row + k]!;
+              if (v === 0) zeros[i]!++;
+              maps[(i * t + k) * n + s + p]! += v;
+            }
+          }
+    },
+    chunk,
+  );
+  for (let j = 0; j < maps.length; j++) maps[j]! /= heads;
+  return { maps, zeroed: zeros.map((z) => z / (heads * n * t)), heads, tokens: t };
+}

@@ -30,10 +30,12 @@ import {
   type HyperNetworkConfig,
   type Params,
 } from "anr";
-import { hyponet, inputSize, refParams, viewsToDevice, type HypoParams, type Taps } from "anr/lowlevel";
+import { hyponet, inputSize, refParams, viewsToDevice, type HypoParams } from "anr/lowlevel";
 import { jit, numpy as np } from "@jax-js/jax";
 // Not in "anr/lowlevel" yet: the orbit cameras of `anr render` (portable, pure arithmetic).
 import { lookAtPose } from "../../src/rendering/rays.js";
+// Not in "anr/lowlevel" yet: ANR's attention weights at any points (`anr decode --attention`'s).
+import { attentionWeights as coreAttentionWeights } from "../../src/model/tasks.js";
 import type { Attention, Camera, DeviceInfo, ModelCard, Region, Reply, Request, Views } from "./protocol.js";
 
 /** Points per jit call: one compiled shape for every region size (the last chunk is padded). */
@@ -152,20 +154,12 @@ async function decodeRegion(m: Loaded, region: Region, width: number, height: nu
 
 /**
  * ANR's attention weights after the threshold at `coords` (n (y, x) pairs): (heads, n, tokens),
- * read from the hyponet's "anr.attn" tap; null for other hyponet kinds.
+ * the core's (as `anr decode --attention` computes them); null for other hyponet kinds.
  */
 async function attentionWeights(m: Loaded, coords: Float32Array): Promise<Float32Array | null> {
   if (m.config.hyponet.name !== "ANR") return null;
   if (!m.generated) throw new Error("no image is encoded: encode one first");
-  const taps: Taps = new Map();
-  const n = coords.length / 2;
-  hyponet(m.P, m.config, np.array(coords, { shape: [1, n, 2] }), refParams(m.generated), taps).dispose();
-  let weights: Float32Array | null = null;
-  for (const [name, a] of taps) {
-    if (name === "anr.attn") weights = await readF32(a);
-    else a.dispose();
-  }
-  return weights;
+  return coreAttentionWeights(m.P, m.config, m.generated, coords);
 }
 
 function zeroedFraction(weights: Float32Array): number {
