@@ -39,8 +39,16 @@ export {
   type SupportViews,
 } from "./model/model.js";
 export { paramSpecs, refParams, type ParamSpec, type Init } from "./model/params.js";
-export { predictImage, renderRays, viewsToDevice, type RayBatch } from "./model/tasks.js";
-export { posesToRays } from "./rendering/rays.js";
+export {
+  attentionMaps,
+  attentionWeights,
+  predictImage,
+  renderRays,
+  viewsToDevice,
+  type AttentionMaps,
+  type RayBatch,
+} from "./model/tasks.js";
+export { lookAtPose, posesToRays } from "./rendering/rays.js";
 export { composite, rayPoints, sampleDepths, jitterDepths, type Composite } from "./rendering/volume.js";
 export * from "./training/optim.js";
 export {

@@ -30,12 +30,16 @@ import {
   type HyperNetworkConfig,
   type Params,
 } from "anr";
-import { hyponet, inputSize, refParams, viewsToDevice, type HypoParams } from "anr/lowlevel";
+import {
+  attentionWeights as coreAttentionWeights,
+  hyponet,
+  inputSize,
+  lookAtPose,
+  refParams,
+  viewsToDevice,
+  type HypoParams,
+} from "anr/lowlevel";
 import { jit, numpy as np } from "@jax-js/jax";
-// Not in "anr/lowlevel" yet: the orbit cameras of `anr render` (portable, pure arithmetic).
-import { lookAtPose } from "../../src/rendering/rays.js";
-// Not in "anr/lowlevel" yet: ANR's attention weights at any points (`anr decode --attention`'s).
-import { attentionWeights as coreAttentionWeights } from "../../src/model/tasks.js";
 import type { Attention, Camera, DeviceInfo, ModelCard, Region, Reply, Request, Views } from "./protocol.js";
 
 /** Points per jit call: one compiled shape for every region size (the last chunk is padded). */
