@@ -405,11 +405,21 @@ coordinates → signal), opset 17, float32, with the model config in their metad
     .command("compare")
     .summary("ANR vs TransINR-style MLP vs IPC, same everything else")
     .description(
-      `Trains ANR, the TransINR-style MLP and IPC with the same data, steps, seed and hyper-network,
-then writes compare.md / compare.json (final test PSNR, SSIM, time, sizes; physical RMSE per
-channel for fields) and compare.png. "winds" is the winds-demo field run (ferret-datasets). The
-data is looked for before anything is trained; run folders that hold runs are refused unless
---overwrite.`,
+      `Trains ANR, the TransINR-style MLP and IPC with the same data, steps, seeds and hyper-network,
+then writes compare.md / compare.json (final test PSNR and SSIM, as mean ± sample standard
+deviation over the seeds and per seed; physical RMSE per channel for fields; steps, training time,
+sizes) and three plots: compare.png (test PSNR vs step), compare-time.png (test PSNR vs training
+time, the steps alone without evaluations) and compare-size.png (final test PSNR vs floats per
+instance, ± std over seeds). "winds" is the winds-demo field run (ferret-datasets); "twemoji32"
+and "twemoji64" are the zoo's Twemoji recipes (twemoji32-anr, twemoji64-anr) with tiny32-* and
+tiny64-* models.
+
+--seeds N trains each contender N times, with seeds train.seed, train.seed + 1, …, into
+<out>/<model>/seed-<seed> (one seed: <out>/<model>). --budget-seconds S ends each run once its
+training time reaches S seconds (train.steps is then an upper bound), with the final evaluation
+and model as at its last step; each run's eval.json records its steps, training time and what
+stopped it. The data is looked for before anything is trained; run folders that hold runs are
+refused unless --overwrite.`,
     )
     .addOption(
       choice("--preset <name>", "the comparison", Object.keys(COMPARISONS) as [string, ...string[]]).default(
@@ -417,12 +427,22 @@ data is looked for before anything is trained; run folders that hold runs are re
       ),
     )
     .option("--steps <n>", "set train.steps", parseWhole("--steps"))
+    .option("--seeds <n>", "runs per contender, seeds train.seed and up (default 1)", parseWhole("--seeds"))
+    .option(
+      "--budget-seconds <s>",
+      "end each run at this much training time (train.steps is then an upper bound)",
+      parseReal("--budget-seconds"),
+    )
     .addOption(setOption())
-    .option("--out <dir>", "the folder of the three runs and the table (default runs/compare-<preset>)")
+    .option("--out <dir>", "the folder of the runs and the table (default runs/compare-<preset>)")
     .option("--overwrite", "replace runs already there")
     .addHelpText(
       "after",
-      examples("anr compare --preset demo --steps 600", "anr compare --preset fmnist --steps 500"),
+      examples(
+        "anr compare --preset demo --steps 600",
+        "anr compare --preset fmnist --steps 500",
+        "anr compare --preset twemoji32 --steps 100000 --budget-seconds 1800 --seeds 3",
+      ),
     )
     .action(act("compare", (o) => cmdCompare(o)));
 
