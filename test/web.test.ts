@@ -203,25 +203,30 @@ async function nodeReference(model: Uint8Array, chw: Float32Array) {
 }
 
 /**
- * A field model (random weights; one channel "t2m" in K, normalised as (K − 250) · 0.02), a token
- * file of a smooth 16×16 field it encoded, and Node's decode of it at 256² in K (as `anr decode`).
+ * A field model (random weights; two channels: "t2m" in K, normalised as (K − 250) · 0.02, and
+ * "u10" in m/s, as (m/s + 20) · 0.025), a token file of a smooth 16×16 field it encoded, and Node's
+ * decode of it at 256² in physical units (as `anr decode`), one array per channel.
  */
-async function fieldModel(): Promise<{ model: Uint8Array; tokens: Uint8Array; kelvin: Float32Array }> {
+async function fieldModel(): Promise<{ model: Uint8Array; tokens: Uint8Array; physical: Float32Array[] }> {
   const tiny = tinyConfig("ANR");
+  const channels = [
+    { name: "t2m", units: "K", shift: -250, scale: 0.02 },
+    { name: "u10", units: "m/s", shift: 20, scale: 0.025 },
+  ];
   const config = parseHyperNetworkConfig({
     ...tiny,
-    tokenizer: { name: "ImgTokenizer", args: { ...tiny.tokenizer.args, img_channels: 1 } },
-    hyponet: { ...tiny.hyponet, args: { ...tiny.hyponet.args, out_dim: 1 } },
-    channels: [{ name: "t2m", units: "K", shift: -250, scale: 0.02 }],
+    tokenizer: { name: "ImgTokenizer", args: { ...tiny.tokenizer.args, img_channels: 2 } },
+    hyponet: { ...tiny.hyponet, args: { ...tiny.hyponet.args, out_dim: 2 } },
+    channels,
   });
   const weights = initHostParams(config, 0);
   const P = toDevice(weights);
-  const input = new Float32Array(256).map((_, k) => 0.5 + 0.4 * Math.sin(k / 16) * Math.cos(k % 16));
+  const input = new Float32Array(512).map((_, k) => 0.5 + 0.4 * Math.sin(k / 16) * Math.cos(k % 16));
   const generated = hyperNetwork(
     P,
     config,
     np
-      .array(input, { shape: [1, 1, 16, 16] })
+      .array(input, { shape: [1, 2, 16, 16] })
       .mul(2)
       .sub(1),
   );
@@ -233,11 +238,14 @@ async function fieldModel(): Promise<{ model: Uint8Array; tokens: Uint8Array; ke
     weights: weightsFingerprint(weights),
   });
   const decode = createImageDecoder(config);
-  const kelvin = (await decode(P, generated, 1, 256, 256)).map((v) => (v + 1) / 2 / 0.02 + 250);
+  const out = await decode(P, generated, 1, 256, 256);
+  const physical = channels.map(({ shift, scale }, k) =>
+    out.slice(k * 65536, (k + 1) * 65536).map((v) => (v + 1) / 2 / scale - shift),
+  );
   decode.dispose();
   disposeParams(generated);
   disposeParams(P);
-  return { model: modelToBytes(config, weights), tokens, kelvin };
+  return { model: modelToBytes(config, weights), tokens, physical };
 }
 
 /** A token file of another kind of model (a random-weight TransINR-style MLP on 16×16 images). */
@@ -550,7 +558,7 @@ test("the web app in headless Chromium: model, encode, zoom, drop, errors", asyn
       await one.close();
     });
     await t.test(
-      "a field model's tokens: false colour, legend and the value under the cursor in K",
+      "a field model's tokens: false colour, legend and the value under the cursor in K; another channel picked",
       async () => {
         const field = await fieldModel();
         const fp = await browser!.newPage();
@@ -560,15 +568,15 @@ test("the web app in headless Chromium: model, encode, zoom, drop, errors", asyn
         await dropFile(fp, "t2m-model.safetensors", field.model, "application/octet-stream");
         await dropFile(fp, "t2m.tokens.safetensors", field.tokens, "application/octet-stream");
         assert.equal(await message(fp), "");
-        assert.match((await fp.textContent("#model-card")) ?? "", /fieldst2m \(K\)/);
+        assert.match((await fp.textContent("#model-card")) ?? "", /fieldst2m \(K\), u10 \(m\/s\)/);
         assert.match(
           (await fp.textContent("#field-legend-text")) ?? "",
           /^t2m: [\d.]+ K \(blue\) to [\d.]+ K \(red\)/,
         );
-        const values = await fp.evaluate(() =>
-          Array.from((window as unknown as AnrWindow).anrPage.state.field?.values ?? []),
-        );
-        const diff = maxAbsDiff(values, field.kelvin);
+        const shown = () =>
+          fp.evaluate(() => Array.from((window as unknown as AnrWindow).anrPage.state.field?.values ?? []));
+        const kelvin = await shown();
+        const diff = maxAbsDiff(kelvin, field.physical[0]!);
         assert.ok(diff <= 1e-3, `field in K, browser vs Node: max |Δ| ${diff}`);
         await fp.locator("#field").scrollIntoViewIfNeeded();
         const box = (await fp.locator("#field").boundingBox())!;
@@ -577,23 +585,35 @@ test("the web app in headless Chromium: model, encode, zoom, drop, errors", asyn
         const hover = await fp.evaluate(() => (window as unknown as AnrWindow).anrPage.state.fieldHover);
         assert.ok(hover, "a value under the cursor");
         assert.ok(
-          Math.abs(hover.value - field.kelvin[hover.i * 256 + hover.j]!) <= 1e-3,
+          Math.abs(hover.value - field.physical[0]![hover.i * 256 + hover.j]!) <= 1e-3,
           `value ${hover.value}`,
         );
         assert.match(
           (await fp.textContent("#field-value")) ?? "",
           new RegExp(`^t2m = [\\d.]+ K at pixel \\(${hover.i}, ${hover.j}\\)`),
         );
+        // The second channel, picked: its values in m/s, its legend.
+        assert.deepEqual(await fp.$$eval("#field-channel option", (os) => os.map((o) => o.textContent)), [
+          "t2m (K)",
+          "u10 (m/s)",
+        ]);
+        await fp.selectOption("#field-channel", "1");
+        await actions(fp);
+        assert.match((await fp.textContent("#field-legend-text")) ?? "", /^u10: -?[\d.]+ m\/s \(blue\)/);
+        const wind = await shown();
+        const windDiff = maxAbsDiff(wind, field.physical[1]!);
+        assert.ok(windDiff <= 1e-3, `u10 in m/s, browser vs Node: max |Δ| ${windDiff}`);
         await fp.screenshot({ path: join(ARTIFACTS, "web-field.png"), fullPage: true });
-        // Its .npy: the field in K, shaped as anr decode writes one channel, the page's values.
+        // Its .npy: every channel in its units, (C, H, W) as anr decode writes them, the page's values.
         await fp.fill("#png-width", "256");
         await fp.fill("#png-height", "256");
         const [download] = await Promise.all([fp.waitForEvent("download"), fp.click("#npy-download")]);
         const file = join(dist, "..", download.suggestedFilename());
         await download.saveAs(file);
         const npy = parseNpy(new Uint8Array(await readFile(file)), file);
-        assert.deepEqual(npy.shape, [256, 256]);
-        assert.equal(maxAbsDiff(npy.data, values), 0);
+        assert.deepEqual(npy.shape, [2, 256, 256]);
+        assert.equal(maxAbsDiff(npy.data.subarray(0, 65536), kelvin), 0);
+        assert.equal(maxAbsDiff(npy.data.subarray(65536), wind), 0);
         await fp.close();
       },
     );

@@ -53,10 +53,18 @@ interface Current {
   /** The last hovered pixel's attention, at model coordinates (y, x). */
   attention: { y: number; x: number; attention: Attention } | null;
   /**
-   * Field models: the first channel decoded at the field view's size, in physical units, and the
-   * value under the cursor (pixel row, column of that grid).
+   * Field models: the chosen channel (index into the card's fields) decoded at the field view's
+   * size, in physical units, and the value under the cursor (pixel row, column of that grid).
    */
-  field: { name: string; units: string; size: number; values: Float32Array; min: number; max: number } | null;
+  field: {
+    channel: number;
+    name: string;
+    units: string;
+    size: number;
+    values: Float32Array;
+    min: number;
+    max: number;
+  } | null;
   fieldHover: { i: number; j: number; value: number } | null;
   /** The last encode's times: the hyper-network forward, and the decode at the model's size. */
   timing: { encodeMs: number; decodeMs: number } | null;
@@ -499,23 +507,31 @@ function ramp(t: number): [number, number, number] {
 }
 
 /**
- * Field models: decode the first channel at FIELD_SIZE², in physical units (the model's output in
- * [0, 1] is (value + shift) · scale, which `anr decode` undoes the same way), and draw it with its
- * legend.
+ * Field models: decode the channel chosen in the field view (the first at first) at FIELD_SIZE²,
+ * in physical units (the model's output in [0, 1] is (value + shift) · scale, which `anr decode`
+ * undoes the same way), and draw it with its legend.
  */
 async function showField(): Promise<void> {
-  const channel = state.card?.fields?.[0];
-  $("field-view").hidden = !channel;
+  const fields = state.card?.fields ?? [];
+  $("field-view").hidden = fields.length === 0;
   state.field = null;
   state.fieldHover = null;
-  if (!channel) return;
+  if (fields.length === 0) return;
+  const picker = $<HTMLSelectElement>("field-channel");
+  const names = fields.map((f) => (f.units ? `${f.name} (${f.units})` : f.name));
+  if ([...picker.options].map((o) => o.text).join("\n") !== names.join("\n"))
+    picker.replaceChildren(...names.map((text, k) => new Option(text, String(k))));
+  picker.parentElement!.hidden = fields.length < 2;
+  const k = Math.min(Math.max(0, Number(picker.value) || 0), fields.length - 1);
+  const channel = fields[k]!;
   const n = FIELD_SIZE;
   const { rgb } = await decodeRegion({ y0: -1, x0: -1, y1: 1, x1: 1 }, n, n);
-  const values = rgb.slice(0, n * n).map((v) => v / channel.scale - channel.shift);
+  // The decode is channel-major (C, n, n).
+  const values = rgb.slice(k * n * n, (k + 1) * n * n).map((v) => v / channel.scale - channel.shift);
   let min = Infinity;
   let max = -Infinity;
   for (const v of values) if (Number.isFinite(v)) [min, max] = [Math.min(min, v), Math.max(max, v)];
-  state.field = { name: channel.name, units: channel.units, size: n, values, min, max };
+  state.field = { channel: k, name: channel.name, units: channel.units, size: n, values, min, max };
   const ctx = $<HTMLCanvasElement>("field").getContext("2d")!;
   const image = ctx.createImageData(n, n);
   const span = max - min || 1;
@@ -707,6 +723,7 @@ $("webcam").onclick = () =>
   act("take a webcam snapshot", async () => encodeImage("webcam", await webcamFrame()));
 $("png-download").onclick = () => act("download the PNG", downloadPng);
 $("field").onmousemove = fieldHover;
+$("field-channel").onchange = () => act("show the field channel", showField);
 $("tokens-download").onclick = () => act("download the R-tokens", downloadTokens);
 $("zoom-in").onclick = () => void zoom.zoomAbout(2);
 $("zoom-out").onclick = () => void zoom.zoomAbout(0.5);
