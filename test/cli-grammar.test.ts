@@ -252,7 +252,7 @@ test("completion bash: made from the command tree, completes commands, options a
   ]);
   assert.deepEqual(
     complete(script, ["anr", "compare", "--preset", ""]),
-    ["demo", "fmnist", "winds"],
+    ["demo", "fmnist", "twemoji32", "twemoji64", "winds"],
     "per command",
   );
   assert.deepEqual(complete(script, ["anr", "help", "comp"]), ["compare", "completion"]);

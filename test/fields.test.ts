@@ -1076,6 +1076,8 @@ test("compare --preset winds: ANR, MLP and IPC on real fields, with RMSE columns
   for (const m of ["ANR", "MLP \\(TransINR\\)", "IPC"])
     assert.match(md, new RegExp(`\\| ${m} \\| [\\d.]+ \\| [\\d.]+ \\| [\\d.]+ \\| [\\d.]+ \\|`));
   assert.deepEqual((await readdir(out)).sort(), [
+    "compare-size.png",
+    "compare-time.png",
     "compare.json",
     "compare.md",
     "compare.png",
