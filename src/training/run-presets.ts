@@ -5,6 +5,7 @@
 import { resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RunConfigInput } from "./run-config.js";
+import type { DatasetSpecInput } from "../data/datasets.js";
 import { globe32x64 } from "../model/presets.js";
 import { InputError } from "../util/errors.js";
 
@@ -48,13 +49,19 @@ function fmnist(model: string): RunConfigInput {
 }
 
 /**
- * A zoo recipe on Twemoji (npm @twemoji/svg) at `size`²: batches of 16, Adam 3e-4, variational
- * coordinates; the test PSNR/SSIM on all test emoji every 500 steps.
+ * A zoo recipe: batches of 16, Adam 3e-4, variational coordinates, seed 0; the test PSNR/SSIM
+ * every 500 steps, a metrics line every 10.
  */
-function twemoji(o: { size: number; model: string; steps: number; checkpointEvery: number }): RunConfigInput {
+function zooRecipe(o: {
+  name: string;
+  data: DatasetSpecInput;
+  model: string;
+  steps: number;
+  checkpointEvery: number;
+}): RunConfigInput {
   return {
-    name: `twemoji${o.size}-anr`,
-    data: { kind: "twemoji", size: o.size },
+    name: o.name,
+    data: o.data,
     model: { preset: o.model },
     train: {
       steps: o.steps,
@@ -71,6 +78,11 @@ function twemoji(o: { size: number; model: string; steps: number; checkpointEver
     },
     eval: { split: "test", batch_size: 50, clamp: true },
   };
+}
+
+/** The zoo recipe on Twemoji (npm @twemoji/svg) at `size`², all test emoji evaluated. */
+function twemoji(o: { size: number; model: string; steps: number; checkpointEvery: number }): RunConfigInput {
+  return zooRecipe({ ...o, name: `twemoji${o.size}-anr`, data: { kind: "twemoji", size: o.size } });
 }
 
 /** CPU-sized view synthesis (small32-nerf-anr, 3 + 1 views, 128 rays × 32 samples per step). */
@@ -339,25 +351,13 @@ export const RUN_PRESETS: Record<string, { description: string; config: RunConfi
   "fmnist32-anr": {
     description:
       "the zoo's Fashion-MNIST model: tiny32-anr on all 60,000 training images at 32×32, 8,000 steps of 16 (≈2 h on 2 cores; --data-root if not Debian's)",
-    config: {
+    config: zooRecipe({
       name: "fmnist32-anr",
       data: { kind: "idx", root: DEBIAN_FASHION_MNIST, size: 32, test_count: 1000 },
-      model: { preset: "tiny32-anr" },
-      train: {
-        steps: 8000,
-        batch_size: 16,
-        lr: 3e-4,
-        betas: [0.9, 0.99],
-        clip_norm: 1,
-        coord_noise: true,
-        seed: 0,
-        eval_every: 500,
-        sample_every: 0,
-        checkpoint_every: 250,
-        log_every: 10,
-      },
-      eval: { split: "test", batch_size: 50, clamp: true },
-    },
+      model: "tiny32-anr",
+      steps: 8000,
+      checkpointEvery: 250,
+    }),
   },
   "fmnist-anr": { description: "Fashion-MNIST anchor settings, ANR (small32-anr)", config: fmnist("anr") },
   "fmnist-mlp": {
