@@ -11,6 +11,8 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { initBackend } from "../src/backend/index.js";
 import { decodeTransformed } from "../src/data/datasets.js";
+import { evaluateImageSplit } from "../src/eval/evaluate.js";
+import { disposeParams, toDevice } from "../src/model/params.js";
 import { fromInterleaved } from "../src/data/image.js";
 import { renderSvg } from "../src/data/svg.js";
 import { PREPARATION_METADATA_KEY, readPreparation } from "../src/data/preparation.js";
@@ -148,6 +150,16 @@ test("a field model trained with fill_missing encodes its own file unaided; gaps
       }
   }
 
+  // eval RUN and eval --data-root print the preparation they used, even when it is the run config's.
+  for (const args of [[runDir], [runDir, "--data-root", file]]) {
+    r = await run(["eval", ...args, "--out", join(dir, "ev")]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(
+      r.out,
+      /^data: resized to 8×16, antialiased, variables SLP, fill_missing 1011 \(as .*model\.safetensors was trained\)$/m,
+    );
+  }
+
   // eval prepares a run config's data as the model was trained too: this config forgot fill_missing.
   const config = JSON.parse(await readFile(join(dir, "run.json"), "utf8")) as {
     data: Record<string, unknown>;
@@ -272,6 +284,59 @@ test("an image model trained on resize-crop images encodes with that crop unless
   const cover = await expected({ mode: "resize-crop", size: 16 });
   assert.deepEqual(await tokensOf(join(dir, "c.safetensors")), cover);
   assert.notDeepEqual(cover, trained, "the two crops differ, so the test can tell them apart");
+
+  // eval --images prepares a folder of files the same way: its PSNRs are those of the images
+  // cropped as recorded (shorter side 20, centre 16), and --resize 16 changes the crop.
+  const folder = join(dir, "new");
+  const { mkdir } = await import("node:fs/promises");
+  await mkdir(folder);
+  await writePhoto(join(folder, "a.png"), 40, 24, 5);
+  await writePhoto(join(folder, "b.png"), 21, 33, 6);
+  const psnrs = async (t: Parameters<typeof decodeTransformed>[1]) => {
+    const files = ["a.png", "b.png"];
+    const P = toDevice(weights);
+    const r = await evaluateImageSplit(
+      P,
+      config,
+      {
+        name: "x",
+        length: files.length,
+        size: [16, 16],
+        get: (i) => decodeTransformed(join(folder, files[i]!), t),
+        id: (i) => files[i]!,
+        skipped: 0,
+        skippedIds: [],
+      },
+      { batchSize: 16, clamp: true, grid: false },
+    ).finally(() => disposeParams(P));
+    return (r.report.perImage as { psnr: number }[]).map((x) => x.psnr);
+  };
+  const reported = async (out: string) =>
+    (
+      JSON.parse(await readFile(join(out, "eval-new-online.json"), "utf8")) as {
+        perImage: { psnr: number }[];
+      }
+    ).perImage.map((x) => x.psnr);
+  r = await run(["eval", runDir, "--images", folder, "--out", join(dir, "ev1")]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /images: shorter side to 20, centre 16×16; .*\(as the model was trained\)/);
+  const asTrained = await psnrs({ mode: "resize-crop", size: 16, resize: 20 });
+  const asCover = await psnrs({ mode: "resize-crop", size: 16 });
+  assert.notDeepEqual(asTrained, asCover, "the two crops give other PSNRs, so the test can tell them apart");
+  assert.deepEqual(await reported(join(dir, "ev1")), asTrained);
+  r = await run(["eval", runDir, "--images", folder, "--out", join(dir, "ev2"), "--resize", "16"]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /images: shorter side to 16, centre 16×16; .*overridden by --resize 16/);
+  assert.deepEqual(await reported(join(dir, "ev2")), asCover);
+
+  // eval RUN prints the preparation it used, though it is the run config's; the preparation flags
+  // are refused for an image run's dataset, pointing at --images.
+  r = await run(["eval", runDir, "--out", join(dir, "ev3")]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^data: shorter side to 20, centre 16×16 \(as .*model\.safetensors was trained\)$/m);
+  r = await run(["eval", runDir, "--out", join(dir, "ev3"), "--resize", "16"]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--resize 16: eval of an image run .* anr eval MODEL --images DIR --resize 16/);
 });
 
 test("SVG models render new drawings on their background; checkpoints tell their preparation; bad records are named", async (t) => {

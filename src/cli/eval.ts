@@ -264,8 +264,8 @@ function isInside(path: string, folder: string): boolean {
 
 /**
  * Prepare the run's data as the model was trained (the preparation its file records, when it was
- * trained on the same kind of data), then as the flags say (field runs); prints the preparation
- * when it differs from the run config's.
+ * trained on the same kind of data), then as the flags say (field runs), and print the
+ * preparation used, with the run config's when it differs.
  */
 function prepareRunData(
   run: ResolvedRunConfig,
@@ -275,19 +275,25 @@ function prepareRunData(
 ): void {
   const given = givenFlags(flags);
   if (given.length && run.task !== "field")
-    throw new UsageError(`${given.join(" ")}: eval takes these for field runs only`);
+    throw new UsageError(
+      run.task === "image"
+        ? `${given.join(" ")}: eval of an image run measures the model on its dataset prepared as it was trained (the crop of data.kind ${run.data.kind}, recorded in the model file), so these flags do not apply; to prepare image files another way, give them as a folder: anr eval MODEL --images DIR ${given.join(" ")}`
+        : `${given.join(" ")}: a view-synthesis run's views are prepared by the model config; these flags are for image and field inputs`,
+    );
   if (run.task === "nerf") return;
   const recorded = p !== null && p.task === run.task && p.data.kind === run.data.kind;
-  if (!recorded && !given.length) return;
   const data: Record<string, unknown> = { ...run.data, ...(recorded ? p.data : {}) };
-  overrideFieldPreparation(data, flags, run.data.root ?? run.data.kind);
+  if (run.task === "field") overrideFieldPreparation(data, flags, run.data.root ?? run.data.kind);
   const source = given.length ? `${modelPath} with ${given.join(" ")}` : modelPath;
-  const prepared = specWith({ task: run.task, data } as Preparation, {}, source);
+  const prepared =
+    recorded || given.length ? specWith({ task: run.task, data } as Preparation, {}, source) : run.data;
   const [before, after] = [describePreparation(run.data), describePreparation(prepared)];
-  if (after !== before)
-    console.log(
-      `data: ${after} (${recorded ? `as ${modelPath} was trained` : "the run config"}${given.length ? `, overridden by ${given.join(" ")}` : ""}; the run config says: ${before})`,
-    );
+  const from = recorded
+    ? `as ${modelPath} was trained`
+    : `the run config; ${p === null ? `${modelPath} records no preparation` : `${modelPath} was trained on ${p.task === run.task ? `data.kind ${p.data.kind}` : `${p.task} data`}`}`;
+  console.log(
+    `data: ${after} (${from}${given.length ? `, overridden by ${given.join(" ")}` : ""}${after !== before ? `; the run config says: ${before}` : ""})`,
+  );
   (run as { data: unknown }).data = prepared;
 }
 

@@ -105,11 +105,24 @@ function preparationFlags(o: {
   };
 }
 
-/** Add the options that override how inputs are prepared (encode, eval). */
+/** What the preparation flags change and what the model fixes, in encode's and eval's help. */
+const PREPARATION_HELP = `
+Preparation: the model file records how its training data was prepared (images: the crop mode,
+size, resize and the SVG background; fields: variables, select, preprocessing, fill_missing, the
+north-up flip, latitudes), inputs are prepared that way, and the command prints what it used.
+--preprocess, --resize, --background, --select and --fill-missing each override one part. The
+rest has no flag, as the model fixes it: the input size and, for fields, the variables (they are
+the model's channels, with their normalisation); the antialiasing of the resampling (part of
+what the model learned from); the north-up flip (applied to each NetCDF file whose latitudes run
+south to north, so every file comes out north up); the latitudes of .npy fields (they only
+weight eval's RMSE by cos(latitude)).`;
+
+/** Add the options that override how inputs are prepared (encode, eval), and their help. */
 function withPreparation<A extends unknown[], O extends OptionValues, G extends OptionValues>(
   cmd: Command<A, O, G>,
 ) {
   return cmd
+    .addHelpText("after", PREPARATION_HELP)
     .option("--preprocess <mode>", "images: resize-crop|crop-resize; fields: resize-crop|resize|none")
     .option("--resize <n>", "resize-crop: the shorter side before the centre crop")
     .option("--background <#rrggbb>", "the background SVG files are rendered on")
@@ -257,9 +270,11 @@ grid picture (inputs over reconstructions).
   anr eval --model ZOO_NAME          a zoo model on the data of its run preset (anr models)
   anr eval RUN --images DIR          every image under DIR, prepared as encode prepares it
                                      (no config needed; out/eval-<DIR>)
-The data is prepared as the model was trained (its file records how). Field runs report PSNR in
-normalised units and per channel the RMSE in physical units; their preparation can be overridden
-(--preprocess, --resize, --select, --fill-missing).
+The data is prepared as the model was trained (its file records how; the command prints it).
+Field runs report PSNR in normalised units and per channel the RMSE in physical units; their
+preparation can be overridden (--preprocess, --resize, --select, --fill-missing). An image run's
+dataset keeps the crop the model was trained with; to prepare image files otherwise, evaluate
+them with --images DIR and the flags.
 Super-resolution: field runs: --size HxW or --scale K, each field encoded at the model's size,
 decoded larger and compared with the same field prepared at that size (beside bilinear); runs on
 SVG data (svg, twemoji): --scale 4,8 (or --sr 4,8), compared with the SVG rendered at that size
