@@ -26,16 +26,15 @@ const [H, W] = [8, 16];
 /** Land: a block of the grid where every time step is missing (_FillValue), as over continents. */
 const isLand = (y: number, x: number) => y >= 2 && y < 6 && x >= 5 && x < 11;
 const FILL = 9.96921e36;
+/** The pressure (hPa) at step t, row y, column x, where it is not land. */
+const slp = (t: number, y: number, x: number) => 1010 + 8 * Math.sin((x + 2 * t) / 3) - 6 * Math.cos(y / 2);
 
 /** Sea-level pressure (hPa) over (time, lat, lon), _FillValue over land, latitudes north up. */
 async function pressureFile(path: string, steps: number): Promise<void> {
   const data = new Float32Array(steps * H * W);
   for (let t = 0; t < steps; t++)
     for (let y = 0; y < H; y++)
-      for (let x = 0; x < W; x++)
-        data[(t * H + y) * W + x] = isLand(y, x)
-          ? FILL
-          : 1010 + 8 * Math.sin((x + 2 * t) / 3) - 6 * Math.cos(y / 2);
+      for (let x = 0; x < W; x++) data[(t * H + y) * W + x] = isLand(y, x) ? FILL : slp(t, y, x);
   await writeNetcdf3(path, {
     dims: [
       { name: "time", size: steps, unlimited: true },
@@ -171,6 +170,56 @@ test("a field model trained with fill_missing encodes its own file unaided; gaps
   assert.match(
     r.out,
     /data: .*fill_missing 1011 \(as .*model\.safetensors was trained; the run config says: .*no fill_missing\)/,
+  );
+  // Its metrics leave out the filled land: they are those of the sea points of the test steps (2
+  // and 3) decoded at the input size, in hPa, and PSNR in normalised units agrees with them.
+  const ev = JSON.parse(await readFile(join(dir, "ev", "eval-test-online.json"), "utf8")) as {
+    missingPoints: number;
+    protocol: string;
+    perImage: { psnr: number; rmse: number[] }[];
+    physical: { rmse: number }[];
+  };
+  assert.equal(ev.missingPoints, 2 * 24);
+  assert.match(ev.protocol, /the 48 grid points whose input was missing .* are left out/);
+  r = await run([
+    "encode",
+    file,
+    "--index",
+    "2,3",
+    "--model",
+    runDir,
+    "--out",
+    join(dir, "test.safetensors"),
+  ]);
+  assert.equal(r.code, 0, r.err);
+  r = await run(["decode", join(dir, "test.safetensors"), "--model", runDir, "--out", join(dir, "dec1")]);
+  assert.equal(r.code, 0, r.err);
+  const scale = model.config.channels![0]!.scale;
+  let [seAll, nAll] = [0, 0];
+  for (const [k, step] of [2, 3].entries()) {
+    const d = (await readNpy(join(dir, "dec1", `slp-t${step}.${H}x${W}.npy`))).data;
+    let se = 0;
+    let n = 0;
+    for (let y = 0; y < H; y++)
+      for (let x = 0; x < W; x++)
+        if (!isLand(y, x)) {
+          se += (d[y * W + x]! - Math.fround(slp(step, y, x))) ** 2;
+          n++;
+        }
+    const rmse = Math.sqrt(se / n);
+    const field = ev.perImage[k]!;
+    assert.ok(
+      Math.abs(field.rmse[0]! - rmse) <= 1e-4 * rmse,
+      `t${step}: RMSE ${field.rmse[0]} vs ${rmse} hPa`,
+    );
+    const psnr = -10 * Math.log10((scale * rmse) ** 2);
+    assert.ok(Math.abs(field.psnr - psnr) < 1e-3, `t${step}: PSNR ${field.psnr} vs ${psnr} dB`);
+    [seAll, nAll] = [seAll + se, nAll + n];
+  }
+  const rmseAll = Math.sqrt(seAll / nAll);
+  assert.ok(
+    Math.abs(ev.physical[0]!.rmse - rmseAll) <= 1e-4 * rmseAll,
+    `${ev.physical[0]!.rmse} vs ${rmseAll}`,
   );
   r = await run([
     ...["eval", "--model", runDir, "--config", join(dir, "forgot.json"), "--out", join(dir, "ev")],

@@ -3,7 +3,9 @@
  * TransINR/IPC protocol, [0, 1] range) and SSIM, with the predictions of the first images kept
  * for a grid. For fields, PSNR is in normalised units as the reference computes it, and the
  * errors are also reported per channel in physical units (RMSE over all grid points of the split,
- * mean per-field RMSE, largest absolute error).
+ * mean per-field RMSE, largest absolute error). Grid points whose input was missing (filled by
+ * `fill_missing`) are not data: PSNR and the physical errors leave them out, and SSIM, whose
+ * windows need every point, sees the truth there (no error).
  */
 import { numpy as np } from "../backend/jax.js";
 import { readF32 } from "../backend/index.js";
@@ -63,6 +65,8 @@ export interface EvalReport {
   perImage: { id: string; time?: string; psnr: number; ssim: number; rmse?: number[] }[];
   /** Per channel, for fields. */
   physical?: PhysicalError[];
+  /** Fields: grid points left out of the metrics because their input was missing (filled). */
+  missingPoints?: number;
 }
 
 /** One line per channel for logs: RMSE, latitude-weighted RMSE when known, largest error. */
@@ -105,15 +109,20 @@ export class PhysicalTally {
       : null;
   }
 
-  /** Add one field (C, H, W) in network units; returns its RMSE per channel. */
-  add(pred: Float32Array, truth: HostImage): number[] {
+  /**
+   * Add one field (C, H, W) in network units, leaving out the points where `missing` (H, W) is 1;
+   * returns its RMSE per channel.
+   */
+  add(pred: Float32Array, truth: HostImage, missing: Float32Array | null = null): number[] {
     const { h, w } = truth;
+    const points = missing ? missing.reduce((n, m) => n + (m === 0 ? 1 : 0), 0) : h * w;
     this.#fields++;
     return this.channels.map((ch, k) => {
       let se = 0;
       let maxAbs = 0;
       const acc = this.#acc[k]!;
       for (let i = k * h * w; i < (k + 1) * h * w; i++) {
+        if (missing && missing[i - k * h * w] !== 0) continue;
         const e = Math.abs((pred[i]! - truth.data[i]!) / ch.scale);
         se += e * e;
         if (e > maxAbs) maxAbs = e;
@@ -124,10 +133,10 @@ export class PhysicalTally {
         }
       }
       acc.se += se;
-      acc.n += h * w;
-      acc.rmseSum += Math.sqrt(se / (h * w));
+      acc.n += points;
+      acc.rmseSum += Math.sqrt(se / Math.max(1, points));
       acc.maxAbs = Math.max(acc.maxAbs, maxAbs);
-      return Math.sqrt(se / (h * w));
+      return Math.sqrt(se / Math.max(1, points));
     });
   }
 
@@ -165,10 +174,16 @@ export async function evaluateImages(
   const kept: KeptPair[] = [];
   let lossSum = 0;
   const tally = args.channels ? new PhysicalTally(args.channels, args.latitudes ?? null) : null;
+  // Fields: where each input was missing (filled by fill_missing), to leave out of the metrics.
+  const fields = args.channels && "getWithMissing" in ds ? (ds as FieldDataset) : null;
+  const read = (i: number) =>
+    fields ? fields.getWithMissing(i) : ds.get(i).then((item) => ({ item, missing: null }));
+  let missingPoints = 0;
   try {
     for (let s = 0; s < n; s += args.batchSize) {
       const idx = [...Array(Math.min(args.batchSize, n - s)).keys()].map((i) => s + i);
-      const imgs = await Promise.all(idx.map((i) => ds.get(i)));
+      const items = await Promise.all(idx.map(read));
+      const imgs = items.map((x) => x.item);
       const { c, h, w } = imgs[0]!;
       const out = await evalStep(P, toBatchArray(imgs));
       lossSum += out.loss * imgs.length;
@@ -179,13 +194,22 @@ export async function evaluateImages(
           const v = (pred[j * c * h * w + k]! + 1) / 2;
           p[k] = args.clamp ? Math.min(1, Math.max(0, v)) : v;
         }
-        const rmse = tally?.add(p, img);
+        // A field whose every point was missing has nothing else to score: it is scored whole.
+        let missing = items[j]!.missing;
+        const gaps = missing ? missing.reduce((a, m) => a + (m === 0 ? 0 : 1), 0) : 0;
+        if (gaps === h * w) missing = null;
+        else missingPoints += gaps;
+        // The truth where the input was missing: no error there, for PSNR and SSIM alike.
+        const scored = missing ? p.map((v, k) => (missing[k % (h * w)] === 0 ? v : img.data[k]!)) : p;
+        const rmse = tally?.add(p, img, missing);
         const time = (ds as Partial<FieldDataset>).time?.(idx[j]!) ?? null;
         perImage.push({
           id: ds.id(idx[j]!),
           ...(time ? { time } : {}),
-          psnr: psnrUnit(p, img.data),
-          ssim: ssim(p, img.data, c, h, w),
+          psnr: missing
+            ? psnrUnit(scored, img.data) - 10 * Math.log10((h * w) / (h * w - gaps))
+            : psnrUnit(p, img.data),
+          ssim: ssim(scored, img.data, c, h, w),
           ...(rmse ? { rmse } : {}),
         });
         if (kept.length < (args.keep ?? 0)) kept.push({ input: img, pred: { c, h, w, data: p } });
@@ -205,6 +229,7 @@ export async function evaluateImages(
     perImage,
     kept,
     ...(tally ? { physical: tally.result() } : {}),
+    ...(missingPoints ? { missingPoints } : {}),
   };
 }
 
@@ -230,7 +255,7 @@ export async function evaluateImageSplit(
     report: {
       split: ds.name,
       protocol: channels
-        ? "PSNR per field in normalised units (peak 1, as the reference), averaged over the split; physical errors per channel"
+        ? `PSNR per field in normalised units (peak 1, as the reference), averaged over the split; physical errors per channel${r.missingPoints ? `; the ${r.missingPoints} grid points whose input was missing (filled by fill_missing) are left out of PSNR and the physical errors, and SSIM sees the truth there` : ""}`
         : "PSNR per image in [0,1] averaged over the split",
       ...(channels ? { channels } : {}),
       ...report,
