@@ -4,14 +4,20 @@
  * same tokens as the file path gives), an unknown name lists the zoo, and each shipped model
  * decodes its card's test figure within 0.05 dB.
  */
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
+import { existsSync } from "node:fs";
 import assert from "node:assert/strict";
 import { readFile, stat } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { initBackend } from "../src/backend/index.js";
-import { readSafetensors } from "../src/io/files.js";
-import { resolveModel, zooModels, ZOO_DIR } from "../src/io/zoo.js";
+import { loadModel, readSafetensors } from "../src/io/files.js";
+import { preparationOf } from "../src/data/preparation.js";
+import { resolveRunConfig } from "../src/training/run-config.js";
+import { runPreset } from "../src/training/run-presets.js";
+import { modelTask } from "../src/cli/common.js";
+import { resolveModel, zooModels, ZOO_DIR, type ZooModel } from "../src/io/zoo.js";
+import { skipWithoutData } from "./fixtures.js";
 import { parseMetrics } from "../src/training/report.js";
 import { InputError } from "../src/util/errors.js";
 import { runCli as run, tempDir, writePhoto } from "./cli-helpers.js";
@@ -39,6 +45,24 @@ test("zoo: zoo.json lists files and cards that exist, in the package's own model
   const shipped = zoo.flatMap((m) => (m.metrics ? [relative(REPO, m.metrics)] : []));
   for (const entry of ["models/zoo.json", "models/*.safetensors", "models/*.md", ...shipped])
     assert.ok(pkg.files.includes(entry), `package.json files lacks ${entry}`);
+});
+
+test("zoo: each image or field model records the data preparation of the preset it was trained with", async () => {
+  // Without the record, encode and eval --images would prepare inputs by default rules (e.g. the
+  // shorter side to 32 and no crop for a model trained on 64-pixel resizes cropped to 32).
+  for (const m of await zooModels()) {
+    const model = await loadModel(m.file);
+    const run = resolveRunConfig(runPreset(m.preset), m.preset);
+    assert.deepEqual(
+      JSON.stringify(model.config),
+      JSON.stringify(run.model),
+      `${m.name}: config of preset ${m.preset}`,
+    );
+    if (modelTask(model.config) === "nerf") continue;
+    const recorded = model.metadata["anr.data"];
+    assert.ok(recorded !== undefined, `${m.name} records no data preparation`);
+    assert.equal(recorded, preparationOf(run)["anr.data"], `${m.name}: preparation of preset ${m.preset}`);
+  }
 });
 
 test("zoo: a name resolves from any working directory; paths pass through; unknown names list the zoo", async (t) => {
@@ -114,25 +138,35 @@ test("zoo: anr models lists the zoo; --model NAME encodes the same tokens as the
 test("zoo: each shipped model decodes its card's test figure within 0.05 dB (anr eval --model NAME)", async (t) => {
   await initBackend();
   for (const m of await zooModels()) {
-    const out = await tempDir(t, `zoo-eval-${m.name}`);
-    const t0 = performance.now();
-    const r = await run(["eval", "--model", m.name, "--out", out]);
-    assert.equal(r.code, 0, r.err);
-    const report = JSON.parse(await readFile(join(out, "eval-test-online.json"), "utf8")) as {
-      psnr: number;
-      ssim: number;
-      images: number;
-    };
-    assert.ok(
-      Math.abs(report.psnr - m.test.psnr) <= 0.05,
-      `${m.name}: PSNR ${report.psnr} dB, the card says ${m.test.psnr} dB`,
-    );
-    assert.ok(
-      Math.abs(report.ssim - m.test.ssim) <= 0.0005,
-      `${m.name}: SSIM ${report.ssim}, card ${m.test.ssim}`,
-    );
-    t.diagnostic(
-      `${m.name}: ${report.psnr.toFixed(3)} dB over ${report.images} images in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-    );
+    // Data outside the package (Debian's Fashion-MNIST) may be absent here: that model's check skips.
+    const data = resolveRunConfig(runPreset(m.preset), m.preset).data as { root?: string };
+    const present = data.root === undefined || existsSync(data.root);
+    await t.test(m.name, async (t) => {
+      if (skipWithoutData(t, present, `${m.name}'s data (${data.root})`)) return;
+      await evalMatchesCard(t, m);
+    });
   }
 });
+
+async function evalMatchesCard(t: TestContext, m: ZooModel): Promise<void> {
+  const out = await tempDir(t, `zoo-eval-${m.name}`);
+  const t0 = performance.now();
+  const r = await run(["eval", "--model", m.name, "--out", out]);
+  assert.equal(r.code, 0, r.err);
+  const report = JSON.parse(await readFile(join(out, "eval-test-online.json"), "utf8")) as {
+    psnr: number;
+    ssim: number;
+    images: number;
+  };
+  assert.ok(
+    Math.abs(report.psnr - m.test.psnr) <= 0.05,
+    `${m.name}: PSNR ${report.psnr} dB, the card says ${m.test.psnr} dB`,
+  );
+  assert.ok(
+    Math.abs(report.ssim - m.test.ssim) <= 0.0005,
+    `${m.name}: SSIM ${report.ssim}, card ${m.test.ssim}`,
+  );
+  t.diagnostic(
+    `${m.name}: ${report.psnr.toFixed(3)} dB over ${report.images} images in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+}
