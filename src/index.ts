@@ -27,46 +27,25 @@ export {
   type RenderOptions,
 } from "./api/model.js";
 export {
-  prepareImage,
-  toHostImage,
   toPixels,
   type ImageInput,
   type PixelImage,
   type ShapedArray,
   type PixelArray,
 } from "./api/input.js";
-export {
-  evalTransform,
-  shorterSideTo,
-  centred,
-  normalizeField,
-  denormalizeField,
-  type Transform,
-  type TransformSource,
-  type Normalization,
-} from "./util/prepare.js";
-export { initBackend, readF32, type BackendArgs, type BackendInfo } from "./backend/index.js";
+export { initBackend, type BackendArgs, type BackendInfo } from "./backend/index.js";
 export { AnrError, InputError, UsageError, CheckFailed } from "./util/errors.js";
 export {
   HyperNetworkConfig,
   parseHyperNetworkConfig,
-  sizeHW,
   ConfigError,
   type HyperNetworkConfigInput,
   type HyponetKind,
 } from "./model/config.js";
 export { MODEL_PRESETS, modelPreset } from "./model/presets.js";
-export { hyperNetwork, generatedParams, type Params, type GeneratedParam } from "./model/model.js";
-export { initHostParams, toDevice, toHost, countParams, disposeParams } from "./model/params.js";
-export {
-  createImageDecoder,
-  createViewRenderer,
-  createImageEvalStep,
-  imageObjective,
-  nerfObjective,
-  type ImageOutput,
-  type NerfOutput,
-} from "./model/tasks.js";
+export { hyperNetwork, type Params } from "./model/model.js";
+export { initHostParams, toDevice, toHost, disposeParams } from "./model/params.js";
+export { createImageDecoder, createViewRenderer } from "./model/tasks.js";
 export {
   createImageTrainStep,
   createNerfTrainStep,
@@ -90,19 +69,6 @@ export {
   type ModelFile,
   type WeightsChoice,
 } from "./io/weights.js";
-export {
-  tokensToBytes,
-  tokensFromBytes,
-  isTokenFile,
-  tokensMismatch,
-  TOKENS_METADATA_KEY,
-  MISSING_TENSOR,
-  representationSize,
-  weightsFingerprint,
-  type Tokens,
-  type TokensMismatch,
-} from "./io/tokens.js";
-export { Rng } from "./util/rng.js";
-export { viridis, falseColour, finiteRange } from "./util/colormap.js";
+export { tokensToBytes, tokensFromBytes, representationSize, type Tokens } from "./io/tokens.js";
 export type { HostImage } from "./util/host.js";
 export { ssim } from "./eval/ssim.js";

@@ -1,8 +1,10 @@
 /**
  * anr's building blocks, for research code that takes the model apart: the layers, the hyponet
  * kinds, positional encoding, tokenizers, the transformer, the weight heads, volume rendering,
- * parameter declarations and the optimiser's pieces. Portable like "anr"; imported as
- * "anr/lowlevel". The names follow the paper and the authors' code (docs/conventions.md).
+ * parameter declarations and the optimiser's pieces; and the helpers the facade, the CLI and the
+ * web page are built from (input preparation, token-file checks, colour maps). Portable like
+ * "anr"; imported as "anr/lowlevel". The names follow the paper and the authors' code
+ * (docs/conventions.md).
  */
 export { setAttentionForm, foldAttention, type AttentionForm } from "./model/hyponets/anr.js";
 export {
@@ -37,9 +39,17 @@ export {
   type Hyponet,
   type EncodingLayout,
   type SupportViews,
+  generatedParams,
+  type GeneratedParam,
 } from "./model/model.js";
-export { paramSpecs, refParams, type ParamSpec, type Init } from "./model/params.js";
+export { sizeHW } from "./model/config.js";
+export { paramSpecs, refParams, countParams, type ParamSpec, type Init } from "./model/params.js";
 export {
+  imageObjective,
+  nerfObjective,
+  createImageEvalStep,
+  type ImageOutput,
+  type NerfOutput,
   attentionMaps,
   attentionWeights,
   predictImage,
@@ -62,4 +72,25 @@ export {
 } from "./training/step.js";
 export { fromReferenceCheckpoint, validateWeights, CONFIG_METADATA_KEY } from "./io/weights.js";
 export { CHECKSUM_METADATA_KEY } from "./io/safetensors.js";
-export { readScalar, wasmHeapBytes, preciseLog10 } from "./backend/index.js";
+export { readF32, readScalar, wasmHeapBytes, preciseLog10 } from "./backend/index.js";
+export {
+  isTokenFile,
+  tokensMismatch,
+  weightsFingerprint,
+  TOKENS_METADATA_KEY,
+  MISSING_TENSOR,
+  type TokensMismatch,
+} from "./io/tokens.js";
+export { prepareImage, toHostImage } from "./api/input.js";
+export {
+  evalTransform,
+  shorterSideTo,
+  centred,
+  normalizeField,
+  denormalizeField,
+  type Transform,
+  type TransformSource,
+  type Normalization,
+} from "./util/prepare.js";
+export { Rng } from "./util/rng.js";
+export { viridis, falseColour, finiteRange } from "./util/colormap.js";

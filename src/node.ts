@@ -11,7 +11,7 @@ import "./node-startup.js";
 
 export * from "./index.js";
 // The facade with paths, run folders, zoo names and image files (it shadows the portable Anr).
-export { Anr, resolveModelFile, type NodeImageInput } from "./api/node.js";
+export { Anr, type NodeImageInput } from "./api/node.js";
 export {
   readSafetensors,
   writeSafetensors,
@@ -22,7 +22,7 @@ export {
   writeTokenFile,
 } from "./io/files.js";
 export { readNpy, writeNpy, openNetcdf, writeNetcdf3 } from "./io/array-files.js";
-export { resolveModel, zooModels, ZOO_DIR } from "./io/zoo.js";
+export { resolveModel, zooModels } from "./io/zoo.js";
 export type { NdArray } from "./io/npy.js";
 export type { NetcdfFile, NcVariable, NcDimension } from "./io/netcdf.js";
 export { runGolden, formatReport, type GoldenCheck, type GoldenReport } from "./golden/golden.js";
@@ -31,9 +31,6 @@ export type { TrainOptions, TrainResult, StepRecord, EvalRecord } from "./traini
 export {
   RunConfig,
   resolveRunConfig,
-  resolveFieldChannels,
-  resumeRunConfig,
-  RESUME_MAY_CHANGE,
   readRunConfig,
   type ResolvedRunConfig,
   type RunConfigInput,
@@ -48,17 +45,11 @@ export {
   type DatasetSpecInput,
 } from "./data/datasets.js";
 export { loadImage, savePng } from "./data/image.js";
-export {
-  exportOnnx,
-  decodeModelSummary,
-  ONNX_ROLE_KEY,
-  type OnnxModels,
-  type ModelSummary,
-} from "./io/onnx.js";
+export { exportOnnx, type OnnxModels } from "./io/onnx.js";
 export { createOrtImageCodec, loadOrt, type OrtImageCodec, type OrtOptions } from "./eval/ort.js";
 export { openLearnitDataset, type MultiViewDataset, type PosedView } from "./data/learnit.js";
 export { FieldSpec, openFieldDataset, type FieldDataset, type FieldSpecInput } from "./data/fields.js";
-export { evaluateImages, toBatchArray, type EvalReport, type EvaluateArgs } from "./eval/evaluate.js";
+export { evaluateImages, type EvalReport, type EvaluateArgs } from "./eval/evaluate.js";
 export {
   evaluateSuperResolution,
   type SuperResolutionReport,

@@ -8,19 +8,23 @@
 import { numpy as np } from "../src/backend/jax.js";
 import {
   disposeParams,
-  imageObjective,
   initHostParams,
-  nerfObjective,
   parseHyperNetworkConfig,
-  readF32,
   toDevice,
-  Rng,
-  sizeHW,
   type HostTensor,
   type HyperNetworkConfig,
   type HyperNetworkConfigInput,
 } from "../src/index.js";
-import { posesToRays, sampleDepths, type Taps } from "../src/lowlevel.js";
+import {
+  imageObjective,
+  nerfObjective,
+  readF32,
+  Rng,
+  sizeHW,
+  posesToRays,
+  sampleDepths,
+  type Taps,
+} from "../src/lowlevel.js";
 import { lookAtPose } from "../src/rendering/rays.js";
 import { readGoldenSet } from "../src/golden/golden.js";
 import {

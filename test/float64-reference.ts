@@ -14,8 +14,8 @@
  * Only what the tests use is here: R-tokens with the ANR hyponet ("mlp" and "mlp_mod" heads with
  * the MLP hyponets too, for the image task), batch sizes of one or more, any sizes.
  */
-import { generatedParams, type HyperNetworkConfig, type HostTensor } from "../src/index.js";
-import { encodingLayout, peFrequencies } from "../src/lowlevel.js";
+import { type HyperNetworkConfig, type HostTensor } from "../src/index.js";
+import { generatedParams, encodingLayout, peFrequencies } from "../src/lowlevel.js";
 
 /** Stages of the pipeline computed with float32 rounding instead of float64. */
 export interface Float32Stages {

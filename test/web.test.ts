@@ -31,16 +31,21 @@ import {
   modelFromBytes,
   modelToBytes,
   parseHyperNetworkConfig,
-  readF32,
   representationSize,
   toDevice,
   tokensFromBytes,
-  tokensMismatch,
   tokensToBytes,
-  weightsFingerprint,
   type HyperNetworkConfig,
 } from "../src/index.js";
-import { hyponet, refParams, viewsToDevice, type Taps } from "../src/lowlevel.js";
+import {
+  readF32,
+  tokensMismatch,
+  weightsFingerprint,
+  hyponet,
+  refParams,
+  viewsToDevice,
+  type Taps,
+} from "../src/lowlevel.js";
 import { parseNpy } from "../src/io/npy.js";
 import { openLearnitObject } from "../src/data/learnit.js";
 import { lookAtPose } from "../src/rendering/rays.js";

@@ -1,36 +1,36 @@
 /**
  * The model worker: jax-js (WebGPU or wasm), the loaded model and the current image's (or
  * object's) generated hyponet parameters live here, so that encoding, decoding and rendering never
- * freeze the page. It uses the portable core ("anr") as the CLI does: the hyper-network, the
- * view renderer of `anr render`, the token file checks of `anr decode`. The only thing of its own is
+ * freeze the page. It uses the portable entries ("anr", "anr/lowlevel") as the CLI does: the
+ * hyper-network, the view renderer of `anr render`, the token file checks of `anr decode`. The only thing of its own is
  * the region decoder, which evaluates the hyponet at the pixel centres of any rectangle (the core's
  * decoder takes whole grids).
  */
 // First: the thread count, before jax-js (imported by "anr") sizes its pool.
 import "./threads.js";
 import {
-  countParams,
   createViewRenderer,
   disposeParams,
-  generatedParams,
   hyperNetwork,
   initBackend,
-  isTokenFile,
   modelFromBytes,
   InputError,
   parseSafetensors,
-  readF32,
   representationSize,
   toDevice,
   toHost,
   tokensFromBytes,
-  tokensMismatch,
   tokensToBytes,
-  weightsFingerprint,
   type HyperNetworkConfig,
   type Params,
 } from "anr";
 import {
+  countParams,
+  generatedParams,
+  isTokenFile,
+  readF32,
+  tokensMismatch,
+  weightsFingerprint,
   attentionWeights as coreAttentionWeights,
   hyponet,
   inputSize,
