@@ -31,6 +31,7 @@ import { parseArgs } from "node:util";
 import YAML from "yaml";
 import { transformSync } from "esbuild";
 import { z } from "zod";
+import { zodIssueLines } from "../src/util/errors.js";
 
 const Mutation = z.object({
   id: z.string().regex(/^[a-z0-9-]+$/, "lower-case words joined by hyphens"),
@@ -67,9 +68,7 @@ function loadMutations(): Mutation[] {
     const doc: unknown = YAML.parse(readFileSync(path, "utf8"));
     const parsed = z.array(Mutation).safeParse(doc);
     if (!parsed.success)
-      throw new Error(
-        `${path}: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
-      );
+      throw new Error(`${path}: invalid mutation list: ${zodIssueLines(parsed.error).join("; ")}`);
     all.push(...parsed.data);
   }
   const seen = new Set<string>();

@@ -9,6 +9,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { readRunConfig } from "../src/training/run-config.js";
 import { ConfigError } from "../src/model/config.js";
+import { zooModels } from "../src/io/zoo.js";
 import { runCli, tempDir } from "./cli-helpers.js";
 
 test("config files: unreadable, unparsable and invalid files are named, with the kind of config", async (t) => {
@@ -48,4 +49,22 @@ test("config files: unreadable, unparsable and invalid files are named, with the
   r = await runCli(["init", join(dir, "broken.yaml"), "--out", join(dir, "m.safetensors")]);
   assert.equal(r.code, 2);
   assert.match(r.err, /broken\.yaml: invalid model config:\n {2}not valid YAML/);
+});
+
+test("the zoo list's errors use the shared form: file, what it is, each field path", async (t) => {
+  const dir = await tempDir(t, "zoo");
+  const bad = async (content: unknown, pattern: RegExp) => {
+    await writeFile(join(dir, "zoo.json"), JSON.stringify(content));
+    const e = await zooModels(dir).then(
+      () => assert.fail("the zoo list was accepted"),
+      (err: unknown) => err,
+    );
+    assert.ok(e instanceof ConfigError, String(e));
+    assert.match((e as Error).message, pattern);
+  };
+  await bad([], /zoo\.json: invalid zoo list:\n {2}\(root\): /);
+  await bad(
+    { models: [{ name: "x" }] },
+    /zoo\.json: invalid zoo list:\n {2}models\.0\.\w+: [^\n]+\n {2}models\.0\.\w+: /,
+  );
 });

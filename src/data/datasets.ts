@@ -10,10 +10,10 @@ import { basename, join } from "node:path";
 import sharp from "sharp";
 import { z } from "zod";
 import { Rng } from "../util/rng.js";
-import { InputError } from "../util/errors.js";
+import { InputError, zodIssueLines } from "../util/errors.js";
 import { mapLimited } from "../util/pool.js";
 import { centred, shorterSideTo, type Transform } from "../util/prepare.js";
-import { ConfigError, zodIssueLines } from "../model/config.js";
+import { ConfigError } from "../model/config.js";
 import { flipHorizontal, fromInterleaved, resizeBilinear, type HostImage } from "./image.js";
 import { readIdx } from "../io/array-files.js";
 import {

@@ -12,8 +12,8 @@ import { z } from "zod";
 import { expectDirectory, type Split } from "./datasets.js";
 import type { HostImage } from "./image.js";
 import type { Rng } from "../util/rng.js";
-import { ConfigError, zodIssueLines } from "../model/config.js";
-import { InputError } from "../util/errors.js";
+import { ConfigError } from "../model/config.js";
+import { InputError, zodIssueLines } from "../util/errors.js";
 import { mapLimited } from "../util/pool.js";
 
 /** A learnit ShapeNet category (e.g. cars, chairs, lamps). */
@@ -286,8 +286,7 @@ async function checkObject(
   }
   const t = Transforms.safeParse(raw);
   if (!t.success) {
-    const i = t.error.issues[0]!;
-    return bad(`${tPath}: ${i.path.join(".") || "(root)"}: ${i.message}`);
+    return bad(`${tPath}: invalid transforms: ${zodIssueLines(t.error).join("; ")}`);
   }
   if (t.data.frames.length === 0) return bad(`${tPath}: no frames`);
   const files = t.data.frames.map((f) => imagePath(dir, f.file_path));

@@ -10,7 +10,8 @@ import { readFile, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { InputError } from "../util/errors.js";
+import { InputError, zodIssueLines } from "../util/errors.js";
+import { ConfigError } from "../model/config.js";
 
 /** The package's `models/` folder: two levels above this module (src/io/ or dist/io/). */
 export const ZOO_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "models");
@@ -52,8 +53,7 @@ export async function zooModels(dir = ZOO_DIR): Promise<ZooModel[]> {
   }
   const parsed = ZooFile.safeParse(raw);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new InputError(path, `${issue.path.join(".") || "(top)"}: ${issue.message}`);
+    throw new ConfigError(path, zodIssueLines(parsed.error), "zoo list");
   }
   return parsed.data.models.map((m) => ({
     ...m,

@@ -4,7 +4,7 @@
  * `config.json` files load unchanged. Validated with zod; every error names the field.
  */
 import { z } from "zod";
-import { InputError } from "../util/errors.js";
+import { InputError, zodIssueLines } from "../util/errors.js";
 import { type ConfigIssue, type HeadSettings, SphereArgs, unhandledKind } from "./hyponets/hyponet.js";
 import { AnrArgs, AnrConfig, anrConfigIssues } from "./hyponets/anr.js";
 import { HypoMlpArgs, HypoMlpConfig, hypoMlpConfigIssues } from "./hyponets/mlp.js";
@@ -202,11 +202,6 @@ export class ConfigError extends InputError {
     super(source, `${summary ?? `invalid ${what}`}${issues.length ? ":" : ""}${lines}`);
     this.name = "ConfigError";
   }
-}
-
-/** zod's issues as lines "field.path: message", the form every config error lists. */
-export function zodIssueLines(e: z.ZodError): string[] {
-  return e.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
 }
 
 /** Validate a model config (e.g. the `hn` block of a golden config.json), filling defaults. */

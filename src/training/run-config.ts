@@ -12,10 +12,9 @@ import {
   ConfigError,
   parseHyperNetworkConfig,
   sizeHW,
-  zodIssueLines,
   type ChannelArgs,
 } from "../model/config.js";
-import { InputError } from "../util/errors.js";
+import { InputError, zodIssueLines } from "../util/errors.js";
 import { Progress } from "../util/progress.js";
 import { readConfigFile } from "../io/config-file.js";
 import { MODEL_PRESETS, modelPreset } from "../model/presets.js";

@@ -39,6 +39,20 @@ export class InputError extends AnrError {
   }
 }
 
+/** The part of a zod error that {@link zodIssueLines} reads (structural, so util needs no zod). */
+export interface ZodIssues {
+  readonly issues: readonly { readonly path: readonly PropertyKey[]; readonly message: string }[];
+}
+
+/**
+ * zod's issues as lines "field.path: message" ("(root)" for the value itself): the one form in
+ * which every config, spec and list error names its fields. The caller names the file and the
+ * section (e.g. `ConfigError(file, lines, "run config")`).
+ */
+export function zodIssueLines(e: ZodIssues): string[] {
+  return e.issues.map((i) => `${i.path.length ? i.path.map(String).join(".") : "(root)"}: ${i.message}`);
+}
+
 /** The command ran, and a check it performs failed (exit 1). */
 export class CheckFailed extends AnrError {
   readonly exitCode: number = 1;
