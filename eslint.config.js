@@ -63,6 +63,52 @@ const cliCommandRule = {
   },
 };
 
+/**
+ * Dynamic imports: the layer rule above sees only static imports, so in src/ a dynamic `import()`
+ * may load only a package (an optional or heavy dependency, loaded on first use: onnxruntime-node,
+ * h5wasm), named by a string literal; our own modules are imported statically, where the layer
+ * rule checks them. The same holds for `import("…")` types.
+ */
+const dynamicImportSelectors = [
+  {
+    selector: "ImportExpression:not([source.type='Literal'])",
+    message: "a dynamic import in src/ names its module with a string literal",
+  },
+  {
+    selector: "ImportExpression[source.value=/^[.\\/]/]",
+    message:
+      "src/ modules import each other statically (the layer rule checks only static imports); a dynamic import may load only a package",
+  },
+  {
+    selector: "TSImportType[argument.literal.value=/^[.\\/]/]",
+    message: "use a static `import type` for a type from our own modules (the layer rule checks only those)",
+  },
+];
+
+/**
+ * The environment is read once, at the top: by the CLI (src/cli/) and the Node entry files
+ * (src/node-startup.ts, src/node-threads.ts), which pass the values down as arguments. A
+ * `process.env` read anywhere else in src/ is an error.
+ */
+const ENV_READERS = ["src/cli/**/*.ts", "src/node-startup.ts", "src/node-threads.ts"];
+const envMessage =
+  "only src/cli/ and the Node entry files (src/node-startup.ts, src/node-threads.ts) read the environment; take the value as an argument";
+const envRules = [
+  {
+    files: ["src/**/*.ts"],
+    ignores: ENV_READERS,
+    rules: {
+      "no-restricted-properties": ["error", { object: "process", property: "env", message: envMessage }],
+      "no-restricted-syntax": [
+        "error",
+        ...dynamicImportSelectors,
+        { selector: "ImportDeclaration[source.value=/^(node:)?process$/]", message: envMessage },
+      ],
+    },
+  },
+  { files: ENV_READERS, rules: { "no-restricted-syntax": ["error", ...dynamicImportSelectors] } },
+];
+
 export default tseslint.config(
   {
     ignores: [
@@ -87,4 +133,5 @@ export default tseslint.config(
   },
   ...layerRules,
   cliCommandRule,
+  ...envRules,
 );

@@ -6,8 +6,8 @@
  *
  *   npx tsx scripts/field_error_bands.ts RUN_DIR... [--weights online|ema] [--band 2]
  */
-// First: the Node worker pool must exist before jax-js is evaluated (see src/backend/install-worker.ts).
-import "../src/backend/install-worker.js";
+// First: the Node worker pool must exist before jax-js is evaluated (see src/node-threads.ts).
+import "../src/node-threads.js";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";

@@ -20,8 +20,8 @@
  *                    difference, 3 × measured): what we measure is the reference's own rounding
  *   Adam, bounds     unchanged (1e-6 absolute; the coordinate-noise bound)
  */
-// First: the Node worker pool must exist before jax-js is evaluated (see src/backend/install-worker.ts).
-import "../src/backend/install-worker.js";
+// First: the Node worker pool must exist before jax-js is evaluated (see src/node-threads.ts).
+import "../src/node-threads.js";
 import { readFileSync, readdirSync, existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { initBackend } from "../src/backend/index.js";

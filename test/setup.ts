@@ -4,8 +4,8 @@
  * root as TMPDIR, removed when it exits, so that a test that fails half-way, or a CLI run that
  * writes scratch files, leaves nothing behind in the system's temporary folder.
  */
-// First: the Node worker pool must exist before jax-js is evaluated (see src/backend/install-worker.ts).
-import "../src/backend/install-worker.js";
+// First: the Node worker pool must exist before jax-js is evaluated (see src/node-threads.ts).
+import "../src/node-threads.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

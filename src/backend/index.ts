@@ -56,13 +56,13 @@ export async function initBackend(args: BackendArgs = {}): Promise<BackendInfo> 
 }
 
 /** Consume an array and return its values as float32 on the host. */
-export async function readF32(a: import("./jax.js").numpy.Array): Promise<Float32Array> {
+export async function readF32(a: np.Array): Promise<Float32Array> {
   const d = await a.data();
   return d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>);
 }
 
 /** Consume a scalar (or one-element) array and return its value. */
-export async function readScalar(a: import("./jax.js").numpy.Array): Promise<number> {
+export async function readScalar(a: np.Array): Promise<number> {
   return (await readF32(a))[0]!;
 }
 
@@ -79,7 +79,7 @@ export function wasmHeapBytes(): number {
  * just below a power of two (its series stops early); one Newton step on exp(y) = x,
  * y ← y + x·exp(−y) − 1, brings the log within 1e-6 of the true value on [1e-4, 400]. Consumes `x`.
  */
-export function preciseLog10(x: import("./jax.js").numpy.Array): import("./jax.js").numpy.Array {
+export function preciseLog10(x: np.Array): np.Array {
   const y = np.log(x.ref);
   return y.ref
     .add(x.mul(np.exp(y.neg())))

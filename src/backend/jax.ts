@@ -1,7 +1,7 @@
 /**
  * The one import point for jax-js in this package. Importing through here guarantees that the
  * device-heap tracking is in place before jax-js creates its wasm backend. (In Node, the worker
- * pool is installed by importing ./install-worker.js before this module: see src/node-startup.ts.)
+ * pool is installed before this module is evaluated: see src/node-threads.ts.)
  */
 import "./heap.js";
 export * from "@jax-js/jax";
