@@ -25,6 +25,7 @@ import {
   peFrequencies,
 } from "../model/model.js";
 import { baseKey, layerName } from "../model/hyponets/mlp.js";
+import { unhandledKind } from "../model/hyponets/hyponet.js";
 import type { HostTensor } from "../util/host.js";
 import { GraphBuilder, IR_VERSION, OPSET } from "./onnx-graph.js";
 import { type ModelSummary, decodeModelSummary, encodeModel } from "./onnx-proto.js";
@@ -286,6 +287,8 @@ class ModelGraph {
         ]);
         return g.concat([g.matmul(g.transpose(post, [0, 2, 1]), patterns), bias()], 1);
       }
+      default:
+        return unhandledKind(h);
     }
   }
 
@@ -387,7 +390,15 @@ class ModelGraph {
   mlp(x: string, inputs: Map<string, string>, kind: Hyponet): string {
     const g = this.g;
     const h = this.cfg.hyponet;
-    if (h.name === "ANR") throw new Error("not an MLP config");
+    switch (h.name) {
+      case "HypoMlp":
+      case "HypoMlpIPC":
+        break;
+      case "ANR":
+        throw new Error("not an MLP config");
+      default:
+        unhandledKind(h);
+    }
     const a = h.args;
     for (let i = 0; i < a.depth; i++) {
       const gen = inputs.get(layerName(i));
@@ -475,10 +486,19 @@ export function exportOnnx(
     "coordinates; a batch of 1 is shared",
   );
   const x = dec.encodeCoords(coords, kind);
-  const signal =
-    config.hyponet.name === "ANR"
-      ? dec.anr(x, inputs.get(kind.generated[0]!.name)!, kind)
-      : dec.mlp(x, inputs, kind);
+  const hyponet = config.hyponet;
+  let signal: string;
+  switch (hyponet.name) {
+    case "ANR":
+      signal = dec.anr(x, inputs.get(kind.generated[0]!.name)!, kind);
+      break;
+    case "HypoMlp":
+    case "HypoMlpIPC":
+      signal = dec.mlp(x, inputs, kind);
+      break;
+    default:
+      return unhandledKind(hyponet);
+  }
   dec.g.output(signal, ONNX_SIGNAL, ["batch", "points", a.out_dim]);
 
   return {
