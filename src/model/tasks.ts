@@ -333,9 +333,11 @@ export async function forEachAttentionChunk(
 }
 
 /**
- * ANR's attention weights after the threshold at `coords` (see {@link forEachAttentionChunk}), all
- * on the host: (B, heads, n, tokens); per point and head they sum to 1 (the threshold renormalises).
- * Null for hyponets without attention over R-tokens.
+ * ANR's attention weights after the threshold (the hyponet's "anr.attn" tap) at `coords`, n points
+ * of in_dim values shared by the B instances of `generated`, all on the host: (B, heads, n,
+ * tokens); per point and head they sum to 1 (the threshold renormalises). The points are evaluated
+ * `chunk` at a time, so device memory stays bounded. Null for hyponets without attention over
+ * R-tokens (MLP, IPC).
  */
 export async function attentionWeights(
   P: Params,

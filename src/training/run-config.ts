@@ -182,7 +182,8 @@ export type ResolvedRunConfig = ResolvedImageRun | ResolvedNerfRun | ResolvedFie
 
 /**
  * Validate a run config and expand its model preset. Image and view-synthesis runs are then
- * resolved; a field run whose model lists no channels still needs {@link resolveFieldChannels}.
+ * resolved; a field run whose model lists no channels gets them from its data when it trains
+ * (`train` resolves them first).
  */
 export function resolveRunConfig(raw: unknown, source = "run config"): ValidatedRunConfig {
   const r = RunConfig.safeParse(raw);

@@ -24,9 +24,9 @@ import { claimRunFolder } from "./run-folder.js";
 /**
  * Train a run: image reconstruction, field reconstruction or view synthesis, by `run.task`. The
  * run folder is claimed first (locked if it exists; a run there is refused unless `resume` or
- * `overwrite`), then the config is resolved (resuming: the checkpoint's, see
- * {@link resumeRunConfig}; a field run's channels from its data), then the data opens, which
- * checks it; only then does the loop change the folder.
+ * `overwrite`), then the config is resolved (resuming: the one stored in the checkpoint, where
+ * `run` may change only the length and the bookkeeping cadence; a field run's channels from its
+ * data), then the data opens, which checks it; only then does the loop change the folder.
  */
 export async function train(run: ValidatedRunConfig, opts: TrainOptions): Promise<TrainResult> {
   await initBackend();
