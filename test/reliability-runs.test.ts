@@ -373,28 +373,16 @@ function anr(args: string[]) {
   let err = "";
   let onStart: () => void = () => undefined;
   const started = new Promise<void>((resolve) => (onStart = resolve));
-  let stepped: { after: number; resolve: () => void } | null = null;
   child.stdout.on("data", (d: Buffer) => {
     out += d.toString();
     if (out.includes("anr train:")) onStart();
   });
-  child.stderr.on("data", (d: Buffer) => {
-    err += d.toString();
-    // The progress line ("train 7/40 …") shows the steps done.
-    const done = [...err.matchAll(/train (\d+)\//g)].at(-1)?.[1];
-    if (stepped && done !== undefined && Number(done) > stepped.after) stepped.resolve();
-  });
+  child.stderr.on("data", (d: Buffer) => void (err += d.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on("exit", (code, signal) => resolve({ code, signal })),
   );
   void exited.then(onStart);
-  /** Resolves once the child has done a step past `step` (or has exited). */
-  const steppedPast = (step: number) =>
-    new Promise<void>((resolve) => {
-      stepped = { after: step, resolve };
-      void exited.then(() => resolve());
-    });
-  return { child, started, exited, steppedPast, output: () => ({ out, err }) };
+  return { child, started, exited, output: () => ({ out, err }) };
 }
 
 test("R9: two concurrent train processes into one folder: the second fails at once, exit 2, naming the holder", async (t) => {
@@ -420,35 +408,50 @@ test("R9: two concurrent train processes into one folder: the second fails at on
   assert.deepEqual(steps, [...new Set(steps)], "each step logged once, by one run");
 });
 
-test("Ctrl-C: SIGINT during training writes a checkpoint, prints where and the command to resume, exits 130; that command finishes the run", async (t) => {
-  const dir = await tempDir(t, "sigint");
-  const cfg = await makeRun(dir, { steps: 400, checkpoint_every: 0 });
-  const out = join(dir, "run");
-  const run = anr(["train", cfg, "--out", out]);
-  t.after(() => run.child.kill("SIGKILL"));
-  await run.started;
-  while (
-    !existsSync(join(out, "metrics.jsonl")) ||
-    (await readFile(join(out, "metrics.jsonl"), "utf8")) === ""
-  )
-    await new Promise((r) => setTimeout(r, 50));
-  run.child.kill("SIGINT");
-  const end = await run.exited;
-  const { err } = run.output();
-  assert.equal(end.code, 130, err);
-  const ckpt = join(out, "checkpoint.safetensors");
-  const m = new RegExp(
-    `SIGINT at step (\\d+) of 400: checkpoint written to ${escape(ckpt)}; continue with:\\n {2}(anr train .*)\\n`,
-  ).exec(err);
-  assert.ok(m, err);
-  const step = Number(m[1]);
-  assert.ok(step >= 1);
-  assert.equal((await loadCheckpoint(ckpt)).state.step, step);
-  assert.equal(m[2], `anr train ${cfg} --out ${out} --resume`);
-  const resumed = anr(["train", cfg, "--out", out, "--resume", "--steps", String(step + 1)]);
-  assert.equal((await resumed.exited).code, 0, resumed.output().err);
-  assert.equal((await loadCheckpoint(ckpt)).state.step, step + 1);
-});
+for (const signal of ["SIGINT", "SIGTERM"] as const)
+  test(`Ctrl-C: ${signal} during training writes a checkpoint, prints where and the command to resume, exits 130; that command finishes the run`, async (t) => {
+    const dir = await tempDir(t, signal.toLowerCase());
+    const cfg = await makeRun(dir, { steps: 400, checkpoint_every: 0 });
+    const out = join(dir, "run");
+    const run = anr(["train", cfg, "--out", out]);
+    t.after(() => run.child.kill("SIGKILL"));
+    await run.started;
+    while (
+      !existsSync(join(out, "metrics.jsonl")) ||
+      (await readFile(join(out, "metrics.jsonl"), "utf8")) === ""
+    )
+      await new Promise((r) => setTimeout(r, 50));
+    run.child.kill(signal);
+    const end = await run.exited;
+    const { err } = run.output();
+    assert.equal(end.code, 130, err);
+    const ckpt = join(out, "checkpoint.safetensors");
+    const m = new RegExp(
+      `${signal} at step (\\d+) of 400: checkpoint written to ${escape(ckpt)}; continue with:\\n {2}(anr train .*)\\n`,
+    ).exec(err);
+    assert.ok(m, err);
+    const step = Number(m[1]);
+    assert.ok(step >= 1);
+    assert.equal((await loadCheckpoint(ckpt)).state.step, step);
+    assert.equal(m[2], `anr train ${cfg} --out ${out} --resume`);
+    const resumed = anr(["train", cfg, "--out", out, "--resume", "--steps", String(step + 1)]);
+    assert.equal((await resumed.exited).code, 0, resumed.output().err);
+    assert.equal((await loadCheckpoint(ckpt)).state.step, step + 1);
+  });
+
+/** The last step logged in `dir`'s metrics.jsonl (complete lines only); 0 when none. */
+async function loggedStep(dir: string): Promise<number> {
+  const text = await readFile(join(dir, "metrics.jsonl"), "utf8").catch(() => "");
+  const lines = text.split("\n").slice(0, -1); // a line is complete once its newline is written
+  let step = 0;
+  for (const l of lines)
+    try {
+      step = Math.max(step, (JSON.parse(l) as { step: number }).step);
+    } catch {
+      // a line torn by an earlier kill, dropped by the next resume
+    }
+  return step;
+}
 
 test("kill -9 at 20 random moments (train → kill → resume): the run ends byte for byte as an uninterrupted one", async (t) => {
   const dir = await tempDir(t, "kill9");
@@ -456,45 +459,77 @@ test("kill -9 at 20 random moments (train → kill → resume): the run ends byt
   const cfg = await makeRun(dir, { steps, checkpoint_every: 1 });
   const [reference, killed] = [join(dir, "reference"), join(dir, "killed")];
   const uninterrupted = anr(["train", cfg, "--out", reference]);
-  const rng = new Rng(20261202);
-  let kills = 0;
-  for (let attempt = 0; kills < 20; attempt++) {
-    assert.ok(attempt < 60, `only ${kills} kills landed in ${attempt} runs`);
-    const checkpoint = join(killed, "checkpoint.safetensors");
-    const at = existsSync(checkpoint) ? (await loadCheckpoint(checkpoint)).state.step : null;
-    const child = anr(["train", cfg, "--out", killed, at === null ? "--overwrite" : "--resume"]);
-    // Some kills fall in the first 5 s (start-up, claiming the folder, setting an old run aside or
-    // putting it back, the first step's compilation), the others while training, after a step so
-    // that the run progresses. Early kills cost less time: there are many.
-    const early = rng.uniform() < 0.4;
-    const delay = (early ? 5000 : 600) * rng.uniform();
-    if (!early) await child.steppedPast(at ?? 0);
-    await new Promise((r) => setTimeout(r, delay));
-    child.child.kill("SIGKILL");
-    const end = await child.exited;
-    if (end.signal === "SIGKILL") kills++;
-    else assert.equal(end.code, 0, child.output().err);
-  }
-  const resumable = existsSync(join(killed, "checkpoint.safetensors"));
-  const last = anr(["train", cfg, "--out", killed, resumable ? "--resume" : "--overwrite"]);
-  assert.equal((await last.exited).code, 0, last.output().err);
-  assert.equal((await uninterrupted.exited).code, 0, uninterrupted.output().err);
-  for (const f of [
+  const files = [
     "model.safetensors",
     "model-ema.safetensors",
     "checkpoint.safetensors",
     "eval.json",
     "config.json",
-  ])
-    assert.ok(
-      (await readFile(join(killed, f))).equals(await readFile(join(reference, f))),
-      `${f} byte for byte`,
+  ];
+  let referenceDone: Promise<void> | null = null;
+  /** The finished run in `killed` equals the uninterrupted one. */
+  const compare = async (what: string) => {
+    referenceDone ??= uninterrupted.exited.then((end) =>
+      assert.equal(end.code, 0, uninterrupted.output().err),
     );
-  assert.deepEqual(await readMetrics(killed), await readMetrics(reference), "metrics (timings aside)");
-  assert.ok(!existsSync(join(killed, SET_ASIDE)));
-  assert.deepEqual(
-    (await readdir(killed)).filter((f) => f.endsWith(".tmp") || f.startsWith(".anr.lock")),
-    [],
-    "no temporaries or lock left",
-  );
+    await referenceDone;
+    for (const f of files)
+      assert.ok(
+        (await readFile(join(killed, f))).equals(await readFile(join(reference, f))),
+        `${what}: ${f} byte for byte`,
+      );
+    assert.deepEqual(
+      await readMetrics(killed),
+      await readMetrics(reference),
+      `${what}: metrics (timings aside)`,
+    );
+    assert.ok(!existsSync(join(killed, SET_ASIDE)));
+    assert.deepEqual(
+      (await readdir(killed)).filter((f) => f.endsWith(".tmp") || f.startsWith(".anr.lock")),
+      [],
+      `${what}: no temporaries or lock left`,
+    );
+  };
+  const rng = new Rng(20261202);
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  // Every start is killed at a random moment while it runs: some during start-up (claiming the
+  // folder, setting an old run aside or putting it back, the first step's compilation), the
+  // others once the metrics show a chosen step 1 to 3 steps past the checkpoint, after a short
+  // random delay (the checkpoint, metrics and, at the end, model writes of that step). A kill
+  // lands only while the process runs: a run that finishes first ends a round, is compared with
+  // the uninterrupted run, and is replaced (--overwrite, itself killed at random) by the next
+  // round, until 20 kills have landed. So the test no longer depends on the machine's speed.
+  let [kills, rounds, fresh] = [0, 0, false];
+  let startup = 2000; // ms from a start to its first logged step, as last measured
+  for (let attempt = 0; kills < 20; attempt++) {
+    assert.ok(attempt < 200, `only ${kills} kills landed in ${attempt} runs`);
+    const checkpoint = join(killed, "checkpoint.safetensors");
+    const at = !fresh && existsSync(checkpoint) ? (await loadCheckpoint(checkpoint)).state.step : null;
+    const child = anr(["train", cfg, "--out", killed, at === null ? "--overwrite" : "--resume"]);
+    const t0 = Date.now();
+    let alive = true;
+    void child.exited.then(() => (alive = false));
+    if (rng.uniform() < 0.4) await sleep(startup * rng.uniform());
+    else {
+      const target = Math.min(steps, (at ?? 0) + 1 + Math.floor(3 * rng.uniform()));
+      while (alive && (await loggedStep(killed)) < target) await sleep(10);
+      if (alive) startup = Math.max(200, Date.now() - t0);
+      await sleep(150 * rng.uniform());
+    }
+    child.child.kill("SIGKILL");
+    const end = await child.exited;
+    if (end.signal === "SIGKILL") {
+      kills++;
+      fresh = false;
+    } else {
+      assert.equal(end.code, 0, child.output().err);
+      await compare(`round ${++rounds}`);
+      fresh = true; // the next round starts afresh over this finished run
+    }
+  }
+  const resumable = !fresh && existsSync(join(killed, "checkpoint.safetensors"));
+  const last = anr(["train", cfg, "--out", killed, resumable ? "--resume" : "--overwrite"]);
+  assert.equal((await last.exited).code, 0, last.output().err);
+  await compare(`after ${kills} kills`);
+  t.diagnostic(`${kills} kills, ${rounds} finished rounds`);
 });
