@@ -20,7 +20,7 @@ import { readSafetensors } from "../src/io/files.js";
 import { parseHyperNetworkConfig } from "../src/model/config.js";
 import { initHostParams } from "../src/model/params.js";
 import { Rng } from "../src/util/rng.js";
-import { readMetrics, tinyConfig } from "./fixtures.js";
+import { readMetrics, tinyConfig, withSafetensorsHeader } from "./fixtures.js";
 import { runCli, tempDir, writePhoto } from "./cli-helpers.js";
 
 const REPO = join(import.meta.dirname, "..");
@@ -155,14 +155,75 @@ test("C4, C6: a patch larger than the image and absurd sizes are config errors n
     ...["--set", "model.tokenizer.args.input_size=100000"],
   ]);
   assert.equal(r.code, 2, r.err);
-  assert.match(r.err, /model\.tokenizer\.args\.input_size 100000×100000 with train\.batch_size 2/);
+  assert.match(
+    r.err,
+    /model\.tokenizer\.args\.input_size: 100000×100000 in patches of 4: the position embedding would hold 2\.00e\+10 values/,
+  );
   r = await runCli([
     ...["train", cfg, "--out", out, "--set", "model.tokenizer.args.input_size=4000"],
     ...["--set", "model.tokenizer.args.patch_size=1"],
   ]);
   assert.equal(r.code, 2, r.err);
-  assert.match(r.err, /model: parameter \S+ would hold/);
+  assert.match(
+    r.err,
+    /model\.tokenizer\.args\.input_size: 4000×4000 in patches of 1: the position embedding/,
+  );
+  r = await runCli([
+    ...["train", cfg, "--out", out, "--set", "data.preprocess.size=10000"],
+    ...["--set", "model.tokenizer.args.input_size=10000", "--set", "model.tokenizer.args.patch_size=100"],
+  ]);
+  assert.equal(r.code, 2, r.err);
+  assert.match(
+    r.err,
+    /model\.tokenizer\.args\.input_size 10000×10000 with train\.batch_size 2: a batch of 6\.00e\+8/,
+  );
   assert.ok(!existsSync(out), "no half-made run folder");
+});
+
+test("C4, C6: anr init and encode refuse the same sizes in any model config, naming the file and the field", async (t) => {
+  const dir = await tempDir(t, "c6-model");
+  const tiny = tinyConfig("ANR") as { tokenizer: { args: Record<string, unknown> } };
+  const withArgs = (args: Record<string, unknown>) => ({
+    ...tiny,
+    tokenizer: { ...tiny.tokenizer, args: { ...tiny.tokenizer.args, ...args } },
+  });
+  const cases = [
+    [{ patch_size: 32 }, /tokenizer\.args\.patch_size: 32 is larger than the input_size 16×16/],
+    [
+      { input_size: 100000 },
+      /tokenizer\.args\.input_size: 100000×100000 in patches of 4: the position embedding/,
+    ],
+  ] as const;
+  for (const [args, message] of cases) {
+    const config = join(dir, "model.json");
+    await writeFile(config, JSON.stringify(withArgs(args)));
+    const out = join(dir, "m.safetensors");
+    const r = await runCli(["init", config, "--out", out]);
+    assert.equal(r.code, 2, r.err);
+    assert.match(r.err, new RegExp(`${escape(config)}: invalid model config:\n {2}${message.source}`));
+    assert.ok(!existsSync(out));
+  }
+  // A model file whose stored config is altered the same way: encode names the file and the field.
+  const good = join(dir, "good.safetensors");
+  await writeFile(join(dir, "good.json"), JSON.stringify(tiny));
+  assert.equal((await runCli(["init", join(dir, "good.json"), "--out", good])).code, 0);
+  const png = join(dir, "p.png");
+  await writePhoto(png, 16, 16);
+  for (const [args, message] of cases) {
+    const model = join(dir, "bad.safetensors");
+    await writeFile(
+      model,
+      withSafetensorsHeader(await readFile(good), (h) => {
+        const meta = h.__metadata__ as Record<string, string>;
+        meta["anr.config"] = JSON.stringify({ ...JSON.parse(meta["anr.config"]!), ...withArgs(args) });
+      }),
+    );
+    const tokens = join(dir, "t.safetensors");
+    const r = await runCli(["encode", png, "--model", model, "--out", tokens]);
+    assert.equal(r.code, 2, r.err);
+    assert.match(r.err, new RegExp(`${escape(model)}: invalid model config:\n {2}${message.source}`));
+    assert.ok(!existsSync(tokens));
+  }
 });
 
 test("R5: --resume of a mistyped folder or of one without a checkpoint is an error naming the folder", async (t) => {

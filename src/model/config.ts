@@ -9,6 +9,7 @@ import { type ConfigIssue, type HeadSettings, SphereArgs, unhandledKind } from "
 import { AnrArgs, AnrConfig, anrConfigIssues } from "./hyponets/anr.js";
 import { HypoMlpArgs, HypoMlpConfig, hypoMlpConfigIssues } from "./hyponets/mlp.js";
 import { HypoMlpIpcArgs, HypoMlpIpcConfig, hypoMlpIpcConfigIssues } from "./hyponets/ipc.js";
+import { numel, paramSpecs } from "./params.js";
 
 export { SphereArgs, AnrArgs, HypoMlpArgs, HypoMlpIpcArgs };
 
@@ -115,6 +116,52 @@ function hyponetConfigIssues(h: HyponetConfig, head: HeadSettings): ConfigIssue[
   }
 }
 
+/**
+ * Values one tensor may hold (2^28 float32s: 1 GiB, and four such copies with Adam and the EMA).
+ * Larger sizes are typing slips (a size of 100000), and would fail deep in the allocator.
+ */
+export const MAX_TENSOR_VALUES = 2 ** 28;
+
+/** The config part a parameter belongs to, for naming it in an error ("tokenizer.args"). */
+const PARAM_PARTS = ["tokenizer", "hyponet", "tinr_enc", "tinr_dec"] as const;
+
+/**
+ * Sizes no model can have, whatever its data: a patch larger than the input (no patch at all),
+ * and, when the config is otherwise valid (`checkParams`), a parameter too large to allocate.
+ */
+function sizeIssues(c: HyperNetworkConfig, checkParams: boolean): ConfigIssue[] {
+  const [h, w] = sizeHW(c.tokenizer.args.input_size);
+  const patch = c.tokenizer.args.patch_size;
+  if (patch > h || patch > w)
+    return [
+      {
+        path: ["tokenizer", "args", "patch_size"],
+        message: `${patch} is larger than the input_size ${h}×${w}`,
+      },
+    ];
+  if (!checkParams) return [];
+  const max = MAX_TENSOR_VALUES.toExponential(2);
+  for (const p of paramSpecs(c)) {
+    const n = numel(p.shape);
+    if (n <= MAX_TENSOR_VALUES) continue;
+    if (p.key === "tokenizer.posemb")
+      return [
+        {
+          path: ["tokenizer", "args", "input_size"],
+          message: `${h}×${w} in patches of ${patch}: the position embedding would hold ${n.toExponential(2)} values, more than ${max} (check input_size, patch_size and dim)`,
+        },
+      ];
+    const part = PARAM_PARTS.find((k) => p.key.startsWith(`${k}.`));
+    return [
+      {
+        path: part ? [part, "args"] : [],
+        message: `parameter ${p.key} would hold ${n.toExponential(2)} values, more than ${max} (check the sizes: input_size, patch_size, dims)`,
+      },
+    ];
+  }
+  return [];
+}
+
 /** The hyper-network: tokenizer → encoder → decoder over weight tokens → hyponet parameters. */
 export const HyperNetworkConfig = z
   .strictObject({
@@ -181,6 +228,7 @@ export const HyperNetworkConfig = z
         });
     }
     for (const issue of hyponetConfigIssues(h, c)) ctx.addIssue({ code: "custom", ...issue });
+    for (const issue of sizeIssues(c, ctx.issues.length === 0)) ctx.addIssue({ code: "custom", ...issue });
   });
 export type HyperNetworkConfig = z.infer<typeof HyperNetworkConfig>;
 /** What a user may write: defaults filled in on parsing. */

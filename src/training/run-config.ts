@@ -10,6 +10,7 @@ import { LearnitSpec } from "../data/learnit.js";
 import {
   HyperNetworkConfig,
   ConfigError,
+  MAX_TENSOR_VALUES,
   parseHyperNetworkConfig,
   sizeHW,
   type ChannelArgs,
@@ -18,7 +19,6 @@ import { InputError, zodIssueLines } from "../util/errors.js";
 import { Progress } from "../util/progress.js";
 import { readConfigFile } from "../io/config-file.js";
 import { MODEL_PRESETS, modelPreset } from "../model/presets.js";
-import { numel, paramSpecs } from "../model/params.js";
 
 export const TrainArgs = z.strictObject({
   /** Optimiser steps. */
@@ -214,32 +214,20 @@ export function resolveRunConfig(raw: unknown, source = "run config"): Validated
 }
 
 /**
- * Values one tensor may hold (2^28 float32s: 1 GiB, and four such copies with Adam and the EMA).
- * Larger sizes are typing slips (a size of 100000), and would fail deep in the allocator.
+ * Refuse a batch too large to allocate (the model config itself refuses a patch larger than the
+ * input and oversized parameters).
  */
-const MAX_TENSOR_VALUES = 2 ** 28;
-
-/** Refuse sizes the model cannot have: a patch larger than the input, absurdly large tensors. */
 function checkSizes(model: HyperNetworkConfig, train: TrainArgs, source: string): void {
   const [h, w] = sizeHW(model.tokenizer.args.input_size);
-  const patch = model.tokenizer.args.patch_size;
-  const lines: string[] = [];
-  if (patch > h || patch > w)
-    lines.push(`model.tokenizer.args.patch_size: ${patch} is larger than the input_size ${h}×${w}`);
   const batch = train.batch_size * model.hyponet.args.out_dim * h * w;
   if (batch > MAX_TENSOR_VALUES)
-    lines.push(
-      `model.tokenizer.args.input_size ${h}×${w} with train.batch_size ${train.batch_size}: a batch of ${batch.toExponential(2)} values, more than ${MAX_TENSOR_VALUES.toExponential(2)}`,
+    throw new ConfigError(
+      source,
+      [
+        `model.tokenizer.args.input_size ${h}×${w} with train.batch_size ${train.batch_size}: a batch of ${batch.toExponential(2)} values, more than ${MAX_TENSOR_VALUES.toExponential(2)}`,
+      ],
+      "run config",
     );
-  else if (lines.length === 0)
-    for (const p of paramSpecs(model))
-      if (numel(p.shape) > MAX_TENSOR_VALUES) {
-        lines.push(
-          `model: parameter ${p.key} would hold ${numel(p.shape).toExponential(2)} values, more than ${MAX_TENSOR_VALUES.toExponential(2)} (check the sizes: input_size, patch_size, dims)`,
-        );
-        break;
-      }
-  if (lines.length) throw new ConfigError(source, lines, "run config");
 }
 
 /**
