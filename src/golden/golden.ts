@@ -291,7 +291,7 @@ async function runImage(c: Checker, P: Params, cfg: HyperNetworkConfig): Promise
   if (c.has("encoded_shortcut2")) {
     const cfg2 = { ...cfg, tinr_enc: { ...cfg.tinr_enc, args: { ...cfg.tinr_enc.args, shortcut_every: 2 } } };
     const t2: Taps = new Map();
-    for (const v of Object.values(hyperNetwork(P, cfg2, dev(imgs).mul(2).sub(1), t2))) v.dispose();
+    disposeParams(hyperNetwork(P, cfg2, dev(imgs).mul(2).sub(1), t2));
     c.forward("encoded_shortcut2", await host(t2.get("encoded")!));
     t2.delete("encoded");
     for (const v of t2.values()) v.dispose();
@@ -408,7 +408,7 @@ async function runNerf(c: Checker, P: Params, cfg: HyperNetworkConfig, gc: Golde
       chunk,
     );
     full.weights.dispose();
-    for (const v of Object.values(gen)) v.dispose();
+    disposeParams(gen);
     c.forward("render_query", await host(full.rgb));
   }
 

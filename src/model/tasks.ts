@@ -271,7 +271,7 @@ export function nerfObjective(
   const generated = hyperNetwork(P, cfg, views, taps);
   const { rgb, weights } = renderRays(P, cfg, generated, rays, chunk, taps);
   tap(taps, "vr.weights", weights).dispose();
-  for (const v of Object.values(generated)) v.dispose();
+  disposeParams(generated);
   const b = rgb.shape[0]!;
   const mseB = np.mean(np.square(rgb.ref.sub(gt)).reshape([b, -1]), 1);
   const loss = np.mean(mseB.ref);
