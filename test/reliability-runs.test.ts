@@ -379,7 +379,7 @@ test("N1: a poisoned batch (NaN pixels) is skipped: no parameter, moment or EMA 
   );
 });
 
-test('C9, C11: --set with a prototype segment is refused and pollutes nothing; --data-root "" is a usage error', async (t) => {
+test('C9, C11: --set with a prototype segment is refused and pollutes nothing; --data-root "" and any other empty path are usage errors naming the option', async (t) => {
   for (const key of ["__proto__.polluted", "train.constructor.prototype.polluted", "a.prototype.b"]) {
     const segment = key.split(".").find((s) => ["__proto__", "constructor", "prototype"].includes(s))!;
     assert.throws(
@@ -397,6 +397,25 @@ test('C9, C11: --set with a prototype segment is refused and pollutes nothing; -
   assert.equal(r.code, 2);
   assert.match(r.err, /--data-root: expected a path, got an empty string/);
   assert.ok(!existsSync(join(dir, "run")));
+  // The same for every command and every path (an unset shell variable): never "not given".
+  const cfg = await makeRun(dir);
+  const model = join(dir, "m.safetensors");
+  assert.equal((await runCli(["init", cfg, "--out", model])).code, 0);
+  const png = join(dir, "data", "test", "test0.png");
+  for (const [args, message] of [
+    [["eval", dir, "--data-root", ""], /--data-root: expected a path, got an empty string/],
+    [["eval", "--model", model, "--config", ""], /--config: expected a path, got an empty string/],
+    [["eval", ""], /anr eval: argument RUN: expected a path, got an empty string/],
+    [["train", cfg, "--out", ""], /--out: expected a path, got an empty string/],
+    [["encode", png, "--model", ""], /--model: expected a path, got an empty string/],
+    [["encode", png, "--model", model, "--out", ""], /--out: expected a path, got an empty string/],
+    [["decode", join(dir, "t.safetensors"), "--model", model, "--out", ""], /--out: expected a path/],
+  ] as const) {
+    const e = await runCli([...args]);
+    assert.equal(e.code, 2, `${args.join(" ")}: ${e.err}`);
+    assert.match(e.err, message);
+  }
+  assert.deepEqual((await readdir(dir)).sort(), ["data", "m.safetensors", "run.json"]);
 });
 
 test("D2, D3: unreadable images are all listed when the data opens, before the run folder exists; with skip_corrupt they are left out and reported (printed, metrics, eval.json), the count being true", async (t) => {

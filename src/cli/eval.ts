@@ -85,7 +85,7 @@ export async function cmdEval(runDir: string | undefined, values: EvalOptions): 
   const rawRun = configPath
     ? ((await readConfigFile(configPath, "run config")) as Record<string, unknown>)
     : runPresetNamed(presetName!);
-  if (values.dataRoot) applyOverride(rawRun, `data.root=${JSON.stringify(values.dataRoot)}`);
+  if (values.dataRoot !== undefined) applyOverride(rawRun, `data.root=${JSON.stringify(values.dataRoot)}`);
   const validated = resolveRun(rawRun, configSource);
   const chosen = await resolveModelFile(source, values.weights);
   const out = values.out ?? runDir ?? defaultOut("eval", modelLabel(chosen.path));

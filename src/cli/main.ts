@@ -632,6 +632,7 @@ export async function main(argv: string[]): Promise<number> {
       console.log = () => undefined;
       setDefaultProgressStream(null);
     } else if (json) console.log = (...a: unknown[]) => stderr(...a);
+    refuseEmptyValues(action);
     await startDevice(g.device);
   });
   let code: number;
@@ -663,6 +664,33 @@ export async function main(argv: string[]): Promise<number> {
     stdout(JSON.stringify(error === undefined ? { ...head, ...result?.outcome.result } : { ...head, error }));
   }
   return code;
+}
+
+/** What an empty value was given in place of, from the placeholder of its declaration. */
+function expected(placeholder: string): string {
+  const name = /[<[]([^>\]]*)[>\]]/.exec(placeholder)?.[1] ?? placeholder;
+  return ["path", "dir", "file", "model", "run", "token", "config", "input"].some((w) =>
+    name.toLowerCase().includes(w),
+  )
+    ? "a path"
+    : `a value (${name})`;
+}
+
+/**
+ * Refuse an empty option value or argument (`--out ""`, often an unset shell variable): taken as
+ * given, it would mean "not given" (a default folder, the run's own data) or the current folder.
+ */
+function refuseEmptyValues(action: CommandUnknownOpts): void {
+  for (const o of action.options)
+    if (action.getOptionValue(o.attributeName()) === "")
+      throw new UsageError(`${o.long ?? o.flags}: expected ${expected(o.flags)}, got an empty string`);
+  for (const [i, a] of action.registeredArguments.entries()) {
+    const v: unknown = action.processedArgs[i];
+    if (v === "" || (Array.isArray(v) && v.includes("")))
+      throw new UsageError(
+        `anr ${action.name()}: argument ${a.name().toUpperCase()}: expected ${expected(a.name())}, got an empty string`,
+      );
+  }
 }
 
 /**

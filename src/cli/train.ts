@@ -33,13 +33,11 @@ async function runConfigFrom(
     source = config;
     raw = (await readConfigFile(source, "run config")) as Record<string, unknown>;
   } else throw new UsageError("anr train: give a config file or --preset NAME (anr presets lists them)");
-  if (values.dataRoot === "") throw new UsageError("--data-root: expected a path, got an empty string");
   if (values.resume && values.overwrite) throw new UsageError("--resume and --overwrite exclude each other");
   if (values.dataRoot !== undefined) applyOverride(raw, `data.root=${JSON.stringify(values.dataRoot)}`);
   if (values.steps !== undefined) applyOverride(raw, `train.steps=${values.steps}`);
   for (const s of values.set ?? []) applyOverride(raw, s);
   const run = resolveRun(raw, source);
-  if (values.out === "") throw new UsageError("--out: expected a folder, got an empty string");
   return { run, out: values.out ?? join("runs", run.name) };
 }
 
