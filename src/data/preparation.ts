@@ -8,7 +8,7 @@
  */
 import { z } from "zod";
 import { sizeHW } from "../model/config.js";
-import { InputError } from "../util/errors.js";
+import { InputError, zodIssueLines } from "../util/errors.js";
 import { evalTransform, PREPARATION_METADATA_KEY, rawPreparation } from "../util/prepare.js";
 import { DatasetSpec, type Transform } from "./datasets.js";
 import { FieldSpec } from "./fields.js";
@@ -71,7 +71,7 @@ export function specWith(
   if (!r.success)
     throw new InputError(
       source,
-      `metadata "${PREPARATION_METADATA_KEY}" is not a valid ${p.task} preparation: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+      `metadata "${PREPARATION_METADATA_KEY}" is not a valid ${p.task} preparation: ${zodIssueLines(r.error).join("; ")}`,
     );
   return r.data;
 }
