@@ -427,6 +427,7 @@ test("D2, D3: unreadable images are all listed when the data opens, before the r
   let r = await runCli(["train", cfg, "--out", out]);
   assert.equal(r.code, 2, r.err);
   assert.match(r.err, /1 of the 5 image files of folder:train cannot be read .*\n {2}train\/zbad\.png: /);
+  assert.match(r.err, /\n1 of the 3 image files of folder:test cannot be read .*\n {2}test\/zbad\.jpg: /);
   assert.ok(!existsSync(out));
   r = await runCli(["train", cfg, "--out", out, "--set", "train.skip_corrupt=true"]);
   assert.equal(r.code, 0, r.err);
@@ -441,6 +442,16 @@ test("D2, D3: unreadable images are all listed when the data opens, before the r
     skipped_files: string[];
   };
   assert.deepEqual([report.images, report.skipped_files], [2, ["train/zbad.png", "test/zbad.jpg"]]);
+  // anr eval on that run says so too, and its report lists the eval split's file left out.
+  r = await runCli(["eval", out]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /skip_corrupt: 1 unreadable file\(s\) left out: test\/zbad\.jpg/);
+  assert.match(r.out, /over 2 images/);
+  const evalReport = JSON.parse(await readFile(join(out, "eval-test-online.json"), "utf8")) as {
+    images: number;
+    skipped_files: string[];
+  };
+  assert.deepEqual([evalReport.images, evalReport.skipped_files], [2, ["test/zbad.jpg"]]);
 });
 
 /** `anr ARGS` as a child process, with its output collected. */

@@ -167,6 +167,11 @@ async function writeReport(
     model_bytes_f32: 4 * countParams(o.model),
     seconds: (performance.now() - o.t0) / 1000,
   };
+  const skipped = (r.report.skipped_files as string[] | undefined) ?? [];
+  if (skipped.length)
+    console.error(
+      `anr: warning: skip_corrupt: ${skipped.length} unreadable file(s) left out: ${skipped.join(", ")}`,
+    );
   const files = [join(o.out, `${o.stem}.json`)];
   await writeFileAtomic(files[0]!, JSON.stringify(summary, null, 2) + "\n");
   if (r.grid) {

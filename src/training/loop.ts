@@ -178,6 +178,8 @@ export interface RunEvaluator {
   gridScale: number;
   /** Release open files. */
   close?(): void;
+  /** Identifiers of the unreadable items passed over so far (`train.skip_corrupt`). */
+  skippedItems?(): readonly string[];
 }
 
 /** What differs between tasks: data, batches, the step and evaluation. The loop is shared. */
@@ -192,8 +194,6 @@ export interface TaskDriver<B> extends RunEvaluator {
   /** Data position and RNG, for exact resumption. */
   state(): unknown;
   restore(s: unknown): void;
-  /** Identifiers of the unreadable items passed over so far (`train.skip_corrupt`). */
-  skippedItems?(): readonly string[];
 }
 
 function emaArgs(run: ResolvedRunConfig): EmaArgs | null {

@@ -72,7 +72,8 @@ async function resumedConfig(
 
 /**
  * Evaluate (borrowed) parameters on the run's eval split, with a grid: the whole split, or its
- * first `maxImages` items. Opens that split only.
+ * first `maxImages` items. Opens that split only. The report lists the split's files left out as
+ * unreadable (`skipped_files`, with `train.skip_corrupt`).
  */
 export async function evaluateRun(
   run: ResolvedRunConfig,
@@ -82,7 +83,10 @@ export async function evaluateRun(
   await initBackend();
   const evaluator = run.task === "nerf" ? await nerfEvaluator(run) : await imageEvaluator(run);
   try {
-    return await evaluator.evaluate(P, true, true, options.maxImages);
+    const r = await evaluator.evaluate(P, true, true, options.maxImages);
+    // Files of the split left out as unreadable (train.skip_corrupt), found at open or on reading.
+    const skipped = [...(evaluator.skippedItems?.() ?? [])];
+    return skipped.length ? { ...r, report: { ...r.report, skipped_files: skipped } } : r;
   } finally {
     evaluator.close?.();
   }

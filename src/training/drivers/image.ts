@@ -46,6 +46,7 @@ function evaluation(run: ImageRun, evalDs: ImageDataset): RunEvaluator {
       }),
     gridScale: evalDs.size[0] < 64 ? 4 : 1,
     close: () => closeSplit(evalDs),
+    skippedItems: () => evalDs.skippedIds,
   };
 }
 
@@ -61,12 +62,27 @@ export async function imageEvaluator(run: ImageRun): Promise<RunEvaluator> {
   return evaluation(run, evalDs);
 }
 
+/**
+ * The train and eval splits, opened together, so that what is wrong with both (the unreadable
+ * files of each) is reported at once, in one error, rather than the second after the first is fixed.
+ */
+async function openSplits(run: ImageRun): Promise<[ImageDataset, ImageDataset]> {
+  const [a, b] = await Promise.allSettled([openSplit(run, "train"), openSplit(run, run.eval.split)]);
+  if (a.status === "fulfilled" && b.status === "fulfilled") return [a.value, b.value];
+  for (const r of [a, b]) if (r.status === "fulfilled") closeSplit(r.value);
+  const [x, y] = [a, b].flatMap((r) => (r.status === "rejected" ? [r.reason as unknown] : []));
+  if (y === undefined || !(x instanceof InputError) || !(y instanceof InputError) || x.message === y.message)
+    throw x;
+  const detail = (e: InputError) =>
+    e.source === x.source ? e.message.slice(e.source.length + 2) : e.message;
+  throw new InputError(x.source, `${detail(x)}\n${detail(y)}`);
+}
+
 /** The driver of an image or field run. */
 export async function imageDriver(run: ImageRun): Promise<TaskDriver<ImageBatch>> {
   const t = run.train;
   const channels: ChannelArgs[] | null = run.task === "field" ? run.model.channels : null;
-  const trainDs = await openSplit(run, "train");
-  const evalDs = await openSplit(run, run.eval.split);
+  const [trainDs, evalDs] = await openSplits(run);
   checkSize(trainDs.name, trainDs.size, run);
   checkSize(evalDs.name, evalDs.size, run);
   if (trainDs.length < t.batch_size)
