@@ -97,6 +97,9 @@ test("R4, C5: --overwrite validates the new run before touching the old one; a n
   const cfg = await makeRun(dir);
   const out = join(dir, "run");
   assert.equal((await runCli(["train", cfg, "--out", out])).code, 0);
+  assert.equal((await runCli(["eval", out])).code, 0, "the old run's anr eval reports");
+  const reports = ["eval-test-online.json", "eval-test-online.png"];
+  for (const f of reports) assert.ok(existsSync(join(out, f)), f);
   const before = await snapshot(out);
 
   // C5: data that does not fit the model: exit 2 naming the size, the old run untouched.
@@ -136,6 +139,7 @@ test("R4, C5: --overwrite validates the new run before touching the old one; a n
   r = await runCli(["train", cfg, "--out", out, "--overwrite", "--set", "train.steps=2"]);
   assert.equal(r.code, 0, r.err);
   assert.ok(!existsSync(join(out, SET_ASIDE)));
+  for (const f of reports) assert.ok(!existsSync(join(out, f)), `the old run's ${f} went with it`);
   assert.deepEqual(
     (await readMetrics(out)).map((m) => m.step),
     [1, 2],

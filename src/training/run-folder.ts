@@ -55,6 +55,13 @@ async function entries(dir: string): Promise<string[] | null> {
 const isRunFile = (name: string) => (RUN_FILES as readonly string[]).includes(name);
 
 /**
+ * The reports `anr eval` writes into a run folder (`eval-<split>-<weights>[-<model>].json|png`,
+ * `…-sr.json`, `…-<H>x<W>.png`): measurements of the run's model, stale once it is replaced, so an
+ * overwrite sets them aside with the run.
+ */
+const isEvalReport = (name: string) => /^eval-.+\.(json|png)$/.test(name);
+
+/**
  * A run replaced with `--overwrite` was set aside, and the process died before the new run's
  * first checkpoint (kill -9, power loss): the old run is put back, each of its entries replacing
  * the new run's, its checkpoint last, so that an interrupted recovery is recovered again. After
@@ -139,7 +146,7 @@ export async function claimRunFolder(
       await removeStaleTemporaries(out);
       await removeStaleTemporaries(join(out, "samples")).catch(() => []);
       if (mode === "overwrite") {
-        const present = (await readdir(out)).filter(isRunFile);
+        const present = (await readdir(out)).filter((n) => isRunFile(n) || isEvalReport(n));
         if (present.length > 0) {
           await mkdir(join(out, SET_ASIDE));
           // The checkpoint first: while it is aside, a checkpoint in the folder is the new run's.
