@@ -16,7 +16,7 @@ import { imageDriver } from "../src/training/drivers/image.js";
 import { loadCheckpoint, saveCheckpoint } from "../src/training/checkpoint.js";
 import { SET_ASIDE } from "../src/training/run-folder.js";
 import { NonFiniteWeightsError } from "../src/io/weights.js";
-import { readSafetensors } from "../src/io/files.js";
+import { readSafetensors, writeSafetensors } from "../src/io/files.js";
 import { parseHyperNetworkConfig } from "../src/model/config.js";
 import { initHostParams } from "../src/model/params.js";
 import { Rng } from "../src/util/rng.js";
@@ -313,7 +313,7 @@ test("R8: a torn last line of metrics.jsonl is dropped with a warning; any other
   assert.match(r.err, new RegExp(`${escape(metrics)}:2: not JSON`));
 });
 
-test("N1: a diverging lr: bad steps are skipped and counted, the run stops (exit 1) naming the last good checkpoint, which stays finite", async (t) => {
+test("N1, N3: a diverging lr: bad steps are skipped and counted, the run stops (exit 1) naming the last good checkpoint, which stays finite; --resume refuses a checkpoint holding NaN or Infinity, naming the tensors", async (t) => {
   const dir = await tempDir(t, "n1");
   const cfg = await makeRun(dir, { steps: 12, checkpoint_every: 1 });
   const out = join(dir, "run");
@@ -342,6 +342,28 @@ test("N1: a diverging lr: bad steps are skipped and counted, the run stops (exit
     (e: unknown) => e instanceof NonFiniteWeightsError && e.message.startsWith(`${ckpt}: non-finite`),
   );
   assert.ok((await readFile(ckpt)).equals(bytes));
+
+  // A checkpoint holding NaN (written by another tool, or before this guard) is refused at load,
+  // naming the tensors, before any step: --resume neither trains on it nor logs anything.
+  const good = join(dir, "good");
+  assert.equal((await runCli(["train", cfg, "--out", good, "--steps", "2"])).code, 0);
+  const goodCkpt = join(good, "checkpoint.safetensors");
+  const file = await readSafetensors(goodCkpt);
+  const poisoned = [...file.tensors.keys()].filter((k) => /^(params|adam_v)\/tokenizer\.posemb$/.test(k));
+  assert.equal(poisoned.length, 2);
+  for (const k of poisoned) file.tensors.get(k)!.data[0] = Number.POSITIVE_INFINITY;
+  await writeSafetensors(goodCkpt, file.tensors, file.metadata);
+  const metrics = await readFile(join(good, "metrics.jsonl"), "utf8");
+  const resumed = await runCli(["train", cfg, "--out", good, "--resume", "--steps", "4"]);
+  assert.equal(resumed.code, 2, resumed.err);
+  assert.match(
+    resumed.err,
+    new RegExp(
+      `${escape(goodCkpt)}: non-finite weights \\(NaN or ±Infinity\\) in 2 tensors: params/tokenizer\\.posemb \\(1 of \\d+\\), adam_v/tokenizer\\.posemb`,
+    ),
+  );
+  assert.doesNotMatch(resumed.err, /update skipped/);
+  assert.equal(await readFile(join(good, "metrics.jsonl"), "utf8"), metrics, "no step ran");
 });
 
 test("N1: a poisoned batch (NaN pixels) is skipped: no parameter, moment or EMA update, counted in the metrics", async (t) => {

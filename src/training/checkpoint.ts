@@ -84,6 +84,8 @@ export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {
   if (file.metadata[CHECKPOINT_METADATA_KEY] === undefined)
     throw new InputError(path, `not a training checkpoint (no "${CHECKPOINT_METADATA_KEY}" metadata)`);
   const state = metadataJson(path, file.metadata, CHECKPOINT_METADATA_KEY) as CheckpointState;
+  // A run never continues from NaN or ±Infinity (parameters, moments or EMA), whoever wrote them.
+  assertFiniteWeights(file.tensors, path);
   const groups: Record<string, Map<string, HostTensor>> = {};
   for (const [k, v] of file.tensors) {
     const slash = k.indexOf("/");
