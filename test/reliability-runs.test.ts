@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join, relative } from "node:path";
 import { resolveRunConfig, type ResolvedImageRun } from "../src/training/run-config.js";
@@ -229,6 +229,53 @@ test("C4, C6: anr init and encode refuse the same sizes in any model config, nam
     assert.ok(!existsSync(tokens));
   }
 });
+
+test("R10: train into a path under a file is refused before the data is read, naming the folder", async (t) => {
+  const dir = await tempDir(t, "r10-train");
+  const cfg = await makeRun(dir);
+  // Data that is not there: had the data been read first, the error would be about it.
+  await rm(join(dir, "data"), { recursive: true });
+  const file = join(dir, "a-file");
+  await writeFile(file, "x");
+  for (const extra of [[], ["--resume"], ["--overwrite"]]) {
+    const r = await runCli(["train", cfg, "--out", join(file, "run"), ...extra]);
+    assert.equal(r.code, 2, r.err);
+    assert.match(
+      r.err,
+      new RegExp(
+        `${escape(join(file, "run"))}: cannot write there: ${escape(file)} is a file, not a folder; choose another --out`,
+      ),
+    );
+  }
+});
+
+test(
+  "R10: train into a read-only folder is refused before the data is read, naming the folder",
+  {
+    skip:
+      process.getuid?.() === 0 && "run as root, which writes into read-only folders: chmod cannot make one",
+  },
+  async (t) => {
+    const dir = await tempDir(t, "r10-ro");
+    const cfg = await makeRun(dir);
+    await rm(join(dir, "data"), { recursive: true });
+    const ro = join(dir, "read-only");
+    await mkdir(ro);
+    await chmod(ro, 0o555);
+    t.after(() => chmod(ro, 0o755).catch(() => undefined)); // the folder may be gone already
+    for (const out of [ro, join(ro, "run")]) {
+      const r = await runCli(["train", cfg, "--out", out]);
+      assert.equal(r.code, 2, r.err);
+      assert.match(
+        r.err,
+        new RegExp(
+          `${escape(out)}: the folder ${escape(ro)} is not writable \\(EACCES\\); choose another --out`,
+        ),
+      );
+    }
+    assert.deepEqual(await readdir(ro), []);
+  },
+);
 
 test("R5: --resume of a mistyped folder or of one without a checkpoint is an error naming the folder", async (t) => {
   const dir = await tempDir(t, "r5");

@@ -5,7 +5,7 @@ import type { ValidatedRunConfig } from "../training/run-config.js";
 import { applyOverride } from "../training/run-presets.js";
 import { train } from "../training/trainer.js";
 import { UsageError } from "../util/errors.js";
-import { done, resolveRun, resumeCommand, runPresetNamed, type Outcome } from "./common.js";
+import { checkWritable, done, resolveRun, resumeCommand, runPresetNamed, type Outcome } from "./common.js";
 
 /** `anr train`'s options. */
 export interface TrainOptions {
@@ -48,6 +48,8 @@ export async function cmdTrain(
   args: string[],
 ): Promise<Outcome> {
   const { run, out } = await runConfigFrom(config, values);
+  // Before the data is read (minutes, for large sets): an --out that cannot be written.
+  await checkWritable(out, { flag: "--out" });
   const r = await train(run, {
     out,
     resume: values.resume === true,
