@@ -295,7 +295,7 @@ test("R5: --resume of a mistyped folder or of one without a checkpoint is an err
   assert.deepEqual(await readdir(join(dir, "empty")), ["config.json"]);
 });
 
-test("R6, R7, R2: a resumed run may get more steps and another cadence, exactly continuing; other changes are refused field by field; a deleted config.json is rewritten; stale temporaries go", async (t) => {
+test("R6, R7, R2: a resumed run may get more steps and another cadence, exactly continuing; other changes are refused field by field; a deleted config.json is rewritten from the checkpoint, which eval and a refused change use meanwhile; stale temporaries go", async (t) => {
   const dir = await tempDir(t, "r6");
   const cfg = await makeRun(dir);
   const [short, long] = [join(dir, "short"), join(dir, "long")];
@@ -320,6 +320,20 @@ test("R6, R7, R2: a resumed run may get more steps and another cadence, exactly 
   await rm(join(short, "config.json"));
   const stale = [".checkpoint.safetensors.4242.1764000000000.tmp", ".metrics.jsonl.4242.1764000000001.tmp"];
   for (const f of stale) await writeFile(join(short, f), "partial");
+  // Plain eval takes the config stored in the checkpoint, saying so.
+  r = await runCli(["eval", short, "--out", join(dir, "eval-short")]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /config\.json is missing: using the run config stored in .*checkpoint\.safetensors/);
+  // A refused change names the checkpoint, not the missing config.json.
+  r = await runCli(["train", cfg, "--out", short, "--resume", "--set", "train.lr=0.002"]);
+  assert.equal(r.code, 2, r.err);
+  assert.match(
+    r.err,
+    new RegExp(
+      `${escape(join(short, "checkpoint.safetensors"))}: the run config differs.*\\n {2}train\\.lr: 0\\.001 in the checkpoint, 0\\.002 now`,
+    ),
+  );
+  assert.doesNotMatch(r.err, /config\.json/);
   r = await runCli([
     ...["train", cfg, "--out", short, "--resume", "--steps", "6"],
     ...["--set", "train.log_every=2", "--set", "train.checkpoint_every=3"],

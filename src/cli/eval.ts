@@ -1,4 +1,5 @@
 /** `anr eval`: PSNR/SSIM of a trained model on its run's eval split, or super-resolution of fields. */
+import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { initBackend } from "../backend/index.js";
@@ -22,6 +23,7 @@ import type { Params } from "../model/model.js";
 import { countParams, disposeParams, toDevice } from "../model/params.js";
 import { runWithModel, type ResolvedFieldRun, type ResolvedRunConfig } from "../training/run-config.js";
 import { applyOverride } from "../training/run-presets.js";
+import { loadCheckpoint } from "../training/checkpoint.js";
 import { evaluateRun } from "../training/trainer.js";
 import { InputError, UsageError } from "../util/errors.js";
 import {
@@ -79,12 +81,11 @@ export async function cmdEval(runDir: string | undefined, values: EvalOptions): 
     throw new UsageError(
       "anr eval: give a run folder (anr eval RUN), a model with --config FILE or --preset NAME, a zoo model (--model NAME), or --images DIR",
     );
-  const configSource = configPath ?? `preset "${presetName}"`;
   const split = values.split;
   const maxImages = values.maxImages;
-  const rawRun = configPath
-    ? ((await readConfigFile(configPath, "run config")) as Record<string, unknown>)
-    : runPresetNamed(presetName!);
+  const { raw: rawRun, source: configSource } = configPath
+    ? await runConfigAt(configPath, values.config === undefined ? runDir : undefined)
+    : { raw: runPresetNamed(presetName!), source: `preset "${presetName}"` };
   if (values.dataRoot !== undefined) applyOverride(rawRun, `data.root=${JSON.stringify(values.dataRoot)}`);
   const validated = resolveRun(rawRun, configSource);
   const chosen = await resolveModelFile(source, values.weights);
@@ -145,6 +146,28 @@ export async function cmdEval(runDir: string | undefined, values: EvalOptions): 
   const P = toDevice(model.weights);
   const r = await evaluateRun(run, P, { maxImages }).finally(() => disposeParams(P));
   return writeReport(r, { model: model.config, path: chosen.path, weights, out, stem, t0 });
+}
+
+/**
+ * The run config at `configPath`; for a run folder (`runDir`) whose config.json is gone, the one
+ * stored in its checkpoint (which a resume would rewrite config.json from), with a warning.
+ */
+async function runConfigAt(
+  configPath: string,
+  runDir: string | undefined,
+): Promise<{ raw: Record<string, unknown>; source: string }> {
+  const ckpt = runDir === undefined ? undefined : join(runDir, "checkpoint.safetensors");
+  if (ckpt !== undefined && !existsSync(configPath) && existsSync(ckpt)) {
+    const stored = (await loadCheckpoint(ckpt)).state.run;
+    if (typeof stored === "object" && stored !== null) {
+      console.error(`anr: warning: ${configPath} is missing: using the run config stored in ${ckpt}`);
+      return { raw: stored as Record<string, unknown>, source: ckpt };
+    }
+  }
+  return {
+    raw: (await readConfigFile(configPath, "run config")) as Record<string, unknown>,
+    source: configPath,
+  };
 }
 
 /** The weights a report names: an EMA model file given by name is EMA whatever --weights says. */

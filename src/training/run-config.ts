@@ -300,8 +300,8 @@ function leaves(x: unknown, path = "", out = new Map<string, string>()): Map<str
  * The config a resumed run continues with: the one stored with its checkpoint (`stored`, from
  * `source`), with the fields of {@link RESUME_MAY_CHANGE} taken from `run`, the config given now.
  * Any other difference would change the math of the continued run, and is refused with a
- * field-by-field list (the error names `configPath`, the run's config.json). A field run given
- * without channels takes the stored ones.
+ * field-by-field list (the error names `configPath`: the run's config.json, or its checkpoint when
+ * config.json is gone). A field run given without channels takes the stored ones.
  */
 export function resumeRunConfig(
   run: ValidatedRunConfig,

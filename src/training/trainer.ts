@@ -3,6 +3,7 @@
  * run's channels from its data), then the task's driver (./drivers) runs in the shared loop
  * (./loop.ts), which writes the run folder.
  */
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { initBackend } from "../backend/index.js";
@@ -54,7 +55,13 @@ async function resumedConfig(
   const ckptPath = join(out, "checkpoint.safetensors");
   const configPath = join(out, "config.json");
   if (checkpoint.state.run !== undefined && checkpoint.state.run !== null)
-    return resumeRunConfig(run, checkpoint.state.run, ckptPath, configPath);
+    // A refused change names config.json, or the checkpoint when config.json is gone (R7).
+    return resumeRunConfig(
+      run,
+      checkpoint.state.run,
+      ckptPath,
+      existsSync(configPath) ? configPath : ckptPath,
+    );
   const text = await readFile(configPath, "utf8").catch(() => {
     throw new InputError(
       ckptPath,
