@@ -17,14 +17,14 @@ import { parseHyperNetworkConfig } from "../src/model/config.js";
 import { MODEL_PRESETS } from "../src/model/presets.js";
 import { initHostParams } from "../src/model/params.js";
 import { parseSafetensors, serializeSafetensors } from "../src/io/safetensors.js";
-import { modelFromBytes, modelToBytes } from "../src/io/weights.js";
+import { CONFIG_METADATA_KEY, modelFromBytes, modelToBytes } from "../src/io/weights.js";
 import { parseConfigText } from "../src/io/config-file.js";
 import { encodeNpy, parseNpy } from "../src/io/npy.js";
 import { encodeIdx, parseIdx } from "../src/io/idx.js";
 import { bytesSource } from "../src/io/netcdf.js";
 import { openNetcdf3 } from "../src/io/netcdf3-reader.js";
 import { encodeNetcdf3 } from "../src/io/netcdf3-writer.js";
-import { tokensFromBytes, tokensToBytes } from "../src/io/tokens.js";
+import { TOKENS_METADATA_KEY, tokensFromBytes, tokensToBytes } from "../src/io/tokens.js";
 import { generatedParams } from "../src/model/model.js";
 import { RUN_PRESETS } from "../src/training/run-presets.js";
 import { resolveRunConfig } from "../src/training/run-config.js";
@@ -337,7 +337,7 @@ test("fuzz: NetCDF-3 files, header and data", { timeout: 300_000 }, async () => 
   );
 });
 
-test("fuzz: token files", { timeout: 300_000 }, async () => {
+test("fuzz: token files", { timeout: 300_000 }, async (t) => {
   const tensors = new Map(
     generatedParams(config).map((g, i) => {
       const shape = [2, ...g.shape];
@@ -351,4 +351,80 @@ test("fuzz: token files", { timeout: 300_000 }, async () => {
     ...RUNS,
     numRuns: 500,
   });
+  // Byte edits rarely get past the header and the checksum. The checksum covers the tensors only,
+  // so structured edits of the metadata reach the token checks: a field at any depth of the token
+  // metadata or of the encoding model's config set to junk or removed, a number nudged (so that the
+  // config stays valid but asks for other tensors), or a whole entry replaced.
+  const counts = { accepted: 0, refused: 0 };
+  fc.assert(
+    fc.property(
+      fc.constantFrom(TOKENS_METADATA_KEY, CONFIG_METADATA_KEY),
+      fc.array(fc.nat(), { minLength: 1, maxLength: 4 }),
+      fc.constantFrom("set" as const, "nudge" as const, "delete" as const, "entry" as const),
+      jsonJunk,
+      (key, picks, op, junk) => {
+        const edited = withSafetensorsHeader(tokens, (h) => {
+          const meta = h.__metadata__ as Record<string, string>;
+          meta[key] =
+            op === "entry"
+              ? typeof junk === "string"
+                ? junk
+                : JSON.stringify(junk)
+              : JSON.stringify(editJson(JSON.parse(meta[key]!), picks, op, junk));
+        });
+        try {
+          tokensFromBytes(edited, "t.safetensors");
+          counts.accepted++;
+        } catch (e) {
+          expectInputError(e, "t.safetensors");
+          counts.refused++;
+        }
+      },
+    ),
+    { ...RUNS, numRuns: 1500 },
+  );
+  // Many edits get through (a name changed, a config value another valid one): the checks run.
+  assert.ok(counts.accepted > 100 && counts.refused > 100, JSON.stringify(counts));
+  t.diagnostic(`metadata edits: ${counts.accepted} accepted, ${counts.refused} refused`);
 });
+
+/**
+ * `value` (a parsed JSON object, changed in place) with one field changed, chosen by `picks`:
+ * "set" and "delete" go down the keys (one pick per level, while there is an object) and set the
+ * field reached to `junk` or remove it; "nudge" takes one of the numbers at any depth to a near
+ * one (plus one, or doubled), so that a config stays valid but describes another model.
+ */
+function editJson(value: unknown, picks: number[], op: "set" | "nudge" | "delete", junk: unknown): unknown {
+  if (typeof value !== "object" || value === null) return op === "delete" ? value : junk;
+  if (op === "nudge") {
+    const numbers: [Record<string, unknown>, string][] = [];
+    const walk = (node: Record<string, unknown>) => {
+      for (const [k, v] of Object.entries(node))
+        if (typeof v === "number") numbers.push([node, k]);
+        else if (typeof v === "object" && v !== null) walk(v as Record<string, unknown>);
+    };
+    walk(value as Record<string, unknown>);
+    if (numbers.length === 0) return value;
+    const [node, key] = numbers[picks[0]! % numbers.length]!;
+    node[key] = picks.length % 2 ? (node[key] as number) + 1 : 2 * (node[key] as number);
+    return value;
+  }
+  let node = value as Record<string, unknown>;
+  for (let depth = 0; ; depth++) {
+    const keys = Object.keys(node);
+    if (keys.length === 0) {
+      if (op === "set") node.added = junk;
+      return value;
+    }
+    const key = keys[picks[depth]! % keys.length]!;
+    const child = node[key];
+    if (depth + 1 < picks.length && typeof child === "object" && child !== null) {
+      node = child as Record<string, unknown>;
+      continue;
+    }
+    if (op === "set") node[key] = junk;
+    else if (Array.isArray(node)) node.splice(Number(key), 1);
+    else delete node[key];
+    return value;
+  }
+}

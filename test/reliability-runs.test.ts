@@ -186,7 +186,10 @@ test("C4, C6: a patch larger than the image and absurd sizes are config errors n
 
 test("C4, C6: anr init and encode refuse the same sizes in any model config, naming the file and the field", async (t) => {
   const dir = await tempDir(t, "c6-model");
-  const tiny = tinyConfig("ANR") as { tokenizer: { args: Record<string, unknown> } };
+  const tiny = tinyConfig("ANR") as {
+    tokenizer: { args: Record<string, unknown> };
+    hyponet: { args: Record<string, unknown> };
+  };
   const withArgs = (args: Record<string, unknown>) => ({
     ...tiny,
     tokenizer: { ...tiny.tokenizer, args: { ...tiny.tokenizer.args, ...args } },
@@ -207,6 +210,15 @@ test("C4, C6: anr init and encode refuse the same sizes in any model config, nam
     assert.match(r.err, new RegExp(`${escape(config)}: invalid model config:\n {2}${message.source}`));
     assert.ok(!existsSync(out));
   }
+  // A depth of 2^53 (found by the fuzz test) was listed layer by layer until out of memory.
+  const deep = join(dir, "deep.json");
+  await writeFile(
+    deep,
+    JSON.stringify({ ...tiny, hyponet: { ...tiny.hyponet, args: { ...tiny.hyponet.args, depth: 2 ** 53 } } }),
+  );
+  const r = await runCli(["init", deep, "--out", join(dir, "deep.safetensors")]);
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, /\n {2}hyponet\.args\.depth: at most 1024 layers/);
   // A model file whose stored config is altered the same way: encode names the file and the field.
   const good = join(dir, "good.safetensors");
   await writeFile(join(dir, "good.json"), JSON.stringify(tiny));

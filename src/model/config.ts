@@ -5,7 +5,13 @@
  */
 import { z } from "zod";
 import { InputError, zodIssueLines } from "../util/errors.js";
-import { type ConfigIssue, type HeadSettings, SphereArgs, unhandledKind } from "./hyponets/hyponet.js";
+import {
+  type ConfigIssue,
+  type HeadSettings,
+  MAX_DEPTH,
+  SphereArgs,
+  unhandledKind,
+} from "./hyponets/hyponet.js";
 import { AnrArgs, AnrConfig, anrConfigIssues } from "./hyponets/anr.js";
 import { HypoMlpArgs, HypoMlpConfig, hypoMlpConfigIssues } from "./hyponets/mlp.js";
 import { HypoMlpIpcArgs, HypoMlpIpcConfig, hypoMlpIpcConfigIssues } from "./hyponets/ipc.js";
@@ -64,7 +70,11 @@ const transformerCommon = {
   /** Token width. */
   dim: z.number().int().positive(),
   /** Number of layers. */
-  depth: z.number().int().nonnegative(),
+  depth: z
+    .number()
+    .int()
+    .nonnegative()
+    .max(MAX_DEPTH, { message: `at most ${MAX_DEPTH} layers`, abort: true }),
   /** Attention heads. */
   n_head: z.number().int().positive(),
   /** Width per head. */

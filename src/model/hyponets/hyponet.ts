@@ -16,6 +16,12 @@ export const SphereArgs = z.strictObject({
 });
 export type SphereArgs = z.infer<typeof SphereArgs>;
 
+/**
+ * Layers a network may have. Far beyond any real model; a larger depth is a typing slip that would
+ * have every parameter list grow without bound (out of memory) before any tensor is made.
+ */
+export const MAX_DEPTH = 1024;
+
 /** Fields shared by all hyponets (coordinate network signatures). */
 export const hyponetCommon = {
   /** Coordinate dimension: 2 for images, 3 for radiance fields. */
@@ -25,7 +31,11 @@ export const hyponetCommon = {
   /** Constant added to the output. */
   out_bias: z.number().default(0),
   /** Number of linear layers (for ANR: after the attention layer). */
-  depth: z.number().int().min(1),
+  depth: z
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_DEPTH, { message: `at most ${MAX_DEPTH} layers`, abort: true }),
   /** Hidden width. */
   hidden_dim: z.number().int().positive(),
   /** Fourier positional encoding on/off. */
