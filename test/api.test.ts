@@ -18,6 +18,7 @@ import { Anr } from "../src/node.js";
 import { wasmHeapBytes } from "../src/backend/index.js";
 import { numpy } from "../src/backend/jax.js";
 import { saveModel } from "../src/io/files.js";
+import { loadImage } from "../src/data/image.js";
 import { tokensFromBytes, tokensToBytes } from "../src/io/tokens.js";
 import { disposeParams, toDevice } from "../src/model/params.js";
 import { createImageDecoder } from "../src/model/tasks.js";
@@ -75,8 +76,9 @@ test("api: a photo as a path, a Buffer, ImageData-like pixels, a shaped array an
   const bytes = await readFile(photo!);
   const { data, info } = await sharp(photo!).raw().toBuffer({ resolveWithObject: true });
   const hwc = { data: new Uint8ClampedArray(data), width: info.width, height: info.height };
-  const host = m.prepare(await m.read(photo!));
-  const chw = { data: host.data, shape: [3, host.h, host.w] };
+  // The photo as read, before preparation: every form is prepared (cropped) the same way.
+  const host = await loadImage(photo!);
+  const chw = { data: host.data, shape: [host.c, host.h, host.w] };
   for (const other of [bytes, hwc, host, chw]) sameTensors((await m.encode(other)).tensors, fromPath.tensors);
   // A batch holds the same instances.
   const batch = await m.encode([photo!, hwc], { names: ["a", "b"] });
@@ -99,10 +101,17 @@ test("api: a photo as a path, a Buffer, ImageData-like pixels, a shaped array an
   );
 });
 
-test("api: the preparation is the CLI's: within a few levels of sharp's cover crop, and through the demo preset's recorded preparation it reproduces the card's test PSNR", async (t) => {
-  using m = await Anr.load("demo-photos-anr");
+test("api: the preparation is the CLI's: with none recorded within a few levels of sharp's cover crop, and with the zoo model's recorded one it reproduces the card's test PSNR", async (t) => {
   const photos = await testPhotos();
-  // No preparation recorded in the zoo file: shorter side to 32, centre crop (sharp: fit cover).
+  const zoo = (await zooModels()).find((z) => z.name === "demo-photos-anr")!;
+  const model = await loadModel(zoo.file);
+  const dir = await mkdtemp(join(tmpdir(), "anr-api-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  // The same weights with no preparation recorded (as `anr init` or older files): shorter side to
+  // 32, centre crop (sharp: fit cover).
+  const bare = join(dir, "bare.safetensors");
+  await saveModel(bare, model.config, model.weights);
+  using m = await Anr.load(bare);
   for (const p of photos.slice(0, 3)) {
     const ref = await sharp(p).removeAlpha().resize(32, 32, { fit: "cover" }).raw().toBuffer();
     const mine = m.prepare(await m.read(p));
@@ -120,15 +129,14 @@ test("api: the preparation is the CLI's: within a few levels of sharp's cover cr
       `${p}: max ${worst * 255}, mean ${(sum / 3072) * 255}`,
     );
   }
-  // The same weights with the demo run's preparation recorded (shorter side to 64, centre 32):
-  // the facade then prepares as the evaluation did, and decodes the card's figure.
-  const dir = await mkdtemp(join(tmpdir(), "anr-api-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const zoo = (await zooModels()).find((z) => z.name === "demo-photos-anr")!;
-  const model = await loadModel(zoo.file);
-  const file = join(dir, "demo.safetensors");
-  await saveModel(file, model.config, model.weights, preparationOf(resolveRunConfig(runPreset("demo"))));
-  using r = await Anr.load(file);
+  // The zoo file records the demo run's preparation (shorter side to 64, centre 32): the facade
+  // prepares as the evaluation did, and decodes the card's figure.
+  assert.equal(
+    model.metadata["anr.data"],
+    preparationOf(resolveRunConfig(runPreset("demo")))["anr.data"],
+    "the zoo file records the demo preset's preparation",
+  );
+  using r = await Anr.load("demo-photos-anr");
   let sum = 0;
   for (const p of photos) {
     // encode() prepares its input itself; prepare() shows what it gives the network.
