@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { initBackend } from "../backend/index.js";
-import { listFiles, type ImageDataset } from "../data/datasets.js";
+import { listFiles, skippedFilesWarning, type ImageDataset } from "../data/datasets.js";
 import { describePreparation, readPreparation, specWith, type Preparation } from "../data/preparation.js";
 import {
   describePhysical,
@@ -191,10 +191,7 @@ async function writeReport(
     seconds: (performance.now() - o.t0) / 1000,
   };
   const skipped = (r.report.skipped_files as string[] | undefined) ?? [];
-  if (skipped.length)
-    console.error(
-      `anr: warning: skip_corrupt: ${skipped.length} unreadable file(s) left out: ${skipped.join(", ")}`,
-    );
+  if (skipped.length) console.error(`anr: warning: ${skippedFilesWarning(skipped)}`);
   const files = [join(o.out, `${o.stem}.json`)];
   await writeFileAtomic(files[0]!, JSON.stringify(summary, null, 2) + "\n");
   if (r.grid) {

@@ -631,3 +631,8 @@ class Items implements ImageDataset {
     }
   }
 }
+
+/** The warning for files that `skip_corrupt` left out, the same wherever a dataset is opened. */
+export function skippedFilesWarning(ids: readonly string[]): string {
+  return `skip_corrupt: ${ids.length} unreadable file(s) left out: ${ids.join(", ")}`;
+}

@@ -18,6 +18,7 @@
  *   events.out.tfevents.anr  the same scalars for TensorBoard (`tensorboard --logdir runs/`)
  *   (the last two are rebuilt from the files above at each checkpoint and at the end)
  */
+import { skippedFilesWarning } from "../data/datasets.js";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { initBackend } from "../backend/index.js";
@@ -213,8 +214,7 @@ async function loop<B>(
     `anr train: ${cfg.hyponet.name}, ${countParams(cfg).toLocaleString("en")} parameters; ${driver.describe}; ${backend.threads} threads; run folder ${opts.out}`,
   );
   const skippedItems = () => driver.skippedItems?.() ?? [];
-  if (skippedItems().length)
-    warn(`skip_corrupt: ${skippedItems().length} unreadable file(s) left out: ${skippedItems().join(", ")}`);
+  if (skippedItems().length) warn(skippedFilesWarning(skippedItems()));
 
   const eArgs = emaArgs(run);
   const before = loggedSoFar(records);
