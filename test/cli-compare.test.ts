@@ -275,6 +275,67 @@ test("compare --budget-seconds 1 --steps 40: each run stops at the step that rea
   assert.match(md, /each run stopped at 1 s of training time/);
 });
 
+test("compare --jobs 2: each run an anr train child with half the threads, the same numbers as in one process; the same command again reuses the runs; a changed one is refused", async (t) => {
+  await initBackend();
+  const [single, jobs] = [await tempDir(t, "compare-single"), await tempDir(t, "compare-jobs")];
+  const flags = ["--preset", "demo", "--steps", "2", "--set", "train.eval_every=0"];
+  const a = await runCli(["compare", ...flags, "--out", single]);
+  assert.equal(a.code, 0, a.err);
+  const b = await runCli(["compare", ...flags, "--jobs", "2", "--out", jobs]);
+  assert.equal(b.code, 0, b.err);
+  const rows = await checkComparison(
+    jobs,
+    "demo",
+    ["tiny32-anr", "tiny32-mlp", "tiny32-ipc"],
+    ["ANR", "HypoMlp", "HypoMlpIPC"],
+    2,
+    [0],
+  );
+  assert.match(b.out, /training 3 run\(s\), 2 at a time, 1 kernel thread\(s\) each/);
+  for (const row of rows)
+    assert.match(
+      b.out,
+      new RegExp(
+        `^\\[${row.model.replace(/[()]/g, "\\$&")} \\(${row.preset}\\)\\] anr train: .*; 1 threads;`,
+        "m",
+      ),
+      `${row.model}: trained by its own process with one thread`,
+    );
+  // The kernels' results do not depend on the thread count: the runs train to the same numbers.
+  const inProcess = await readJson<Row[]>(join(single, "compare.json"));
+  assert.deepEqual(
+    rows.map((r) => [r.model, r.psnr, r.ssim, r.runs[0]!.curve]),
+    inProcess.map((r) => [r.model, r.psnr, r.ssim, r.runs[0]!.curve]),
+  );
+
+  // The same command again trains nothing: the finished runs and the table are as they were.
+  const files = (dir: string) =>
+    Promise.all(["eval.json", "model.safetensors"].map((f) => readFile(join(dir, f))));
+  const before = await Promise.all(rows.map((r) => files(join(jobs, r.preset))));
+  const again = await runCli(["compare", ...flags, "--jobs", "2", "--out", jobs]);
+  assert.equal(again.code, 0, again.err);
+  assert.match(again.out, /reusing 3 finished run\(s\)/);
+  assert.doesNotMatch(again.out + again.err, /anr train:/);
+  assert.deepEqual(await readJson<Row[]>(join(jobs, "compare.json")), rows);
+  assert.deepEqual(await Promise.all(rows.map((r) => files(join(jobs, r.preset)))), before);
+
+  // A run finished with another config or budget is not mixed into the table: refused, naming
+  // the run's config.json and the setting, before anything trains or is written.
+  const table = await readFile(join(jobs, "compare.json"), "utf8");
+  for (const [extra, problem] of [
+    [["--steps", "3"], /tiny32-anr[/\\]config\.json: holds a finished run whose train\.steps is 2, not 3/],
+    [["--set", "train.lr=0.001"], /config\.json: holds a finished run whose train\.lr is/],
+    [["--budget-seconds", "100"], /tiny32-anr: holds a run finished with no time budget, not 100 s/],
+  ] as const) {
+    const r = await runCli(["compare", ...flags, ...extra, "--jobs", "2", "--out", jobs]);
+    assert.equal(r.code, 2, `${extra.join(" ")}: ${r.err}`);
+    assert.match(r.err, problem, extra.join(" "));
+    assert.doesNotMatch(r.out, /anr train:/);
+  }
+  assert.equal(await readFile(join(jobs, "compare.json"), "utf8"), table);
+  assert.deepEqual(await Promise.all(rows.map((r) => files(join(jobs, r.preset)))), before);
+});
+
 test("a budget-stopped run: --resume with a budget is refused; without one it continues to train.steps", async (t) => {
   await initBackend();
   const raw = runPreset("demo") as Record<string, unknown>;
@@ -384,6 +445,7 @@ test("compare: --seeds and --budget-seconds must be above 0 (usage errors, nothi
   const out = await tempDir(t, "compare-usage");
   for (const flags of [
     ["--seeds", "0"],
+    ["--jobs", "0"],
     ["--budget-seconds", "0"],
     ["--budget-seconds", "-5"],
     ["--budget-seconds", "soon"],

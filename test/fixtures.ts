@@ -104,7 +104,7 @@ export function skipWithoutData(t: { skip(reason: string): void }, present: bool
 }
 
 /** Fields of metrics.jsonl that measure time, so differ between identical runs. */
-const volatileMetrics = new Set(["seconds", "time", "images_per_s", "step_s"]);
+const volatileMetrics = new Set(["seconds", "time", "images_per_s", "step_s", "train_seconds"]);
 
 /** The lines of a run's metrics.jsonl, without the timing fields, for comparing runs. */
 export async function readMetrics(dir: string): Promise<Record<string, number>[]> {

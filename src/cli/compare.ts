@@ -4,12 +4,17 @@
  * + JSON: mean ± sample standard deviation over the seeds, and each seed's run) and three plots:
  * test PSNR by step, by training time, and against the size of the representation.
  */
-import { join } from "node:path";
-import { mkdir } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { availableParallelism, tmpdir } from "node:os";
+import { extname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { writeFileAtomic } from "../io/files.js";
 import type { RunConfigInput, ValidatedRunConfig } from "../training/run-config.js";
 import { applyOverride, runPreset } from "../training/run-presets.js";
 import type { TrainResult } from "../training/loop.js";
+import { readFinishedRun } from "../training/artifacts.js";
 import { train } from "../training/trainer.js";
 import { writeLinePlot, type LinePlotSpec, type LineSeries } from "../util/plot.js";
 import { countParams } from "../model/params.js";
@@ -17,7 +22,7 @@ import { representationSize } from "../io/tokens.js";
 import { globe32x64 } from "../model/presets.js";
 import type { HyperNetworkConfigInput } from "../model/config.js";
 import type { PhysicalError } from "../eval/evaluate.js";
-import { InputError, UsageError } from "../util/errors.js";
+import { CheckFailed, InputError, UsageError } from "../util/errors.js";
 import { dataStatus, done, resolveRun, type Outcome } from "./common.js";
 
 /** The three contenders of the 32×32 comparisons: the demo's hyper-network with each hyponet. */
@@ -68,6 +73,12 @@ export interface CompareOptions {
   seeds?: number;
   /** Each run's budget of training time (TrainOptions.budgetSeconds); train.steps bounds it. */
   budgetSeconds?: number;
+  /**
+   * Runs trained at once (default 1, in this process). Above 1, each run is an `anr train` child
+   * process with ANR_THREADS = cores / jobs (or ANR_THREADS / jobs where set), so that every run
+   * gets the same share of the machine.
+   */
+  jobs?: number;
 }
 
 /** One run of a comparison: a contender with one seed, and its folder. */
@@ -191,25 +202,180 @@ export function sizePlot(
 }
 
 /**
+ * The result of the run already finished in `r.out`, when it was trained with `r`'s config and
+ * the same time budget; null when the folder holds no finished run. A finished run that differs
+ * is refused (naming the first setting that differs) rather than mixed into the table.
+ */
+async function finishedRunLike(r: ComparisonRun, budget: number | null): Promise<TrainResult | null> {
+  if (!existsSync(r.out)) return null;
+  const finished = await readFinishedRun(r.out);
+  if (!finished) return null;
+  const replace = "--overwrite to train it again, or another --out";
+  if (finished.budgetSeconds !== budget)
+    throw new InputError(
+      r.out,
+      `holds a run finished with ${finished.budgetSeconds === null ? "no time budget" : `a time budget of ${finished.budgetSeconds} s`}, not ${budget === null ? "none" : `${budget} s`} as asked: ${replace}`,
+    );
+  const wanted = JSON.parse(JSON.stringify(r.run)) as unknown;
+  const differs = firstDifference(wanted, finished.config, "");
+  if (differs !== null)
+    throw new InputError(
+      join(r.out, "config.json"),
+      `holds a finished run whose ${differs.path || "config"} is ${JSON.stringify(differs.there)}, not ${JSON.stringify(differs.wanted)} as this comparison asks: ${replace}`,
+    );
+  return finished.result;
+}
+
+/**
+ * The first place where `there` (a stored run config) differs from `wanted`; null where they agree.
+ * A field run's `model.channels` left null in `wanted` is filled from the data by training, so
+ * any value there agrees with it.
+ */
+function firstDifference(
+  wanted: unknown,
+  there: unknown,
+  path: string,
+): { path: string; wanted: unknown; there: unknown } | null {
+  if (wanted === null && path === "model.channels") return null;
+  if (typeof wanted !== "object" || wanted === null || typeof there !== "object" || there === null)
+    return Object.is(wanted, there) ? null : { path, wanted, there };
+  if (Array.isArray(wanted) !== Array.isArray(there)) return { path, wanted, there };
+  const keys = new Set([...Object.keys(wanted), ...Object.keys(there)]);
+  for (const k of keys) {
+    const d = firstDifference(
+      (wanted as Record<string, unknown>)[k],
+      (there as Record<string, unknown>)[k],
+      path ? `${path}.${k}` : k,
+    );
+    if (d) return d;
+  }
+  return null;
+}
+
+/**
+ * Trains `runs`, `jobs` at a time, each as an `anr train` child process of this executable with
+ * its share of the kernel threads; the children's output is passed through, each line prefixed
+ * with its run. Runs that fail do not stop the others; they are named together at the end.
+ */
+async function trainInChildren(
+  runs: ComparisonRun[],
+  values: CompareOptions,
+  jobs: number,
+  name: (r: ComparisonRun) => string,
+): Promise<void> {
+  if (!runs.length) return;
+  const threads = Math.max(1, Math.floor((Number(process.env.ANR_THREADS) || availableParallelism()) / jobs));
+  // The executable beside this module: run.ts under tsx, run.js once built.
+  const here = fileURLToPath(import.meta.url);
+  const entry = join(here, "..", `run${extname(here)}`);
+  const dir = await mkdtemp(join(tmpdir(), "anr-compare-"));
+  const failed: string[] = [];
+  console.log(
+    `training ${runs.length} run(s), ${Math.min(jobs, runs.length)} at a time, ${threads} kernel thread(s) each`,
+  );
+  try {
+    let next = 0;
+    const worker = async () => {
+      while (next < runs.length) {
+        const k = next++;
+        const r = runs[k]!;
+        const config = join(dir, `run-${k}.json`);
+        await writeFile(config, JSON.stringify(r.run, null, 2) + "\n");
+        const args = [
+          ...process.execArgv,
+          entry,
+          "train",
+          config,
+          ...["--out", r.out],
+          ...(values.budgetSeconds !== undefined ? ["--budget-seconds", String(values.budgetSeconds)] : []),
+          ...(values.overwrite ? ["--overwrite"] : []),
+        ];
+        console.log(`\n== ${name(r)}: ${r.out}`);
+        const code = await runPrefixed(
+          args,
+          { ...process.env, ANR_THREADS: String(threads) },
+          `[${name(r)}] `,
+        );
+        if (code !== 0) failed.push(`${name(r)} in ${r.out} (anr train exited with ${code})`);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(jobs, runs.length) }, worker));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  if (failed.length)
+    throw new CheckFailed(
+      `${failed.length} of ${runs.length} run(s) failed: ${failed.join("; ")} (their output is above; runs that finished are reused by the same command)`,
+    );
+}
+
+/** Runs Node with `args`, passing its output on line by line with `prefix`; its exit code. */
+function runPrefixed(args: string[], env: NodeJS.ProcessEnv, prefix: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    for (const [from, print] of [
+      [child.stdout, (s: string) => console.log(s)],
+      [child.stderr, (s: string) => console.error(s)],
+    ] as const) {
+      let pending = "";
+      from.setEncoding("utf8");
+      // Progress bars end their updates with \r: each becomes a line of its own.
+      from.on("data", (chunk: string) => {
+        const lines = (pending + chunk).split(/\r?\n|\r/);
+        pending = lines.pop()!;
+        for (const line of lines) if (line.trim()) print(prefix + line);
+      });
+      from.on("end", () => {
+        if (pending.trim()) print(prefix + pending);
+      });
+    }
+    child.on("error", reject);
+    child.on("close", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+  });
+}
+
+/**
  * ANR, the TransINR-style MLP and IPC trained with the same data, steps, seeds and hyper-network
  * into `--out` (default runs/compare-<preset>), then a table and plots. Every run config is
  * resolved, and the data looked for, before anything is trained or written. The runs go seed by
  * seed, the three contenders in turn, so that a change in the machine's load over the study
- * falls on all of them alike.
+ * falls on all of them alike. Runs already finished in `--out` with the same config and budget
+ * are reused, so a long study continues where it stopped; `--jobs` trains several at once.
  */
 export async function cmdCompare(values: CompareOptions): Promise<Outcome> {
   const which = values.preset;
   const out = values.out ?? join("runs", `compare-${which}`);
   const runs = comparisonRuns(values, out);
+  const jobs = values.jobs ?? 1;
+  if (!(Number.isSafeInteger(jobs) && jobs >= 1))
+    throw new UsageError(`--jobs ${jobs}: expected a whole number above 0`);
   const data = dataStatus(runs[0]!.raw as RunConfigInput);
   if (!data.ready) throw new InputError(`compare --preset ${which}`, `needs data: ${data.needs}`);
   const seedList = [...new Set(runs.map((r) => r.seed))];
   const labels = [...new Set(runs.map((r) => r.label))];
+  const ordered = seedList.flatMap((seed) => runs.filter((r) => r.seed === seed));
+  const name = (r: ComparisonRun) =>
+    `${r.label} (${r.modelPreset})${seedList.length > 1 ? `, seed ${r.seed}` : ""}`;
   await mkdir(out, { recursive: true });
+
+  // A run that already finished in its folder with this config and budget is taken as it is, so
+  // that a study of many hours can be stopped and continued, or its runs trained elsewhere.
   const results = new Map<ComparisonRun, TrainResult>();
-  for (const seed of seedList)
-    for (const r of runs.filter((x) => x.seed === seed)) {
-      console.log(`\n== ${r.label} (${r.modelPreset})${seedList.length > 1 ? `, seed ${seed}` : ""}`);
+  for (const r of ordered) {
+    const reused = values.overwrite ? null : await finishedRunLike(r, values.budgetSeconds ?? null);
+    if (reused) results.set(r, reused);
+  }
+  const toTrain = ordered.filter((r) => !results.has(r));
+  if (results.size)
+    console.log(
+      `reusing ${results.size} finished run(s) in ${out}: ${ordered
+        .filter((r) => results.has(r))
+        .map(name)
+        .join("; ")}`,
+    );
+  if (jobs === 1)
+    for (const r of toTrain) {
+      console.log(`\n== ${name(r)}`);
       const result = await train(r.run, {
         out: r.out,
         overwrite: values.overwrite === true,
@@ -217,6 +383,14 @@ export async function cmdCompare(values: CompareOptions): Promise<Outcome> {
       });
       results.set(r, result);
     }
+  else {
+    await trainInChildren(toTrain, values, jobs, name);
+    for (const r of toTrain) {
+      const finished = await readFinishedRun(r.out);
+      if (!finished) throw new CheckFailed(`${r.out}: the training of ${name(r)} left no eval.json`);
+      results.set(r, finished.result);
+    }
+  }
 
   const rows = labels.map((label) => {
     const mine = runs.filter((r) => r.label === label);
@@ -265,6 +439,7 @@ export async function cmdCompare(values: CompareOptions): Promise<Outcome> {
     ...(values.steps !== undefined ? [`--steps ${values.steps}`] : []),
     ...(values.seeds !== undefined && values.seeds !== 1 ? [`--seeds ${values.seeds}`] : []),
     ...(budget !== undefined ? [`--budget-seconds ${budget}`] : []),
+    ...(values.jobs !== undefined && values.jobs > 1 ? [`--jobs ${values.jobs}`] : []),
     ...(values.set ?? []).map((s) => `--set ${s}`),
   ].join(" ");
   const seedsText =

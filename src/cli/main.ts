@@ -247,6 +247,11 @@ continues it.`,
       "--overwrite",
       "replace the run in --out (deleted once the new run's first checkpoint is written)",
     )
+    .option(
+      "--budget-seconds <s>",
+      "end the run once its training time (the steps alone) reaches this many seconds; train.steps is then an upper bound",
+      parseReal("--budget-seconds"),
+    )
     .addHelpText(
       "after",
       examples(
@@ -254,6 +259,7 @@ continues it.`,
         "anr train --preset celeba128-anr-d5 --data-root /data/celeba",
         "anr train my-run.yaml --set train.lr=1e-4 --steps 5000",
         "anr train --preset fmnist-anr --resume",
+        "anr train --preset twemoji32-anr --steps 100000 --budget-seconds 900",
       ),
     )
     .action(act("train", (config, o) => cmdTrain(config, o, ctx.argv)));
@@ -433,8 +439,11 @@ tiny64-* models.
 <out>/<model>/seed-<seed> (one seed: <out>/<model>). --budget-seconds S ends each run once its
 training time reaches S seconds (train.steps is then an upper bound), with the final evaluation
 and model as at its last step; each run's eval.json records its steps, training time and what
-stopped it. The data is looked for before anything is trained; run folders that hold runs are
-refused unless --overwrite.`,
+stopped it. The data is looked for before anything is trained. A run folder that holds a run
+finished with the same config and budget is reused, so a stopped study continues where it ended
+(the same command again); one that holds anything else is refused unless --overwrite. --jobs N
+trains N runs at once, each in its own process with 1/N of the kernel threads (ANR_THREADS, default
+all cores), so that every run gets the same share of the machine.`,
     )
     .addOption(
       choice("--preset <name>", "the comparison", Object.keys(COMPARISONS) as [string, ...string[]]).default(
@@ -449,14 +458,20 @@ refused unless --overwrite.`,
       parseReal("--budget-seconds"),
     )
     .addOption(setOption())
+    .option(
+      "--jobs <n>",
+      "runs trained at once, each an anr train process with its share of the kernel threads (default 1)",
+      parseWhole("--jobs"),
+    )
     .option("--out <dir>", "the folder of the runs and the table (default runs/compare-<preset>)")
-    .option("--overwrite", "replace runs already there")
+    .option("--overwrite", "replace runs already there (else finished runs with the same config are reused)")
     .addHelpText(
       "after",
       examples(
         "anr compare --preset demo --steps 600",
         "anr compare --preset fmnist --steps 500",
         "anr compare --preset twemoji32 --steps 100000 --budget-seconds 1800 --seeds 3",
+        "anr compare --preset twemoji32 --steps 100000 --budget-seconds 900 --seeds 3 --jobs 2",
       ),
     )
     .action(act("compare", (o) => cmdCompare(o)));

@@ -16,6 +16,8 @@ export interface TrainOptions {
   out?: string;
   resume?: boolean;
   overwrite?: boolean;
+  /** End the run once its training time (the steps alone) reaches this many seconds. */
+  budgetSeconds?: number;
 }
 
 /** The resolved run config, from a config file or a preset, with the flags applied. */
@@ -55,6 +57,7 @@ export async function cmdTrain(
     resume: values.resume === true,
     overwrite: values.overwrite === true,
     resumeCommand: resumeCommand(args),
+    ...(values.budgetSeconds !== undefined ? { budgetSeconds: values.budgetSeconds } : {}),
   });
   console.log(`run folder: ${out}/`);
   return done({

@@ -219,10 +219,11 @@ async function loop<B>(
   const eArgs = emaArgs(run);
   const before = loggedSoFar(records);
   const { curve, timeCurve } = before;
-  const logTrainSeconds = budget !== undefined || before.trainSeconds !== null;
-  // A run resumed from metrics without `train_seconds` has no known training time before this
-  // process: its time curve gets no points rather than ones shifted to the resume.
+  // A run resumed from metrics without `train_seconds` (written before every run logged it) has no
+  // known training time before this process: its time curve gets no points rather than ones
+  // shifted to the resume.
   const timeKnown = !ck || before.trainSeconds !== null;
+  const logTrainSeconds = budget !== undefined || timeKnown;
   // Training time of the steps alone (what a budget counts), in this process.
   let trainSeconds = 0;
   const trainTotal = () => (before.trainSeconds ?? 0) + trainSeconds;

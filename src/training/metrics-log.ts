@@ -80,7 +80,7 @@ export interface LoggedSoFar {
   /** Seconds of training logged last, so that `seconds` continues across resumes. */
   seconds: number;
   /**
-   * Training time of the steps alone logged last (`train_seconds`): logged by budgeted runs only,
+   * Training time of the steps alone logged last (`train_seconds`): logged by every run since 3 Dec 2026 (before, by budgeted runs only),
    * so null where the metrics do not carry it.
    */
   trainSeconds: number | null;
