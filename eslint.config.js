@@ -16,6 +16,7 @@ const LAYERS = [
   ["training"],
   ["golden"],
   ["api"],
+  ["batch"],
   ["cli"],
 ];
 const layerRules = LAYERS.map((layer, i) => {

@@ -1,6 +1,6 @@
 /**
  * The layers of src/ only import downward (util → backend → model/rendering → io → data → eval →
- * training → golden → api → cli), as eslint.config.js declares: checked here so that CI, which runs the
+ * training → golden → api → batch → cli), as eslint.config.js declares: checked here so that CI, which runs the
  * tests, fails on a new upward import. The rules that keep the layer rule whole are checked too:
  * a dynamic `import()` in src/ loads only a package (the layer rule sees only static imports), and
  * only the CLI and the Node entry files read `process.env`.
@@ -65,6 +65,19 @@ test("layers: the facade (src/api) sits above data and below the CLI", async () 
   );
   assert.deepEqual(
     await lint('import { Anr } from "../api/model.js";\nexport { Anr };\n', "training/probe.ts"),
+    [1],
+  );
+  // Batches (src/batch) stand on the facade and serve the CLI.
+  assert.deepEqual(
+    await lint('import { Anr } from "../api/node.js";\nexport { Anr };\n', "batch/probe.ts"),
+    [],
+  );
+  assert.deepEqual(
+    await lint('import { makeBatch } from "../batch/batch.js";\nexport { makeBatch };\n', "api/probe.ts"),
+    [1],
+  );
+  assert.deepEqual(
+    await lint('import { cmdTrain } from "../cli/train.js";\nexport { cmdTrain };\n', "batch/probe.ts"),
     [1],
   );
 });

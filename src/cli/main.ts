@@ -31,6 +31,8 @@ import {
   type Outcome,
   type PreparationFlags,
 } from "./common.js";
+import { cmdBatchResume, cmdBatchRun, cmdBatchStatus, cmdWorker } from "./batch.js";
+import { BATCH_COMMANDS } from "../batch/spec.js";
 import { cmdCompare, COMPARISONS } from "./compare.js";
 import { cmdCompletion, SHELLS, type CompletionOption, type CompletionTree } from "./completion.js";
 import { cmdDecode, DECODE_ENGINES } from "./decode.js";
@@ -476,6 +478,76 @@ all cores), so that every run gets the same share of the machine.`,
     )
     .action(act("compare", (o) => cmdCompare(o)));
 
+  const queueOption = () =>
+    new Option("--queue <url>", "a Redis queue, redis://HOST:PORT/DB: workers (anr worker) do the shards");
+  const batch = program
+    .command("batch")
+    .summary("encode or evaluate many files in shards, here or by workers on a Redis queue")
+    .description(
+      `A command over many files (a dataset into R-tokens, a large evaluation), cut into shards of
+--shard-size files. Without --queue the shards are done here, one after the other; with --queue
+they become jobs on a Redis queue (BullMQ), done by any number of \`anr worker\` processes on any
+machines that see the same paths. Either way the batch folder gets the same bytes: batch.json, per
+shard a token file (encode) and a record of each input's checksum and outcome, and manifest.json.
+An input that cannot be read is recorded as failed with its error; the rest go on. A shard whose
+worker dies is taken over by another; a failed shard is retried twice. \`anr batch resume\` does
+whatever is missing; the same command again does nothing that is done.`,
+    );
+  for (const command of BATCH_COMMANDS)
+    batch
+      .command(command)
+      .summary(
+        command === "encode"
+          ? "the R-tokens of every input, one token file per shard"
+          : "PSNR/SSIM of every input's reconstruction at the model's size",
+      )
+      .argument("<inputs...>", "image files (JPEG, PNG, WebP, SVG) or .npy fields, or folders of them")
+      .requiredOption("--model <model>", "a model file, run folder or zoo name (anr models)")
+      .addOption(weightsOption())
+      .option("--out <dir>", `the batch folder (default out/batch-${command}-<first input>)`)
+      .option("--shard-size <n>", "inputs per shard (default 64)", parseWhole("--shard-size"))
+      .addOption(queueOption())
+      .option("--detach", "with --queue: return once the jobs are queued")
+      .addHelpText(
+        "after",
+        examples(
+          `anr batch ${command} photos/ --model demo-photos-anr --out out/photos`,
+          `anr batch ${command} photos/ --model demo-photos-anr --out /shared/photos --queue redis://127.0.0.1:6379/0`,
+        ),
+      )
+      .action(act(`batch ${command}`, (inputs, o) => cmdBatchRun(command, inputs, o)));
+  batch
+    .command("status")
+    .summary("shards done, queued, retrying and failed; inputs that failed")
+    .argument("<batch>", "a batch folder, or a batch id (with --queue)")
+    .addOption(queueOption())
+    .action(act("batch status", (which, o) => cmdBatchStatus(which, o)));
+  batch
+    .command("resume")
+    .summary("do what a batch has not done: here, or queued again with --queue")
+    .argument("<batch>", "a batch folder, or a batch id (with --queue)")
+    .addOption(queueOption())
+    .option("--detach", "with --queue: return once the jobs are queued")
+    .action(act("batch resume", (which, o) => cmdBatchResume(which, o)));
+
+  program
+    .command("worker")
+    .summary("do batch shard jobs from a Redis queue until stopped")
+    .description(
+      `Takes shard jobs of any batch from the queue and does them, loading each model once. A job is
+acknowledged only once its outputs are written and flushed to disk. Ctrl-C or SIGTERM stops it
+after the jobs in hand; a worker killed outright loses its job to another after --lock-seconds.`,
+    )
+    .requiredOption("--queue <url>", "the Redis queue, redis://HOST:PORT/DB")
+    .option("--concurrency <k>", "jobs at once in this process (default 1)", parseWhole("--concurrency"))
+    .option(
+      "--lock-seconds <s>",
+      "how long a job stays with a worker that stops answering (default 30)",
+      parseReal("--lock-seconds"),
+    )
+    .addHelpText("after", examples("anr worker --queue redis://127.0.0.1:6379/0"))
+    .action(act("worker", (o) => cmdWorker(o)));
+
   program
     .command("render")
     .summary("novel views of an object from posed support views (frames + animated GIF)")
@@ -611,6 +683,7 @@ function completionTree(program: CommandUnknownOpts): CompletionTree {
     description: c.summary() || c.description(),
     options: c.options.filter((o) => !o.hidden).map(option),
     ...(c.registeredArguments[0]?.argChoices ? { choices: c.registeredArguments[0].argChoices } : {}),
+    ...(c.commands.length ? { choices: c.commands.map((sub) => sub.name()) } : {}),
   }));
   commands.push({
     name: "help",

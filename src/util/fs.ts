@@ -1,5 +1,5 @@
 /** File-system helpers shared by every writer: nothing half-written is ever left behind. */
-import { writeFile, rename, unlink, readdir } from "node:fs/promises";
+import { open, writeFile, rename, unlink, readdir } from "node:fs/promises";
 import { dirname, basename, join } from "node:path";
 
 /** The temporary name {@link writeFileAtomic} writes `path` under before renaming it. */
@@ -8,15 +8,39 @@ function temporaryName(path: string): string {
 }
 const TEMPORARY_NAME = /^\..+\.\d+\.\d+\.tmp$/;
 
-/** Write a file atomically: a temporary file beside it, then a rename. */
-export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
+/**
+ * Write a file atomically: a temporary file beside it, then a rename. `durable`: the file's bytes
+ * and then its folder's entry are flushed to the disk (fsync) before this returns, for a writer
+ * that reports the file as done to others (a job queue) and must not lose it to a power cut.
+ */
+export async function writeFileAtomic(
+  path: string,
+  bytes: Uint8Array | string,
+  opts: { durable?: boolean } = {},
+): Promise<void> {
   const tmp = temporaryName(path);
   try {
-    await writeFile(tmp, bytes);
+    if (opts.durable) {
+      const f = await open(tmp, "w");
+      try {
+        await f.writeFile(bytes);
+        await f.sync();
+      } finally {
+        await f.close();
+      }
+    } else await writeFile(tmp, bytes);
     await rename(tmp, path);
   } catch (e) {
     await unlink(tmp).catch(() => undefined);
     throw e;
+  }
+  if (opts.durable) {
+    const dir = await open(dirname(path), "r");
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
   }
 }
 

@@ -1,0 +1,125 @@
+/**
+ * Making a batch (its inputs found, its model checked and fingerprinted, its spec written) and
+ * running it in this process, shard after shard: the same shards, by the same code, as workers on
+ * a queue would do them (./queue.ts), so the outputs are the same bytes either way.
+ */
+import { mkdir, stat } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { Anr, resolveModelFile } from "../api/node.js";
+import { listFiles } from "../data/datasets.js";
+import type { WeightsChoice } from "../io/weights.js";
+import { InputError, UsageError } from "../util/errors.js";
+import { ModelCache, runShard } from "./shard.js";
+import {
+  doneShards,
+  planBatch,
+  shardCount,
+  writeBatchSpec,
+  type BatchCommand,
+  type BatchSpec,
+} from "./spec.js";
+
+/** The files a batch takes from a folder: images, SVG drawings and `.npy` fields. */
+const INPUT_FILE = /\.(jpe?g|png|webp|svg|npy)$/i;
+
+/** The input files: each argument a file, or a folder whose input files are taken (recursively, sorted). */
+export async function expandInputs(args: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const a of args) {
+    const s = await stat(a).catch(() => null);
+    if (!s) throw new InputError(a, "no such file or folder");
+    if (s.isDirectory())
+      out.push(
+        ...(await listFiles(a, INPUT_FILE, "images (.jpg/.png/.webp/.svg) or .npy fields")).map((f) =>
+          join(a, f),
+        ),
+      );
+    else out.push(a);
+  }
+  if (!out.length) throw new UsageError("no inputs: give image files or folders");
+  return out;
+}
+
+/** What a new batch runs. */
+export interface BatchRequest {
+  command: BatchCommand;
+  /** A model file, run folder or zoo name. */
+  model: string;
+  weights?: WeightsChoice;
+  /** Files and folders of inputs. */
+  inputs: string[];
+  out: string;
+  /** Inputs per shard (default 64). */
+  shardSize?: number;
+}
+
+/**
+ * A batch's spec from a request: the model resolved and loaded once (to fingerprint it and to check
+ * that it can do the command), the inputs expanded; written into its folder, which must hold no
+ * other batch.
+ */
+export async function makeBatch(req: BatchRequest): Promise<BatchSpec> {
+  const shardSize = req.shardSize ?? 64;
+  if (!(Number.isSafeInteger(shardSize) && shardSize >= 1))
+    throw new UsageError(`--shard-size ${shardSize}: expected a whole number above 0`);
+  const inputs = await expandInputs(req.inputs);
+  const chosen = await resolveModelFile(req.model, req.weights ?? "online");
+  const model = await Anr.load(chosen.path, { weights: chosen.weights });
+  try {
+    if (model.task === "nerf")
+      throw new InputError(
+        chosen.path,
+        `a view-synthesis model: batch ${req.command} takes image or field models`,
+      );
+    if (req.command === "eval" && model.task !== "image")
+      throw new InputError(
+        chosen.path,
+        `a ${model.task} model: batch eval measures image models (PSNR/SSIM in [0, 1])`,
+      );
+    const spec = planBatch({
+      command: req.command,
+      model: resolve(chosen.path),
+      weights: chosen.weights,
+      model_fingerprint: model.fingerprint,
+      out: req.out,
+      shard_size: shardSize,
+      inputs,
+    });
+    await mkdir(spec.out, { recursive: true });
+    await writeBatchSpec(spec);
+    return spec;
+  } finally {
+    model.dispose();
+  }
+}
+
+/**
+ * Do every shard of `spec` not yet done, here, in order. A shard that throws is reported and the
+ * others go on; returns the failed shards with their errors.
+ */
+export async function runBatchLocally(
+  spec: BatchSpec,
+  onProgress: (p: { done: number; failed: number; total: number }) => void,
+): Promise<Map<number, string>> {
+  const models = new ModelCache();
+  const total = shardCount(spec);
+  const failed = new Map<number, string>();
+  try {
+    const done = await doneShards(spec);
+    let count = done.size;
+    onProgress({ done: count, failed: 0, total });
+    for (let k = 0; k < total; k++) {
+      if (done.has(k)) continue;
+      try {
+        await runShard(spec, k, models);
+        count++;
+      } catch (e) {
+        failed.set(k, (e as Error).message);
+      }
+      onProgress({ done: count, failed: failed.size, total });
+    }
+  } finally {
+    models.dispose();
+  }
+  return failed;
+}
