@@ -464,3 +464,49 @@ test("batch eval: PSNR and SSIM of every readable input, the corrupt one failed;
   // Eval writes no token files.
   assert.equal((await readdir(join(out, "shards"))).filter((f) => f.endsWith(".safetensors")).length, 0);
 });
+
+test("batch decode: every instance of every token file as the model decodes it; a file that is not a token file fails alone", async (t) => {
+  assert.ok(reference, "the in-process batch ran first");
+  const dir = await tempDir(t, "batch-decode");
+  const tokensDir = join(dir, "tokens");
+  await mkdir(tokensDir);
+  const manifest = JSON.parse(reference.get("manifest.json")!.toString()) as Manifest;
+  const files = [...new Set(manifest.items.flatMap((i) => (i.tokens ? [i.tokens] : [])))];
+  for (const f of files) await writeFile(join(tokensDir, f.replace("shards/", "")), reference.get(f)!);
+  await writeFile(join(tokensDir, "zz-broken.safetensors"), "not safetensors");
+  const out = join(dir, "decoded");
+  const r = await runCli([
+    "batch",
+    "decode",
+    tokensDir,
+    "--model",
+    MODEL,
+    "--scale",
+    "2",
+    "--out",
+    out,
+    "--shard-size",
+    "2",
+  ]);
+  assert.equal(r.code, 0, r.err);
+  const m = JSON.parse(await readFile(join(out, "manifest.json"), "utf8")) as Manifest;
+  assert.deepEqual(m.totals, { inputs: 6, ok: 5, failed: 1, pending: 0 });
+  assert.match(m.items.find((i) => i.status === "failed")!.error!, /zz-broken\.safetensors: /);
+  using model = await Anr.load(MODEL);
+  const { pngBytes } = await import("../src/data/image.js");
+  let pictures = 0;
+  for (const item of m.items.filter((i) => i.status === "ok")) {
+    const tokens = tokensFromBytes(await readFile(join(tokensDir, item.input)), item.input);
+    assert.equal(item.outputs!.length, tokens.names.length);
+    for (const [k, file] of item.outputs!.entries()) {
+      assert.equal(
+        file,
+        `decoded/${item.input.replace(".safetensors", "")}/${tokens.names[k]!.replace(".png", "")}.png`,
+      );
+      const expected = await pngBytes(await model.decode(tokens, { index: k, scale: 2 }));
+      assert.ok((await readFile(join(out, file))).equals(expected), file);
+      pictures++;
+    }
+  }
+  assert.equal(pictures, 12);
+});

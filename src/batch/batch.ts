@@ -22,21 +22,26 @@ import {
 /** The files a batch takes from a folder: images, SVG drawings and `.npy` fields. */
 const INPUT_FILE = /\.(jpe?g|png|webp|svg|npy)$/i;
 
-/** The input files: each argument a file, or a folder whose input files are taken (recursively, sorted). */
-export async function expandInputs(args: string[]): Promise<string[]> {
+/** What decode takes from a folder: token files. */
+const TOKEN_FILE = /\.safetensors$/i;
+
+/**
+ * The input files: each argument a file, or a folder whose input files are taken (recursively,
+ * sorted): images and fields, or for decode token files.
+ */
+export async function expandInputs(args: string[], command: BatchCommand): Promise<string[]> {
+  const [ext, what] =
+    command === "decode"
+      ? [TOKEN_FILE, "token files (.safetensors)"]
+      : [INPUT_FILE, "images (.jpg/.png/.webp/.svg) or .npy fields"];
   const out: string[] = [];
   for (const a of args) {
     const s = await stat(a).catch(() => null);
     if (!s) throw new InputError(a, "no such file or folder");
-    if (s.isDirectory())
-      out.push(
-        ...(await listFiles(a, INPUT_FILE, "images (.jpg/.png/.webp/.svg) or .npy fields")).map((f) =>
-          join(a, f),
-        ),
-      );
+    if (s.isDirectory()) out.push(...(await listFiles(a, ext, what)).map((f) => join(a, f)));
     else out.push(a);
   }
-  if (!out.length) throw new UsageError("no inputs: give image files or folders");
+  if (!out.length) throw new UsageError(`no inputs: give ${what} or folders of them`);
   return out;
 }
 
@@ -51,6 +56,9 @@ export interface BatchRequest {
   out: string;
   /** Inputs per shard (default 64). */
   shardSize?: number;
+  /** decode: the output size, or the input size times `scale`; default the input size. */
+  size?: [number, number];
+  scale?: number;
 }
 
 /**
@@ -62,7 +70,11 @@ export async function makeBatch(req: BatchRequest): Promise<BatchSpec> {
   const shardSize = req.shardSize ?? 64;
   if (!(Number.isSafeInteger(shardSize) && shardSize >= 1))
     throw new UsageError(`--shard-size ${shardSize}: expected a whole number above 0`);
-  const inputs = await expandInputs(req.inputs);
+  if (req.size !== undefined && req.scale !== undefined)
+    throw new UsageError("give --size or --scale, not both");
+  if ((req.size !== undefined || req.scale !== undefined) && req.command !== "decode")
+    throw new UsageError(`--size and --scale are for batch decode, not batch ${req.command}`);
+  const inputs = await expandInputs(req.inputs, req.command);
   const chosen = await resolveModelFile(req.model, req.weights ?? "online");
   const model = await Anr.load(chosen.path, { weights: chosen.weights });
   try {
@@ -84,6 +96,8 @@ export async function makeBatch(req: BatchRequest): Promise<BatchSpec> {
       out: req.out,
       shard_size: shardSize,
       inputs,
+      ...(req.size !== undefined ? { size: req.size } : {}),
+      ...(req.scale !== undefined ? { scale: req.scale } : {}),
     });
     await mkdir(spec.out, { recursive: true });
     await writeBatchSpec(spec);

@@ -9,8 +9,9 @@ import { dirname, join } from "node:path";
 import type { ImageInput } from "../api/input.js";
 import { Anr } from "../api/node.js";
 import { ssim } from "../eval/ssim.js";
-import { psnrUnit } from "../data/image.js";
-import { tokensToBytes } from "../io/tokens.js";
+import { pngBytes, psnrUnit } from "../data/image.js";
+import { encodeNpy } from "../io/npy.js";
+import { tokensFromBytes, tokensToBytes } from "../io/tokens.js";
 import { InputError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/fs.js";
 import {
@@ -87,6 +88,7 @@ export async function runShard(spec: BatchSpec, k: number, models: ModelCache): 
   const done = await readShardRecord(spec, k);
   if (done) return { record: done, computed: false };
   const model = await models.get(spec);
+  if (spec.command === "decode") return { record: await decodeShard(spec, k, model), computed: true };
   const items: ItemRecord[] = [];
   const readable: { input: ImageInput; name: string; item: ItemRecord }[] = [];
   for (const path of shardInputs(spec, k)) {
@@ -144,4 +146,76 @@ export async function runShard(spec: BatchSpec, k: number, models: ModelCache): 
     durable: true,
   });
   return { record, computed: true };
+}
+
+/** A path inside a folder for an instance's name: its "/"-separated parts, none empty, "." or "..". */
+function safeRelative(name: string): string {
+  const parts = name.split(/[\\/]+/).filter((p) => p !== "" && p !== "." && p !== "..");
+  return parts.length ? parts.join("/") : "instance";
+}
+
+/**
+ * decode: each token file of the shard, every instance decoded (at the spec's size or scale) to
+ * `decoded/<token file>/<instance name>.png` (fields: `.npy`, physical units, NaN where the input
+ * was missing). A file that is not a token file of this model fails alone.
+ */
+async function decodeShard(spec: BatchSpec, k: number, model: Anr): Promise<ShardRecord> {
+  const items: ItemRecord[] = [];
+  for (const path of shardInputs(spec, k)) {
+    const name = itemName(spec, path);
+    const item: ItemRecord = { input: name, sha256: null, status: "failed" };
+    items.push(item);
+    try {
+      const bytes = await readFile(path).catch((e: NodeJS.ErrnoException) => {
+        throw new InputError(path, `cannot read (${e.code ?? e.message})`);
+      });
+      item.sha256 = sha256Hex(bytes);
+      const tokens = tokensFromBytes(bytes, path);
+      let images;
+      try {
+        images = await model.decodeAll(tokens, {
+          ...(spec.size ? { size: spec.size } : {}),
+          ...(spec.scale !== undefined ? { scale: spec.scale } : {}),
+        });
+      } catch (e) {
+        // The facade names "tokens"; here the tokens are this file.
+        if (e instanceof InputError) throw new InputError(path, e.message.replace(/^tokens: /, ""));
+        throw e;
+      }
+      const folder = `decoded/${safeRelative(name.replace(/\.safetensors$/i, ""))}`;
+      const outputs: string[] = [];
+      const used = new Set<string>();
+      for (const [i, img] of images.entries()) {
+        let stem = safeRelative(tokens.names[i]!.replace(/\.[^./]+$/, ""));
+        if (used.has(stem)) stem = `${stem}-${i}`;
+        used.add(stem);
+        const file = `${folder}/${stem}.${model.channels ? "npy" : "png"}`;
+        const out = model.channels
+          ? encodeNpy({ shape: [img.c, img.h, img.w], data: img.data })
+          : await pngBytes(img);
+        await mkdir(dirname(join(spec.out, file)), { recursive: true });
+        await writeFileAtomic(join(spec.out, file), out, { durable: true });
+        outputs.push(file);
+      }
+      item.status = "ok";
+      item.outputs = outputs;
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+      item.error = e.message;
+    }
+  }
+  const record: ShardRecord = {
+    format: "anr-batch-shard/1",
+    batch: spec.id,
+    shard: k,
+    command: spec.command,
+    model_fingerprint: spec.model_fingerprint,
+    items,
+  };
+  const { record: recordFile } = shardFiles(k);
+  await mkdir(dirname(join(spec.out, recordFile)), { recursive: true });
+  await writeFileAtomic(join(spec.out, recordFile), JSON.stringify(record, null, 2) + "\n", {
+    durable: true,
+  });
+  return record;
 }

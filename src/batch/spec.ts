@@ -6,6 +6,7 @@
  *
  *   batch.json                  the spec: command, model and its fingerprint, inputs, shard size
  *   shards/00000.safetensors    encode: the shard's tokens (the token format of `anr encode`)
+ *   decoded/<input>/<name>.png  decode: each instance of each token file (.npy for fields)
  *   shards/00000.json           the shard's record: each input's checksum and outcome; written
  *                               last, so a shard is done exactly when its record is there
  *   manifest.json               every input with its shard, checksum and outcome (when complete)
@@ -20,8 +21,8 @@ import { z } from "zod";
 import { InputError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/fs.js";
 
-/** The commands a batch runs. */
-export const BATCH_COMMANDS = ["encode", "eval"] as const;
+/** The commands a batch runs: encode images or fields, evaluate images, decode token files. */
+export const BATCH_COMMANDS = ["encode", "eval", "decode"] as const;
 export type BatchCommand = (typeof BATCH_COMMANDS)[number];
 
 const BatchSpecSchema = z
@@ -42,6 +43,9 @@ const BatchSpecSchema = z
     shard_size: z.number().int().positive(),
     /** Absolute paths, in the order given. */
     inputs: z.array(z.string().min(1)).min(1),
+    /** decode: the output size [H, W], or the input size times `scale` (default: the input size). */
+    size: z.tuple([z.number().int().positive(), z.number().int().positive()]).optional(),
+    scale: z.number().positive().optional(),
   })
   .strict();
 export type BatchSpec = z.infer<typeof BatchSpecSchema>;
@@ -62,9 +66,36 @@ export function planBatch(o: Omit<BatchSpec, "format" | "id" | "root">): BatchSp
     root: commonFolder(inputs),
   };
   const { format, command, model, weights, model_fingerprint, out, root, shard_size } = spec;
-  const body = { format, command, model, weights, model_fingerprint, out, root, shard_size, inputs };
+  const decodeSize = {
+    ...(o.size !== undefined ? { size: o.size } : {}),
+    ...(o.scale !== undefined ? { scale: o.scale } : {}),
+  };
+  const body = {
+    format,
+    command,
+    model,
+    weights,
+    model_fingerprint,
+    out,
+    root,
+    shard_size,
+    inputs,
+    ...decodeSize,
+  };
   const id = `b${createHash("sha256").update(JSON.stringify(body)).digest("hex").slice(0, 16)}`;
-  return { format, id, command, model, weights, model_fingerprint, out, root, shard_size, inputs };
+  return {
+    format,
+    id,
+    command,
+    model,
+    weights,
+    model_fingerprint,
+    out,
+    root,
+    shard_size,
+    inputs,
+    ...decodeSize,
+  };
 }
 
 /** The deepest folder that holds every path. */
@@ -117,6 +148,8 @@ export interface ItemRecord {
   /** eval: PSNR (dB, in [0, 1]) and SSIM of its reconstruction at the model's size. */
   psnr?: number;
   ssim?: number;
+  /** decode: the files written for its instances, relative to the batch folder. */
+  outputs?: string[];
 }
 
 /** A shard's record (shards/NNNNN.json): written once its outputs are in place. */

@@ -28,6 +28,8 @@ export interface BatchRunOptions {
   shardSize?: number;
   queue?: string;
   detach?: boolean;
+  size?: [number, number];
+  scale?: number;
 }
 
 /** The progress bar of a batch's shards, and its last state. */
@@ -93,7 +95,7 @@ async function carryOut(spec: BatchSpec, o: { queue?: string; detach?: boolean }
       ? `; mean PSNR ${t.mean_psnr.toFixed(2)} dB, SSIM ${t.mean_ssim!.toFixed(3)}`
       : "";
   console.log(
-    `batch ${spec.id}: ${t.ok} of ${t.inputs} inputs ${spec.command === "encode" ? "encoded" : "evaluated"}${quality}; wrote ${join(spec.out, MANIFEST_FILE)}`,
+    `batch ${spec.id}: ${t.ok} of ${t.inputs} inputs ${{ encode: "encoded", eval: "evaluated", decode: "decoded" }[spec.command]}${quality}; wrote ${join(spec.out, MANIFEST_FILE)}`,
   );
   const bad = manifest.items.filter((i) => i.status === "failed");
   for (const i of bad.slice(0, 10)) console.error(`anr: warning: ${i.input}: failed: ${i.error}`);
@@ -130,6 +132,8 @@ export async function cmdBatchRun(
     inputs,
     out: o.out ?? defaultOut(`batch-${command}`, inputs[0]!),
     ...(o.shardSize !== undefined ? { shardSize: o.shardSize } : {}),
+    ...(o.size !== undefined ? { size: o.size } : {}),
+    ...(o.scale !== undefined ? { scale: o.scale } : {}),
   });
   console.log(
     `batch ${spec.id}: ${command} of ${spec.inputs.length} input(s) in ${shardCount(spec)} shard(s) of ${spec.shard_size}, model ${spec.model}; folder ${spec.out}`,

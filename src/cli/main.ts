@@ -482,13 +482,14 @@ all cores), so that every run gets the same share of the machine.`,
     new Option("--queue <url>", "a Redis queue, redis://HOST:PORT/DB: workers (anr worker) do the shards");
   const batch = program
     .command("batch")
-    .summary("encode or evaluate many files in shards, here or by workers on a Redis queue")
+    .summary("encode, evaluate or decode many files in shards, here or by workers on a Redis queue")
     .description(
       `A command over many files (a dataset into R-tokens, a large evaluation), cut into shards of
 --shard-size files. Without --queue the shards are done here, one after the other; with --queue
 they become jobs on a Redis queue (BullMQ), done by any number of \`anr worker\` processes on any
 machines that see the same paths. Either way the batch folder gets the same bytes: batch.json, per
-shard a token file (encode) and a record of each input's checksum and outcome, and manifest.json.
+shard a token file (encode; decode writes decoded/<token file>/<instance>.png) and a record of
+each input's checksum and outcome, and manifest.json.
 An input that cannot be read is recorded as failed with its error; the rest go on. A shard whose
 worker dies is taken over by another; a failed shard is retried twice. \`anr batch resume\` does
 whatever is missing; the same command again does nothing that is done.`,
@@ -497,17 +498,26 @@ whatever is missing; the same command again does nothing that is done.`,
     batch
       .command(command)
       .summary(
-        command === "encode"
-          ? "the R-tokens of every input, one token file per shard"
-          : "PSNR/SSIM of every input's reconstruction at the model's size",
+        {
+          encode: "the R-tokens of every input, one token file per shard",
+          eval: "PSNR/SSIM of every input's reconstruction at the model's size",
+          decode: "every instance of every token file as an image (or .npy field), at any size",
+        }[command],
       )
-      .argument("<inputs...>", "image files (JPEG, PNG, WebP, SVG) or .npy fields, or folders of them")
+      .argument(
+        "<inputs...>",
+        command === "decode"
+          ? "token files (.safetensors: anr encode's, or batch encode's shards), or folders of them"
+          : "image files (JPEG, PNG, WebP, SVG) or .npy fields, or folders of them",
+      )
       .requiredOption("--model <model>", "a model file, run folder or zoo name (anr models)")
       .addOption(weightsOption())
       .option("--out <dir>", `the batch folder (default out/batch-${command}-<first input>)`)
       .option("--shard-size <n>", "inputs per shard (default 64)", parseWhole("--shard-size"))
       .addOption(queueOption())
       .option("--detach", "with --queue: return once the jobs are queued")
+      .addOption(sizeOption("decode: the output size (default the input size)"))
+      .addOption(scaleOption("decode: K × the input size"))
       .addHelpText(
         "after",
         examples(
