@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -21,6 +21,8 @@ import { REPO, runCli, tempDir, writePhoto } from "./cli-helpers.js";
 import { skipWithoutData } from "./fixtures.js";
 
 const MODEL = "demo-photos-anr";
+/** A queued batch that waits for ever (a lost job never queued again) fails rather than hangs. */
+const QUEUE_TEST = { timeout: 120_000 };
 const SHARD_SIZE = "3";
 
 /** Every file of a batch folder (lock-free names only), path → bytes. */
@@ -68,8 +70,11 @@ function freePort(): Promise<number> {
   });
 }
 
-/** A redis-server of our own on `port`, its data (append-only file) in `dir`; once it accepts connections. */
-function startRedis(port: number, dir: string): Promise<ChildProcess> {
+/**
+ * A redis-server of our own on `port`, once it accepts connections; `persistent`: its data kept
+ * in an append-only file in `dir` (else a restart loses every job).
+ */
+function startRedis(port: number, dir: string, persistent = true): Promise<ChildProcess> {
   const p = spawn(
     "redis-server",
     [
@@ -80,7 +85,7 @@ function startRedis(port: number, dir: string): Promise<ChildProcess> {
       "--save",
       "",
       "--appendonly",
-      "yes",
+      persistent ? "yes" : "no",
       "--appendfsync",
       "always",
       "--dir",
@@ -148,6 +153,11 @@ function startAnr(args: string[]): {
 }
 
 let work = "";
+/** `anr batch encode` of the test inputs into the batch folder, in shards of 3 (or `shardSize`). */
+const encodeArgs = (shardSize = SHARD_SIZE) => [
+  ...["batch", "encode", inputs.folder, "--model", MODEL],
+  ...["--out", OUT(), "--shard-size", shardSize],
+];
 let inputs: { folder: string; corrupt: string };
 /** The batch done in this process, in the folder every scenario then uses: its files. */
 let reference: Map<string, Buffer>;
@@ -162,17 +172,7 @@ after(async () => {
 });
 
 test("batch encode in this process: one token file and record per shard, the corrupt file failed alone, a manifest of every input; again: nothing redone", async () => {
-  const r = await runCli([
-    "batch",
-    "encode",
-    inputs.folder,
-    "--model",
-    MODEL,
-    "--out",
-    OUT(),
-    "--shard-size",
-    SHARD_SIZE,
-  ]);
+  const r = await runCli(encodeArgs());
   assert.equal(r.code, 0, r.err);
   reference = await folderBytes(OUT());
   const manifest = JSON.parse(reference.get("manifest.json")!.toString()) as Manifest;
@@ -218,32 +218,28 @@ test("batch encode in this process: one token file and record per shard, the cor
       ["b/p07.png", "ok"],
     ],
   );
-  // The same command again computes nothing and changes nothing.
-  const again = await runCli([
-    "batch",
-    "encode",
-    inputs.folder,
-    "--model",
-    MODEL,
-    "--out",
-    OUT(),
-    "--shard-size",
-    SHARD_SIZE,
-  ]);
+  // The same command again computes nothing and changes nothing: no shard file is even rewritten.
+  const shardTimes = async () =>
+    Promise.all(
+      (await readdir(join(OUT(), "shards"))).map(async (f) => [
+        f,
+        (await stat(join(OUT(), "shards", f))).mtimeMs,
+      ]),
+    );
+  const before = await shardTimes();
+  const again = await runCli(encodeArgs());
   assert.equal(again.code, 0, again.err);
   assert.deepEqual(await folderBytes(OUT()), reference);
+  assert.deepEqual(await shardTimes(), before);
+  // A shard whose token file is lost (or damaged) is not done: status says so, resume redoes it.
+  await rm(join(OUT(), "shards", "00001.safetensors"));
+  const status = await runCli(["batch", "status", OUT()]);
+  assert.match(status.out, /shards: 4 of 5 done; 1 not done/);
+  const resumed = await runCli(["batch", "resume", OUT()]);
+  assert.equal(resumed.code, 0, resumed.err);
+  assert.deepEqual(await folderBytes(OUT()), reference);
   // Another batch into the same folder is refused.
-  const other = await runCli([
-    "batch",
-    "encode",
-    inputs.folder,
-    "--model",
-    MODEL,
-    "--out",
-    OUT(),
-    "--shard-size",
-    "4",
-  ]);
+  const other = await runCli(encodeArgs("4"));
   assert.equal(other.code, 2);
   assert.match(other.err, /batch\.json: holds batch b[0-9a-f]{16} \(encode, 13 inputs/);
   assert.deepEqual(await folderBytes(OUT()), reference);
@@ -268,130 +264,128 @@ async function sameBytesAfter(what: string, run: (url: string) => Promise<void>)
   for (const [k, v] of reference) assert.ok(got.get(k)!.equals(v), `${what}: ${k} differs`);
 }
 
-const submit = (url: string, extra: string[] = []) =>
-  runCli([
-    "batch",
-    "encode",
-    inputs.folder,
-    "--model",
-    MODEL,
-    "--out",
-    OUT(),
-    "--shard-size",
-    SHARD_SIZE,
-    "--queue",
-    url,
-    ...extra,
-  ]);
+const submit = (url: string, extra: string[] = []) => runCli([...encodeArgs(), "--queue", url, ...extra]);
 
 for (const n of [1, 2, 3])
-  test(`batch encode --queue with ${n} worker process(es): the same bytes as in this process`, async (t) => {
+  test(
+    `batch encode --queue with ${n} worker process(es): the same bytes as in this process`,
+    QUEUE_TEST,
+    async (t) => {
+      if (skipWithoutData(t, redisAvailable, "redis-server (apt-get install redis-server)")) return;
+      assert.ok(reference, "the in-process batch ran first");
+      await sameBytesAfter(`${n} workers`, async (url) => {
+        const workers = Array.from({ length: n }, () =>
+          startAnr(["worker", "--queue", url, "--lock-seconds", "3"]),
+        );
+        try {
+          const r = await submit(url);
+          assert.equal(r.code, 0, r.err);
+          assert.match(r.out, /queued 5 shard job\(s\)/);
+          // Every shard was done by some worker, each once (none was computed twice).
+          const lines = workers.flatMap((w) => w.output().match(/shard \d+: done/g) ?? []);
+          assert.equal(lines.length, 5, workers.map((w) => w.output()).join("\n"));
+        } finally {
+          await Promise.all(workers.map((w) => stop(w.child)));
+        }
+      });
+    },
+  );
+
+test(
+  "a worker killed with SIGKILL mid-batch: its shard is taken over, the batch completes with the same bytes",
+  QUEUE_TEST,
+  async (t) => {
     if (skipWithoutData(t, redisAvailable, "redis-server (apt-get install redis-server)")) return;
-    assert.ok(reference, "the in-process batch ran first");
-    await sameBytesAfter(`${n} workers`, async (url) => {
-      const workers = Array.from({ length: n }, () =>
-        startAnr(["worker", "--queue", url, "--lock-seconds", "3"]),
-      );
+    await sameBytesAfter("SIGKILL", async (url) => {
+      const victim = startAnr(["worker", "--queue", url, "--lock-seconds", "2"]);
+      const survivor = startAnr(["worker", "--queue", url, "--lock-seconds", "2"]);
       try {
-        const r = await submit(url);
+        const submitted = submit(url);
+        // Once the victim has done a shard and started the next, kill it there (a shard takes
+        // hundreds of milliseconds; the kill follows its "started" line within a few).
+        await victim.waitFor(/shard \d+: done[\s\S]*shard \d+: started/);
+        victim.child.kill("SIGKILL");
+        const held = [...victim.output().matchAll(/shard (\d+): started/g)].at(-1)![1]!;
+        const r = await submitted;
         assert.equal(r.code, 0, r.err);
-        assert.match(r.out, /queued 5 shard job\(s\)/);
-        // Every shard was done by some worker, each once (none was computed twice).
-        const lines = workers.flatMap((w) => w.output().match(/shard \d+: done/g) ?? []);
-        assert.equal(lines.length, 5, workers.map((w) => w.output()).join("\n"));
+        assert.doesNotMatch(victim.output(), new RegExp(`shard ${held}: done`), "killed before it finished");
+        assert.match(
+          survivor.output(),
+          new RegExp(`shard ${held}: done`),
+          "the survivor took the shard over",
+        );
       } finally {
-        await Promise.all(workers.map((w) => stop(w.child)));
+        await Promise.all([stop(victim.child), stop(survivor.child)]);
       }
     });
-  });
+  },
+);
 
-test("a worker killed with SIGKILL mid-batch: its shard is taken over, the batch completes with the same bytes", async (t) => {
-  if (skipWithoutData(t, redisAvailable, "redis-server (apt-get install redis-server)")) return;
-  await sameBytesAfter("SIGKILL", async (url) => {
-    const victim = startAnr(["worker", "--queue", url, "--lock-seconds", "2"]);
-    const survivor = startAnr(["worker", "--queue", url, "--lock-seconds", "2"]);
-    try {
-      const submitted = submit(url);
-      // Once the victim has done a shard and started the next, kill it there (a shard takes
-      // hundreds of milliseconds; the kill follows its "started" line within a few).
-      await victim.waitFor(/shard \d+: done[\s\S]*shard \d+: started/);
-      victim.child.kill("SIGKILL");
-      const held = [...victim.output().matchAll(/shard (\d+): started/g)].at(-1)![1]!;
-      const r = await submitted;
-      assert.equal(r.code, 0, r.err);
-      assert.doesNotMatch(victim.output(), new RegExp(`shard ${held}: done`), "killed before it finished");
-      assert.match(survivor.output(), new RegExp(`shard ${held}: done`), "the survivor took the shard over");
-    } finally {
-      await Promise.all([stop(victim.child), stop(survivor.child)]);
-    }
-  });
-});
+for (const persistent of [true, false])
+  test(
+    `Redis restarted mid-batch${persistent ? "" : " with its data lost"}: the batch completes with the same bytes`,
+    QUEUE_TEST,
+    async (t) => {
+      if (skipWithoutData(t, redisAvailable, "redis-server (apt-get install redis-server)")) return;
+      await rm(OUT(), { recursive: true, force: true });
+      await mkdir(OUT());
+      await writeFile(join(OUT(), "batch.json"), reference.get("batch.json")!);
+      const port = await freePort();
+      const data = join(work, `redis-restart-${port}`);
+      await mkdir(data);
+      const url = `redis://127.0.0.1:${port}/0`;
+      let redis = await startRedis(port, data, persistent);
+      const worker = startAnr(["worker", "--queue", url, "--lock-seconds", "3"]);
+      try {
+        const submitted = submit(url);
+        await worker.waitFor(/shard \d+: done/);
+        await stop(redis, "SIGKILL");
+        const doneAtRestart = (await readdir(join(OUT(), "shards"))).filter((f) =>
+          f.endsWith(".json"),
+        ).length;
+        assert.ok(doneAtRestart < 5, `Redis went away mid-batch (${doneAtRestart} of 5 shards done)`);
+        await new Promise((r) => setTimeout(r, 1500));
+        redis = await startRedis(port, data, persistent);
+        // Without its data, the queue has forgotten every job: the submitter queues the missing again.
+        const r = await submitted;
+        assert.equal(r.code, 0, r.err);
+      } finally {
+        await stop(worker.child);
+        await stop(redis, "SIGKILL");
+      }
+      const got = await folderBytes(OUT());
+      for (const [k, v] of reference)
+        assert.ok(got.get(k)?.equals(v), `Redis restart: ${k} differs or is missing`);
+    },
+  );
 
-test("Redis restarted mid-batch: the workers reconnect and the batch completes with the same bytes", async (t) => {
-  if (skipWithoutData(t, redisAvailable, "redis-server (apt-get install redis-server)")) return;
-  await rm(OUT(), { recursive: true, force: true });
-  await mkdir(OUT());
-  await writeFile(join(OUT(), "batch.json"), reference.get("batch.json")!);
-  const port = await freePort();
-  const data = join(work, `redis-restart-${port}`);
-  await mkdir(data);
-  const url = `redis://127.0.0.1:${port}/0`;
-  let redis = await startRedis(port, data);
-  const worker = startAnr(["worker", "--queue", url, "--lock-seconds", "3"]);
-  try {
-    const submitted = submit(url);
-    await worker.waitFor(/shard \d+: done/);
-    await stop(redis, "SIGKILL");
-    const doneAtRestart = (await readdir(join(OUT(), "shards"))).filter((f) => f.endsWith(".json")).length;
-    assert.ok(doneAtRestart < 5, `Redis went away mid-batch (${doneAtRestart} of 5 shards done)`);
-    await new Promise((r) => setTimeout(r, 1500));
-    redis = await startRedis(port, data);
-    const r = await submitted;
-    assert.equal(r.code, 0, r.err);
-  } finally {
-    await stop(worker.child);
-    await stop(redis, "SIGKILL");
-  }
-  const got = await folderBytes(OUT());
-  for (const [k, v] of reference)
-    assert.ok(got.get(k)?.equals(v), `Redis restart: ${k} differs or is missing`);
-});
-
-test("the submitter killed: batch status names what is done, batch resume ID finishes it with the same bytes", async (t) => {
-  if (skipWithoutData(t, redisAvailable, "redis-server (apt-get install redis-server)")) return;
-  await sameBytesAfter("resume", async (url) => {
-    const submitter = startAnr([
-      "batch",
-      "encode",
-      inputs.folder,
-      "--model",
-      MODEL,
-      "--out",
-      OUT(),
-      "--shard-size",
-      SHARD_SIZE,
-      "--queue",
-      url,
-    ]);
-    await submitter.waitFor(/queued 5 shard job\(s\)/);
-    submitter.child.kill("SIGKILL");
-    const id = /batch (b[0-9a-f]{16})/.exec(submitter.output())![1]!;
-    const status = await runCli(["batch", "status", id, "--queue", url]);
-    assert.equal(status.code, 0, status.err);
-    assert.match(status.out, /shards: 0 of 5 done; 5 queued/);
-    const worker = startAnr(["worker", "--queue", url, "--lock-seconds", "3"]);
-    try {
-      const r = await runCli(["batch", "resume", id, "--queue", url]);
-      assert.equal(r.code, 0, r.err);
-      assert.match(r.out, /12 of 13 inputs encoded/);
-    } finally {
-      await stop(worker.child);
-    }
-    const done = await runCli(["batch", "status", OUT()]);
-    assert.match(done.out, /shards: 5 of 5 done/);
-    assert.match(done.out, /inputs: 12 ok, 1 failed, 0 pending/);
-  });
-});
+test(
+  "the submitter killed: batch status names what is done, batch resume ID finishes it with the same bytes",
+  QUEUE_TEST,
+  async (t) => {
+    if (skipWithoutData(t, redisAvailable, "redis-server (apt-get install redis-server)")) return;
+    await sameBytesAfter("resume", async (url) => {
+      const submitter = startAnr([...encodeArgs(), "--queue", url]);
+      await submitter.waitFor(/queued 5 shard job\(s\)/);
+      submitter.child.kill("SIGKILL");
+      const id = /batch (b[0-9a-f]{16})/.exec(submitter.output())![1]!;
+      const status = await runCli(["batch", "status", id, "--queue", url]);
+      assert.equal(status.code, 0, status.err);
+      assert.match(status.out, /shards: 0 of 5 done; 5 queued/);
+      const worker = startAnr(["worker", "--queue", url, "--lock-seconds", "3"]);
+      try {
+        const r = await runCli(["batch", "resume", id, "--queue", url]);
+        assert.equal(r.code, 0, r.err);
+        assert.match(r.out, /12 of 13 inputs encoded/);
+      } finally {
+        await stop(worker.child);
+      }
+      const done = await runCli(["batch", "status", OUT()]);
+      assert.match(done.out, /shards: 5 of 5 done/);
+      assert.match(done.out, /inputs: 12 ok, 1 failed, 0 pending/);
+    });
+  },
+);
 
 test("batch: bad requests are usage errors naming what is wrong, and write nothing", async (t) => {
   const dir = await tempDir(t, "batch-usage");
@@ -509,4 +503,94 @@ test("batch decode: every instance of every token file as the model decodes it; 
     }
   }
   assert.equal(pictures, 12);
+});
+
+test("a batch's model file replaced by other weights: its shards fail naming both fingerprints, nothing is written", async (t) => {
+  const dir = await tempDir(t, "batch-model-changed");
+  const modelFile = join(dir, "model.safetensors");
+  await writeFile(modelFile, await readFile(join(REPO, "models", "demo-photos-anr.safetensors")));
+  const out = join(dir, "out");
+  // The batch is made (its spec written) with one model, then the file changes before it runs.
+  const { makeBatch } = await import("../src/batch/batch.js");
+  const spec = await makeBatch({
+    command: "encode",
+    model: modelFile,
+    inputs: [inputs.folder],
+    out,
+    shardSize: 5,
+  });
+  await writeFile(modelFile, await readFile(join(REPO, "models", "twemoji32-anr.safetensors")));
+  const r = await runCli(["batch", "resume", out]);
+  assert.equal(r.code, 1, r.err);
+  assert.match(
+    r.err,
+    new RegExp(
+      `3 of 3 shard\\(s\\) failed: shard 0: .*model\\.safetensors: holds weights \\S+, but the batch was made with weights ${spec.model_fingerprint}`,
+    ),
+  );
+  assert.deepEqual((await readdir(out)).sort(), ["batch.json", "manifest.json"]);
+});
+
+test("batch render: an orbit of every object, frame for frame what anr render gives; a folder that is no object fails alone", async (t) => {
+  const dir = await tempDir(t, "batch-render");
+  const objects = join(dir, "objects");
+  await mkdir(objects);
+  const names = (await readdir(join(REPO, "data", "multiview", "objects"), { withFileTypes: true }))
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort()
+    .slice(0, 2);
+  for (const n of names)
+    await cp(join(REPO, "data", "multiview", "objects", n), join(objects, n), { recursive: true });
+  // A folder that looks like an object but whose views are missing.
+  await mkdir(join(objects, "zz-broken"));
+  await writeFile(
+    join(objects, "zz-broken", "transforms.json"),
+    '{"camera_angle_x": 0.7, "frames": [{"file_path": "./r_0", "transform_matrix": [[1,0,0,0],[0,1,0,0],[0,0,1,4],[0,0,0,1]]}]}',
+  );
+  const out = join(dir, "rendered");
+  const flags = ["--frames", "2", "--samples", "8"];
+  const r = await runCli([
+    "batch",
+    "render",
+    objects,
+    "--model",
+    "multiview-nerf-anr",
+    "--out",
+    out,
+    "--shard-size",
+    "2",
+    ...flags,
+  ]);
+  assert.equal(r.code, 0, r.err);
+  const m = JSON.parse(await readFile(join(out, "manifest.json"), "utf8")) as Manifest;
+  assert.deepEqual(m.totals, { inputs: 3, ok: 2, failed: 1, pending: 0 });
+  assert.match(m.items.find((i) => i.status === "failed")!.error!, /zz-broken/);
+  for (const n of names) {
+    const item = m.items.find((i) => i.input === n)!;
+    assert.deepEqual(item.outputs, [`rendered/${n}/frame-000.png`, `rendered/${n}/frame-001.png`]);
+    const single = join(dir, `single-${n}`);
+    const s = await runCli([
+      "render",
+      "--model",
+      "multiview-nerf-anr",
+      "--views",
+      join(objects, n),
+      "--support",
+      "0,1,2",
+      "--poses",
+      "orbit",
+      ...flags,
+      "--out",
+      single,
+    ]);
+    assert.equal(s.code, 0, s.err);
+    for (const [k, f] of item.outputs!.entries())
+      assert.ok(
+        (await readFile(join(out, f))).equals(
+          await readFile(join(single, `frame-${String(k).padStart(3, "0")}.png`)),
+        ),
+        `${f} is anr render's frame ${k}`,
+      );
+  }
 });

@@ -3,7 +3,8 @@
  * running it in this process, shard after shard: the same shards, by the same code, as workers on
  * a queue would do them (./queue.ts), so the outputs are the same bytes either way.
  */
-import { mkdir, stat } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { Anr, resolveModelFile } from "../api/node.js";
 import { listFiles } from "../data/datasets.js";
@@ -30,6 +31,7 @@ const TOKEN_FILE = /\.safetensors$/i;
  * sorted): images and fields, or for decode token files.
  */
 export async function expandInputs(args: string[], command: BatchCommand): Promise<string[]> {
+  if (command === "render") return expandObjects(args);
   const [ext, what] =
     command === "decode"
       ? [TOKEN_FILE, "token files (.safetensors)"]
@@ -45,6 +47,30 @@ export async function expandInputs(args: string[], command: BatchCommand): Promi
   return out;
 }
 
+/**
+ * render's inputs: objects, each a folder holding `transforms.json` and its views (the learnit
+ * layout); an argument is an object, or a folder whose subfolders (sorted) are objects.
+ */
+async function expandObjects(args: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const a of args) {
+    const s = await stat(a).catch(() => null);
+    if (!s?.isDirectory())
+      throw new InputError(a, "not a folder: render takes object folders (transforms.json and views)");
+    if (existsSync(join(a, "transforms.json"))) {
+      out.push(a);
+      continue;
+    }
+    const subs = (await readdir(a, { withFileTypes: true }))
+      .filter((e) => e.isDirectory() && existsSync(join(a, e.name, "transforms.json")))
+      .map((e) => e.name)
+      .sort();
+    if (!subs.length) throw new InputError(a, "holds no object folders (folders with a transforms.json)");
+    out.push(...subs.map((n) => join(a, n)));
+  }
+  return out;
+}
+
 /** What a new batch runs. */
 export interface BatchRequest {
   command: BatchCommand;
@@ -56,9 +82,13 @@ export interface BatchRequest {
   out: string;
   /** Inputs per shard (default 64). */
   shardSize?: number;
-  /** decode: the output size, or the input size times `scale`; default the input size. */
+  /** decode, render: the output size, or the input size times `scale`; default the input size. */
   size?: [number, number];
   scale?: number;
+  /** render: the views encoded (default 0, 1, 2), the orbit's frames (default 8), samples per ray (default 64). */
+  support?: number[];
+  frames?: number;
+  samples?: number;
 }
 
 /**
@@ -72,16 +102,24 @@ export async function makeBatch(req: BatchRequest): Promise<BatchSpec> {
     throw new UsageError(`--shard-size ${shardSize}: expected a whole number above 0`);
   if (req.size !== undefined && req.scale !== undefined)
     throw new UsageError("give --size or --scale, not both");
-  if ((req.size !== undefined || req.scale !== undefined) && req.command !== "decode")
-    throw new UsageError(`--size and --scale are for batch decode, not batch ${req.command}`);
+  if (
+    (req.size !== undefined || req.scale !== undefined) &&
+    req.command !== "decode" &&
+    req.command !== "render"
+  )
+    throw new UsageError(`--size and --scale are for batch decode and render, not batch ${req.command}`);
+  if ((req.support ?? req.frames ?? req.samples) !== undefined && req.command !== "render")
+    throw new UsageError(`--support, --frames and --samples are for batch render, not batch ${req.command}`);
   const inputs = await expandInputs(req.inputs, req.command);
   const chosen = await resolveModelFile(req.model, req.weights ?? "online");
   const model = await Anr.load(chosen.path, { weights: chosen.weights });
   try {
-    if (model.task === "nerf")
+    if ((model.task === "nerf") !== (req.command === "render"))
       throw new InputError(
         chosen.path,
-        `a view-synthesis model: batch ${req.command} takes image or field models`,
+        req.command === "render"
+          ? `a ${model.task} model: batch render takes view-synthesis models`
+          : `a view-synthesis model: batch ${req.command} takes image or field models (batch render renders objects)`,
       );
     if (req.command === "eval" && model.task !== "image")
       throw new InputError(
@@ -98,6 +136,15 @@ export async function makeBatch(req: BatchRequest): Promise<BatchSpec> {
       inputs,
       ...(req.size !== undefined ? { size: req.size } : {}),
       ...(req.scale !== undefined ? { scale: req.scale } : {}),
+      ...(req.command === "render"
+        ? {
+            render: {
+              support: req.support ?? [0, 1, 2],
+              frames: req.frames ?? 8,
+              samples: req.samples ?? 64,
+            },
+          }
+        : {}),
     });
     await mkdir(spec.out, { recursive: true });
     await writeBatchSpec(spec);

@@ -7,6 +7,7 @@
  *   batch.json                  the spec: command, model and its fingerprint, inputs, shard size
  *   shards/00000.safetensors    encode: the shard's tokens (the token format of `anr encode`)
  *   decoded/<input>/<name>.png  decode: each instance of each token file (.npy for fields)
+ *   rendered/<object>/frame-NNN.png  render: an orbit of each object
  *   shards/00000.json           the shard's record: each input's checksum and outcome; written
  *                               last, so a shard is done exactly when its record is there
  *   manifest.json               every input with its shard, checksum and outcome (when complete)
@@ -21,8 +22,11 @@ import { z } from "zod";
 import { InputError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/fs.js";
 
-/** The commands a batch runs: encode images or fields, evaluate images, decode token files. */
-export const BATCH_COMMANDS = ["encode", "eval", "decode"] as const;
+/**
+ * The commands a batch runs: encode images or fields, evaluate images, decode token files, render
+ * objects (posed views, the learnit layout) from new cameras.
+ */
+export const BATCH_COMMANDS = ["encode", "eval", "decode", "render"] as const;
 export type BatchCommand = (typeof BATCH_COMMANDS)[number];
 
 const BatchSpecSchema = z
@@ -43,9 +47,18 @@ const BatchSpecSchema = z
     shard_size: z.number().int().positive(),
     /** Absolute paths, in the order given. */
     inputs: z.array(z.string().min(1)).min(1),
-    /** decode: the output size [H, W], or the input size times `scale` (default: the input size). */
+    /** decode, render: the output size [H, W], or the input size times `scale` (default: the input size). */
     size: z.tuple([z.number().int().positive(), z.number().int().positive()]).optional(),
     scale: z.number().positive().optional(),
+    /** render: the support views encoded, the orbit's frames, and samples per ray. */
+    render: z
+      .object({
+        support: z.array(z.number().int().nonnegative()).min(1),
+        frames: z.number().int().positive(),
+        samples: z.number().int().positive(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type BatchSpec = z.infer<typeof BatchSpecSchema>;
@@ -66,9 +79,10 @@ export function planBatch(o: Omit<BatchSpec, "format" | "id" | "root">): BatchSp
     root: commonFolder(inputs),
   };
   const { format, command, model, weights, model_fingerprint, out, root, shard_size } = spec;
-  const decodeSize = {
+  const outputs = {
     ...(o.size !== undefined ? { size: o.size } : {}),
     ...(o.scale !== undefined ? { scale: o.scale } : {}),
+    ...(o.render !== undefined ? { render: o.render } : {}),
   };
   const body = {
     format,
@@ -80,7 +94,7 @@ export function planBatch(o: Omit<BatchSpec, "format" | "id" | "root">): BatchSp
     root,
     shard_size,
     inputs,
-    ...decodeSize,
+    ...outputs,
   };
   const id = `b${createHash("sha256").update(JSON.stringify(body)).digest("hex").slice(0, 16)}`;
   return {
@@ -94,7 +108,7 @@ export function planBatch(o: Omit<BatchSpec, "format" | "id" | "root">): BatchSp
     root,
     shard_size,
     inputs,
-    ...decodeSize,
+    ...outputs,
   };
 }
 

@@ -30,6 +30,9 @@ export interface BatchRunOptions {
   detach?: boolean;
   size?: [number, number];
   scale?: number;
+  support?: number[];
+  frames?: number;
+  samples?: number;
 }
 
 /** The progress bar of a batch's shards, and its last state. */
@@ -95,7 +98,7 @@ async function carryOut(spec: BatchSpec, o: { queue?: string; detach?: boolean }
       ? `; mean PSNR ${t.mean_psnr.toFixed(2)} dB, SSIM ${t.mean_ssim!.toFixed(3)}`
       : "";
   console.log(
-    `batch ${spec.id}: ${t.ok} of ${t.inputs} inputs ${{ encode: "encoded", eval: "evaluated", decode: "decoded" }[spec.command]}${quality}; wrote ${join(spec.out, MANIFEST_FILE)}`,
+    `batch ${spec.id}: ${t.ok} of ${t.inputs} inputs ${{ encode: "encoded", eval: "evaluated", decode: "decoded", render: "rendered" }[spec.command]}${quality}; wrote ${join(spec.out, MANIFEST_FILE)}`,
   );
   const bad = manifest.items.filter((i) => i.status === "failed");
   for (const i of bad.slice(0, 10)) console.error(`anr: warning: ${i.input}: failed: ${i.error}`);
@@ -134,6 +137,9 @@ export async function cmdBatchRun(
     ...(o.shardSize !== undefined ? { shardSize: o.shardSize } : {}),
     ...(o.size !== undefined ? { size: o.size } : {}),
     ...(o.scale !== undefined ? { scale: o.scale } : {}),
+    ...(o.support !== undefined ? { support: o.support } : {}),
+    ...(o.frames !== undefined ? { frames: o.frames } : {}),
+    ...(o.samples !== undefined ? { samples: o.samples } : {}),
   });
   console.log(
     `batch ${spec.id}: ${command} of ${spec.inputs.length} input(s) in ${shardCount(spec)} shard(s) of ${spec.shard_size}, model ${spec.model}; folder ${spec.out}`,

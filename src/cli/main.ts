@@ -482,14 +482,15 @@ all cores), so that every run gets the same share of the machine.`,
     new Option("--queue <url>", "a Redis queue, redis://HOST:PORT/DB: workers (anr worker) do the shards");
   const batch = program
     .command("batch")
-    .summary("encode, evaluate or decode many files in shards, here or by workers on a Redis queue")
+    .summary("encode, evaluate, decode or render many files in shards, here or by workers on a Redis queue")
     .description(
       `A command over many files (a dataset into R-tokens, a large evaluation), cut into shards of
 --shard-size files. Without --queue the shards are done here, one after the other; with --queue
 they become jobs on a Redis queue (BullMQ), done by any number of \`anr worker\` processes on any
 machines that see the same paths. Either way the batch folder gets the same bytes: batch.json, per
-shard a token file (encode; decode writes decoded/<token file>/<instance>.png) and a record of
-each input's checksum and outcome, and manifest.json.
+shard a token file (encode; decode writes decoded/<token file>/<instance>.png, render
+rendered/<object>/frame-NNN.png) and a record of each input's checksum and outcome, and
+manifest.json.
 An input that cannot be read is recorded as failed with its error; the rest go on. A shard whose
 worker dies is taken over by another; a failed shard is retried twice. \`anr batch resume\` does
 whatever is missing; the same command again does nothing that is done.`,
@@ -502,13 +503,17 @@ whatever is missing; the same command again does nothing that is done.`,
           encode: "the R-tokens of every input, one token file per shard",
           eval: "PSNR/SSIM of every input's reconstruction at the model's size",
           decode: "every instance of every token file as an image (or .npy field), at any size",
+          render: "an orbit of every object from its support views (view-synthesis models)",
         }[command],
       )
       .argument(
         "<inputs...>",
-        command === "decode"
-          ? "token files (.safetensors: anr encode's, or batch encode's shards), or folders of them"
-          : "image files (JPEG, PNG, WebP, SVG) or .npy fields, or folders of them",
+        {
+          encode: "image files (JPEG, PNG, WebP, SVG) or .npy fields, or folders of them",
+          eval: "image files (JPEG, PNG, WebP, SVG), or folders of them",
+          decode: "token files (.safetensors: anr encode's, or batch encode's shards), or folders of them",
+          render: "object folders (transforms.json and r_*.png, the learnit layout), or folders of them",
+        }[command],
       )
       .requiredOption("--model <model>", "a model file, run folder or zoo name (anr models)")
       .addOption(weightsOption())
@@ -516,8 +521,13 @@ whatever is missing; the same command again does nothing that is done.`,
       .option("--shard-size <n>", "inputs per shard (default 64)", parseWhole("--shard-size"))
       .addOption(queueOption())
       .option("--detach", "with --queue: return once the jobs are queued")
-      .addOption(sizeOption("decode: the output size (default the input size)"))
-      .addOption(scaleOption("decode: K × the input size"))
+      .addOption(sizeOption("decode, render: the output size (default the input size)"))
+      .addOption(scaleOption("decode, render: K × the input size"))
+      .option("--support <i,j>", "render: the views encoded (default 0,1,2)", (v) =>
+        v.split(",").map((x) => parseWhole("--support", 0)(x.trim())),
+      )
+      .option("--frames <n>", "render: frames of the orbit (default 8)", parseWhole("--frames"))
+      .option("--samples <n>", "render: samples per ray (default 64)", parseWhole("--samples"))
       .addHelpText(
         "after",
         examples(

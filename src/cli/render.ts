@@ -13,7 +13,7 @@ import { sizeHW } from "../model/config.js";
 import { hyperNetwork } from "../model/model.js";
 import { disposeParams, toDevice } from "../model/params.js";
 import { createViewRenderer, viewsToDevice } from "../model/tasks.js";
-import { lookAtPose } from "../rendering/rays.js";
+import { orbitPoses } from "../rendering/rays.js";
 import { InputError, UsageError } from "../util/errors.js";
 import { Progress } from "../util/progress.js";
 import { checkWritable, defaultOut, done, resolveModelFile, sizeFrom, type Outcome } from "./common.js";
@@ -31,17 +31,6 @@ export interface RenderOptions {
   near: number;
   far: number;
   out?: string;
-}
-
-/** Orbit cameras at the support cameras' mean distance and elevation. */
-export function orbitPoses(support: Float32Array[], frames: number): Float32Array[] {
-  const eyes = support.map((p) => [p[3]!, p[7]!, p[11]!]);
-  const r = eyes.reduce((s, e) => s + Math.hypot(...e), 0) / eyes.length;
-  const el = eyes.reduce((s, e) => s + Math.asin(e[2]! / Math.hypot(...e)), 0) / eyes.length;
-  return [...Array(frames).keys()].map((i) => {
-    const az = (2 * Math.PI * i) / frames;
-    return lookAtPose([r * Math.cos(el) * Math.cos(az), r * Math.cos(el) * Math.sin(az), r * Math.sin(el)]);
-  });
 }
 
 /**

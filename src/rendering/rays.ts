@@ -46,3 +46,17 @@ export function lookAtPose(eye: [number, number, number]): Float32Array {
   const y = cross(z, x);
   return Float32Array.from([0, 1, 2].flatMap((r) => [x[r]!, y[r]!, z[r]!, eye[r]!]));
 }
+
+/**
+ * `frames` cameras evenly around the z axis, looking at the origin, at the mean distance and
+ * elevation of the `support` cameras (3 × 4 camera-to-world poses): a turntable of the object.
+ */
+export function orbitPoses(support: Float32Array[], frames: number): Float32Array[] {
+  const eyes = support.map((p) => [p[3]!, p[7]!, p[11]!]);
+  const r = eyes.reduce((s, e) => s + Math.hypot(...e), 0) / eyes.length;
+  const el = eyes.reduce((s, e) => s + Math.asin(e[2]! / Math.hypot(...e)), 0) / eyes.length;
+  return [...Array(frames).keys()].map((i) => {
+    const az = (2 * Math.PI * i) / frames;
+    return lookAtPose([r * Math.cos(el) * Math.cos(az), r * Math.cos(el) * Math.sin(az), r * Math.sin(el)]);
+  });
+}
