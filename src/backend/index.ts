@@ -10,7 +10,7 @@ export const DEVICES = ["wasm", "webgpu", "cpu"] as const;
 
 /** Options of {@link initBackend}. */
 export interface BackendArgs {
-  /** jax-js device: "wasm" (default; CPU, multi-threaded), "webgpu" (browser or Deno) or "cpu" (slow; for debugging). */
+  /** jax-js device: "wasm" (default; CPU, multi-threaded), "webgpu" (browser; Node with Dawn, see node-webgpu.ts) or "cpu" (slow; for debugging). */
   device?: Device;
 }
 
@@ -28,6 +28,15 @@ export interface BackendInfo {
 let active: BackendInfo | null = null;
 
 /**
+ * Where the platform has no `navigator.gpu` of its own (Node), the Node entry registers what
+ * provides one; {@link initBackend} calls it before it starts the "webgpu" device.
+ */
+let webGpuProvider: (() => Promise<unknown>) | null = null;
+export function setWebGpuProvider(provide: () => Promise<unknown>): void {
+  webGpuProvider = provide;
+}
+
+/**
  * Initialise jax-js for the process. Later calls must ask for the same device (or none): arrays
  * already made live on the first.
  */
@@ -39,6 +48,7 @@ export async function initBackend(args: BackendArgs = {}): Promise<BackendInfo> 
     }
     return active;
   }
+  if (device === "webgpu" && webGpuProvider) await webGpuProvider();
   const available = await init(device);
   if (!available.includes(device)) {
     throw new Error(
