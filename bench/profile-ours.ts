@@ -8,8 +8,8 @@
  *   - forward + backward: the gradient of Σ(out ⊙ c) for a fixed random cotangent c, with respect
  *     to the stage's parameters and (except where the real step needs none) its input;
  *   - backward = (forward + backward) − forward.
- * The localized attention is the hyponet with its input encoded (attention + MLP) minus the MLP
- * alone, since src/model/hyponets/anr.ts has no attention-only entry point. Beside the stages, the
+ * The localized attention (anrAttention) and the MLP after it (anrMlp) are timed apart, each by
+ * its own entry point in src/model/hyponets/anr.ts. Beside the stages, the
  * whole step is timed the same way: forward only, forward + backward, clip + Adam alone, and the
  * real fused step. Every figure is the least wall time and CPU time (all threads) over --reps
  * calls, with the medians beside them. Prints one JSON line.
@@ -23,18 +23,19 @@
  */
 import "../src/node-startup.js";
 import { parseArgs } from "node:util";
-import { initBackend, preciseLog10 } from "../src/backend/index.js";
-import { numpy as np, jit, valueAndGrad, blockUntilReady, tree, nn, profiler } from "../src/backend/jax.js";
+import { initBackend } from "../src/backend/index.js";
+import { numpy as np, jit, valueAndGrad, blockUntilReady, tree, profiler } from "../src/backend/jax.js";
 import { parseHyperNetworkConfig, type HyperNetworkConfig } from "../src/model/config.js";
 import { initHostParams, toDevice, refParams, disposeParams } from "../src/model/params.js";
 import {
+  anrAttention,
   anrHyponet,
+  anrMlp,
   coordGrid,
   hyperNetwork,
   encodingLayout,
   imgTokenizer,
   jitterCoords,
-  linear,
   peFrequencies,
   positionalEncoding,
   transformerDecoder,
@@ -43,7 +44,7 @@ import {
   type Params,
 } from "../src/model/model.js";
 import type { AnrArgs } from "../src/model/hyponets/anr.js";
-import { createImageDecoder, imageObjective } from "../src/model/tasks.js";
+import { createImageDecoder, imageLoss, imageObjective } from "../src/model/tasks.js";
 import {
   adamInit,
   adamScalars,
@@ -194,11 +195,6 @@ const predFlat = anrHyponet(P, a, pe.ref, dtoken.ref);
 const pred = predFlat.reshape([b, s, s, a.out_dim]).transpose([0, 3, 1, 2]);
 await blockUntilReady([x, tokens, encoded, decoded, dtoken, pe, pred]);
 
-const mlp = (Pp: Params, y: np.Array) => {
-  for (let i = 0; i < a.depth - 1; i++) y = nn.relu(linear(Pp, `hyponet.mlp.${i}.0`, y));
-  return linear(Pp, `hyponet.mlp.${a.depth - 1}`, y);
-};
-
 const stages: StageDef[] = [
   {
     name: "tokenizer",
@@ -242,21 +238,21 @@ const stages: StageDef[] = [
     f: (_Pp, nz) => positionalEncoding(jitterCoords(grid(), nz, s, s), freqs),
   },
   {
-    name: "hyponet (attention + MLP)",
-    prefixes: ["hyponet."],
+    name: "localized attention",
+    prefixes: ["hyponet.attn."],
     input: dtoken,
     inputGrad: true,
     consts: [pe],
-    f: (Pp, dt, [e]) => anrHyponet(Pp, a, e!, dt),
+    f: (Pp, dt, [e]) => anrAttention(Pp, a, e!, dt),
   },
-  // Any (B, N, hidden) input times the MLP: its cost does not depend on the values.
+  // Any (B, N, hidden) input through the MLP: its cost does not depend on the values.
   {
     name: "MLP",
     prefixes: ["hyponet.mlp."],
     input: pe,
     inputGrad: true,
     consts: [],
-    f: (Pp, y) => mlp(Pp, y),
+    f: (Pp, y) => anrMlp(Pp, a, y),
   },
   {
     name: "loss",
@@ -266,9 +262,8 @@ const stages: StageDef[] = [
     consts: [x],
     // The l2 loss and PSNR of imageObjective (src/model/tasks.ts), on a given prediction.
     f: (_Pp, pr, [xx]) => {
-      const mseB = np.mean(np.square(pr.sub(xx!)).reshape([b, -1]), 1);
-      const psnr = np.mean(preciseLog10(np.reciprocal(mseB.ref).mul(4)).mul(10));
-      return np.mean(mseB).add(psnr.mul(0));
+      const { loss, psnr } = imageLoss(pr, xx!);
+      return loss.add(psnr.mul(0));
     },
   },
 ];

@@ -82,18 +82,9 @@ interface TorchProfile {
   };
 }
 
-/** Ours: the stage's timings, the localized attention as (attention + MLP) − MLP. */
+/** Ours: the stage's timings. */
 function oursStage(p: OursProfile, stage: string): StageTiming | null {
-  if (stage !== "localized attention") return p.measured[stage] ?? null;
-  const h = p.measured["hyponet (attention + MLP)"];
-  const m = p.measured.MLP;
-  if (!h || !m) return null;
-  const sub = (a: Timing | null, b: Timing | null) =>
-    a && b ? { wall: a.wall - b.wall, cpu: a.cpu - b.cpu } : null;
-  return {
-    forward: sub(h.forward, m.forward)!,
-    forward_backward: sub(h.forward_backward, m.forward_backward),
-  };
+  return p.measured[stage] ?? null;
 }
 
 const backward = (s: StageTiming | null): Timing | null =>
@@ -124,7 +115,7 @@ function stageTable(config: string, ours: OursProfile | null, torch: TorchProfil
     const total = (s: StageTiming | null) => (s ? (s.forward_backward ?? s.forward).wall : NaN);
     const ratio = total(o) / total(t);
     out.push(
-      `| ${stage}${stage === "localized attention" ? " ¹" : ""} | ${f ? ((f.forward + f.backward) / 1e9).toFixed(2) : "–"} | ${ms(o?.forward)} | ${ms(backward(o))} | ${gfs(f, o)} | ${ms(t?.forward)} | ${ms(backward(t))} | ${gfs(f, t)} | ${torch ? fmt(torch.profiler.ranges_ms_per_step[stage] ?? NaN) : "–"} | ${Number.isFinite(ratio) ? ratio.toFixed(1) + "×" : "–"} |`,
+      `| ${stage} | ${f ? ((f.forward + f.backward) / 1e9).toFixed(2) : "–"} | ${ms(o?.forward)} | ${ms(backward(o))} | ${gfs(f, o)} | ${ms(t?.forward)} | ${ms(backward(t))} | ${gfs(f, t)} | ${torch ? fmt(torch.profiler.ranges_ms_per_step[stage] ?? NaN) : "–"} | ${Number.isFinite(ratio) ? ratio.toFixed(1) + "×" : "–"} |`,
     );
   }
   const sumStages = (
@@ -297,7 +288,7 @@ async function main() {
         "",
         ...stageTable(config, o, t),
         "",
-        "Times are the least over the timed calls, wall ms (CPU ms of all the process's threads in parentheses); backward = (forward + backward) − forward. ¹ ours: (attention + MLP) − MLP.",
+        "Times are the least over the timed calls, wall ms (CPU ms of all the process's threads in parentheses); backward = (forward + backward) − forward.",
         "",
         ...traceTable(config, trace.result as unknown as OursTrace | null),
         "",

@@ -56,6 +56,8 @@ export { type Params, type Taps, tap, linear, layerNorm, gelu, attention, feedFo
 export type { EncodingLayout, GeneratedParam, HypoParams, Hyponet } from "./hyponets/hyponet.js";
 export {
   anrHyponet,
+  anrAttention,
+  anrMlp,
   thresholdedSoftmax,
   setAttentionForm,
   foldAttention,

@@ -108,11 +108,19 @@ export function imageObjective(
   const x = imgs.mul(2).sub(1);
   const generated = hyperNetwork(P, cfg, x.ref, taps);
   const pred = predictImage(P, cfg, generated, b, h, w, noise, taps);
-  const sq = np.square(pred.ref.sub(x));
-  const mseB = np.mean(sq.reshape([b, -1]), 1);
+  return { ...imageLoss(pred.ref, x), pred };
+}
+
+/**
+ * The L2 loss of a prediction against its target, both (B, …) in [-1, 1] space: the mean squared
+ * error, and the mean over the batch of each item's PSNR (peak-to-peak 2). Consumes both.
+ */
+export function imageLoss(pred: np.Array, x: np.Array): { loss: np.Array; psnr: np.Array } {
+  const b = pred.shape[0]!;
+  const mseB = np.mean(np.square(pred.sub(x)).reshape([b, -1]), 1);
   const loss = np.mean(mseB.ref);
   const psnr = np.mean(preciseLog10(np.reciprocal(mseB).mul(4)).mul(10));
-  return { loss, psnr, pred };
+  return { loss, psnr };
 }
 
 /**

@@ -153,6 +153,11 @@ function anrParams(a: AnrArgs): ParamSpec[] {
  * o = to_out(p' v); y = MLP(o)·out_scale + out_bias. No residual, no LayerNorm.
  */
 export function anrHyponet(P: Params, a: AnrArgs, x: np.Array, dtoken: np.Array, taps?: Taps): np.Array {
+  return anrMlp(P, a, anrAttention(P, a, x, dtoken, taps));
+}
+
+/** The localized attention: the encoded coordinates x (B, N, hidden) → to_out(p' v) (B, N, hidden). */
+export function anrAttention(P: Params, a: AnrArgs, x: np.Array, dtoken: np.Array, taps?: Taps): np.Array {
   tap(taps, "anr.attn_in", x);
   const [b, n, hidden] = x.shape as [number, number, number];
   const [h, d, t] = [a.n_head, a.head_dim, a.token_len];
@@ -191,6 +196,11 @@ export function anrHyponet(P: Params, a: AnrArgs, x: np.Array, dtoken: np.Array,
     y = linear(P, `${ATTN}.to_out`, mergeHeads(o));
   }
   tap(taps, "anr.attn_out", y);
+  return y;
+}
+
+/** The MLP after the attention: ReLU layers, a linear last one, then out_scale and out_bias. */
+export function anrMlp(P: Params, a: AnrArgs, y: np.Array): np.Array {
   for (let i = 0; i < a.depth - 1; i++) y = nn.relu(linear(P, mlpLayer(a, i), y));
   y = linear(P, mlpLayer(a, a.depth - 1), y);
   if (a.out_scale !== 1) y = y.mul(a.out_scale);
