@@ -28,6 +28,7 @@ import { writeFileAtomic } from "../src/util/fs.js";
 import {
   BENCH_CONFIGS,
   GRAD_NORM_TOLERANCE,
+  ORT_TOLERANCE,
   isBenchConfigName,
   LOSS_TOLERANCE,
   type BenchConfigName,
@@ -165,7 +166,13 @@ async function main() {
       console.log(
         `\n${s.config}: PyTorch and ours DISAGREE on the first two steps (|Δloss| ${s.check.max_abs_loss_delta}, grad norm ${s.check.max_rel_grad_norm_delta}): the timings do not compare equal work`,
       );
-  if (runs.some((r) => r.error) || summaries.some((s) => s.check.agree === false)) process.exitCode = 1;
+  for (const s of summaries)
+    if (s.ort_agree === false)
+      console.log(
+        `\n${s.config}: ONNX Runtime's decode and ours DISAGREE (max |Δ| ${s.ort_max_abs_diff}): its timing does not decode the same model`,
+      );
+  if (runs.some((r) => r.error) || summaries.some((s) => s.check.agree === false || s.ort_agree === false))
+    process.exitCode = 1;
 }
 
 /** Per-round ratios and agreement of one configuration. */
@@ -185,11 +192,16 @@ function summarise(config: BenchConfigName, runs: Run[]) {
       ours_decode_px_s: num(ours, "decode_pixels_per_s"),
       torch_decode_px_s: Object.fromEntries(torch.map((r) => [r.threads, num(r, "decode_pixels_per_s")])),
       decode_ratio: num(ours, "decode_pixels_per_s") / bestDecode,
+      ort_decode_px_s: num(ours, "ort_decode_pixels_per_s"),
+      ort_decode_ratio: num(ours, "ort_decode_pixels_per_s") / bestDecode,
+      ort_max_abs_diff: num(ours, "ort_max_abs_diff"),
     };
   });
   const finite = (xs: number[]) => xs.filter(Number.isFinite);
   const stepRatios = finite(perRound.map((p) => p.step_ratio));
   const decodeRatios = finite(perRound.map((p) => p.decode_ratio));
+  const ortRatios = finite(perRound.map((p) => p.ort_decode_ratio));
+  const ortDiffs = finite(perRound.map((p) => p.ort_max_abs_diff));
   // PyTorch's best thread count: the lowest median step time over rounds (decode likewise).
   const byThreads = (k: string, better: (a: number, b: number) => boolean) => {
     let best: number | null = null;
@@ -231,6 +243,12 @@ function summarise(config: BenchConfigName, runs: Run[]) {
     step_ratio_range: stepRatios.length ? range(stepRatios) : null,
     decode_ratio_median: median(decodeRatios),
     decode_ratio_range: decodeRatios.length ? range(decodeRatios) : null,
+    ort_decode_ratio_median: median(ortRatios),
+    ort_decode_ratio_range: ortRatios.length ? range(ortRatios) : null,
+    // ONNX Runtime's decode against ours (max abs, [-1, 1] space): the exported graphs agree
+    // within ORT_TOLERANCE (test/onnx.test.ts checks 1e-5 on small models), else DISAGREE.
+    ort_max_abs_diff: ortDiffs.length ? Math.max(...ortDiffs) : null,
+    ort_agree: ortDiffs.length ? Math.max(...ortDiffs) <= ORT_TOLERANCE : null,
     torch_best_threads_step: byThreads("step_ms_median", (a, b) => a < b),
     torch_best_threads_decode: byThreads("decode_pixels_per_s", (a, b) => a > b),
     check: {
@@ -264,9 +282,9 @@ function printTables(
   );
   const th = TORCH_THREADS.join("/");
   console.log(
-    `\n| config | round | ours step ms | PyTorch step ms (${th} thr) | ratio | ours decode px/s | PyTorch decode px/s (${th} thr) | decode ratio | load avg (1 min) ours; PyTorch |`,
+    `\n| config | round | ours step ms | PyTorch step ms (${th} thr) | ratio | ours decode px/s | ORT decode px/s | PyTorch decode px/s (${th} thr) | decode ratio ours; ORT | load avg (1 min) ours; PyTorch |`,
   );
-  console.log("|---|---|---|---|---|---|---|---|---|");
+  console.log("|---|---|---|---|---|---|---|---|---|---|");
   for (const s of summaries) {
     for (const p of s.per_round) {
       const rs = runs.filter((r) => r.config === s.config && r.round === p.round);
@@ -275,18 +293,18 @@ function printTables(
         load(rs.find((r) => r.side === "torch" && r.threads === n)),
       ).join(", ");
       console.log(
-        `| ${s.config} | ${p.round} | ${f(p.ours_step_ms)} | ${TORCH_THREADS.map((n) => f(p.torch_step_ms[n] ?? NaN)).join(" / ")} | ${f(p.step_ratio, 2)}× | ${fk(p.ours_decode_px_s)} | ${TORCH_THREADS.map((n) => fk(p.torch_decode_px_s[n] ?? NaN)).join(" / ")} | ${f(p.decode_ratio, 2)}× | ${load(ours)}; ${torchLoads} |`,
+        `| ${s.config} | ${p.round} | ${f(p.ours_step_ms)} | ${TORCH_THREADS.map((n) => f(p.torch_step_ms[n] ?? NaN)).join(" / ")} | ${f(p.step_ratio, 2)}× | ${fk(p.ours_decode_px_s)} | ${fk(p.ort_decode_px_s)} | ${TORCH_THREADS.map((n) => fk(p.torch_decode_px_s[n] ?? NaN)).join(" / ")} | ${f(p.decode_ratio, 2)}×; ${f(p.ort_decode_ratio, 2)}× | ${load(ours)}; ${torchLoads} |`,
       );
     }
   }
   console.log(
-    "\n| config | train step ours/PyTorch-best: median [range] | decode ours/PyTorch-best: median [range] | PyTorch best threads (step, decode) | attention form | first 2 steps: max |Δloss|, max rel. Δ grad norm | peak RSS MiB ours / PyTorch (training only) |",
+    "\n| config | train step ours/PyTorch-best: median [range] | decode ours/PyTorch-best: median [range] | decode ORT/PyTorch-best: median [range] (max abs Δ vs ours) | PyTorch best threads (step, decode) | attention form | first 2 steps: max |Δloss|, max rel. Δ grad norm | peak RSS MiB ours / PyTorch (training only) |",
   );
-  console.log("|---|---|---|---|---|---|---|");
+  console.log("|---|---|---|---|---|---|---|---|");
   for (const s of summaries) {
     const rr = (r: [number, number] | null) => (r ? `[${f(r[0], 2)}–${f(r[1], 2)}]` : "");
     console.log(
-      `| ${s.config} | ${f(s.step_ratio_median, 2)}× ${rr(s.step_ratio_range)} | ${f(s.decode_ratio_median, 2)}× ${rr(s.decode_ratio_range)} | ${s.torch_best_threads_step ?? "-"}, ${s.torch_best_threads_decode ?? "-"} | ${s.attention.ours ?? "-"} / ${s.attention.torch ?? "-"} | ${s.check.max_abs_loss_delta.toExponential(1)}, ${s.check.max_rel_grad_norm_delta.toExponential(1)} | ${f(s.peak_rss_mib.ours)} / ${f(s.peak_rss_mib.torch)} (${f(s.train_peak_rss_mib.ours)} / ${f(s.train_peak_rss_mib.torch)}) |`,
+      `| ${s.config} | ${f(s.step_ratio_median, 2)}× ${rr(s.step_ratio_range)} | ${f(s.decode_ratio_median, 2)}× ${rr(s.decode_ratio_range)} | ${f(s.ort_decode_ratio_median, 2)}× ${rr(s.ort_decode_ratio_range)} (${s.ort_max_abs_diff === null ? "-" : s.ort_max_abs_diff.toExponential(1)}) | ${s.torch_best_threads_step ?? "-"}, ${s.torch_best_threads_decode ?? "-"} | ${s.attention.ours ?? "-"} / ${s.attention.torch ?? "-"} | ${s.check.max_abs_loss_delta.toExponential(1)}, ${s.check.max_rel_grad_norm_delta.toExponential(1)} | ${f(s.peak_rss_mib.ours)} / ${f(s.peak_rss_mib.torch)} (${f(s.train_peak_rss_mib.ours)} / ${f(s.train_peak_rss_mib.torch)}) |`,
     );
   }
   console.log(

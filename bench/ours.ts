@@ -9,19 +9,26 @@
  * first two steps). The losses and gradient norms of those two steps are in the JSON line, so
  * that bench/torch_step.py can be checked against the very function that is timed.
  *
- * Flags: --config small|large, --steps N, --warmup N, --decode-size S (128), --decode-reps N (2),
- *        --dump DIR, --dump-only (write DIR and exit).
+ * The decode is also timed on ONNX Runtime's CPU engine (the model's exported graphs, the same
+ * tokens and grid, as many threads as ours), after checking that it decodes what ours does.
+ *
+ * Flags: --config small|large|paper, --device wasm|webgpu (wasm), --steps N, --warmup N,
+ *        --decode-size S (128), --decode-reps N (2), --no-ort, --dump DIR, --dump-only (write DIR
+ *        and exit).
  */
 // First: the worker pool and the environment switches (ANR_THREADS, ANR_ATTENTION), as for the CLI.
 import "../src/node-startup.js";
 import { parseArgs } from "node:util";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { initBackend, wasmHeapBytes } from "../src/backend/index.js";
+import { initBackend, readF32, wasmHeapBytes } from "../src/backend/index.js";
 import { numpy as np } from "../src/backend/jax.js";
 import { parseHyperNetworkConfig, type HyperNetworkConfig } from "../src/model/config.js";
-import { initHostParams, toDevice, countParams } from "../src/model/params.js";
-import { foldAttention, hyperNetwork } from "../src/model/model.js";
+import { initHostParams, toDevice, toHost, countParams } from "../src/model/params.js";
+import { foldAttention, hyperNetwork, type Params } from "../src/model/model.js";
+import type { HypoParams } from "../src/model/hyponets/hyponet.js";
+import { exportOnnx } from "../src/io/onnx.js";
+import { createOrtImageCodec } from "../src/eval/ort.js";
 import { createImageDecoder } from "../src/model/tasks.js";
 import { serializeSafetensors } from "../src/io/safetensors.js";
 import { adamInit, REFERENCE_ADAM } from "../src/training/optim.js";
@@ -74,20 +81,61 @@ export function dumpForTorch(dir: string, name: string, bc: BenchConfig, cfg: Hy
   writeFileSync(join(dir, "cfg.json"), JSON.stringify(meta, null, 1));
 }
 
+/**
+ * The decode on ONNX Runtime: the model exported to ONNX, the same generated tokens and grid,
+ * `threads` intra-op threads; the largest difference from our decode, then the timed calls
+ * (after one untimed call on 64², as ours).
+ */
+async function ortDecode(
+  cfg: HyperNetworkConfig,
+  params: Params,
+  gen: HypoParams,
+  o: { db: number; size: number; reps: number; threads: number },
+  ours: Float32Array,
+): Promise<{ times: number[]; maxAbsDiff: number }> {
+  const codec = await createOrtImageCodec(exportOnnx(cfg, await toHost(params), "bench model"), {
+    threads: o.threads,
+    chunk: DECODE_CHUNK,
+  });
+  try {
+    const tokens = new Map<string, HostTensor>();
+    for (const [k, a] of Object.entries(gen)) tokens.set(k, { shape: a.shape, data: await readF32(a.ref) });
+    await codec.decode(tokens, 64, 64);
+    const times: number[] = [];
+    let out: Float32Array = new Float32Array(0);
+    for (let i = 0; i < o.reps; i++) {
+      const t0 = performance.now();
+      out = await codec.decode(tokens, o.size, o.size);
+      times.push(performance.now() - t0);
+    }
+    let maxAbsDiff = 0;
+    for (let i = 0; i < out.length; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(out[i]! - ours[i]!));
+    if (out.length !== ours.length) maxAbsDiff = Infinity;
+    return { times, maxAbsDiff };
+  } finally {
+    await codec.dispose();
+  }
+}
+
 async function main() {
   const { values } = parseArgs({
     options: {
       config: { type: "string", default: "small" },
+      device: { type: "string", default: "wasm" },
       steps: { type: "string" },
       warmup: { type: "string" },
       "decode-size": { type: "string", default: "128" },
       "decode-reps": { type: "string", default: "2" },
       dump: { type: "string" },
       "dump-only": { type: "boolean", default: false },
+      "no-ort": { type: "boolean", default: false },
     },
   });
   const name = values.config!;
-  if (!isBenchConfigName(name)) throw new Error(`--config: unknown "${name}" (small, large)`);
+  if (!isBenchConfigName(name)) throw new Error(`--config: unknown "${name}" (small, large, paper)`);
+  const device = values.device;
+  if (device !== "wasm" && device !== "webgpu")
+    throw new Error(`--device: "${device}", expected wasm or webgpu`);
   const bc: BenchConfig = BENCH_CONFIGS[name];
   const cfg = parseHyperNetworkConfig(bc.model, `bench config ${name}`);
   const steps = Number(values.steps ?? bc.steps);
@@ -98,7 +146,7 @@ async function main() {
   if (values["dump-only"]) return;
 
   const t00 = performance.now();
-  const backend = await initBackend();
+  const backend = await initBackend({ device });
   const { batch: b, size: s } = bc;
   const inputs = benchInputs(bc);
   const params = toDevice(initHostParams(cfg, 0));
@@ -150,12 +198,22 @@ async function main() {
   const decode = createImageDecoder(cfg, DECODE_CHUNK);
   await decode(state.params, gen, db, 64, 64);
   const dts: number[] = [];
+  let decoded: Float32Array = new Float32Array(0);
   for (let i = 0; i < decodeReps; i++) {
     const t0 = performance.now();
-    await decode(state.params, gen, db, decodeSize, decodeSize);
+    decoded = await decode(state.params, gen, db, decodeSize, decodeSize);
     dts.push(performance.now() - t0);
   }
   decode.dispose();
+  const ort = values["no-ort"]
+    ? null
+    : await ortDecode(
+        cfg,
+        state.params,
+        gen,
+        { db, size: decodeSize, reps: decodeReps, threads: backend.threads },
+        decoded,
+      );
   const stepMs = median(times);
   const result = {
     side: "ours",
@@ -172,6 +230,14 @@ async function main() {
     decode_batch: db,
     decode_pixels_per_s: (db * decodeSize * decodeSize) / (median(dts) / 1000),
     decode_ms_all: dts.map((t) => Math.round(t)),
+    ...(ort
+      ? {
+          ort_decode_pixels_per_s: (db * decodeSize * decodeSize) / (median(ort.times) / 1000),
+          ort_decode_ms_all: ort.times.map((t) => Math.round(t)),
+          ort_max_abs_diff: ort.maxAbsDiff,
+          ort_threads: backend.threads,
+        }
+      : {}),
     peak_rss_mib: process.resourceUsage().maxRSS / 1024,
     train_peak_rss_mib: trainRss,
     train_device_heap_mib: trainHeap,

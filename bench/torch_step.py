@@ -229,18 +229,18 @@ class AnrModel(nn.Module):
         return self.weight_head(self.tinr_dec(self.wtokens.expand(x.shape[0], -1, -1), enc))
 
 
-def noisy_coords(B, H, W, noise):
+def noisy_coords(B, H, W, noise, device='cpu'):
     """The pixel-centre grid plus clip(0.3 u N(0,1), ±0.5 u), u = 1/max(H, W); noise (B, H, W, 2) or None."""
-    coord = make_coord_grid(H, W).reshape(1, H * W, 2).expand(B, -1, -1)
+    coord = make_coord_grid(H, W).to(device).reshape(1, H * W, 2).expand(B, -1, -1)
     u = 1.0 / max(H, W)
-    n = torch.randn(B, H * W, 2) if noise is None else noise.reshape(B, H * W, 2)
+    n = torch.randn(B, H * W, 2, device=device) if noise is None else noise.reshape(B, H * W, 2)
     return coord + torch.clamp(0.3 * u * n, -0.5 * u, 0.5 * u)
 
 
 def image_loss(model, img, noise=None):
     B, _, H, W = img.shape
     x = 2 * img - 1
-    pred = model.hyponet(noisy_coords(B, H, W, noise), model.rtokens(x)).reshape(B, H, W, -1).permute(0, 3, 1, 2)
+    pred = model.hyponet(noisy_coords(B, H, W, noise, img.device), model.rtokens(x)).reshape(B, H, W, -1).permute(0, 3, 1, 2)
     return F.mse_loss(pred, x)
 
 
@@ -271,6 +271,11 @@ def make_step(model, meta):
 
 def bench(a):
     meta, model, imgs, noises = load(a.init, a.attention)
+    dev = torch.device(a.device)
+    model.to(dev)
+    imgs, noises = imgs.to(dev), [n.to(dev) for n in noises]
+    # On a GPU the kernels run asynchronously: every timed region ends in a synchronisation.
+    sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
     step = make_step(model, meta)
     losses, norms, times = [], [], []
     c0 = cpu = wall = 0.0
@@ -291,16 +296,19 @@ def bench(a):
     S, B = a.decode_size, meta['decode_batch']
     with torch.no_grad():
         dtoken = model.rtokens(2 * imgs[:B] - 1)
-        grid = lambda n: make_coord_grid(n, n).reshape(1, n * n, 2).expand(B, -1, -1).contiguous()
+        grid = lambda n: make_coord_grid(n, n).to(dev).reshape(1, n * n, 2).expand(B, -1, -1).contiguous()
         model.hyponet(grid(64), dtoken)
         coord = grid(S)
+        sync()
         dts = []
         for _ in range(a.decode_reps):
             t0 = time.perf_counter()
             model.hyponet(coord, dtoken)
+            sync()
             dts.append(time.perf_counter() - t0)
     return {
         'side': 'torch', 'config': meta['name'], 'torch': torch.__version__, 'threads': torch.get_num_threads(),
+        'device': str(dev) + (f' ({torch.cuda.get_device_name(dev)})' if dev.type == 'cuda' else ''),
         'attention': model.hyponet.form, 'n_params': sum(p.numel() for p in model.parameters()),
         'step_ms_median': statistics.median(times), 'step_ms_all': [round(t, 1) for t in times],
         'cpu_per_wall': cpu / wall if wall else None,
@@ -349,6 +357,7 @@ def main():
     ap.add_argument('--profile', action='store_true', help='per-stage profile (bench/torch_profile.py)')
     ap.add_argument('--check', action='store_true', help="only the first two steps' losses and gradient norms")
     ap.add_argument('--json', action='store_true', help='print one line of JSON')
+    ap.add_argument('--device', default='cpu', help='cpu, or cuda for the GPU benchmark (bench/gpu.sh)')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
