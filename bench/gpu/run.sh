@@ -24,8 +24,9 @@ if [ ! -x "$KIT/node" ]; then
   [ -d .gpukit/parts ] || { echo "no kit: run bench/gpu/make-kit.sh here first"; exit 2; }
   cat .gpukit/parts/part-* | xz -dc | tar -x -C "$KIT"
 fi
-# The Vulkan loader, where the machine has none (the device README's steps).
-if ! ldconfig -p | grep -q 'libvulkan.so.1 ' && [ -d .gl ]; then
+# The Vulkan loader, where a GPU machine has none (the device README's steps; it unpacks into /,
+# so only where an NVIDIA driver says this is the device machine).
+if command -v nvidia-smi >/dev/null && ! ldconfig -p | grep -q 'libvulkan.so.1 ' && [ -d .gl ]; then
   for f in .gl/*.deb; do dpkg -x "$f" /; done
   ldconfig
 fi
