@@ -111,6 +111,21 @@ function stop(p: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void
   });
 }
 
+/** The exit code of `p`, or null if it is still running after `ms` (then it is killed). */
+function exitWithin(p: ChildProcess, ms: number): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (p.exitCode !== null) return resolve(p.exitCode);
+    const timer = setTimeout(() => {
+      p.kill("SIGKILL");
+      resolve(null);
+    }, ms);
+    p.once("exit", (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}
+
 /** `anr …` in a child process that runs until stopped; its output so far, and a wait for a line. */
 function startAnr(args: string[]): {
   child: ChildProcess;
@@ -231,6 +246,18 @@ test("batch encode in this process: one token file and record per shard, the cor
   assert.equal(again.code, 0, again.err);
   assert.deepEqual(await folderBytes(OUT()), reference);
   assert.deepEqual(await shardTimes(), before);
+  // A worker handed a shard that is already done (its job retried after the record was written)
+  // computes and writes nothing either.
+  const { ModelCache, runShard } = await import("../src/batch/shard.js");
+  const { readBatchSpec } = await import("../src/batch/spec.js");
+  const models = new ModelCache();
+  try {
+    const again0 = await runShard(await readBatchSpec(OUT()), 0, models);
+    assert.equal(again0.computed, false);
+  } finally {
+    models.dispose();
+  }
+  assert.deepEqual(await shardTimes(), before);
   // A shard whose token file is lost (or damaged) is not done: status says so, resume redoes it.
   await rm(join(OUT(), "shards", "00001.safetensors"));
   const status = await runCli(["batch", "status", OUT()]);
@@ -336,8 +363,10 @@ for (const persistent of [true, false])
       const url = `redis://127.0.0.1:${port}/0`;
       let redis = await startRedis(port, data, persistent);
       const worker = startAnr(["worker", "--queue", url, "--lock-seconds", "3"]);
+      // The submitter in a process of its own: one that waits for ever is killed at the deadline
+      // (and the test fails) rather than keeping this test file alive.
+      const submitter = startAnr([...encodeArgs(), "--queue", url]);
       try {
-        const submitted = submit(url);
         await worker.waitFor(/shard \d+: done/);
         await stop(redis, "SIGKILL");
         const doneAtRestart = (await readdir(join(OUT(), "shards"))).filter((f) =>
@@ -347,10 +376,11 @@ for (const persistent of [true, false])
         await new Promise((r) => setTimeout(r, 1500));
         redis = await startRedis(port, data, persistent);
         // Without its data, the queue has forgotten every job: the submitter queues the missing again.
-        const r = await submitted;
-        assert.equal(r.code, 0, r.err);
+        const code = await exitWithin(submitter.child, 90_000);
+        assert.equal(code, 0, submitter.output());
+        assert.match(submitter.output(), /12 of 13 inputs encoded/);
       } finally {
-        await stop(worker.child);
+        await Promise.all([stop(submitter.child, "SIGKILL"), stop(worker.child)]);
         await stop(redis, "SIGKILL");
       }
       const got = await folderBytes(OUT());

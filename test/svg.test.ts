@@ -167,7 +167,9 @@ test("a corrupt SVG is named when the dataset opens; skip_corrupt leaves it out 
   await assert.rejects(openImageDataset(spec, "train"), (e: Error) => {
     assert.ok(e instanceof InputError);
     assert.equal(e.source, join(dir, "broken.svg"));
-    assert.match(e.message, /broken\.svg: cannot render the SVG \(.*XML parse error/);
+    // libvips's own detail after "corrupt header:" is its process-wide error buffer, which other
+    // threads can empty first (seen in CI), so only our part of the message is asserted.
+    assert.match(e.message, /broken\.svg: cannot render the SVG \(.+\)$/);
     return true;
   });
   await rm(join(dir, "broken.svg"));
