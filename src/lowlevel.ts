@@ -8,6 +8,7 @@
  */
 export { setAttentionForm, foldAttention, type AttentionForm } from "./model/hyponets/anr.js";
 export {
+  cellCentres,
   coordGrid,
   peFrequencies,
   positionalEncoding,
@@ -21,6 +22,9 @@ export {
   nvsTokenizer,
   hyponetOf,
   hyponet,
+  hyponetGrid,
+  GRID_GUARD_LIMIT,
+  type GridOutput,
   anrHyponet,
   mlpHyponet,
   ipcHyponet,

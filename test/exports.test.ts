@@ -56,6 +56,7 @@ const CORE = [
   "WeightsMismatchError",
   "adamInit",
   "createImageDecoder",
+  "createGridDecoder",
   "createImageTrainStep",
   "createNerfTrainStep",
   "createViewRenderer",

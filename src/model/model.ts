@@ -41,6 +41,7 @@ import {
 } from "./layers.js";
 import {
   type EncodingLayout,
+  type GridOutput,
   type GeneratedParam,
   type HypoParams,
   type Hyponet,
@@ -53,7 +54,8 @@ import { hypoMlpIpc } from "./hyponets/ipc.js";
 import { posesToRays } from "../rendering/rays.js";
 
 export { type Params, type Taps, tap, linear, layerNorm, gelu, attention, feedForward } from "./layers.js";
-export type { EncodingLayout, GeneratedParam, HypoParams, Hyponet } from "./hyponets/hyponet.js";
+export type { EncodingLayout, GeneratedParam, GridOutput, HypoParams, Hyponet } from "./hyponets/hyponet.js";
+export { GRID_GUARD_LIMIT } from "./hyponets/hyponet.js";
 export {
   anrHyponet,
   anrAttention,
@@ -69,14 +71,21 @@ export { ipcHyponet } from "./hyponets/ipc.js";
 // ---------------------------------------------------------------------------------------------
 // Coordinates and positional encoding (docs/conventions.md §2, §3, §12)
 
+/** Centres of n equal cells over (lo, hi), in float32: lo + (hi − lo)·(i + ½)/n. */
+export function cellCentres(n: number, lo = -1, hi = 1): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = lo + ((hi - lo) * (i + 0.5)) / n;
+  return out;
+}
+
 /** Pixel-centre grid over (−1, 1): `grid[i, j] = (y_i, x_j)`, row coordinate first, shape (H, W, 2). */
 export function coordGrid(h: number, w: number): Float32Array {
+  const [ys, xs] = [cellCentres(h), cellCentres(w)];
   const out = new Float32Array(h * w * 2);
   for (let i = 0; i < h; i++) {
-    const y = Math.fround(-1 + (2 * (i + 0.5)) / h);
     for (let j = 0; j < w; j++) {
-      out[2 * (i * w + j)] = y;
-      out[2 * (i * w + j) + 1] = Math.fround(-1 + (2 * (j + 0.5)) / w);
+      out[2 * (i * w + j)] = ys[i]!;
+      out[2 * (i * w + j) + 1] = xs[j]!;
     }
   }
   return out;
@@ -398,6 +407,58 @@ export function hyponet(
 ): np.Array {
   const kind = hyponetOf(cfg);
   return kind.forward(P, encode(cfg.hyponet.args, kind.encoding, coords), generated, taps);
+}
+
+/**
+ * The hyponet on the grid of rows ys (R) × columns xs (C), as `hyponet` at the points (ys[i], xs[j])
+ * in row-major order: (B, R·C, out_dim). Where the encoding is per coordinate (2-D, not on the
+ * sphere) and the kind has a grid form, the rows and the columns are encoded once each
+ * (Hyponet.gridForward, which `fast` is passed to); otherwise point by point.
+ */
+export function hyponetGrid(
+  P: Params,
+  cfg: HyperNetworkConfig,
+  ys: np.Array,
+  xs: np.Array,
+  generated: HypoParams,
+  fast = false,
+): GridOutput {
+  const kind = hyponetOf(cfg);
+  const a = cfg.hyponet.args;
+  const [r, c] = [ys.shape[0]!, xs.shape[0]!];
+  const zeros = (n: number) => np.zeros([n, 1]);
+  if (kind.gridForward && a.in_dim === 2 && a.sphere === null) {
+    const [rowMask, colMask] = coordinateFeatureMasks(a, kind.encoding);
+    const rows = encode(a, kind.encoding, np.concatenate([ys.reshape([r, 1]), zeros(r)], -1)).mul(
+      np.array(rowMask),
+    );
+    const cols = encode(a, kind.encoding, np.concatenate([zeros(c), xs.reshape([c, 1])], -1)).mul(
+      np.array(colMask),
+    );
+    return kind.gridForward(P, rows, cols, generated, fast);
+  }
+  const b = Object.values(generated)[0]!.shape[0]!;
+  const points = np
+    .concatenate(
+      [np.broadcastTo(ys.reshape([r, 1, 1]), [r, c, 1]), np.broadcastTo(xs.reshape([1, c, 1]), [r, c, 1])],
+      -1,
+    )
+    .reshape([1, r * c, 2]);
+  return { signal: hyponet(P, cfg, np.broadcastTo(points, [b, r * c, 2]), generated) };
+}
+
+/**
+ * Which encoding features depend on the row coordinate and which on the column one (1 or 0 each,
+ * padding in neither): the PE's features are [cos(π a), sin(π a)] with a[d·K + k] = c_d·w_k, and
+ * without PE the features are the coordinates themselves.
+ */
+function coordinateFeatureMasks(a: HyponetCommonArgs, layout: EncodingLayout): [Float32Array, Float32Array] {
+  const width = layout.encDim + layout.padDim;
+  const masks: [Float32Array, Float32Array] = [new Float32Array(width), new Float32Array(width)];
+  const perCoord = a.use_pe ? layout.nFreqs : 1;
+  const half = a.in_dim * perCoord;
+  for (let f = 0; f < layout.encDim; f++) masks[Math.floor((f % half) / perCoord)]![f] = 1;
+  return masks;
 }
 
 // ---------------------------------------------------------------------------------------------

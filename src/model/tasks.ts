@@ -8,9 +8,12 @@ import { preciseLog10, readF32, readScalar } from "../backend/index.js";
 import { disposeParams, refParams } from "./params.js";
 import type { HyperNetworkConfig } from "./config.js";
 import {
+  cellCentres,
   coordGrid,
   hyperNetwork,
   hyponet,
+  hyponetGrid,
+  GRID_GUARD_LIMIT,
   jitterCoords,
   tap,
   type Params,
@@ -43,43 +46,79 @@ export function predictImage(
 }
 
 /**
- * A decoder for any resolution with bounded memory: the grid is evaluated `chunk` points at a
- * time by one jit-compiled function (the last chunk is padded), and assembled on the host.
+ * A decoder for any resolution with bounded memory: the grid is evaluated in blocks of at most
+ * `chunk` points by one jit-compiled function (the last blocks padded), and assembled on the host.
  * Returns (B, C, H, W) in [-1, 1] space. Borrows `P` and `generated`.
  */
 export function createImageDecoder(cfg: HyperNetworkConfig, chunk = 4096) {
-  const f = jit((P: Params, g: HypoParams, coords: np.Array) => {
-    const out = hyponet(P, cfg, coords, g);
-    disposeParams(P);
-    return out;
-  });
+  const grid = createGridDecoder(cfg, chunk);
+  const decode = (P: Params, generated: HypoParams, b: number, h: number, w: number): Promise<Float32Array> =>
+    grid(P, generated, b, cellCentres(h), cellCentres(w));
+  decode.dispose = () => grid.dispose();
+  return decode;
+}
+
+/**
+ * The hyponet on any rectangular grid, rows ys × columns xs (a zoomed region, or the whole image),
+ * through `hyponetGrid`: (B, C, R, W) in [-1, 1] space. Blocks of whole rows (or of one row's
+ * columns, for rows longer than `chunk`) keep each call within `chunk` points. Borrows `P` and
+ * `generated`.
+ */
+export function createGridDecoder(cfg: HyperNetworkConfig, chunk = 4096) {
+  const compiled = (fast: boolean) =>
+    jit((P: Params, g: HypoParams, ys: np.Array, xs: np.Array): { signal: np.Array; guard: np.Array } => {
+      const { signal, guard } = hyponetGrid(P, cfg, ys, xs, g, fast);
+      disposeParams(P);
+      return { signal, guard: guard ?? np.zeros([]) };
+    });
+  const fast = compiled(true);
+  const exact = compiled(false);
+  // A block whose fast result does not hold (its guard is too large) is evaluated again.
+  const block = async (P: Params, g: HypoParams, ys: Float32Array, xs: Float32Array) => {
+    const out = fast(refParams(P), refParams(g), np.array(ys), np.array(xs));
+    if ((await readScalar(out.guard)) > GRID_GUARD_LIMIT) {
+      out.signal.dispose();
+      const again = exact(refParams(P), refParams(g), np.array(ys), np.array(xs));
+      again.guard.dispose();
+      return readF32(again.signal);
+    }
+    return readF32(out.signal);
+  };
+  const c = cfg.hyponet.args.out_dim;
   const decode = async (
     P: Params,
     generated: HypoParams,
     b: number,
-    h: number,
-    w: number,
+    ys: Float32Array,
+    xs: Float32Array,
   ): Promise<Float32Array> => {
-    const grid = coordGrid(h, w);
-    const n = h * w;
-    const c = cfg.hyponet.args.out_dim;
-    const out = new Float32Array(b * c * n);
-    const buf = new Float32Array(b * chunk * 2);
-    for (let s = 0; s < n; s += chunk) {
-      const e = Math.min(n, s + chunk);
-      buf.fill(0);
-      for (let i = 0; i < b; i++) buf.set(grid.subarray(2 * s, 2 * e), i * chunk * 2);
-      const vals = await readF32(
-        f(refParams(P), refParams(generated), np.array(buf, { shape: [b, chunk, 2] })),
-      );
-      for (let i = 0; i < b; i++) {
-        for (let k = s; k < e; k++)
-          for (let ch = 0; ch < c; ch++) out[(i * c + ch) * n + k] = vals[(i * chunk + k - s) * c + ch]!;
+    const [h, w] = [ys.length, xs.length];
+    const cb = Math.min(w, chunk);
+    const rb = Math.min(h, Math.max(1, Math.floor(chunk / cb)));
+    const out = new Float32Array(b * c * h * w);
+    const rowBuf = new Float32Array(rb);
+    const colBuf = new Float32Array(cb);
+    for (let r0 = 0; r0 < h; r0 += rb) {
+      const r1 = Math.min(h, r0 + rb);
+      rowBuf.fill(0).set(ys.subarray(r0, r1));
+      for (let c0 = 0; c0 < w; c0 += cb) {
+        const c1 = Math.min(w, c0 + cb);
+        colBuf.fill(0).set(xs.subarray(c0, c1));
+        const vals = await block(P, generated, rowBuf, colBuf); // (B, rb·cb, C)
+        for (let i = 0; i < b; i++)
+          for (let y = r0; y < r1; y++)
+            for (let x = c0; x < c1; x++) {
+              const src = ((i * rb + y - r0) * cb + x - c0) * c;
+              for (let ch = 0; ch < c; ch++) out[((i * c + ch) * h + y) * w + x] = vals[src + ch]!;
+            }
       }
     }
     return out;
   };
-  decode.dispose = () => f.dispose();
+  decode.dispose = () => {
+    fast.dispose();
+    exact.dispose();
+  };
   return decode;
 }
 

@@ -9,6 +9,7 @@
 // First: the thread count, before jax-js (imported by "anr") sizes its pool.
 import "./threads.js";
 import {
+  createGridDecoder,
   createViewRenderer,
   disposeParams,
   hyperNetwork,
@@ -28,22 +29,30 @@ import {
   countParams,
   generatedParams,
   isTokenFile,
-  readF32,
   tokensMismatch,
   weightsFingerprint,
   attentionWeights as coreAttentionWeights,
-  hyponet,
+  cellCentres,
   inputSize,
   lookAtPose,
   refParams,
   viewsToDevice,
   type HypoParams,
 } from "anr/lowlevel";
-import { jit, numpy as np } from "@jax-js/jax";
+import { numpy as np } from "@jax-js/jax";
 import type { Attention, Camera, DeviceInfo, ModelCard, Region, Reply, Request, Views } from "./protocol.js";
 
-/** Points per jit call: one compiled shape for every region size (the last chunk is padded). */
-const CHUNK = 4096;
+/**
+ * Points per decoder call (whole rows of the region at a time; the last block is padded): as many
+ * as keep one (points × width) intermediate near 8 MB, so that a paper-size model fits WebGPU's
+ * default 128 MB buffers, and the zoo's models make few calls per frame.
+ */
+function gridChunk(config: HyperNetworkConfig): number {
+  const h = config.hyponet;
+  const widest =
+    h.name === "ANR" ? Math.max(h.args.n_head * h.args.token_len, h.args.hidden_dim) : h.args.hidden_dim;
+  return Math.min(16384, Math.max(1024, 2 ** Math.floor(Math.log2(2 ** 21 / widest))));
+}
 
 interface Loaded {
   /** The file it came from (named in errors). */
@@ -52,7 +61,8 @@ interface Loaded {
   /** {@link weightsFingerprint} of its weights: token files record it, and must match it. */
   fingerprint: string;
   P: Params;
-  decodeChunk: ((P: Params, g: HypoParams, coords: np.Array) => np.Array) & { dispose(): void };
+  /** The core's grid decoder (rows × columns of any region; `createGridDecoder`). */
+  decodeGrid: ReturnType<typeof createGridDecoder>;
   /** View renderers (`anr render`'s), by their sampling: one compiled function each. */
   renderers: Map<string, ReturnType<typeof createViewRenderer>>;
   generated: HypoParams | null;
@@ -82,7 +92,7 @@ function unload(): void {
   if (!model) return;
   if (model.generated) disposeParams(model.generated);
   for (const r of model.renderers.values()) r.dispose();
-  model.decodeChunk.dispose();
+  model.decodeGrid.dispose();
   disposeParams(model.P);
   model = null;
 }
@@ -108,12 +118,8 @@ function load(bytes: ArrayBuffer, source: string): ModelCard {
   // Only a model that parsed replaces the current one: a bad file leaves the page as it was.
   const P = toDevice(weights);
   unload();
-  const decodeChunk = jit((P: Params, g: HypoParams, coords: np.Array) => {
-    const out = hyponet(P, config, coords, g);
-    disposeParams(P);
-    return out;
-  });
-  model = { source, config, fingerprint, P, decodeChunk, renderers: new Map(), generated: null };
+  const decodeGrid = createGridDecoder(config, gridChunk(config));
+  model = { source, config, fingerprint, P, decodeGrid, renderers: new Map(), generated: null };
   return card;
 }
 
@@ -124,12 +130,12 @@ function requireModel(): Loaded {
 
 /** Pixel centres of `region` at width × height, (y, x) pairs in row-major order (as coordGrid). */
 function regionCoords(r: Region, width: number, height: number): Float32Array {
+  const [ys, xs] = [cellCentres(height, r.y0, r.y1), cellCentres(width, r.x0, r.x1)];
   const out = new Float32Array(width * height * 2);
   for (let i = 0; i < height; i++) {
-    const y = Math.fround(r.y0 + ((r.y1 - r.y0) * (i + 0.5)) / height);
     for (let j = 0; j < width; j++) {
-      out[2 * (i * width + j)] = y;
-      out[2 * (i * width + j) + 1] = Math.fround(r.x0 + ((r.x1 - r.x0) * (j + 0.5)) / width);
+      out[2 * (i * width + j)] = ys[i]!;
+      out[2 * (i * width + j) + 1] = xs[j]!;
     }
   }
   return out;
@@ -138,21 +144,10 @@ function regionCoords(r: Region, width: number, height: number): Float32Array {
 /** The hyponet at the pixel centres of `region`: (C, height, width) in [0, 1] (not clamped). */
 async function decodeRegion(m: Loaded, region: Region, width: number, height: number): Promise<Float32Array> {
   if (!m.generated) throw new Error("no image is encoded: encode one first");
-  const coords = regionCoords(region, width, height);
-  const n = width * height;
-  const c = m.config.hyponet.args.out_dim;
-  const out = new Float32Array(c * n);
-  const buf = new Float32Array(CHUNK * 2);
-  for (let s = 0; s < n; s += CHUNK) {
-    const e = Math.min(n, s + CHUNK);
-    buf.fill(0);
-    buf.set(coords.subarray(2 * s, 2 * e));
-    const vals = await readF32(
-      m.decodeChunk(refParams(m.P), refParams(m.generated), np.array(buf, { shape: [1, CHUNK, 2] })),
-    );
-    for (let k = s; k < e; k++)
-      for (let ch = 0; ch < c; ch++) out[ch * n + k] = (vals[(k - s) * c + ch]! + 1) / 2;
-  }
+  const ys = cellCentres(height, region.y0, region.y1);
+  const xs = cellCentres(width, region.x0, region.x1);
+  const out = await m.decodeGrid(m.P, m.generated, 1, ys, xs);
+  for (let i = 0; i < out.length; i++) out[i] = (out[i]! + 1) / 2;
   return out;
 }
 

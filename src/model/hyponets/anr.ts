@@ -20,6 +20,7 @@ import {
   type ConfigIssue,
   type EncodingLayout,
   type GeneratedParam,
+  type GridOutput,
   type HeadSettings,
   type Hyponet,
   hyponetCommon,
@@ -96,6 +97,8 @@ export function anr(a: AnrArgs): Hyponet {
     postfcWidth: (g) => g.shape[1],
     head: rTokenHead,
     forward: (P, x, generated, taps) => anrHyponet(P, a, x, generated[R_TOKENS]!, taps),
+    gridForward: (P, rows, cols, generated, fast) =>
+      anrGridHyponet(P, a, rows, cols, generated[R_TOKENS]!, fast),
   };
 }
 
@@ -156,6 +159,31 @@ export function anrHyponet(P: Params, a: AnrArgs, x: np.Array, dtoken: np.Array,
   return anrMlp(P, a, anrAttention(P, a, x, dtoken, taps));
 }
 
+/**
+ * Per-instance folding of the queries into the keys: q kᵀ/√d = x (W_qᵀ kᵀ/√d), a (B, hidden, h·T)
+ * matrix that each encoded coordinate meets instead of being projected to the (h·d)-wide query
+ * space first. k: (B, h, T, d).
+ */
+function foldedQueryKeys(P: Params, a: AnrArgs, k: np.Array, hidden: number): np.Array {
+  const b = k.shape[0]!;
+  const [h, d, t] = [a.n_head, a.head_dim, a.token_len];
+  // (jax-js 0.1.25 multiplies wrongly when matmul broadcasts batch axes of unequal rank, so the
+  // shared weights are broadcast to the batch explicitly.)
+  const wq = np.broadcastTo(param(P, `${ATTN}.to_q.weight`).reshape([1, h, d, hidden]), [b, h, d, hidden]);
+  const qk = np.matmul(k, wq).mul(d ** -0.5); // (B, h, T, hidden)
+  return qk.transpose([0, 3, 1, 2]).reshape([b, hidden, h * t]);
+}
+
+/** Σ_h p_h (v_h W_out,hᵀ) as one product: the values projected to the output per instance, (B, h·T, hidden). v: (B, h, T, d). */
+function foldedValuesOut(P: Params, a: AnrArgs, v: np.Array, hidden: number): np.Array {
+  const b = v.shape[0]!;
+  const [h, d, t] = [a.n_head, a.head_dim, a.token_len];
+  const wo = param(P, `${ATTN}.to_out.weight`).reshape([hidden, h, d]).transpose([1, 2, 0]); // (h, d, hidden)
+  return np
+    .matmul(v, np.broadcastTo(wo.reshape([1, h, d, hidden]), [b, h, d, hidden]))
+    .reshape([b, h * t, hidden]);
+}
+
 /** The localized attention: the encoded coordinates x (B, N, hidden) → to_out(p' v) (B, N, hidden). */
 export function anrAttention(P: Params, a: AnrArgs, x: np.Array, dtoken: np.Array, taps?: Taps): np.Array {
   tap(taps, "anr.attn_in", x);
@@ -167,13 +195,7 @@ export function anrAttention(P: Params, a: AnrArgs, x: np.Array, dtoken: np.Arra
   let y: np.Array;
   const folded = foldAttention(hidden, a);
   if (folded) {
-    // Per-instance folding: q kᵀ = x (W_qᵀ kᵀ), so each coordinate meets a (hidden × h·T)
-    // matrix instead of being projected to the (h·d)-wide query space first.
-    // (jax-js 0.1.25 multiplies wrongly when matmul broadcasts batch axes of unequal rank, so
-    // the shared weights are broadcast to the batch explicitly.)
-    const wq = np.broadcastTo(param(P, `${ATTN}.to_q.weight`).reshape([1, h, d, hidden]), [b, h, d, hidden]);
-    const qk = np.matmul(k, wq).mul(d ** -0.5); // (B, h, T, hidden)
-    logits = np.matmul(x, qk.transpose([0, 3, 1, 2]).reshape([b, hidden, h * t])).reshape([b, n, h, t]);
+    logits = np.matmul(x, foldedQueryKeys(P, a, k, hidden)).reshape([b, n, h, t]);
   } else {
     const q = linear(P, `${ATTN}.to_q`, x, false).reshape([b, n, h, d]).transpose([0, 2, 1, 3]);
     logits = np
@@ -185,12 +207,9 @@ export function anrAttention(P: Params, a: AnrArgs, x: np.Array, dtoken: np.Arra
   const attn = thresholdedSoftmax(logits, a.att_threshold, taps);
   if (taps) tap(taps, "anr.attn", attn.ref.transpose([0, 2, 1, 3]));
   if (folded) {
-    // Σ_h p_h (v_h W_out,hᵀ): the values are projected to the output once per instance.
-    const wo = param(P, `${ATTN}.to_out.weight`).reshape([hidden, h, d]).transpose([1, 2, 0]); // (h, d, hidden)
-    const vo = np
-      .matmul(v, np.broadcastTo(wo.reshape([1, h, d, hidden]), [b, h, d, hidden]))
-      .reshape([b, h * t, hidden]);
-    y = np.matmul(attn.reshape([b, n, h * t]), vo).add(param(P, `${ATTN}.to_out.bias`));
+    y = np
+      .matmul(attn.reshape([b, n, h * t]), foldedValuesOut(P, a, v, hidden))
+      .add(param(P, `${ATTN}.to_out.bias`));
   } else {
     const o = np.matmul(attn.transpose([0, 2, 1, 3]), v); // (B, h, N, d)
     y = linear(P, `${ATTN}.to_out`, mergeHeads(o));
@@ -201,10 +220,75 @@ export function anrAttention(P: Params, a: AnrArgs, x: np.Array, dtoken: np.Arra
 
 /** The MLP after the attention: ReLU layers, a linear last one, then out_scale and out_bias. */
 export function anrMlp(P: Params, a: AnrArgs, y: np.Array): np.Array {
-  for (let i = 0; i < a.depth - 1; i++) y = nn.relu(linear(P, mlpLayer(a, i), y));
-  y = linear(P, mlpLayer(a, a.depth - 1), y);
+  return anrMlpAfterFirst(P, a, linear(P, mlpLayer(a, 0), y));
+}
+
+/** The MLP from the output of its first Linear on (that layer's ReLU, if it has one, and the rest). */
+function anrMlpAfterFirst(P: Params, a: AnrArgs, y: np.Array): np.Array {
+  for (let i = 1; i < a.depth; i++) y = linear(P, mlpLayer(a, i), nn.relu(y));
   if (a.out_scale !== 1) y = y.mul(a.out_scale);
   return a.out_bias !== 0 ? y.add(a.out_bias) : y;
+}
+
+/**
+ * ANR on a grid (Hyponet.gridForward): the same function as {@link anrHyponet} at every grid point,
+ * with savings that are exact in real arithmetic (the order of the sums differs):
+ * - each encoding feature depends on one coordinate, so the folded logits x (W_qᵀ kᵀ) are a row
+ *   term plus a column term, computed per row and per column;
+ * - `fast`: so the exponentials are a row factor times a column factor, exp(r − max r)·exp(c − max c),
+ *   and the softmax needs one product per point instead of a maximum and an exponential. The shift
+ *   differs from the point's own maximum, which the threshold and the normalisation do not see;
+ *   but a point's largest weight can be as small as e^−g, g the smaller of the largest row and
+ *   column spreads of the logits, so g is returned as the guard (GRID_GUARD_LIMIT);
+ * - nothing nonlinear lies between to_out and the MLP's first Linear, so both fold into the
+ *   values once per instance, and each point meets one (h·T × hidden) product instead of two.
+ * Per point, what is left is the normalisation, that product and the MLP's later layers.
+ */
+export function anrGridHyponet(
+  P: Params,
+  a: AnrArgs,
+  rows: np.Array,
+  cols: np.Array,
+  dtoken: np.Array,
+  fast: boolean,
+): GridOutput {
+  const [r, hidden] = rows.shape as [number, number];
+  const c = cols.shape[0]!;
+  const b = dtoken.shape[0]!;
+  const [h, t] = [a.n_head, a.token_len];
+  const k = splitHeads(linear(P, `${ATTN}.to_k`, dtoken.ref, false), h); // (B, h, T, d)
+  const v = splitHeads(linear(P, `${ATTN}.to_v`, dtoken, false), h);
+  const qk = foldedQueryKeys(P, a, k, hidden); // (B, hidden, h·T)
+  const perInstance = (x: np.Array, n: number) => np.broadcastTo(x.reshape([1, n, hidden]), [b, n, hidden]);
+  const rowLogits = np.matmul(perInstance(rows, r), qk.ref).reshape([b, r, 1, h, t]);
+  const colLogits = np.matmul(perInstance(cols, c), qk).reshape([b, 1, c, h, t]);
+  const grid = [b, r, c, h, t];
+  let attn: np.Array;
+  let guard: np.Array | undefined;
+  if (fast) {
+    const factor = (l: np.Array) => np.exp(l.ref.sub(np.max(l, -1, { keepdims: true })));
+    const spread = (l: np.Array) => np.max(np.max(l.ref, -1).sub(np.min(l, -1)));
+    guard = np.minimum(spread(rowLogits.ref), spread(colLogits.ref));
+    const e = np.broadcastTo(factor(rowLogits), grid).mul(np.broadcastTo(factor(colLogits), grid));
+    attn = thresholdedNormalise(e.reshape([b, r * c, h, t]), a.att_threshold);
+  } else {
+    const logits = np.broadcastTo(rowLogits, grid).add(np.broadcastTo(colLogits, grid));
+    attn = thresholdedSoftmax(logits.reshape([b, r * c, h, t]), a.att_threshold);
+  }
+  // to_out then the first Linear: (p vo + b_out) W₀ᵀ + b₀ = p (vo W₀ᵀ) + (b_out W₀ᵀ + b₀).
+  const w0t = param(P, `${mlpLayer(a, 0)}.weight`).transpose(); // (hidden, width₀)
+  const width0 = w0t.shape[1]!;
+  const vo0 = np.matmul(
+    foldedValuesOut(P, a, v, hidden),
+    np.broadcastTo(w0t.ref.reshape([1, hidden, width0]), [b, hidden, width0]),
+  );
+  const bias0 = np
+    .matmul(param(P, `${ATTN}.to_out.bias`).reshape([1, hidden]), w0t)
+    .reshape([width0])
+    .add(param(P, `${mlpLayer(a, 0)}.bias`));
+  const y0 = np.matmul(attn.reshape([b, r * c, h * t]), vo0).add(bias0);
+  const signal = anrMlpAfterFirst(P, a, y0);
+  return guard ? { signal, guard } : { signal };
 }
 
 /**
@@ -214,7 +298,16 @@ export function anrMlp(P: Params, a: AnrArgs, y: np.Array): np.Array {
  */
 export function thresholdedSoftmax(logits: np.Array, tau: number | null, taps?: Taps): np.Array {
   const axis = logits.ndim - 1;
-  const e = np.exp(logits.ref.sub(stopGradient(np.max(logits, axis, { keepdims: true }))));
+  return thresholdedNormalise(
+    np.exp(logits.ref.sub(stopGradient(np.max(logits, axis, { keepdims: true })))),
+    tau,
+    taps,
+  );
+}
+
+/** The thresholded softmax from e = exp(l − m), for any shift m constant along the last axis. */
+function thresholdedNormalise(e: np.Array, tau: number | null, taps?: Taps): np.Array {
+  const axis = e.ndim - 1;
   const total = np.sum(e.ref, axis, { keepdims: true });
   if (taps) tap(taps, "anr.softmax", e.ref.div(total.ref).transpose([0, 2, 1, 3]));
   if (tau === null) return e.div(total);

@@ -126,4 +126,28 @@ export interface Hyponet {
   head(P: Params, post: np.Array, g: GeneratedParam): np.Array;
   /** The hyponet: encoded coordinates (B, N, ·) and generated parameters → signal (B, N, out_dim). */
   forward(P: Params, x: np.Array, generated: HypoParams, taps?: Taps): np.Array;
+  /**
+   * The same function on a grid, where kinds can do less work: `rows` (R, ·) holds the encodings'
+   * row-coordinate features (the others zero), `cols` (C, ·) the column-coordinate ones, so that
+   * the encoding at grid point (i, j) is rows[i] + cols[j]. Gives the signal (B, R·C, out_dim),
+   * row-major. Kinds without it are evaluated point by point. `fast` allows a shortcut that is
+   * exact unless its `guard` (a scalar) exceeds GRID_GUARD_LIMIT; the caller then evaluates again
+   * without it.
+   */
+  gridForward?(P: Params, rows: np.Array, cols: np.Array, generated: HypoParams, fast: boolean): GridOutput;
 }
+
+/** What Hyponet.gridForward gives. */
+export interface GridOutput {
+  /** The signal (B, R·C, out_dim). */
+  signal: np.Array;
+  /** A scalar: the result of a fast evaluation holds only where it is at most GRID_GUARD_LIMIT. */
+  guard?: np.Array;
+}
+
+/**
+ * The largest guard of a fast grid evaluation whose result holds. ANR's separable exponentials
+ * (anr.ts) keep every softmax weight at e^−guard or more of its row's largest, so 60 keeps them in
+ * float32's normal range (e^−60 ≈ 1e−26; the smallest normal is 1.2e−38) at full precision.
+ */
+export const GRID_GUARD_LIMIT = 60;
