@@ -488,3 +488,63 @@ test("compare --preset fmnist (Fashion-MNIST, 2 steps of 4 on 64 images)", async
   const evalJson = await readJson<EvalJson>(join(out, rows[0]!.preset, "eval.json"));
   assert.equal(evalJson.images, 16, "--set data.test_count reached the runs");
 });
+
+test("compare --models / --vary: chosen contenders, one variant per value with only that setting changed, bad sweeps refused before training", () => {
+  const runs = comparisonRuns(
+    {
+      preset: "twemoji32",
+      models: ["ANR"],
+      vary: ["hyponet.args.pe_sigma=16,128", "hyponet.args.att_threshold=null"],
+    },
+    "/nowhere",
+  );
+  assert.deepEqual(
+    runs.map((r) => [r.label, r.modelPreset, r.out]),
+    [
+      ["ANR", "tiny32-anr", join("/nowhere", "tiny32-anr")],
+      ["ANR pe_sigma=16", "tiny32-anr-pe_sigma-16", join("/nowhere", "tiny32-anr-pe_sigma-16")],
+      ["ANR pe_sigma=128", "tiny32-anr-pe_sigma-128", join("/nowhere", "tiny32-anr-pe_sigma-128")],
+      [
+        "ANR att_threshold=null",
+        "tiny32-anr-att_threshold-null",
+        join("/nowhere", "tiny32-anr-att_threshold-null"),
+      ],
+    ],
+  );
+  const base = runs[0]!.run.model;
+  const changed = (i: number) => {
+    const m = runs[i]!.run.model;
+    return Object.entries(m.hyponet.args).filter(
+      ([k, v]) => JSON.stringify(v) !== JSON.stringify((base.hyponet.args as Record<string, unknown>)[k]),
+    );
+  };
+  assert.deepEqual(changed(1), [["pe_sigma", 16]]);
+  assert.deepEqual(changed(2), [["pe_sigma", 128]]);
+  assert.deepEqual(changed(3), [["att_threshold", null]]);
+  for (const r of runs)
+    assert.deepEqual({ ...r.run.model, hyponet: null }, { ...base, hyponet: null }, r.label);
+  // Every contender, and each with its variants.
+  assert.equal(comparisonRuns({ preset: "twemoji32", vary: ["hyponet.args.depth=2"] }, "/n").length, 6);
+  // A setting one contender does not have is named for it.
+  assert.throws(
+    () => comparisonRuns({ preset: "twemoji32", vary: ["hyponet.args.token_len=16"] }, "/n"),
+    /MLP \(TransINR\) token_len=16: invalid run config:\s+model\.hyponet\.args: Unrecognized key: "token_len"/,
+  );
+  assert.throws(
+    () =>
+      comparisonRuns({ preset: "twemoji32", models: ["anr"], vary: ["hyponet.args.token_len=128"] }, "/n"),
+    /att_threshold 0\.01 must be < 1\/token_len/,
+  );
+  assert.throws(
+    () => comparisonRuns({ preset: "twemoji32", models: ["transinr"] }, "/n"),
+    /--models transinr: expected some of anr, mlp, ipc/,
+  );
+  assert.throws(
+    () => comparisonRuns({ preset: "twemoji32", vary: ["hyponet.args.pe_sigma="] }, "/n"),
+    /--vary/,
+  );
+  assert.throws(
+    () => comparisonRuns({ preset: "twemoji32", vary: ["model.hyponet.args.pe_sigma=8"] }, "/n"),
+    /drop "model\."/,
+  );
+});

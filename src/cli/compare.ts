@@ -19,7 +19,7 @@ import { train } from "../training/trainer.js";
 import { writeLinePlot, type LinePlotSpec, type LineSeries } from "../util/plot.js";
 import { countParams } from "../model/params.js";
 import { representationSize } from "../io/tokens.js";
-import { globe32x64 } from "../model/presets.js";
+import { globe32x64, modelPreset } from "../model/presets.js";
 import type { HyperNetworkConfigInput } from "../model/config.js";
 import type { PhysicalError } from "../eval/evaluate.js";
 import { CheckFailed, InputError, UsageError } from "../util/errors.js";
@@ -73,6 +73,14 @@ export interface CompareOptions {
   seeds?: number;
   /** Each run's budget of training time (TrainOptions.budgetSeconds); train.steps bounds it. */
   budgetSeconds?: number;
+  /** Contenders to train, by the first word of their label (anr, mlp, ipc); default all. */
+  models?: string[];
+  /**
+   * Settings swept one at a time, `key=v1,v2,…` with the key inside the model config (e.g.
+   * `hyponet.args.pe_sigma=16,128`): each value adds a variant of every contender trained,
+   * beside the contender as its preset has it.
+   */
+  vary?: string[];
   /**
    * Runs trained at once (default 1, in this process). Above 1, each run is an `anr train` child
    * process with ANR_THREADS = cores / jobs (or ANR_THREADS / jobs where set), so that every run
@@ -110,8 +118,37 @@ export function comparisonRuns(values: CompareOptions, out: string): ComparisonR
     !(Number.isFinite(values.budgetSeconds) && values.budgetSeconds > 0)
   )
     throw new UsageError(`--budget-seconds ${values.budgetSeconds}: expected a number of seconds above 0`);
-  return Object.entries(comparison.models).flatMap(([label, model]) => {
-    const modelPreset = typeof model === "string" ? model : `${which}-${label.split(" ")[0]!.toLowerCase()}`;
+  const short = (label: string) => label.split(" ")[0]!.toLowerCase();
+  const known = Object.keys(comparison.models).map(short);
+  for (const m of values.models ?? [])
+    if (!known.includes(m.toLowerCase()))
+      throw new UsageError(`--models ${m}: expected some of ${known.join(", ")}`);
+  const chosen = Object.entries(comparison.models).filter(
+    ([label]) => !values.models || values.models.some((m) => m.toLowerCase() === short(label)),
+  );
+  const variants = (values.vary ?? []).flatMap(parseVary);
+  const contenders = chosen.flatMap(([label, model]) => {
+    const base = typeof model === "string" ? model : `${which}-${short(label)}`;
+    const expanded = () =>
+      JSON.parse(JSON.stringify(typeof model === "string" ? modelPreset(model) : model)) as Record<
+        string,
+        unknown
+      >;
+    return [
+      { label, model, modelPreset: base },
+      ...variants.map((v) => {
+        const config = expanded();
+        applyOverride(config, `${v.key}=${v.value}`);
+        const field = v.key.split(".").at(-1)!;
+        return {
+          label: `${label} ${field}=${v.value}`,
+          model: config,
+          modelPreset: `${base}-${field}-${v.value}`,
+        };
+      }),
+    ];
+  });
+  return contenders.flatMap(({ label, model, modelPreset }) => {
     const configured = (seed: number | null) => {
       const raw = runPreset(comparison.run) as Record<string, unknown>;
       applyOverride(raw, `model=${JSON.stringify(typeof model === "string" ? { preset: model } : model)}`);
@@ -132,6 +169,21 @@ export function comparisonRuns(values: CompareOptions, out: string): ComparisonR
       return { label, modelPreset, seed, out: join(out, modelPreset, `seed-${seed}`), ...configured(seed) };
     });
   });
+}
+
+/** `key=v1,v2,…` (a --vary) → one setting per value; the values are JSON where they parse, else text. */
+function parseVary(spec: string): { key: string; value: string }[] {
+  const eq = spec.indexOf("=");
+  const values = spec
+    .slice(eq + 1)
+    .split(",")
+    .filter((v) => v !== "");
+  if (eq <= 0 || !values.length)
+    throw new UsageError(`--vary ${spec}: expected key.path=value1,value2 (a key inside the model config)`);
+  const key = spec.slice(0, eq);
+  if (key.startsWith("model."))
+    throw new UsageError(`--vary ${spec}: the key is inside the model config already (drop "model.")`);
+  return values.map((value) => ({ key, value }));
 }
 
 /** Mean and sample standard deviation (n − 1; null for one value) of `xs`. */
@@ -440,6 +492,8 @@ export async function cmdCompare(values: CompareOptions): Promise<Outcome> {
     ...(values.seeds !== undefined && values.seeds !== 1 ? [`--seeds ${values.seeds}`] : []),
     ...(budget !== undefined ? [`--budget-seconds ${budget}`] : []),
     ...(values.jobs !== undefined && values.jobs > 1 ? [`--jobs ${values.jobs}`] : []),
+    ...(values.models ? [`--models ${values.models.join(",")}`] : []),
+    ...(values.vary ?? []).map((v) => `--vary ${v}`),
     ...(values.set ?? []).map((s) => `--set ${s}`),
   ].join(" ");
   const seedsText =
@@ -450,7 +504,7 @@ export async function cmdCompare(values: CompareOptions): Promise<Outcome> {
     budget === undefined
       ? ""
       : `; each run stopped at ${budget} s of training time (the steps alone, without evaluations), at most ${steps} steps`;
-  const md = `Same data, ${steps} steps${budgetText}, ${seedsText}, optimiser and hyper-network for all three (\`${command}\`). Train time: the steps alone, without evaluations.\n\n${header}\n${lines.join("\n")}\n`;
+  const md = `Same data, ${steps} steps${budgetText}, ${seedsText}, optimiser and hyper-network for all ${rows.length === 3 ? "three" : rows.length} (\`${command}\`). Train time: the steps alone, without evaluations.\n\n${header}\n${lines.join("\n")}\n`;
   await writeFileAtomic(join(out, "compare.md"), md);
   await writeFileAtomic(join(out, "compare.json"), JSON.stringify(rows, null, 2) + "\n");
 

@@ -445,7 +445,11 @@ stopped it. The data is looked for before anything is trained. A run folder that
 finished with the same config and budget is reused, so a stopped study continues where it ended
 (the same command again); one that holds anything else is refused unless --overwrite. --jobs N
 trains N runs at once, each in its own process with 1/N of the kernel threads (ANR_THREADS, default
-all cores), so that every run gets the same share of the machine.`,
+all cores), so that every run gets the same share of the machine.
+
+--models anr trains some contenders only; --vary KEY=V1,V2 adds, for each value, a variant of each
+contender with that model setting changed (KEY inside the model config, one setting at a time;
+folder <model>-<field>-<value>), for sweeps of e.g. the PE bandwidth, τ or the number of R-tokens.`,
     )
     .addOption(
       choice("--preset <name>", "the comparison", Object.keys(COMPARISONS) as [string, ...string[]]).default(
@@ -458,6 +462,14 @@ all cores), so that every run gets the same share of the machine.`,
       "--budget-seconds <s>",
       "end each run at this much training time (train.steps is then an upper bound)",
       parseReal("--budget-seconds"),
+    )
+    .option("--models <names>", "train only these contenders, comma-separated (anr, mlp, ipc)", (v: string) =>
+      v.split(",").filter(Boolean),
+    )
+    .option(
+      "--vary <key=v1,v2>",
+      "sweep a model setting one value at a time, e.g. hyponet.args.pe_sigma=16,128 (repeatable)",
+      (v: string, prev: string[] = []) => [...prev, v],
     )
     .addOption(setOption())
     .option(
@@ -474,6 +486,7 @@ all cores), so that every run gets the same share of the machine.`,
         "anr compare --preset fmnist --steps 500",
         "anr compare --preset twemoji32 --steps 100000 --budget-seconds 1800 --seeds 3",
         "anr compare --preset twemoji32 --steps 100000 --budget-seconds 900 --seeds 3 --jobs 2",
+        "anr compare --preset twemoji32 --models anr --vary hyponet.args.token_len=16,64 --budget-seconds 900",
       ),
     )
     .action(act("compare", (o) => cmdCompare(o)));
