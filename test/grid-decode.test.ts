@@ -31,9 +31,10 @@ import { tinyConfig } from "./fixtures.js";
 await initBackend({ device: "wasm" });
 
 /**
- * The decoders compute the same sums in another order. Worst |Δ| seen: 9e-8 over the tiny configs
- * below, 1.2e-6 with logits near 200 (the guard test), 2.9e-6 on the zoo's twemoji32-anr at 256²
- * (outputs in [−1, 1]); a wrong term, mask or fold moves outputs by 1e-2 or more.
+ * The decoders compute the same sums in another order. Worst |Δ| seen: 9e-8 over the tiny ANR
+ * configs below, 4.8e-7 over the MLP and IPC ones, 1.2e-6 with logits near 200 (the guard test),
+ * 2.9e-6 on the zoo's twemoji32-anr at 256² (outputs in [−1, 1]); a wrong term, mask or fold moves
+ * outputs by 1e-2 or more.
  */
 const TOL = 1e-5;
 
@@ -111,8 +112,13 @@ const cases: { label: string; cfg: HyperNetworkConfig; sharpen?: number }[] = [
   },
   { label: "ANR, adaptive_idim padding", cfg: config("ANR", { pe_dim: 10, adaptive_idim: true }) },
   { label: "ANR, no PE", cfg: config("ANR", { use_pe: false, hidden_dim: 2, depth: 2 }) },
-  { label: "MLP (point by point)", cfg: config("HypoMlp") },
-  { label: "IPC (point by point)", cfg: config("HypoMlpIPC") },
+  { label: "MLP", cfg: config("HypoMlp") },
+  { label: "MLP, depth 1, out_bias", cfg: config("HypoMlp", { depth: 1, out_bias: 0.5 }) },
+  { label: "IPC", cfg: config("HypoMlpIPC") },
+  {
+    label: "IPC, shared first layer, tanh",
+    cfg: config("HypoMlpIPC", { depth: 3, modulated_layer_id: 1, activation: "tanh" }),
+  },
 ];
 
 for (const { label, cfg, sharpen } of cases) {

@@ -22,6 +22,9 @@ import {
   mlpGenerated,
   mlpLayerShapes,
   mlpLayers,
+  mlpLayersGrid,
+  batchOf,
+  withOutBias,
   withBiasRow,
 } from "./mlp.js";
 
@@ -65,6 +68,7 @@ export function hypoMlpIpc(a: HypoMlpIpcArgs, nGroups: number): Hyponet {
     postfcWidth: layerInputs,
     head: patternComposerHead,
     forward: (P, x, generated) => ipcHyponet(P, a, x, generated),
+    gridForward: (P, rows, cols, generated) => ({ signal: ipcGridHyponet(P, a, rows, cols, generated) }),
   };
 }
 
@@ -97,10 +101,27 @@ function ipcParams(a: HypoMlpIpcArgs): ParamSpec[] {
  * `hyponet.global_params.wb_i`; ReLU between layers, then out_bias and the optional output activation.
  */
 export function ipcHyponet(P: Params, a: HypoMlpIpcArgs, x: np.Array, generated: HypoParams): np.Array {
-  x = mlpLayers(x, a.depth, (i) =>
-    i === a.modulated_layer_id ? generated[layerName(i)]! : param(P, sharedKey(i)),
-  );
-  x = a.out_bias !== 0 ? x.add(a.out_bias) : x;
+  return ipcOutput(a, mlpLayers(x, a.depth, ipcLayer(P, a, generated)));
+}
+
+/** IPC on a grid (Hyponet.gridForward): its first layer per row and per column, as mlpLayersGrid. */
+function ipcGridHyponet(
+  P: Params,
+  a: HypoMlpIpcArgs,
+  rows: np.Array,
+  cols: np.Array,
+  generated: HypoParams,
+): np.Array {
+  return ipcOutput(a, mlpLayersGrid(rows, cols, batchOf(generated), a.depth, ipcLayer(P, a, generated)));
+}
+
+/** Layer i's wb: the generated one, or a shared one. */
+const ipcLayer = (P: Params, a: HypoMlpIpcArgs, generated: HypoParams) => (i: number) =>
+  i === a.modulated_layer_id ? generated[layerName(i)]! : param(P, sharedKey(i));
+
+/** out_bias, then the output activation. */
+function ipcOutput(a: HypoMlpIpcArgs, x: np.Array): np.Array {
+  x = withOutBias(a, x);
   switch (a.activation) {
     case "sigmoid":
       return nn.sigmoid(x);

@@ -55,6 +55,12 @@ export function hypoMlp(a: HypoMlpArgs, nGroups: number): Hyponet {
     postfcWidth: layerInputs,
     head: groupedModulationHead,
     forward: (_P, x, generated) => mlpHyponet(a, x, generated),
+    gridForward: (_P, rows, cols, generated) => ({
+      signal: withOutBias(
+        a,
+        mlpLayersGrid(rows, cols, batchOf(generated), a.depth, (i) => generated[layerName(i)]!),
+      ),
+    }),
   };
 }
 
@@ -134,15 +140,56 @@ function affine(x: np.Array, wb: np.Array): np.Array {
 
 /** The MLP hyponets' layers: `layer(i)` gives wb_i; ReLU between layers, none after the last. */
 export function mlpLayers(x: np.Array, depth: number, layer: (i: number) => np.Array): np.Array {
-  for (let i = 0; i < depth; i++) {
-    x = affine(x, layer(i));
-    if (i < depth - 1) x = nn.relu(x);
-  }
+  return mlpLayersAfterFirst(affine(x, layer(0)), depth, layer);
+}
+
+function mlpLayersAfterFirst(x: np.Array, depth: number, layer: (i: number) => np.Array): np.Array {
+  for (let i = 1; i < depth; i++) x = affine(nn.relu(x), layer(i));
   return x;
+}
+
+/**
+ * {@link mlpLayers} on a grid (Hyponet.gridForward) of B instances: the first layer is affine in
+ * the encoding, which is rows[i] + cols[j], so its product is taken per row and per column and
+ * added per point (exact in real arithmetic). (B, R·C, out).
+ */
+export function mlpLayersGrid(
+  rows: np.Array,
+  cols: np.Array,
+  b: number,
+  depth: number,
+  layer: (i: number) => np.Array,
+): np.Array {
+  const r = rows.shape[0]!;
+  const c = cols.shape[0]!;
+  const wb = layer(0);
+  const [w, bias] = np.split(wb, [wb.shape[wb.ndim - 2]! - 1], wb.ndim - 2) as [np.Array, np.Array];
+  // Every product has the batch axis on both sides (jax-js 0.1.25 multiplies wrongly when matmul
+  // broadcasts batch axes of unequal rank).
+  const batched = (x: np.Array) =>
+    x.ndim === 3 ? x : np.broadcastTo(x.reshape([1, ...x.shape]), [b, ...x.shape]);
+  const wB = batched(w);
+  const out = wB.shape[2]!;
+  const byRow = np.matmul(batched(rows), wB.ref).add(bias).reshape([b, r, 1, out]);
+  const byCol = np.matmul(batched(cols), wB).reshape([b, 1, c, out]);
+  const x = np.broadcastTo(byRow, [b, r, c, out]).add(np.broadcastTo(byCol, [b, r, c, out]));
+  return mlpLayersAfterFirst(x.reshape([b, r * c, out]), depth, layer);
 }
 
 /** TransINR's MLP hyponet: every layer `wb_i` is generated (consumed); nothing of it is shared. */
 export function mlpHyponet(a: HypoMlpArgs, x: np.Array, generated: HypoParams): np.Array {
-  x = mlpLayers(x, a.depth, (i) => generated[layerName(i)]!);
+  return withOutBias(
+    a,
+    mlpLayers(x, a.depth, (i) => generated[layerName(i)]!),
+  );
+}
+
+/** out_bias added, where there is one. */
+export function withOutBias(a: HyponetCommonArgs, x: np.Array): np.Array {
   return a.out_bias !== 0 ? x.add(a.out_bias) : x;
+}
+
+/** The batch size of generated parameters. */
+export function batchOf(generated: HypoParams): number {
+  return Object.values(generated)[0]!.shape[0]!;
 }
