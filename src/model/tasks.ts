@@ -76,13 +76,12 @@ export function createGridDecoder(cfg: HyperNetworkConfig, chunk = 4096) {
   // A block whose fast result does not hold (its guard is too large) is evaluated again.
   const block = async (P: Params, g: HypoParams, ys: Float32Array, xs: Float32Array) => {
     const out = fast(refParams(P), refParams(g), np.array(ys), np.array(xs));
-    if ((await readScalar(out.guard)) > GRID_GUARD_LIMIT) {
-      out.signal.dispose();
-      const again = exact(refParams(P), refParams(g), np.array(ys), np.array(xs));
-      again.guard.dispose();
-      return readF32(again.signal);
-    }
-    return readF32(out.signal);
+    // Both read together: one wait for the device (a round trip on WebGPU) where the guard holds.
+    const [guard, signal] = await Promise.all([readScalar(out.guard), readF32(out.signal)]);
+    if (guard <= GRID_GUARD_LIMIT) return signal;
+    const again = exact(refParams(P), refParams(g), np.array(ys), np.array(xs));
+    again.guard.dispose();
+    return readF32(again.signal);
   };
   const c = cfg.hyponet.args.out_dim;
   const decode = async (
