@@ -49,6 +49,7 @@ export {
 export { sizeHW } from "./model/config.js";
 export { paramSpecs, refParams, countParams, type ParamSpec, type Init } from "./model/params.js";
 export {
+  gridChunk,
   imageObjective,
   nerfObjective,
   createImageEvalStep,

@@ -24,7 +24,8 @@ import {
   GRID_GUARD_LIMIT,
   type Params,
 } from "../src/model/model.js";
-import { createGridDecoder, createImageDecoder } from "../src/model/tasks.js";
+import { createGridDecoder, createImageDecoder, gridChunk } from "../src/model/tasks.js";
+import { modelPreset } from "../src/model/presets.js";
 import type { HostTensor } from "../src/util/host.js";
 import { tinyConfig } from "./fixtures.js";
 
@@ -216,4 +217,16 @@ test("the fast grid form declines attention too sharp for it (guard above the li
     disposeParams(generated);
     disposeParams(P);
   }
+});
+
+test("gridChunk: blocks of about 8 MB of the widest per-point intermediate, a power of two in [1,024, 16,384]", () => {
+  const preset = (name: string) => parseHyperNetworkConfig(modelPreset(name), name);
+  // tiny32-anr: 4 heads × 32 R-tokens = 128 wide: 2^21 / 128 = 16,384 points.
+  assert.equal(gridChunk(preset("tiny32-anr")), 16384);
+  // The same for 8 instances: 2,048 points each.
+  assert.equal(gridChunk(preset("tiny32-anr"), 8), 2048);
+  // celeba128-anr-d5 (6 heads × 256 R-tokens = 1,536 wide): 2^21 / 1,536 = 1,365 → 1,024.
+  assert.equal(gridChunk(preset("celeba128-anr-d5")), 1024);
+  // MLP kinds by their hidden width (64): at most 16,384.
+  assert.equal(gridChunk(preset("tiny32-mlp")), 16384);
 });

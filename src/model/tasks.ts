@@ -47,10 +47,11 @@ export function predictImage(
 
 /**
  * A decoder for any resolution with bounded memory: the grid is evaluated in blocks of at most
- * `chunk` points by one jit-compiled function (the last blocks padded), and assembled on the host.
+ * `chunk` points (default {@link gridChunk}) by one jit-compiled function (the last blocks padded),
+ * and assembled on the host.
  * Returns (B, C, H, W) in [-1, 1] space. Borrows `P` and `generated`.
  */
-export function createImageDecoder(cfg: HyperNetworkConfig, chunk = 4096) {
+export function createImageDecoder(cfg: HyperNetworkConfig, chunk?: number) {
   const grid = createGridDecoder(cfg, chunk);
   const decode = (P: Params, generated: HypoParams, b: number, h: number, w: number): Promise<Float32Array> =>
     grid(P, generated, b, cellCentres(h), cellCentres(w));
@@ -59,12 +60,25 @@ export function createImageDecoder(cfg: HyperNetworkConfig, chunk = 4096) {
 }
 
 /**
+ * Grid points per decoder call for B instances: as many as keep the widest per-point intermediate
+ * (ANR's attention weights, h·T wide; else the hidden width) near 8 MB, a power of two between
+ * 1,024 and 16,384. Larger calls cost less per point; the bound keeps memory small at any size
+ * and a paper-size model within WebGPU's default 128 MB buffers.
+ */
+export function gridChunk(cfg: HyperNetworkConfig, b = 1): number {
+  const h = cfg.hyponet;
+  const widest =
+    h.name === "ANR" ? Math.max(h.args.n_head * h.args.token_len, h.args.hidden_dim) : h.args.hidden_dim;
+  return Math.min(16384, Math.max(1024, 2 ** Math.floor(Math.log2(2 ** 21 / (widest * b)))));
+}
+
+/**
  * The hyponet on any rectangular grid, rows ys × columns xs (a zoomed region, or the whole image),
  * through `hyponetGrid`: (B, C, R, W) in [-1, 1] space. Blocks of whole rows (or of one row's
- * columns, for rows longer than `chunk`) keep each call within `chunk` points. Borrows `P` and
- * `generated`.
+ * columns, for rows longer than a block) keep each call within `chunk` points (default
+ * {@link gridChunk}). Borrows `P` and `generated`.
  */
-export function createGridDecoder(cfg: HyperNetworkConfig, chunk = 4096) {
+export function createGridDecoder(cfg: HyperNetworkConfig, chunk?: number) {
   const compiled = (fast: boolean) =>
     jit((P: Params, g: HypoParams, ys: np.Array, xs: np.Array): { signal: np.Array; guard: np.Array } => {
       const { signal, guard } = hyponetGrid(P, cfg, ys, xs, g, fast);
@@ -92,8 +106,9 @@ export function createGridDecoder(cfg: HyperNetworkConfig, chunk = 4096) {
     xs: Float32Array,
   ): Promise<Float32Array> => {
     const [h, w] = [ys.length, xs.length];
-    const cb = Math.min(w, chunk);
-    const rb = Math.min(h, Math.max(1, Math.floor(chunk / cb)));
+    const points = chunk ?? gridChunk(cfg, b);
+    const cb = Math.min(w, points);
+    const rb = Math.min(h, Math.max(1, Math.floor(points / cb)));
     const out = new Float32Array(b * c * h * w);
     const rowBuf = new Float32Array(rb);
     const colBuf = new Float32Array(cb);

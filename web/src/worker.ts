@@ -42,18 +42,6 @@ import {
 import { numpy as np } from "@jax-js/jax";
 import type { Attention, Camera, DeviceInfo, ModelCard, Region, Reply, Request, Views } from "./protocol.js";
 
-/**
- * Points per decoder call (whole rows of the region at a time; the last block is padded): as many
- * as keep one (points × width) intermediate near 8 MB, so that a paper-size model fits WebGPU's
- * default 128 MB buffers, and the zoo's models make few calls per frame.
- */
-function gridChunk(config: HyperNetworkConfig): number {
-  const h = config.hyponet;
-  const widest =
-    h.name === "ANR" ? Math.max(h.args.n_head * h.args.token_len, h.args.hidden_dim) : h.args.hidden_dim;
-  return Math.min(16384, Math.max(1024, 2 ** Math.floor(Math.log2(2 ** 21 / widest))));
-}
-
 interface Loaded {
   /** The file it came from (named in errors). */
   source: string;
@@ -118,7 +106,7 @@ function load(bytes: ArrayBuffer, source: string): ModelCard {
   // Only a model that parsed replaces the current one: a bad file leaves the page as it was.
   const P = toDevice(weights);
   unload();
-  const decodeGrid = createGridDecoder(config, gridChunk(config));
+  const decodeGrid = createGridDecoder(config);
   model = { source, config, fingerprint, P, decodeGrid, renderers: new Map(), generated: null };
   return card;
 }
