@@ -45,7 +45,12 @@ export {
 export { MODEL_PRESETS, modelPreset } from "./model/presets.js";
 export { hyperNetwork, type Params } from "./model/model.js";
 export { initHostParams, toDevice, toHost, disposeParams } from "./model/params.js";
-export { createImageDecoder, createGridDecoder, createViewRenderer } from "./model/tasks.js";
+export {
+  createImageDecoder,
+  createGridDecoder,
+  createViewRenderer,
+  type DecodeRegion,
+} from "./model/tasks.js";
 export {
   createImageTrainStep,
   createNerfTrainStep,

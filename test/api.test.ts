@@ -92,6 +92,28 @@ test("api: a photo as a path, a Buffer, ImageData-like pixels, a shaped array an
     x4.data.every((v) => v >= 0 && v <= 1),
     "decoded image values in [0, 1]",
   );
+  // A region is the same function on a part of the grid: the middle half of rows and the right
+  // half of columns at 64×64 are pixels 32–95 × 64–127 of the 128² decode (sums in another order).
+  const right = await m.decode(fromPath, { size: [64, 64], region: [0.25, 0.5, 0.75, 1] });
+  let worst = 0;
+  for (let c = 0; c < 3; c++)
+    for (let y = 0; y < 64; y++)
+      for (let x = 0; x < 64; x++)
+        worst = Math.max(
+          worst,
+          Math.abs(right.data[(c * 64 + y) * 64 + x]! - x4.data[(c * 128 + y + 32) * 128 + x + 64]!),
+        );
+  assert.ok(worst < 1e-5, `region vs the whole decode: max |Δ| ${worst}`);
+  // scale multiplies the region's share of the input size; so does the default size.
+  assert.deepEqual(
+    [
+      (await m.decode(fromPath, { scale: 4, region: [0, 0, 0.5, 0.25] })).h,
+      (await m.decode(fromPath, { scale: 4, region: [0, 0, 0.5, 0.25] })).w,
+    ],
+    [64, 32],
+  );
+  const share = await m.decode(fromPath, { region: [0.5, 0.5, 1, 1] });
+  assert.deepEqual([share.h, share.w], [16, 16]);
   // The token file format carries them unchanged.
   const again = tokensFromBytes(tokensToBytes(fromPath));
   sameData(
@@ -214,6 +236,12 @@ test("api: wrong inputs are InputErrors that say what was expected, never a broa
   await refuse(m.decode(tokens, { size: 64, scale: 2 }), /give size or scale, not both/);
   await refuse(m.decode(tokens, { index: 3 }), /index: 3 is out of range: the tokens hold 3/);
   await refuse(m.decode(tokens, { size: [70000, 70000] }), /over the 4,294,967,295 values/);
+  await refuse(m.decode(tokens, { region: [0.5, 0, 0.25, 1] }), /region: top must be above bottom/);
+  await refuse(m.decode(tokens, { region: [0, 0, 1.5, 1] }), /region: fractions of the image go from 0 to 1/);
+  await refuse(
+    m.decode(tokens, { region: [0, 0, 1] as unknown as [number, number, number, number] }),
+    /region: expected four numbers top, left, bottom, right/,
+  );
   await refuse(m.encodeViews([]), /encodeViews is for nerf models, but this is a image model/);
   // Tokens of other weights (same config) are refused unless forced; another config always.
   const other = await CoreAnr.load({
@@ -297,6 +325,21 @@ test("api: a field model takes physical values (any size in Node, prepared as tr
   assert.deepEqual([out.c, out.h, out.w], [1, 32, 48]);
   const nan = out.data.filter(Number.isNaN).length;
   assert.ok(nan > 0 && nan < out.data.length / 10, `${nan} NaN`);
+  // A region (rows 8–23, columns 12–35 of the 32×48 decode) takes the same pixels, NaN included:
+  // the gaps follow the region, not the whole image.
+  const part = await m.decode(tokens, { scale: 2, region: [0.25, 0.25, 0.75, 0.75] });
+  assert.deepEqual([part.c, part.h, part.w], [1, 16, 24]);
+  const crop = new Float32Array(16 * 24);
+  for (let y = 0; y < 16; y++)
+    for (let x = 0; x < 24; x++) crop[y * 24 + x] = out.data[(y + 8) * 48 + x + 12]!;
+  assert.deepEqual(
+    [...part.data].map(Number.isNaN),
+    [...crop].map(Number.isNaN),
+    "NaN where the whole decode has NaN",
+  );
+  part.data.forEach((v, i) => {
+    if (!Number.isNaN(v)) assert.ok(Math.abs(v - crop[i]!) < 1e-3, `region pixel ${i}: ${v} vs ${crop[i]}`);
+  });
   // Physical units: the network's output n (here from the low-level decoder) as n/scale − shift.
   const P = toDevice(weights);
   const gen = Object.fromEntries(

@@ -87,6 +87,47 @@ test("cli: init → info → encode → decode: tokens and pictures equal the li
     assert.ok(off <= PNG_LEVELS, `${name}: decoded PNG is ${off} levels from predictImage`);
   }
 
+  // A region: the lower three quarters and right half at 3× (72×48), the crop of a 96² decode.
+  r = await run([
+    "decode",
+    tokens,
+    "--model",
+    model,
+    "--scale",
+    "3",
+    "--region",
+    "0.25,0.5,1,1",
+    "--out",
+    join(dir, "part"),
+  ]);
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual((await readdir(join(dir, "part"))).sort(), [
+    "a.72x48.region-0.25-0.5-1-1.png",
+    "b.72x48.region-0.25-0.5-1-1.png",
+  ]);
+  const whole = await decodeWith(weights, cfg, file.tensors, 96, 96);
+  for (const [i, name] of ["a", "b"].entries()) {
+    const png = await readPng(join(dir, "part", `${name}.72x48.region-0.25-0.5-1-1.png`));
+    assert.deepEqual([png.h, png.w], [72, 48]);
+    const crop = new Float32Array(3 * 72 * 48);
+    for (let c = 0; c < 3; c++)
+      for (let y = 0; y < 72; y++)
+        for (let x = 0; x < 48; x++)
+          crop[(c * 72 + y) * 48 + x] = whole[((i * 3 + c) * 96 + y + 24) * 96 + x + 48]!;
+    const off = levelsOff(png.data, crop);
+    assert.ok(off <= PNG_LEVELS, `${name}: the region's PNG is ${off} levels from the whole decode's crop`);
+  }
+  for (const [args, why] of [
+    [["--region", "0.5,0,0.25,1"], /--region 0\.5,0,0\.25,1: top must be above bottom/],
+    [["--region", "0,0,1"], /--region 0,0,1: expected four numbers top, left, bottom, right/],
+    [["--region", "0,0,.5,.5", "--engine", "ort"], /--region decodes on our engine only/],
+    [["--region", "0,0,.5,.5", "--attention"], /--region and --attention/],
+  ] as const) {
+    r = await run(["decode", tokens, "--model", model, ...args, "--out", join(dir, "refused")]);
+    assert.equal(r.code, 2, r.err);
+    assert.match(r.err, why);
+  }
+
   // A token file decoded with a model of another config is refused.
   const other = join(dir, "ipc.safetensors");
   assert.equal((await run(["init", join(golden, "ipc", "config.json"), "--out", other])).code, 0);

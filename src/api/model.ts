@@ -21,7 +21,15 @@ import {
 } from "../model/config.js";
 import type { HypoParams, Params } from "../model/model.js";
 import { disposeParams, toDevice, toHost } from "../model/params.js";
-import { createImageDecoder, createViewRenderer, viewsToDevice } from "../model/tasks.js";
+import {
+  createGridDecoder,
+  createViewRenderer,
+  regionCentres,
+  regionProblem,
+  regionSize,
+  viewsToDevice,
+  type DecodeRegion,
+} from "../model/tasks.js";
 import { hyperNetwork } from "../model/model.js";
 import type { HostTensor } from "../io/safetensors.js";
 import { weightsFingerprint, type Tokens } from "../io/tokens.js";
@@ -80,6 +88,12 @@ export interface DecodeOptions {
   index?: number;
   /** Decode tokens that other weights encoded (refused by default: they would decode to noise). */
   force?: boolean;
+  /**
+   * Only this part of the image, `[top, left, bottom, right]` as fractions of its height and
+   * width (default the whole image): a crop decoded at any resolution. `size` is then the part's
+   * size, `scale` multiplies the part's share of the input size (the default is that share).
+   */
+  region?: DecodeRegion;
 }
 
 /** A camera: pose and focal length (the learnit / NeRF convention). */
@@ -185,17 +199,21 @@ function focalPair(focal: number | [number, number], source: string): [number, n
   return f as [number, number];
 }
 
+/** The whole image as a {@link DecodeRegion}. */
+const WHOLE_IMAGE: DecodeRegion = [0, 0, 1, 1];
+
 /**
  * NaN where a field's input was missing: each decoded pixel takes the mask of the input pixel its
- * centre falls in (`mask`: (B, h, w) at the input size, instance `i`).
+ * centre falls in (`mask`: (B, h, w) at the input size, instance `i`; `region`: the part decoded).
  */
-export function markMissing(field: HostImage, mask: HostTensor, i: number): void {
+export function markMissing(field: HostImage, mask: HostTensor, i: number, region = WHOLE_IMAGE): void {
   const [, mh, mw] = mask.shape as [number, number, number];
   const { c, h, w } = field;
+  const [top, left, bottom, right] = region;
   for (let y = 0; y < h; y++) {
-    const my = Math.min(mh - 1, Math.floor(((y + 0.5) * mh) / h));
+    const my = Math.min(mh - 1, Math.floor((top + ((y + 0.5) * (bottom - top)) / h) * mh));
     for (let x = 0; x < w; x++) {
-      const mx = Math.min(mw - 1, Math.floor(((x + 0.5) * mw) / w));
+      const mx = Math.min(mw - 1, Math.floor((left + ((x + 0.5) * (right - left)) / w) * mw));
       if (mask.data[(i * mh + my) * mw + mx]! === 0) continue;
       for (let k = 0; k < c; k++) field.data[(k * h + y) * w + x] = NaN;
     }
@@ -237,7 +255,7 @@ export class Anr {
   /** How inputs are prepared: the transform the model's training data recorded, if any. */
   protected readonly recorded: Recorded | null;
   #P: Params | null;
-  #decoder: ReturnType<typeof createImageDecoder> | null = null;
+  #decoder: ReturnType<typeof createGridDecoder> | null = null;
 
   protected constructor(file: ModelFile, source: string) {
     this.source = source;
@@ -460,12 +478,17 @@ export class Anr {
     this.#checkTokens(tokens, options.force);
     if (options.size !== undefined && options.scale !== undefined)
       throw new InputError("scale", "give size or scale, not both");
+    const region = options.region ?? WHOLE_IMAGE;
+    const problem = regionProblem(region);
+    if (problem) throw new InputError("region", problem);
     let h: number, w: number;
     if (options.scale !== undefined) {
       if (!(Number.isFinite(options.scale) && options.scale > 0))
         throw new InputError("scale", `must be a positive number, not ${options.scale}`);
-      [h, w] = this.inputSize.map((n) => Math.max(1, Math.round(n * options.scale!))) as [number, number];
-    } else [h, w] = options.size === undefined ? this.inputSize : sizeOption("size", options.size);
+      const [ih, iw] = this.inputSize;
+      [h, w] = regionSize(region, ih * options.scale, iw * options.scale);
+    } else if (options.size !== undefined) [h, w] = sizeOption("size", options.size);
+    else [h, w] = regionSize(region, ...this.inputSize);
     const b = indices.length;
     const c = this.config.hyponet.args.out_dim;
     if (b * c * h * w > MAX_DECODED_FLOATS)
@@ -474,10 +497,10 @@ export class Anr {
         `${b} instance(s) × ${c} channel(s) × ${h}×${w} is over the ${MAX_DECODED_FLOATS.toLocaleString("en")} values one decode can hold; decode fewer or smaller`,
       );
     const gen = this.#generated(tokens, indices);
-    this.#decoder ??= createImageDecoder(this.config);
+    this.#decoder ??= createGridDecoder(this.config);
     let out: Float32Array;
     try {
-      out = await this.#decoder(P, gen, b, h, w);
+      out = await this.#decoder(P, gen, b, ...regionCentres(region, h, w));
     } finally {
       disposeParams(gen);
     }
@@ -489,7 +512,7 @@ export class Anr {
         return { c, h, w, data };
       }
       const field: HostImage = { c, h, w, data: denormalizeField(data, this.channels, h * w) };
-      if (tokens.missing) markMissing(field, tokens.missing, i);
+      if (tokens.missing) markMissing(field, tokens.missing, i, region);
       return field;
     });
   }

@@ -18,6 +18,7 @@ import {
 import { writeFileAtomic } from "../io/files.js";
 import { ConfigError, type HyperNetworkConfig } from "../model/config.js";
 import type { Params } from "../model/model.js";
+import { regionProblem, regionSize, type DecodeRegion } from "../model/tasks.js";
 import {
   resolveRunConfig,
   type ResolvedRunConfig,
@@ -132,6 +133,14 @@ export function parseScale(text: string): number {
   return k;
 }
 
+/** `--region 0.25,0.25,0.75,0.75`: a part of the image, top, left, bottom, right as fractions. */
+export function parseRegion(text: string): DecodeRegion {
+  const values = text.split(",").map((t) => (t.trim() === "" ? NaN : Number(t)));
+  const problem = regionProblem(values);
+  if (problem) throw new UsageError(`--region ${text}: ${problem}`);
+  return values as unknown as DecodeRegion;
+}
+
 /** `--scale 4,8`: several factors (eval of SVG runs). */
 export function parseScales(text: string): number[] {
   return text.split(",").map((t) => parseScale(t.trim()));
@@ -139,17 +148,18 @@ export function parseScales(text: string): number[] {
 
 /**
  * The output size from `--size` or `--scale` (K × `native`, rounded), or undefined when neither
- * was given; both is a usage error.
+ * was given; both is a usage error. With `--region`, `--scale` and the default take the region's
+ * share of `native`.
  */
 export function sizeFrom(
-  o: { size?: [number, number]; scale?: number },
+  o: { size?: [number, number]; scale?: number; region?: DecodeRegion },
   native: [number, number],
 ): [number, number] | undefined {
   if (o.size && o.scale !== undefined) throw new UsageError("give --size or --scale, not both");
   if (o.size) return o.size;
-  if (o.scale === undefined) return undefined;
   const [h, w] = native;
-  return checkSize([Math.round(o.scale * h), Math.round(o.scale * w)], `--scale ${o.scale}`);
+  if (o.scale === undefined) return o.region ? regionSize(o.region, h, w) : undefined;
+  return checkSize(regionSize(o.region ?? [0, 0, 1, 1], o.scale * h, o.scale * w), `--scale ${o.scale}`);
 }
 
 /** A file or folder name made safe for a folder name: `face.jpg` → `face`. */

@@ -15,7 +15,13 @@ import { tokensMismatch, weightsFingerprint, type Tokens, type TokensMismatch } 
 import { readTokenFile } from "../io/files.js";
 import type { HypoParams, Params } from "../model/model.js";
 import { disposeParams, toDevice } from "../model/params.js";
-import { attentionMaps, createImageDecoder, type AttentionMaps } from "../model/tasks.js";
+import {
+  attentionMaps,
+  createGridDecoder,
+  regionCentres,
+  type AttentionMaps,
+  type DecodeRegion,
+} from "../model/tasks.js";
 import type { HyperNetworkConfig } from "../model/config.js";
 import { CAPTION_STRIP, gridLayout, gridPng, labelledGrid, sizeText } from "../eval/grids.js";
 import { falseColour } from "../util/colormap.js";
@@ -47,6 +53,8 @@ export interface DecodeOptions {
   engine: (typeof DECODE_ENGINES)[number];
   /** Also write ANR's attention maps per R-token (see {@link writeAttention}). */
   attention?: boolean;
+  /** Only this part of the image (fractions: top, left, bottom, right). */
+  region?: DecodeRegion;
 }
 
 /**
@@ -66,6 +74,15 @@ export async function cmdDecode(tokensPath: string, values: DecodeOptions): Prom
   await checkWritable(out, { flag: "--out" });
   const chosen = await resolveModelFile(values.model, values.weights);
   const tokens = await readTokenFile(tokensPath);
+  const region = values.region;
+  if (region && values.engine === "ort")
+    throw new UsageError(
+      "--region decodes on our engine only (--engine wasm); ORT's graph takes whole grids",
+    );
+  if (region && values.attention)
+    throw new UsageError(
+      "--region and --attention: the attention maps are drawn over the whole image; decode it whole",
+    );
   const [h, w] = sizeFrom(values, tokens.inputSize) ?? tokens.inputSize;
   const b = tokens.names.length;
   const c = tokens.config.hyponet.args.out_dim;
@@ -88,7 +105,7 @@ export async function cmdDecode(tokensPath: string, values: DecodeOptions): Prom
   const { rgb, seconds: dt } =
     values.engine === "ort"
       ? await decodeOnOrt(model, tokens, h, w, chosen.path)
-      : await decodeOnBackend(model, tokens, b, h, w);
+      : await decodeOnBackend(model, tokens, b, h, w, region);
   const attention = values.attention
     ? await withTokensOnDevice(model, tokens, (P, gen) => attentionMaps(P, model.config, gen, h, w))
     : null;
@@ -98,7 +115,7 @@ export async function cmdDecode(tokensPath: string, values: DecodeOptions): Prom
   for (let i = 0; i < b; i++) {
     const data = rgb.slice(i * c * h * w, (i + 1) * c * h * w).map((x) => (x + 1) / 2);
     const name = basename(names[i] ?? `image${i}`, extname(names[i] ?? ""));
-    const stem = join(out, `${name}.${h}x${w}`);
+    const stem = join(out, `${name}.${h}x${w}${region ? `.region-${region.join("-")}` : ""}`);
     if (!channels) {
       await savePng(`${stem}.png`, { c, h, w, data });
       files.push(`${stem}.png`);
@@ -106,7 +123,7 @@ export async function cmdDecode(tokensPath: string, values: DecodeOptions): Prom
       continue;
     }
     const field: HostImage = { c, h, w, data: denormalizeField(data, channels, h * w) };
-    if (tokens.missing) markMissing(field, tokens.missing, i);
+    if (tokens.missing) markMissing(field, tokens.missing, i, region);
     if (attention) files.push(...(await writeAttention(stem, falseColour(field, 0), attention, i, tau)));
     if (values.format === "nc")
       await writeNetcdf3(`${stem}.nc`, {
@@ -271,19 +288,20 @@ async function withTokensOnDevice<T>(
   }
 }
 
-/** Decode on our engine (the backend): (B, C, h, w) in [-1, 1], and the seconds it took. */
+/** Decode on our engine (the backend): (B, C, h, w) in [-1, 1] (of `region`, default the whole image), and the seconds it took. */
 async function decodeOnBackend(
   model: ModelFile,
   tokens: Tokens,
   b: number,
   h: number,
   w: number,
+  region: DecodeRegion = [0, 0, 1, 1],
 ): Promise<{ rgb: Float32Array; seconds: number }> {
-  const decoder = createImageDecoder(model.config);
+  const decoder = createGridDecoder(model.config);
   try {
     return await withTokensOnDevice(model, tokens, async (P, gen) => {
       const t0 = performance.now();
-      const rgb = await decoder(P, gen, b, h, w);
+      const rgb = await decoder(P, gen, b, ...regionCentres(region, h, w));
       return { rgb, seconds: (performance.now() - t0) / 1000 };
     });
   } finally {

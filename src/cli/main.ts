@@ -24,6 +24,7 @@ import {
   parseChoice,
   parseReal,
   parseScale,
+  parseRegion,
   parseScales,
   parseSize,
   parseWhole,
@@ -373,6 +374,11 @@ computed on our engine whatever --engine decodes the pictures.`,
     .requiredOption("--model <model>", "the model that encoded them: a file, run folder or zoo name")
     .addOption(sizeOption("the decoded size (default: the encoded size)"))
     .addOption(scaleOption("decode at K × the encoded size, e.g. 4"))
+    .option(
+      "--region <t,l,b,r>",
+      "only this part of the image: top, left, bottom, right as fractions (e.g. 0.25,0.25,0.75,0.75); --scale and the default size take its share",
+      parseRegion,
+    )
     .option("--out <dir>", "the output folder (default out/decode-<tokens>)")
     .addOption(weightsOption())
     .addOption(
@@ -398,6 +404,7 @@ computed on our engine whatever --engine decodes the pictures.`,
         "anr decode out/encode-photo/tokens.safetensors --model demo-photos-anr --scale 4",
         "anr decode tokens.safetensors --model runs/celeba-anr --size 512x512 --out sr/",
         "anr decode tokens.safetensors --model demo-photos-anr --scale 8 --engine ort",
+        "anr decode tokens.safetensors --model twemoji32-anr --scale 16 --region 0.25,0.25,0.75,0.75",
         "anr decode out/encode-photo/tokens.safetensors --model demo-photos-anr --scale 2 --attention",
       ),
     )

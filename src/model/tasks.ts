@@ -60,6 +60,36 @@ export function createImageDecoder(cfg: HyperNetworkConfig, chunk?: number) {
 }
 
 /**
+ * A part of an image as fractions of its height and width, `[top, left, bottom, right]`, each in
+ * [0, 1] with top < bottom and left < right; `[0, 0, 1, 1]` is the whole image.
+ */
+export type DecodeRegion = readonly [number, number, number, number];
+
+/** What is wrong with `region` as a {@link DecodeRegion}, or null. */
+export function regionProblem(region: readonly number[]): string | null {
+  if (region.length !== 4 || !region.every((v) => Number.isFinite(v)))
+    return `expected four numbers top, left, bottom, right, not ${JSON.stringify(region)}`;
+  const [top, left, bottom, right] = region as [number, number, number, number];
+  if (!region.every((v) => v >= 0 && v <= 1))
+    return `fractions of the image go from 0 to 1 (${region.join(", ")})`;
+  if (!(top < bottom && left < right))
+    return `top must be above bottom and left before right (${region.join(", ")})`;
+  return null;
+}
+
+/** The pixel centres of an h×w decode of `region`, in the hyponet's (−1, 1) coordinates: [rows, columns]. */
+export function regionCentres(region: DecodeRegion, h: number, w: number): [Float32Array, Float32Array] {
+  const [top, left, bottom, right] = region;
+  return [cellCentres(h, 2 * top - 1, 2 * bottom - 1), cellCentres(w, 2 * left - 1, 2 * right - 1)];
+}
+
+/** The size of `region` when the whole image is h×w pixels (at least one pixel each way). */
+export function regionSize(region: DecodeRegion, h: number, w: number): [number, number] {
+  const [top, left, bottom, right] = region;
+  return [Math.max(1, Math.round(h * (bottom - top))), Math.max(1, Math.round(w * (right - left)))];
+}
+
+/**
  * Grid points per decoder call for B instances: as many as keep the widest per-point intermediate
  * (ANR's attention weights, h·T wide; else the hidden width) near 8 MB, a power of two between
  * 1,024 and 16,384. Larger calls cost less per point; the bound keeps memory small at any size
