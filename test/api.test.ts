@@ -23,6 +23,7 @@ import { tokensFromBytes, tokensToBytes } from "../src/io/tokens.js";
 import { disposeParams, toDevice } from "../src/model/params.js";
 import { createImageDecoder } from "../src/model/tasks.js";
 import { Anr as CoreAnr, type HostImage } from "../src/index.js";
+import { markMissing } from "../src/api/model.js";
 import { preparationOf } from "../src/data/preparation.js";
 import { preprocessField, FieldPreprocess } from "../src/data/fields.js";
 import { readSafetensors, loadModel } from "../src/io/files.js";
@@ -483,4 +484,27 @@ test("api: train() calls onStep and onEval, and an AbortSignal stops it with a c
     (await readSafetensors(join(cut, "model.safetensors"))).tensors,
     (await readSafetensors(join(root, "whole", "model.safetensors"))).tensors,
   );
+});
+
+test("markMissing: a decoded pixel takes the mask cell its centre falls in, exactly on cell boundaries too, for the whole image and for a region", () => {
+  // 22 mask rows, 11 decoded rows: pixel 7's centre is at 7.5/11 of the height, exactly the top of
+  // mask row 15 (rounding that divides first lands in row 14).
+  const mask = { shape: [1, 22, 1], data: new Float32Array(22) };
+  mask.data[15] = 1;
+  const whole: HostImage = { c: 1, h: 11, w: 1, data: new Float32Array(11) };
+  markMissing(whole, mask, 0);
+  assert.deepEqual(
+    [...whole.data].map((v, y) => (Number.isNaN(v) ? y : -1)).filter((y) => y >= 0),
+    [7],
+  );
+  // The region [0.25, 0, 0.75, 1] at 6 rows is pixels 3–8 of a 12-row decode: their mask rows are
+  // the same (72 rows: 12-row pixel 8 → row 51, which is the region's pixel 5).
+  const tall = { shape: [1, 72, 1], data: new Float32Array(72) };
+  tall.data[51] = 1;
+  const full: HostImage = { c: 1, h: 12, w: 1, data: new Float32Array(12) };
+  markMissing(full, tall, 0);
+  const part: HostImage = { c: 1, h: 6, w: 1, data: new Float32Array(6) };
+  markMissing(part, tall, 0, [0.25, 0, 0.75, 1]);
+  assert.deepEqual([...part.data].map(Number.isNaN), [...full.data.subarray(3, 9)].map(Number.isNaN));
+  assert.ok(Number.isNaN(part.data[5]!));
 });

@@ -122,6 +122,7 @@ test("cli: init → info → encode → decode: tokens and pictures equal the li
     [["--region", "0,0,1"], /--region 0,0,1: expected four numbers top, left, bottom, right/],
     [["--region", "0,0,.5,.5", "--engine", "ort"], /--region decodes on our engine only/],
     [["--region", "0,0,.5,.5", "--attention"], /--region and --attention/],
+    [["--region", "0,0,.5,.5", "--scale", "0.01"], /--scale 0\.01: each side must be at least 1 pixel/],
   ] as const) {
     r = await run(["decode", tokens, "--model", model, ...args, "--out", join(dir, "refused")]);
     assert.equal(r.code, 2, r.err);

@@ -211,9 +211,11 @@ export function markMissing(field: HostImage, mask: HostTensor, i: number, regio
   const { c, h, w } = field;
   const [top, left, bottom, right] = region;
   for (let y = 0; y < h; y++) {
-    const my = Math.min(mh - 1, Math.floor((top + ((y + 0.5) * (bottom - top)) / h) * mh));
+    // Multiplied before divided, so that centres on a mask-cell boundary land as for the whole
+    // image (the formula is floor((y + ½)·mh/h) there).
+    const my = Math.min(mh - 1, Math.floor(((top * h + (y + 0.5) * (bottom - top)) * mh) / h));
     for (let x = 0; x < w; x++) {
-      const mx = Math.min(mw - 1, Math.floor((left + ((x + 0.5) * (right - left)) / w) * mw));
+      const mx = Math.min(mw - 1, Math.floor(((left * w + (x + 0.5) * (right - left)) * mw) / w));
       if (mask.data[(i * mh + my) * mw + mx]! === 0) continue;
       for (let k = 0; k < c; k++) field.data[(k * h + y) * w + x] = NaN;
     }

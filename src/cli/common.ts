@@ -159,7 +159,12 @@ export function sizeFrom(
   if (o.size) return o.size;
   const [h, w] = native;
   if (o.scale === undefined) return o.region ? regionSize(o.region, h, w) : undefined;
-  return checkSize(regionSize(o.region ?? [0, 0, 1, 1], o.scale * h, o.scale * w), `--scale ${o.scale}`);
+  // Not regionSize, which makes a side of 0 one pixel: a scale that small is refused.
+  const [top, left, bottom, right] = o.region ?? [0, 0, 1, 1];
+  return checkSize(
+    [Math.round(o.scale * h * (bottom - top)), Math.round(o.scale * w * (right - left))],
+    `--scale ${o.scale}`,
+  );
 }
 
 /** A file or folder name made safe for a folder name: `face.jpg` → `face`. */

@@ -146,8 +146,9 @@ export interface GridOutput {
 }
 
 /**
- * The largest guard of a fast grid evaluation whose result holds. ANR's separable exponentials
- * (anr.ts) keep every softmax weight at e^−guard or more of its row's largest, so 60 keeps them in
- * float32's normal range (e^−60 ≈ 1e−26; the smallest normal is 1.2e−38) at full precision.
+ * The largest guard of a fast grid evaluation whose result holds. With ANR's separable
+ * exponentials (anr.ts) a point's largest unnormalised weight is at least e^−guard, so 60 keeps it,
+ * and every weight that matters beside it, in float32's normal range (e^−60 ≈ 1e−26; the smallest
+ * normal is 1.2e−38) at full precision.
  */
 export const GRID_GUARD_LIMIT = 60;
