@@ -50,7 +50,7 @@ async function writePattern(path: string, w: number, h: number, seed: number): P
     .toFile(path);
 }
 
-test("examples/encode-decode.ts: a photo of any size to tokens (a token file) and back at 4×", async (t) => {
+test("examples/encode-decode.ts: a photo of any size to tokens (a token file) and back at 4×, and its middle at 16×", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "anr-ex-"));
   t.after(() => rm(dir, { recursive: true, force: true }));
   await writePattern(join(dir, "mine.png"), 50, 40, 1);
@@ -59,6 +59,9 @@ test("examples/encode-decode.ts: a photo of any size to tokens (a token file) an
   assert.match(r.out, /2,048 floats at 32×32 → .*mine-x4\.png \(128×128\)/);
   const meta = await sharp(join(dir, "mine-x4.png")).metadata();
   assert.deepEqual([meta.width, meta.height], [128, 128]);
+  // The middle quarter at 16× the model's 32²: 256².
+  const zoom = await sharp(join(dir, "mine-x4.zoom.png")).metadata();
+  assert.deepEqual([zoom.width, zoom.height], [256, 256]);
   const tokens = await readTokenFile(join(dir, "mine-x4.tokens.safetensors"));
   assert.deepEqual(tokens.names, ["mine.png"]);
 });
