@@ -23,6 +23,7 @@ const CORE = [
   "CheckFailed",
   "ConfigError",
   "DecodeOptions",
+  "DecodeRegion",
   "EmaArgs",
   "EncodeOptions",
   "HostImage",
