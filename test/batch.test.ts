@@ -22,7 +22,13 @@ import { skipWithoutData } from "./fixtures.js";
 
 const MODEL = "demo-photos-anr";
 /** A queued batch that waits for ever (a lost job never queued again) fails rather than hangs. */
-const QUEUE_TEST = { timeout: 120_000 };
+/** A test that needs Debian's redis-server: skipped, with the reason, where it is not installed. */
+function queueTest(name: string, body: () => Promise<void>): void {
+  test(name, { timeout: 120_000 }, async (t) => {
+    if (skipWithoutData(t, redisAvailable, "redis-server (apt-get install redis-server)")) return;
+    await body();
+  });
+}
 const SHARD_SIZE = "3";
 
 /** Every file of a batch folder (lock-free names only), path → bytes. */
@@ -294,11 +300,9 @@ async function sameBytesAfter(what: string, run: (url: string) => Promise<void>)
 const submit = (url: string, extra: string[] = []) => runCli([...encodeArgs(), "--queue", url, ...extra]);
 
 for (const n of [1, 2, 3])
-  test(
+  queueTest(
     `batch encode --queue with ${n} worker process(es): the same bytes as in this process`,
-    QUEUE_TEST,
-    async (t) => {
-      if (skipWithoutData(t, redisAvailable, "redis-server (apt-get install redis-server)")) return;
+    async () => {
       assert.ok(reference, "the in-process batch ran first");
       await sameBytesAfter(`${n} workers`, async (url) => {
         const workers = Array.from({ length: n }, () =>
@@ -318,11 +322,9 @@ for (const n of [1, 2, 3])
     },
   );
 
-test(
+queueTest(
   "a worker killed with SIGKILL mid-batch: its shard is taken over, the batch completes with the same bytes",
-  QUEUE_TEST,
-  async (t) => {
-    if (skipWithoutData(t, redisAvailable, "redis-server (apt-get install redis-server)")) return;
+  async () => {
     await sameBytesAfter("SIGKILL", async (url) => {
       const victim = startAnr(["worker", "--queue", url, "--lock-seconds", "2"]);
       const survivor = startAnr(["worker", "--queue", url, "--lock-seconds", "2"]);
@@ -349,11 +351,9 @@ test(
 );
 
 for (const persistent of [true, false])
-  test(
+  queueTest(
     `Redis restarted mid-batch${persistent ? "" : " with its data lost"}: the batch completes with the same bytes`,
-    QUEUE_TEST,
-    async (t) => {
-      if (skipWithoutData(t, redisAvailable, "redis-server (apt-get install redis-server)")) return;
+    async () => {
       await rm(OUT(), { recursive: true, force: true });
       await mkdir(OUT());
       await writeFile(join(OUT(), "batch.json"), reference.get("batch.json")!);
@@ -389,11 +389,9 @@ for (const persistent of [true, false])
     },
   );
 
-test(
+queueTest(
   "the submitter killed: batch status names what is done, batch resume ID finishes it with the same bytes",
-  QUEUE_TEST,
-  async (t) => {
-    if (skipWithoutData(t, redisAvailable, "redis-server (apt-get install redis-server)")) return;
+  async () => {
     await sameBytesAfter("resume", async (url) => {
       const submitter = startAnr([...encodeArgs(), "--queue", url]);
       await submitter.waitFor(/queued 5 shard job\(s\)/);
