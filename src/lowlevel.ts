@@ -10,6 +10,7 @@ export { setAttentionForm, foldAttention, type AttentionForm } from "./model/hyp
 export {
   cellCentres,
   coordGrid,
+  gridPoints,
   peFrequencies,
   positionalEncoding,
   jitterCoords,

@@ -17,6 +17,7 @@ import {
 import { initHostParams, toDevice, disposeParams, refParams } from "../src/model/params.js";
 import {
   cellCentres,
+  gridPoints,
   hyperNetwork,
   hyponet,
   hyponetGrid,
@@ -65,13 +66,9 @@ async function pointwise(
   xs: Float32Array,
 ): Promise<Float32Array> {
   const [h, w] = [ys.length, xs.length];
-  const coords = new Float32Array(b * h * w * 2);
-  for (let i = 0; i < b; i++)
-    for (let y = 0; y < h; y++)
-      for (let x = 0; x < w; x++) {
-        coords[2 * ((i * h + y) * w + x)] = ys[y]!;
-        coords[2 * ((i * h + y) * w + x) + 1] = xs[x]!;
-      }
+  const grid = gridPoints(ys, xs);
+  const coords = new Float32Array(b * grid.length);
+  for (let i = 0; i < b; i++) coords.set(grid, i * grid.length);
   const vals = await readF32(
     hyponet(P, cfg, np.array(coords, { shape: [b, h * w, 2] }), refParams(generated)),
   );

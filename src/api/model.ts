@@ -28,6 +28,7 @@ import {
   regionProblem,
   regionSize,
   viewsToDevice,
+  WHOLE_IMAGE,
   type DecodeRegion,
 } from "../model/tasks.js";
 import { hyperNetwork } from "../model/model.js";
@@ -198,9 +199,6 @@ function focalPair(focal: number | [number, number], source: string): [number, n
     );
   return f as [number, number];
 }
-
-/** The whole image as a {@link DecodeRegion}. */
-const WHOLE_IMAGE: DecodeRegion = [0, 0, 1, 1];
 
 /**
  * NaN where a field's input was missing: each decoded pixel takes the mask of the input pixel its

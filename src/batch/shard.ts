@@ -13,6 +13,7 @@ import { pngBytes, psnrUnit } from "../data/image.js";
 import { openLearnitObject } from "../data/learnit.js";
 import { encodeNpy } from "../io/npy.js";
 import { tokensFromBytes, tokensToBytes } from "../io/tokens.js";
+import { regionSize, WHOLE_IMAGE } from "../model/tasks.js";
 import { orbitPoses } from "../rendering/rays.js";
 import { InputError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/fs.js";
@@ -196,7 +197,7 @@ function safeRelative(name: string): string {
 function outputSize(spec: BatchSpec, [h, w]: [number, number]): [number, number] {
   if (spec.size) return spec.size;
   if (spec.scale === undefined) return [h, w];
-  return [Math.max(1, Math.round(h * spec.scale)), Math.max(1, Math.round(w * spec.scale))];
+  return regionSize(WHOLE_IMAGE, h * spec.scale, w * spec.scale);
 }
 
 /**

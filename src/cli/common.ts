@@ -18,7 +18,7 @@ import {
 import { writeFileAtomic } from "../io/files.js";
 import { ConfigError, type HyperNetworkConfig } from "../model/config.js";
 import type { Params } from "../model/model.js";
-import { regionProblem, regionSize, type DecodeRegion } from "../model/tasks.js";
+import { regionProblem, regionSize, WHOLE_IMAGE, type DecodeRegion } from "../model/tasks.js";
 import {
   resolveRunConfig,
   type ResolvedRunConfig,
@@ -160,7 +160,7 @@ export function sizeFrom(
   const [h, w] = native;
   if (o.scale === undefined) return o.region ? regionSize(o.region, h, w) : undefined;
   // Not regionSize, which makes a side of 0 one pixel: a scale that small is refused.
-  const [top, left, bottom, right] = o.region ?? [0, 0, 1, 1];
+  const [top, left, bottom, right] = o.region ?? WHOLE_IMAGE;
   return checkSize(
     [Math.round(o.scale * h * (bottom - top)), Math.round(o.scale * w * (right - left))],
     `--scale ${o.scale}`,

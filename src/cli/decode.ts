@@ -19,6 +19,7 @@ import {
   attentionMaps,
   createGridDecoder,
   regionCentres,
+  WHOLE_IMAGE,
   type AttentionMaps,
   type DecodeRegion,
 } from "../model/tasks.js";
@@ -295,7 +296,7 @@ async function decodeOnBackend(
   b: number,
   h: number,
   w: number,
-  region: DecodeRegion = [0, 0, 1, 1],
+  region: DecodeRegion = WHOLE_IMAGE,
 ): Promise<{ rgb: Float32Array; seconds: number }> {
   const decoder = createGridDecoder(model.config);
   try {

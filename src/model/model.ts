@@ -46,6 +46,7 @@ import {
   type HypoParams,
   type Hyponet,
   type HyponetCommonArgs,
+  batchOf,
   unhandledKind,
 } from "./hyponets/hyponet.js";
 import { anr } from "./hyponets/anr.js";
@@ -55,7 +56,7 @@ import { posesToRays } from "../rendering/rays.js";
 
 export { type Params, type Taps, tap, linear, layerNorm, gelu, attention, feedForward } from "./layers.js";
 export type { EncodingLayout, GeneratedParam, GridOutput, HypoParams, Hyponet } from "./hyponets/hyponet.js";
-export { GRID_GUARD_LIMIT } from "./hyponets/hyponet.js";
+export { GRID_GUARD_LIMIT, batchOf } from "./hyponets/hyponet.js";
 export {
   anrHyponet,
   anrAttention,
@@ -80,7 +81,12 @@ export function cellCentres(n: number, lo = -1, hi = 1): Float32Array {
 
 /** Pixel-centre grid over (−1, 1): `grid[i, j] = (y_i, x_j)`, row coordinate first, shape (H, W, 2). */
 export function coordGrid(h: number, w: number): Float32Array {
-  const [ys, xs] = [cellCentres(h), cellCentres(w)];
+  return gridPoints(cellCentres(h), cellCentres(w));
+}
+
+/** The points of the grid rows ys × columns xs: `grid[i, j] = (ys[i], xs[j])`, shape (R, C, 2). */
+export function gridPoints(ys: Float32Array, xs: Float32Array): Float32Array {
+  const [h, w] = [ys.length, xs.length];
   const out = new Float32Array(h * w * 2);
   for (let i = 0; i < h; i++) {
     for (let j = 0; j < w; j++) {
@@ -437,7 +443,7 @@ export function hyponetGrid(
     );
     return kind.gridForward(P, rows, cols, generated, fast);
   }
-  const b = Object.values(generated)[0]!.shape[0]!;
+  const b = batchOf(generated);
   const points = np
     .concatenate(
       [np.broadcastTo(ys.reshape([r, 1, 1]), [r, c, 1]), np.broadcastTo(xs.reshape([1, c, 1]), [r, c, 1])],

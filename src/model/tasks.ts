@@ -14,6 +14,7 @@ import {
   hyponet,
   hyponetGrid,
   GRID_GUARD_LIMIT,
+  batchOf,
   jitterCoords,
   tap,
   type Params,
@@ -64,6 +65,9 @@ export function createImageDecoder(cfg: HyperNetworkConfig, chunk?: number) {
  * [0, 1] with top < bottom and left < right; `[0, 0, 1, 1]` is the whole image.
  */
 export type DecodeRegion = readonly [number, number, number, number];
+
+/** The whole image as a {@link DecodeRegion}. */
+export const WHOLE_IMAGE: DecodeRegion = [0, 0, 1, 1];
 
 /** What is wrong with `region` as a {@link DecodeRegion}, or null. */
 export function regionProblem(region: readonly number[]): string | null {
@@ -406,7 +410,7 @@ export async function forEachAttentionChunk(
   if (cfg.hyponet.name !== "ANR") return false;
   const dim = cfg.hyponet.args.in_dim;
   const n = coords.length / dim;
-  const b = Object.values(generated)[0]!.shape[0]!;
+  const b = batchOf(generated);
   for (let s = 0; s < n; s += chunk) {
     const e = Math.min(n, s + chunk);
     const x = np.array(coords.subarray(dim * s, dim * e), { shape: [1, e - s, dim] });
@@ -440,7 +444,7 @@ export async function attentionWeights(
   if (cfg.hyponet.name !== "ANR") return null;
   const { n_head: heads, token_len: t, in_dim: dim } = cfg.hyponet.args;
   const n = coords.length / dim;
-  const b = Object.values(generated)[0]!.shape[0]!;
+  const b = batchOf(generated);
   const out = new Float32Array(b * heads * n * t);
   await forEachAttentionChunk(
     P,
@@ -485,7 +489,7 @@ export async function attentionMaps(
   if (cfg.hyponet.name !== "ANR") return null;
   const { n_head: heads, token_len: t } = cfg.hyponet.args;
   const n = h * w;
-  const b = Object.values(generated)[0]!.shape[0]!;
+  const b = batchOf(generated);
   const maps = new Float32Array(b * t * n);
   const zeros = new Array<number>(b).fill(0);
   await forEachAttentionChunk(

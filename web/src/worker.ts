@@ -33,6 +33,7 @@ import {
   weightsFingerprint,
   attentionWeights as coreAttentionWeights,
   cellCentres,
+  gridPoints,
   inputSize,
   lookAtPose,
   refParams,
@@ -118,15 +119,7 @@ function requireModel(): Loaded {
 
 /** Pixel centres of `region` at width × height, (y, x) pairs in row-major order (as coordGrid). */
 function regionCoords(r: Region, width: number, height: number): Float32Array {
-  const [ys, xs] = [cellCentres(height, r.y0, r.y1), cellCentres(width, r.x0, r.x1)];
-  const out = new Float32Array(width * height * 2);
-  for (let i = 0; i < height; i++) {
-    for (let j = 0; j < width; j++) {
-      out[2 * (i * width + j)] = ys[i]!;
-      out[2 * (i * width + j) + 1] = xs[j]!;
-    }
-  }
-  return out;
+  return gridPoints(cellCentres(height, r.y0, r.y1), cellCentres(width, r.x0, r.x1));
 }
 
 /** The hyponet at the pixel centres of `region`: (C, height, width) in [0, 1] (not clamped). */

@@ -11,6 +11,7 @@ import {
   type HeadSettings,
   type HypoParams,
   type Hyponet,
+  batchOf,
   hyponetCommon,
   rTokensNeedAnr,
 } from "./hyponet.js";
@@ -23,7 +24,6 @@ import {
   mlpLayerShapes,
   mlpLayers,
   mlpLayersGrid,
-  batchOf,
   withOutBias,
   withBiasRow,
 } from "./mlp.js";

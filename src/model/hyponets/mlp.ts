@@ -14,6 +14,7 @@ import {
   type HypoParams,
   type Hyponet,
   type HyponetCommonArgs,
+  batchOf,
   hyponetCommon,
   rTokensNeedAnr,
 } from "./hyponet.js";
@@ -187,9 +188,4 @@ export function mlpHyponet(a: HypoMlpArgs, x: np.Array, generated: HypoParams): 
 /** out_bias added, where there is one. */
 export function withOutBias(a: HyponetCommonArgs, x: np.Array): np.Array {
   return a.out_bias !== 0 ? x.add(a.out_bias) : x;
-}
-
-/** The batch size of generated parameters. */
-export function batchOf(generated: HypoParams): number {
-  return Object.values(generated)[0]!.shape[0]!;
 }
