@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile, utimes, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -155,6 +155,28 @@ test("R9: a folder lock admits one holder; a dead holder's lock is taken over at
   await taken.release();
   await writeFile(join(dir, LOCK_FILE), holder(deadPid, "another-host"));
   await assert.rejects(lockFolder(dir, "anr train"), /in use by anr train \(pid \d+ on another-host/);
+});
+
+test("R9: the pending lock files of holders killed while taking the lock are removed by the next holder", async (t) => {
+  const dir = await tempDir(t, "lock-pending");
+  const child = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]);
+  const deadPid = Number(child.stdout.toString());
+  const holder = (host: string) =>
+    JSON.stringify({ pid: deadPid, host, since: "2026-01-01T00:00:00.000Z", purpose: "anr train" });
+  const pending = (pid: number, n: number) => `${LOCK_FILE}.${pid}.${n}.pending`;
+  await writeFile(join(dir, pending(deadPid, 1)), holder(hostname())); // killed before the link
+  await writeFile(join(dir, pending(deadPid, 2)), holder("another-host")); // its pid means nothing here
+  await writeFile(join(dir, pending(deadPid, 3)), ""); // killed while writing it, just now
+  await writeFile(join(dir, pending(deadPid, 4)), ""); // the same, long ago
+  const old = new Date(Date.now() - 3_600_000);
+  await utimes(join(dir, pending(deadPid, 4)), old, old);
+  await writeFile(join(dir, pending(1, 5)), holder(hostname())); // a live process's (init)
+  const lock = await lockFolder(dir, "anr train");
+  assert.deepEqual(
+    (await readdir(dir)).sort(),
+    [LOCK_FILE, pending(deadPid, 2), pending(deadPid, 3), pending(1, 5)].sort(),
+  );
+  await lock.release();
 });
 
 test("R9: a process that exits without releasing its lock leaves none behind", async (t) => {

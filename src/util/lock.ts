@@ -8,7 +8,7 @@
  * taken over at once, with no waiting period, because the holder's pid can be checked. A lock held
  * from another host cannot be checked and is never taken over.
  */
-import { link, readFile, unlink, writeFile } from "node:fs/promises";
+import { link, readFile, readdir, stat, unlink, writeFile } from "node:fs/promises";
 import { unlinkSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -70,6 +70,26 @@ async function readHolder(path: string): Promise<LockHolder | undefined> {
   return undefined;
 }
 
+/** A lock file written whole under this name, `.anr.lock.<pid>.<ms>.pending`, is then linked into place. */
+const PENDING_NAME = /^\.anr\.lock\.(\d+)\.\d+\.pending$/;
+
+/**
+ * Remove the pending lock files of processes killed on this host between writing one and
+ * removing it. A pending file names its writer's pid and host; one that cannot be read (killed
+ * while writing it) is removed once its pid is gone and it is a minute old, since a process on
+ * another host might be between writing it and linking it.
+ */
+async function removeStalePending(folder: string, host: string): Promise<void> {
+  for (const name of await readdir(folder)) {
+    const m = PENDING_NAME.exec(name);
+    if (!m || Number(m[1]) === process.pid || isAlive(Number(m[1]))) continue;
+    const path = join(folder, name);
+    const writer = await readHolder(path);
+    const old = async () => Date.now() - (await stat(path)).mtimeMs > 60_000;
+    if (writer ? writer.host === host : await old()) await unlink(path).catch(() => undefined);
+  }
+}
+
 /**
  * Take the lock on `folder` (which must exist) for this process, or throw
  * {@link FolderLockedError}. The lock is also removed if the process exits without releasing it.
@@ -95,6 +115,7 @@ export async function lockFolder(folder: string, purpose: string): Promise<Folde
   } finally {
     await unlink(tmp).catch(() => undefined);
   }
+  await removeStalePending(folder, holder.host).catch(() => undefined);
   let held = true;
   const onExit = () => {
     if (held) unlinkSync(path);
