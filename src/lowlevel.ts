@@ -24,6 +24,8 @@ export {
   hyponetOf,
   hyponet,
   hyponetGrid,
+  hyponetGridPrepare,
+  hyponetGridPrepared,
   GRID_GUARD_LIMIT,
   type GridOutput,
   anrHyponet,

@@ -415,6 +415,26 @@ export function hyponet(
   return kind.forward(P, encode(cfg.hyponet.args, kind.encoding, coords), generated, taps);
 }
 
+/** Whether the grid of `cfg` goes through its kind's grid form (Hyponet.gridForward). */
+function usesGridForm(cfg: HyperNetworkConfig): boolean {
+  const a = cfg.hyponet.args;
+  return hyponetOf(cfg).gridForward !== undefined && a.in_dim === 2 && a.sphere === null;
+}
+
+/** Whether {@link hyponetGridPrepare} computes anything for `cfg` (or gives the parameters back). */
+export function gridPrepares(cfg: HyperNetworkConfig): boolean {
+  return usesGridForm(cfg) && hyponetOf(cfg).gridPrepare !== undefined;
+}
+
+/**
+ * The generated parameters as {@link hyponetGridPrepared} takes them: what the grid form computes
+ * once per instance (Hyponet.gridPrepare), or the parameters themselves. A decoder prepares once
+ * and evaluates any number of grid blocks with the result.
+ */
+export function hyponetGridPrepare(P: Params, cfg: HyperNetworkConfig, generated: HypoParams): HypoParams {
+  return gridPrepares(cfg) ? hyponetOf(cfg).gridPrepare!(P, generated) : generated;
+}
+
 /**
  * The hyponet on the grid of rows ys (R) × columns xs (C), as `hyponet` at the points (ys[i], xs[j])
  * in row-major order: (B, R·C, out_dim). Where the encoding is per coordinate (2-D, not on the
@@ -429,11 +449,23 @@ export function hyponetGrid(
   generated: HypoParams,
   fast = false,
 ): GridOutput {
+  return hyponetGridPrepared(P, cfg, ys, xs, hyponetGridPrepare(P, cfg, generated), fast);
+}
+
+/** {@link hyponetGrid} from parameters already made by {@link hyponetGridPrepare}. */
+export function hyponetGridPrepared(
+  P: Params,
+  cfg: HyperNetworkConfig,
+  ys: np.Array,
+  xs: np.Array,
+  prepared: HypoParams,
+  fast = false,
+): GridOutput {
   const kind = hyponetOf(cfg);
   const a = cfg.hyponet.args;
   const [r, c] = [ys.shape[0]!, xs.shape[0]!];
   const zeros = (n: number) => np.zeros([n, 1]);
-  if (kind.gridForward && a.in_dim === 2 && a.sphere === null) {
+  if (usesGridForm(cfg)) {
     const [rowMask, colMask] = coordinateFeatureMasks(a, kind.encoding);
     const rows = encode(a, kind.encoding, np.concatenate([ys.reshape([r, 1]), zeros(r)], -1)).mul(
       np.array(rowMask),
@@ -441,16 +473,16 @@ export function hyponetGrid(
     const cols = encode(a, kind.encoding, np.concatenate([zeros(c), xs.reshape([c, 1])], -1)).mul(
       np.array(colMask),
     );
-    return kind.gridForward(P, rows, cols, generated, fast);
+    return kind.gridForward!(P, rows, cols, prepared, fast);
   }
-  const b = batchOf(generated);
+  const b = batchOf(prepared);
   const points = np
     .concatenate(
       [np.broadcastTo(ys.reshape([r, 1, 1]), [r, c, 1]), np.broadcastTo(xs.reshape([1, c, 1]), [r, c, 1])],
       -1,
     )
     .reshape([1, r * c, 2]);
-  return { signal: hyponet(P, cfg, np.broadcastTo(points, [b, r * c, 2]), generated) };
+  return { signal: hyponet(P, cfg, np.broadcastTo(points, [b, r * c, 2]), prepared) };
 }
 
 /**

@@ -12,7 +12,9 @@ import {
   coordGrid,
   hyperNetwork,
   hyponet,
-  hyponetGrid,
+  gridPrepares,
+  hyponetGridPrepare,
+  hyponetGridPrepared,
   GRID_GUARD_LIMIT,
   batchOf,
   jitterCoords,
@@ -108,14 +110,20 @@ export function gridChunk(cfg: HyperNetworkConfig, b = 1): number {
 
 /**
  * The hyponet on any rectangular grid, rows ys × columns xs (a zoomed region, or the whole image),
- * through `hyponetGrid`: (B, C, R, W) in [-1, 1] space. Blocks of whole rows (or of one row's
- * columns, for rows longer than a block) keep each call within `chunk` points (default
- * {@link gridChunk}). Borrows `P` and `generated`.
+ * through `hyponetGrid`: (B, C, R, W) in [-1, 1] space. Square blocks of about `chunk` points
+ * (default {@link gridChunk}) bound the memory of each call; the per-instance part
+ * (`hyponetGridPrepare`) is computed once per decode. Borrows `P` and `generated`.
  */
 export function createGridDecoder(cfg: HyperNetworkConfig, chunk?: number) {
+  // The per-instance part is computed once per decode, then each block starts from it.
+  const prepare = jit((P: Params, g: HypoParams): HypoParams => {
+    const prepared = hyponetGridPrepare(P, cfg, g);
+    disposeParams(P);
+    return prepared;
+  });
   const compiled = (fast: boolean) =>
     jit((P: Params, g: HypoParams, ys: np.Array, xs: np.Array): { signal: np.Array; guard: np.Array } => {
-      const { signal, guard } = hyponetGrid(P, cfg, ys, xs, g, fast);
+      const { signal, guard } = hyponetGridPrepared(P, cfg, ys, xs, g, fast);
       disposeParams(P);
       return { signal, guard: guard ?? np.zeros([]) };
     });
@@ -141,29 +149,37 @@ export function createGridDecoder(cfg: HyperNetworkConfig, chunk?: number) {
   ): Promise<Float32Array> => {
     const [h, w] = [ys.length, xs.length];
     const points = chunk ?? gridChunk(cfg, b);
-    const cb = Math.min(w, points);
+    // Square blocks: a block computes its rows' and its columns' terms, (rb + cb)/(rb·cb) of its
+    // per-point work, which is least when rb ≈ cb.
+    const cb = Math.min(w, 2 ** Math.round(Math.log2(Math.sqrt(points))));
     const rb = Math.min(h, Math.max(1, Math.floor(points / cb)));
     const out = new Float32Array(b * c * h * w);
     const rowBuf = new Float32Array(rb);
     const colBuf = new Float32Array(cb);
-    for (let r0 = 0; r0 < h; r0 += rb) {
-      const r1 = Math.min(h, r0 + rb);
-      rowBuf.fill(0).set(ys.subarray(r0, r1));
-      for (let c0 = 0; c0 < w; c0 += cb) {
-        const c1 = Math.min(w, c0 + cb);
-        colBuf.fill(0).set(xs.subarray(c0, c1));
-        const vals = await block(P, generated, rowBuf, colBuf); // (B, rb·cb, C)
-        for (let i = 0; i < b; i++)
-          for (let y = r0; y < r1; y++)
-            for (let x = c0; x < c1; x++) {
-              const src = ((i * rb + y - r0) * cb + x - c0) * c;
-              for (let ch = 0; ch < c; ch++) out[((i * c + ch) * h + y) * w + x] = vals[src + ch]!;
-            }
+    const prepared = gridPrepares(cfg) ? prepare(refParams(P), refParams(generated)) : refParams(generated);
+    try {
+      for (let r0 = 0; r0 < h; r0 += rb) {
+        const r1 = Math.min(h, r0 + rb);
+        rowBuf.fill(0).set(ys.subarray(r0, r1));
+        for (let c0 = 0; c0 < w; c0 += cb) {
+          const c1 = Math.min(w, c0 + cb);
+          colBuf.fill(0).set(xs.subarray(c0, c1));
+          const vals = await block(P, prepared, rowBuf, colBuf); // (B, rb·cb, C)
+          for (let i = 0; i < b; i++)
+            for (let y = r0; y < r1; y++)
+              for (let x = c0; x < c1; x++) {
+                const src = ((i * rb + y - r0) * cb + x - c0) * c;
+                for (let ch = 0; ch < c; ch++) out[((i * c + ch) * h + y) * w + x] = vals[src + ch]!;
+              }
+        }
       }
+    } finally {
+      disposeParams(prepared);
     }
     return out;
   };
   decode.dispose = () => {
+    prepare.dispose();
     fast.dispose();
     exact.dispose();
   };

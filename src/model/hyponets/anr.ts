@@ -22,6 +22,7 @@ import {
   type GeneratedParam,
   type GridOutput,
   type HeadSettings,
+  type HypoParams,
   type Hyponet,
   hyponetCommon,
 } from "./hyponet.js";
@@ -97,8 +98,8 @@ export function anr(a: AnrArgs): Hyponet {
     postfcWidth: (g) => g.shape[1],
     head: rTokenHead,
     forward: (P, x, generated, taps) => anrHyponet(P, a, x, generated[R_TOKENS]!, taps),
-    gridForward: (P, rows, cols, generated, fast) =>
-      anrGridHyponet(P, a, rows, cols, generated[R_TOKENS]!, fast),
+    gridPrepare: (P, generated) => anrGridPrepare(P, a, generated[R_TOKENS]!),
+    gridForward: (P, rows, cols, prepared, fast) => anrGridHyponet(P, a, rows, cols, prepared, fast),
   };
 }
 
@@ -242,26 +243,25 @@ function anrMlpAfterFirst(P: Params, a: AnrArgs, y: np.Array): np.Array {
  *   column spreads of the logits, so g is returned as the guard (GRID_GUARD_LIMIT);
  * - nothing nonlinear lies between to_out and the MLP's first Linear, so both fold into the
  *   values once per instance, and each point meets one (h·T × hidden) product instead of two.
- * Per point, what is left is the normalisation, that product and the MLP's later layers.
+ * Per point, what is left is the normalisation, that product and the MLP's later layers. The
+ * per-instance parts come `prepared` by {@link anrGridPrepare}.
  */
 export function anrGridHyponet(
   P: Params,
   a: AnrArgs,
   rows: np.Array,
   cols: np.Array,
-  dtoken: np.Array,
+  prepared: HypoParams,
   fast: boolean,
 ): GridOutput {
   const [r, hidden] = rows.shape as [number, number];
   const c = cols.shape[0]!;
-  const b = dtoken.shape[0]!;
+  const { qk, vo0, bias0 } = prepared as Record<"qk" | "vo0" | "bias0", np.Array>;
+  const b = qk!.shape[0]!;
   const [h, t] = [a.n_head, a.token_len];
-  const k = splitHeads(linear(P, `${ATTN}.to_k`, dtoken.ref, false), h); // (B, h, T, d)
-  const v = splitHeads(linear(P, `${ATTN}.to_v`, dtoken, false), h);
-  const qk = foldedQueryKeys(P, a, k, hidden); // (B, hidden, h·T)
   const perInstance = (x: np.Array, n: number) => np.broadcastTo(x.reshape([1, n, hidden]), [b, n, hidden]);
-  const rowLogits = np.matmul(perInstance(rows, r), qk.ref).reshape([b, r, 1, h, t]);
-  const colLogits = np.matmul(perInstance(cols, c), qk).reshape([b, 1, c, h, t]);
+  const rowLogits = np.matmul(perInstance(rows, r), qk!.ref).reshape([b, r, 1, h, t]);
+  const colLogits = np.matmul(perInstance(cols, c), qk!).reshape([b, 1, c, h, t]);
   const grid = [b, r, c, h, t];
   let attn: np.Array;
   let guard: np.Array | undefined;
@@ -275,7 +275,22 @@ export function anrGridHyponet(
     const logits = np.broadcastTo(rowLogits, grid).add(np.broadcastTo(colLogits, grid));
     attn = thresholdedSoftmax(logits.reshape([b, r * c, h, t]), a.att_threshold);
   }
-  // to_out then the first Linear: (p vo + b_out) W₀ᵀ + b₀ = p (vo W₀ᵀ) + (b_out W₀ᵀ + b₀).
+  const y0 = np.matmul(attn.reshape([b, r * c, h * t]), vo0!).add(bias0!);
+  const signal = anrMlpAfterFirst(P, a, y0);
+  return guard ? { signal, guard } : { signal };
+}
+
+/**
+ * ANR's per-instance part on a grid (Hyponet.gridPrepare), from the R-tokens (B, T, hidden): the
+ * folded query-keys qk (B, hidden, h·T), and to_out folded with the MLP's first Linear,
+ * vo0 (B, h·T, width₀) and bias0 (width₀): (p vo + b_out) W₀ᵀ + b₀ = p (vo W₀ᵀ) + (b_out W₀ᵀ + b₀).
+ */
+export function anrGridPrepare(P: Params, a: AnrArgs, dtoken: np.Array): HypoParams {
+  const [b, , hidden] = dtoken.shape as [number, number, number];
+  const h = a.n_head;
+  const k = splitHeads(linear(P, `${ATTN}.to_k`, dtoken.ref, false), h); // (B, h, T, d)
+  const v = splitHeads(linear(P, `${ATTN}.to_v`, dtoken, false), h);
+  const qk = foldedQueryKeys(P, a, k, hidden);
   const w0t = param(P, `${mlpLayer(a, 0)}.weight`).transpose(); // (hidden, width₀)
   const width0 = w0t.shape[1]!;
   const vo0 = np.matmul(
@@ -286,9 +301,7 @@ export function anrGridHyponet(
     .matmul(param(P, `${ATTN}.to_out.bias`).reshape([1, hidden]), w0t)
     .reshape([width0])
     .add(param(P, `${mlpLayer(a, 0)}.bias`));
-  const y0 = np.matmul(attn.reshape([b, r * c, h * t]), vo0).add(bias0);
-  const signal = anrMlpAfterFirst(P, a, y0);
-  return guard ? { signal, guard } : { signal };
+  return { qk, vo0, bias0 };
 }
 
 /**

@@ -140,6 +140,12 @@ export interface Hyponet {
    * without it.
    */
   gridForward?(P: Params, rows: np.Array, cols: np.Array, generated: HypoParams, fast: boolean): GridOutput;
+  /**
+   * The part of gridForward that depends on the instance only (not on the grid): computed once
+   * per decode instead of once per block. gridForward then receives its result in place of the
+   * generated parameters. Kinds without it receive the generated parameters themselves.
+   */
+  gridPrepare?(P: Params, generated: HypoParams): HypoParams;
 }
 
 /** What Hyponet.gridForward gives. */
