@@ -216,14 +216,17 @@ test("the fast grid form declines attention too sharp for it (guard above the li
   }
 });
 
-test("gridChunk: blocks of about 8 MB of the widest per-point intermediate, a power of two in [1,024, 16,384]", () => {
+test("gridChunk: blocks of about 64 MB of the widest per-point intermediate, a power of two in [1,024, 16,384]", () => {
   const preset = (name: string) => parseHyperNetworkConfig(modelPreset(name), name);
-  // tiny32-anr: 4 heads × 32 R-tokens = 128 wide: 2^21 / 128 = 16,384 points.
+  // tiny32-anr: 4 heads × 32 R-tokens = 128 wide: 2^24 / 128 = 131,072 → at most 16,384 points.
   assert.equal(gridChunk(preset("tiny32-anr")), 16384);
-  // The same for 8 instances: 2,048 points each.
-  assert.equal(gridChunk(preset("tiny32-anr"), 8), 2048);
-  // celeba128-anr-d5 (6 heads × 256 R-tokens = 1,536 wide): 2^21 / 1,536 = 1,365 → 1,024.
-  assert.equal(gridChunk(preset("celeba128-anr-d5")), 1024);
+  // The same for 16 instances: 8,192 points each.
+  assert.equal(gridChunk(preset("tiny32-anr"), 16), 8192);
+  // celeba128-anr-d5 (6 heads × 256 R-tokens = 1,536 wide): 2^24 / 1,536 = 10,922 → 8,192; for
+  // 8 instances 1,365 → 1,024, and never below 1,024.
+  assert.equal(gridChunk(preset("celeba128-anr-d5")), 8192);
+  assert.equal(gridChunk(preset("celeba128-anr-d5"), 8), 1024);
+  assert.equal(gridChunk(preset("celeba128-anr-d5"), 64), 1024);
   // MLP kinds by their hidden width (64): at most 16,384.
   assert.equal(gridChunk(preset("tiny32-mlp")), 16384);
 });
