@@ -4,11 +4,14 @@
  *   - products: for each batched matrix product case, the largest ratio of its error against the
  *     float64 product to the float32 summation bound γ(k+1)·Σ|a||b| (≤ 1 when correct);
  *   - chainMismatches: how many of the 64 × 64 results of a jitted chain of 300 dependent
- *     products differ from the exact answer.
+ *     products differ from the exact answer;
+ *   - simdMismatches: for exp, 1/x, sin, cos, erf and erfc, how many of 2^16 values (and NaN, ±∞,
+ *     ±0, tiny and huge ones) differ in their bits between the SIMD kernel (a length that is a
+ *     multiple of 4) and the scalar one (one element more, which keeps a kernel off SIMD).
  */
 import "../src/node-startup.js";
 import { initBackend } from "../src/backend/index.js";
-import { numpy as np, jit } from "../src/backend/jax.js";
+import { numpy as np, jit, scipySpecial } from "../src/backend/jax.js";
 import { Rng } from "../src/util/rng.js";
 
 await initBackend({});
@@ -98,5 +101,27 @@ let chainMismatches = 0;
 for (let i = 0; i < S; i++)
   for (let j = 0; j < S; j++)
     if (got[i * S + j] !== x0[((i + STEPS * SHIFT) % S) * S + j]! + STEPS) chainMismatches++;
-console.log(JSON.stringify({ threads: Number(process.env.ANR_THREADS), products, chainMismatches }));
+const n = 2 ** 16;
+const xs = new Float32Array(n + 8);
+for (let i = 0; i < n; i++) xs[i] = -200 + (400 * i) / n + (i % 7) * 1e-3;
+xs.set([NaN, Infinity, -Infinity, 0, -0, 1e-30, -1e-30, 3e38], n);
+const padded = new Float32Array(xs.length + 1);
+padded.set(xs);
+const simdMismatches: Record<string, number> = {};
+for (const [name, f] of [
+  ["exp", (x: np.Array) => np.exp(x)],
+  ["reciprocal", (x: np.Array) => np.reciprocal(x)],
+  ["sin", (x: np.Array) => np.sin(x)],
+  ["cos", (x: np.Array) => np.cos(x)],
+  ["erf", (x: np.Array) => scipySpecial.erf(x)],
+  ["erfc", (x: np.Array) => scipySpecial.erfc(x)],
+] as const) {
+  const g = jit(f);
+  const simd = new Uint32Array(((await g(np.array(xs)).data()) as Float32Array).buffer);
+  const scalar = new Uint32Array(((await g(np.array(padded)).data()) as Float32Array).buffer);
+  simdMismatches[name] = simd.reduce((count, bits, i) => count + (bits !== scalar[i] ? 1 : 0), 0);
+}
+console.log(
+  JSON.stringify({ threads: Number(process.env.ANR_THREADS), products, chainMismatches, simdMismatches }),
+);
 process.exit(0);

@@ -2,7 +2,8 @@
  * The wasm engine's kernels as patched in patches/ (jax-js): batched matrix products in every
  * operand layout, where a micro-tile's rows share their loads of the per-batch operand only when
  * they lie in one batch, and the worker pool's batches, where each kernel must see what every
- * worker wrote in the kernels before it. The checks run in a child process with two kernel
+ * worker wrote in the kernels before it; and the SIMD forms of exp, 1/x, sin, cos, erf and erfc,
+ * which must give the scalar forms' bits. The checks run in a child process with two kernel
  * threads, so that the pool is there whatever this machine's core count.
  */
 import { test } from "node:test";
@@ -15,6 +16,7 @@ interface ChildOut {
   threads: number;
   products: { name: string; ratio: number }[];
   chainMismatches: number;
+  simdMismatches: Record<string, number>;
 }
 
 function runChild(threads: number): ChildOut {
@@ -28,7 +30,7 @@ function runChild(threads: number): ChildOut {
 }
 
 for (const threads of [2, 1]) {
-  test(`wasm kernels, ${threads} thread(s): batched products within the float32 summation bound, a 300-kernel chain exact`, () => {
+  test(`wasm kernels, ${threads} thread(s): batched products within the float32 summation bound, a 300-kernel chain exact, SIMD functions bit for bit`, () => {
     const out = runChild(threads);
     assert.equal(out.threads, threads);
     assert.equal(out.products.length, 30);
@@ -37,5 +39,7 @@ for (const threads of [2, 1]) {
     for (const p of out.products)
       assert.ok(p.ratio <= 1, `${p.name}: error ${p.ratio.toFixed(3)} × the bound`);
     assert.equal(out.chainMismatches, 0, "results of the chain that differ from P^300·x0 + 300");
+    // The SIMD forms of these functions do the scalar ones' float32 operations lane by lane.
+    assert.deepEqual(out.simdMismatches, { exp: 0, reciprocal: 0, sin: 0, cos: 0, erf: 0, erfc: 0 });
   });
 }
