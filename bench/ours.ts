@@ -184,8 +184,9 @@ async function main() {
   const trainRss = process.resourceUsage().maxRSS / 1024;
   const trainHeap = wasmHeapBytes() / 2 ** 20;
 
-  // Decode: R-tokens fixed, the hyponet alone on a decodeSize² grid. The untimed first call
-  // compiles the chunk function on one chunk (a 64² grid).
+  // Decode: R-tokens fixed, the hyponet alone on a decodeSize² grid. The untimed first call, at
+  // the same size, compiles the block function: blocks are sized by the grid (square, up to
+  // gridChunk points), so a smaller warm-up grid may compile another block shape.
   const db = bc.decodeBatch;
   const gen = hyperNetwork(
     state.params,
@@ -196,7 +197,7 @@ async function main() {
       .sub(1),
   );
   const decode = createImageDecoder(cfg);
-  await decode(state.params, gen, db, 64, 64);
+  await decode(state.params, gen, db, decodeSize, decodeSize);
   const dts: number[] = [];
   let decoded: Float32Array = new Float32Array(0);
   for (let i = 0; i < decodeReps; i++) {
