@@ -257,11 +257,11 @@ export function anrGridHyponet(
   const [r, hidden] = rows.shape as [number, number];
   const c = cols.shape[0]!;
   const { qk, vo0, bias0 } = prepared as Record<"qk" | "vo0" | "bias0", np.Array>;
-  const b = qk!.shape[0]!;
+  const b = qk.shape[0]!;
   const [h, t] = [a.n_head, a.token_len];
   const perInstance = (x: np.Array, n: number) => np.broadcastTo(x.reshape([1, n, hidden]), [b, n, hidden]);
-  const rowLogits = np.matmul(perInstance(rows, r), qk!.ref).reshape([b, r, 1, h, t]);
-  const colLogits = np.matmul(perInstance(cols, c), qk!).reshape([b, 1, c, h, t]);
+  const rowLogits = np.matmul(perInstance(rows, r), qk.ref).reshape([b, r, 1, h, t]);
+  const colLogits = np.matmul(perInstance(cols, c), qk).reshape([b, 1, c, h, t]);
   const grid = [b, r, c, h, t];
   let attn: np.Array;
   let guard: np.Array | undefined;
@@ -275,7 +275,7 @@ export function anrGridHyponet(
     const logits = np.broadcastTo(rowLogits, grid).add(np.broadcastTo(colLogits, grid));
     attn = thresholdedSoftmax(logits.reshape([b, r * c, h, t]), a.att_threshold);
   }
-  const y0 = np.matmul(attn.reshape([b, r * c, h * t]), vo0!).add(bias0!);
+  const y0 = np.matmul(attn.reshape([b, r * c, h * t]), vo0).add(bias0);
   const signal = anrMlpAfterFirst(P, a, y0);
   return guard ? { signal, guard } : { signal };
 }
