@@ -128,6 +128,17 @@ test("W2: two same-shape tensors whose data were swapped in a model file are ref
   );
 });
 
+/** The pid of a process that has exited: no process runs under it (until the pid is reused). */
+function deadPid(): number {
+  return Number(
+    spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]).stdout.toString(),
+  );
+}
+
+/** A lock file's contents for holder `pid` on `host`. */
+const lockHolder = (pid: number, host: string) =>
+  JSON.stringify({ pid, host, since: "2026-01-01T00:00:00.000Z", purpose: "anr train" });
+
 test("R9: a folder lock admits one holder; a dead holder's lock is taken over at once; another host's never", async (t) => {
   const dir = await tempDir(t, "lock");
   const first = await lockFolder(dir, "anr train");
@@ -145,36 +156,30 @@ test("R9: a folder lock admits one holder; a dead holder's lock is taken over at
   assert.deepEqual(await readdir(dir), [], "released: no lock or temporary file left");
 
   // A holder killed with -9 leaves its lock behind; its pid no longer runs.
-  const child = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]);
-  const deadPid = Number(child.stdout.toString());
-  const holder = (pid: number, host: string) =>
-    JSON.stringify({ pid, host, since: "2026-01-01T00:00:00.000Z", purpose: "anr train" });
-  await writeFile(join(dir, LOCK_FILE), holder(deadPid, hostname()));
+  const dead = deadPid();
+  await writeFile(join(dir, LOCK_FILE), lockHolder(dead, hostname()));
   const taken = await lockFolder(dir, "anr train");
   assert.equal(JSON.parse(await readFile(join(dir, LOCK_FILE), "utf8")).pid, process.pid);
   await taken.release();
-  await writeFile(join(dir, LOCK_FILE), holder(deadPid, "another-host"));
+  await writeFile(join(dir, LOCK_FILE), lockHolder(dead, "another-host"));
   await assert.rejects(lockFolder(dir, "anr train"), /in use by anr train \(pid \d+ on another-host/);
 });
 
 test("R9: the pending lock files of holders killed while taking the lock are removed by the next holder", async (t) => {
   const dir = await tempDir(t, "lock-pending");
-  const child = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]);
-  const deadPid = Number(child.stdout.toString());
-  const holder = (host: string) =>
-    JSON.stringify({ pid: deadPid, host, since: "2026-01-01T00:00:00.000Z", purpose: "anr train" });
+  const dead = deadPid();
   const pending = (pid: number, n: number) => `${LOCK_FILE}.${pid}.${n}.pending`;
-  await writeFile(join(dir, pending(deadPid, 1)), holder(hostname())); // killed before the link
-  await writeFile(join(dir, pending(deadPid, 2)), holder("another-host")); // its pid means nothing here
-  await writeFile(join(dir, pending(deadPid, 3)), ""); // killed while writing it, just now
-  await writeFile(join(dir, pending(deadPid, 4)), ""); // the same, long ago
+  await writeFile(join(dir, pending(dead, 1)), lockHolder(dead, hostname())); // killed before the link
+  await writeFile(join(dir, pending(dead, 2)), lockHolder(dead, "another-host")); // its pid means nothing here
+  await writeFile(join(dir, pending(dead, 3)), ""); // killed while writing it, just now
+  await writeFile(join(dir, pending(dead, 4)), ""); // the same, long ago
   const old = new Date(Date.now() - 3_600_000);
-  await utimes(join(dir, pending(deadPid, 4)), old, old);
-  await writeFile(join(dir, pending(1, 5)), holder(hostname())); // a live process's (init)
+  await utimes(join(dir, pending(dead, 4)), old, old);
+  await writeFile(join(dir, pending(1, 5)), lockHolder(1, hostname())); // a live process's (init)
   const lock = await lockFolder(dir, "anr train");
   assert.deepEqual(
     (await readdir(dir)).sort(),
-    [LOCK_FILE, pending(deadPid, 2), pending(deadPid, 3), pending(1, 5)].sort(),
+    [LOCK_FILE, pending(dead, 2), pending(dead, 3), pending(1, 5)].sort(),
   );
   await lock.release();
 });
